@@ -1,0 +1,197 @@
+"""Network: a three-tier VPC, secure by default.
+
+public   (ALB, NAT gateways)  route to the internet gateway, `kubernetes.io/role/elb`
+private  (EKS nodes)          route to a NAT gateway (none | single | one per AZ), `kubernetes.io/role/internal-elb`
+isolated (RDS, ElastiCache)   no route out of the VPC at all; the DB and cache subnet groups live here
+
+Subnet CIDRs are a pure function of the VPC CIDR and the AZ's index, so adding an AZ never re-carves
+an existing subnet.
+"""
+
+import json
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+NatGateways = Literal["none", "single", "perAz"]
+MAX_AZS = 4
+TIERS = ("public", "private", "isolated")
+
+
+def subnet_plan(cidr: str, az_count: int) -> dict[str, list[str]]:
+    """Deterministic subnet CIDRs per tier, stable when az_count grows.
+
+    The VPC splits into quarters: the first two hold the private subnets (one eighth of the VPC each, for
+    pods and nodes), the third the public subnets and the fourth the isolated ones (one sixty-fourth each).
+    """
+    if not 1 <= az_count <= MAX_AZS:
+        raise ValueError(f"az_count must be between 1 and {MAX_AZS}, got {az_count}")
+    vpc = IPv4Network(cidr)
+    quarters = list(vpc.subnets(prefixlen_diff=2))
+    slots = {
+        "private": list(vpc.subnets(prefixlen_diff=3)),
+        "public": list(quarters[2].subnets(prefixlen_diff=4)),
+        "isolated": list(quarters[3].subnets(prefixlen_diff=4)),
+    }
+    return {tier: [str(slots[tier][i]) for i in range(az_count)] for tier in TIERS}
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    cidr: str = "10.0.0.0/16"
+    az_count: int = 2
+    nat_gateways: NatGateways = "single"
+    flow_log_retention_days: int = 14
+    flow_log_traffic: str = "ALL"
+    region: str = "us-west-2"
+
+
+class Network(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("envstack:network:Network", name, None, opts)
+        self._name = name
+        self._args = args
+        plan = subnet_plan(args.cidr, args.az_count)
+        zones = aws.get_availability_zones_output(
+            state="available",
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self.azs = [zones.names[i] for i in range(args.az_count)]
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block=args.cidr, enable_dns_support=True, enable_dns_hostnames=True,
+            tags={"Name": name}, opts=self._child(),
+        )
+        self.vpc_id = self.vpc.id
+        self._lock_down_defaults()
+        self.internet_gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name}, opts=self._child())
+
+        public_table = self._route_table("public", internet_gateway_id=self.internet_gateway.id)
+        self.public_subnets = self._subnets("public", plan, lambda i: public_table,
+                                            {"kubernetes.io/role/elb": "1"})
+        self.nat_gateways, self.nat_eips = self._nat_gateways()
+        self.private_route_tables = [self._private_route_table(i) for i in range(args.az_count)]
+        self.private_subnets = self._subnets("private", plan, lambda i: self.private_route_tables[i],
+                                             {"kubernetes.io/role/internal-elb": "1"})
+        self.isolated_route_table = self._route_table("isolated")
+        self.isolated_subnets = self._subnets("isolated", plan, lambda i: self.isolated_route_table, {})
+
+        self._s3_gateway_endpoint()
+        self.flow_log_group = self._flow_logs()
+        isolated_ids = [s.id for s in self.isolated_subnets]
+        self.db_subnet_group = aws.rds.SubnetGroup(
+            f"{name}-db", description=f"{name}: isolated subnets for RDS", subnet_ids=isolated_ids,
+            opts=self._child())
+        self.cache_subnet_group = aws.elasticache.SubnetGroup(
+            f"{name}-cache", description=f"{name}: isolated subnets for ElastiCache", subnet_ids=isolated_ids,
+            opts=self._child())
+
+        self.register_outputs({
+            "vpc_id": self.vpc.id,
+            "vpc_cidr": self.vpc.cidr_block,
+            "public_subnet_ids": self.public_subnet_ids,
+            "private_subnet_ids": self.private_subnet_ids,
+            "isolated_subnet_ids": self.isolated_subnet_ids,
+            "nat_public_ips": [eip.public_ip for eip in self.nat_eips],
+            "db_subnet_group_name": self.db_subnet_group.name,
+            "cache_subnet_group_name": self.cache_subnet_group.name,
+        })
+
+    @property
+    def public_subnet_ids(self) -> list[pulumi.Output[str]]:
+        return [s.id for s in self.public_subnets]
+
+    @property
+    def private_subnet_ids(self) -> list[pulumi.Output[str]]:
+        return [s.id for s in self.private_subnets]
+
+    @property
+    def isolated_subnet_ids(self) -> list[pulumi.Output[str]]:
+        return [s.id for s in self.isolated_subnets]
+
+    def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
+
+    def _lock_down_defaults(self) -> None:
+        """The default security group allows nothing; nothing should ever use it."""
+        aws.ec2.DefaultSecurityGroup(
+            f"{self._name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
+            tags={"Name": f"{self._name}-default-do-not-use"}, opts=self._child())
+
+    def _route_table(self, label: str, internet_gateway_id: pulumi.Input[str] | None = None,
+                     nat_gateway_id: pulumi.Input[str] | None = None) -> aws.ec2.RouteTable:
+        table = aws.ec2.RouteTable(f"{self._name}-{label}", vpc_id=self.vpc.id,
+                                   tags={"Name": f"{self._name}-{label}"}, opts=self._child())
+        if internet_gateway_id is not None or nat_gateway_id is not None:
+            aws.ec2.Route(f"{self._name}-{label}-default", route_table_id=table.id,
+                          destination_cidr_block="0.0.0.0/0", gateway_id=internet_gateway_id,
+                          nat_gateway_id=nat_gateway_id, opts=self._child())
+        return table
+
+    def _subnets(self, tier: str, plan: dict[str, list[str]], table_for, tags: dict[str, str]) -> list[aws.ec2.Subnet]:
+        subnets = []
+        for i, cidr in enumerate(plan[tier]):
+            subnet = aws.ec2.Subnet(
+                f"{self._name}-{tier}-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=self.azs[i],
+                map_public_ip_on_launch=False,
+                tags=self.azs[i].apply(lambda az, t=tier: {"Name": f"{self._name}-{t}-{az}", "Tier": t, **tags}),
+                opts=self._child())
+            aws.ec2.RouteTableAssociation(f"{self._name}-{tier}-{i}", subnet_id=subnet.id,
+                                          route_table_id=table_for(i).id, opts=self._child())
+            subnets.append(subnet)
+        return subnets
+
+    def _nat_gateways(self) -> tuple[list[aws.ec2.NatGateway], list[aws.ec2.Eip]]:
+        count = {"none": 0, "single": 1, "perAz": self._args.az_count}[self._args.nat_gateways]
+        gateways, eips = [], []
+        for i in range(count):
+            eip = aws.ec2.Eip(f"{self._name}-nat-{i}", domain="vpc", tags={"Name": f"{self._name}-nat-{i}"},
+                              opts=self._child())
+            gateways.append(aws.ec2.NatGateway(
+                f"{self._name}-nat-{i}", allocation_id=eip.id, subnet_id=self.public_subnets[i].id,
+                connectivity_type="public", tags={"Name": f"{self._name}-nat-{i}"},
+                opts=self._child(depends_on=[self.internet_gateway])))
+            eips.append(eip)
+        return gateways, eips
+
+    def _private_route_table(self, index: int) -> aws.ec2.RouteTable:
+        """One table per AZ, so moving from a single NAT to one per AZ only changes routes."""
+        nat = self.nat_gateways[index % len(self.nat_gateways)].id if self.nat_gateways else None
+        return self._route_table(f"private-{index}", nat_gateway_id=nat)
+
+    def _s3_gateway_endpoint(self) -> None:
+        """Free, and keeps S3 traffic (images, logs, backups) off the NAT gateways."""
+        tables = [t.id for t in self.private_route_tables] + [self.isolated_route_table.id]
+        aws.ec2.VpcEndpoint(
+            f"{self._name}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{self._args.region}.s3",
+            vpc_endpoint_type="Gateway", route_table_ids=tables, tags={"Name": f"{self._name}-s3"},
+            opts=self._child())
+
+    def _flow_logs(self) -> aws.cloudwatch.LogGroup:
+        log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-flow-logs", retention_in_days=self._args.flow_log_retention_days, opts=self._child())
+        role = aws.iam.Role(
+            f"{self._name}-flow-logs",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}),
+            opts=self._child())
+        aws.iam.RolePolicy(
+            f"{self._name}-flow-logs", role=role.id,
+            policy=log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [arn, f"{arn}:*"]}]})),
+            opts=self._child())
+        aws.ec2.FlowLog(
+            f"{self._name}-flow-log", vpc_id=self.vpc.id, traffic_type=self._args.flow_log_traffic,
+            log_destination_type="cloud-watch-logs", log_destination=log_group.arn, iam_role_arn=role.arn,
+            max_aggregation_interval=60, opts=self._child())
+        return log_group

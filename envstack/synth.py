@@ -1,0 +1,164 @@
+"""Runs the real envstack program for one stack under Pulumi's mocks and records what it would build.
+
+No cloud account and no Pulumi CLI: the stack file's configuration is fed to the runtime exactly as
+`pulumi up` would, every resource registration is recorded (type, name, parent, dependencies, protect,
+provider, inputs), and the stack outputs are resolved, secrets kept opaque.
+"""
+
+import json
+import runpy
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+from .mocks import AwsMocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "envstack"
+SECRET = "[secret]"
+
+
+@dataclass
+class ResourceRecord:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    dependencies: list[str]
+    protect: bool
+    provider: str | None
+    custom: bool
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Synthesis:
+    stack: str
+    environment: str
+    resources: list[ResourceRecord]
+    outputs: dict[str, Any]
+    secret_outputs: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> ResourceRecord:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, ResourceRecord]:
+        return {r.urn: r for r in self.resources}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "environment": self.environment,
+            "resources": [asdict(r) for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+def plain(value: Any) -> Any:
+    """Engine values as JSON: secrets hidden, resource references as URNs, assets as text."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return getattr(value, "_urn_hint", None) or type(value).__name__
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that keeps what the real engine would be told about each registration."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.records: list[ResourceRecord] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.records.append(ResourceRecord(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                dependencies=list(request.dependencies),
+                protect=bool(request.protect),
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                custom=bool(request.custom),
+                inputs=plain(rpc.deserialize_properties(request.object)),
+            ))
+        return response
+
+
+def stack_file(stack: str, root: Path = ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` of Pulumi.yaml's defaults overlaid with Pulumi.<stack>.yaml, as the CLI would."""
+    path = stack_file(stack, root)
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}: create it with at least envstack:environment")
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+    defaults = {k if ":" in k else f"{PROJECT}:{k}": v.get("value", v.get("default")) if isinstance(v, dict) else v
+                for k, v in (project.get("config") or {}).items()}
+    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    return {**{k: v for k, v in defaults.items() if v is not None}, **values}
+
+
+def _runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque."""
+    values, secrets = {}, []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key], secrets = SECRET, [*secrets, key]
+        else:
+            values[key] = value if isinstance(value, str) else json.dumps(value)
+    return values, secrets
+
+
+def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
+    """Run `__main__.py` for `stack` under mocks. `config` replaces the stack file's values when given."""
+    values, secret_keys = _runtime_config(read_stack_config(stack, root) if config is None else config)
+    pulumi.runtime.set_all_config(values, secret_keys)
+    region = values.get("aws:region", "us-west-2")
+    settings.ROOT.set(None)
+    monitor = RecordingMonitor(AwsMocks(region))
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+    _sync_await(wait_for_rpcs())
+    outputs, secret_outputs = _stack_outputs()
+    environment = values.get(f"{PROJECT}:environment", "")
+    return Synthesis(stack, environment, monitor.records, outputs, secret_outputs)
+
+
+def _stack_outputs() -> tuple[dict[str, Any], list[str]]:
+    root_resource = settings.get_root_resource()
+    exported = getattr(root_resource, "outputs", None) or {}
+    outputs, secrets = {}, []
+    for name, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        if _sync_await(output.is_secret()):
+            outputs[name], secrets = SECRET, [*secrets, name]
+        else:
+            outputs[name] = plain(_sync_await(output.future()))
+    return outputs, secrets
