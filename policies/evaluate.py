@@ -1,0 +1,191 @@
+"""Offline evaluation of the envstack pack over synthesized resource records (used by `envstack synth`).
+
+It runs the very policy objects the Pulumi CLI runs, building the SDK's own argument types from records shaped like
+the entries of `envstack synth --json`'s `resources` list:
+
+    {"urn", "type", "name", "parent", "dependencies": [urn], "protect", "provider": urn | None, "custom",
+     "inputs": {camelCase inputs}, "propertyDependencies": {prop: [urn]} (optional)}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from inspect import isawaitable
+from pathlib import Path
+from typing import Any, TypedDict
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from .rules import all_policies
+from .rules.base import merged_config
+
+Record = Mapping[str, Any]
+LEVELS = {level.value: level for level in EnforcementLevel}
+
+
+class Violation(TypedDict):
+    policy: str
+    level: str  # "mandatory" | "advisory"
+    urn: str | None  # None for a stack-wide finding
+    message: str
+
+
+@dataclass
+class PolicyReport:
+    rules_evaluated: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rules_evaluated": self.rules_evaluated, "violations": list(self.violations)}
+
+
+class PolicyConfigError(ValueError):
+    """The policy configuration names an unknown rule or option, or an invalid enforcement level."""
+
+
+def has_mandatory(report: PolicyReport) -> bool:
+    return any(v["level"] == "mandatory" for v in report.violations)
+
+
+def load_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(config, Mapping):
+        return dict(config)
+    try:
+        loaded = json.loads(Path(config).read_text())
+    except (OSError, ValueError) as e:
+        raise PolicyConfigError(f"cannot read policy configuration {config}: {e}") from e
+    if not isinstance(loaded, dict):
+        raise PolicyConfigError(f"policy configuration {config} is not a JSON object")
+    return loaded
+
+
+def _level(value: Any, where: str) -> EnforcementLevel:
+    if value not in LEVELS:
+        raise PolicyConfigError(f"{where}: enforcement level must be one of {', '.join(LEVELS)}, got {value!r}")
+    return LEVELS[value]
+
+
+def resolve(policies: list[Policy], config: Mapping[str, Any]) -> dict[str, tuple[EnforcementLevel, dict[str, Any]]]:
+    """Per rule: its level (rule entry, else "all", else the rule's own) and options (schema defaults + file)."""
+    by_name = {p.name: p for p in policies}
+    unknown = sorted(set(config) - set(by_name) - {"all"})
+    if unknown:
+        raise PolicyConfigError(f"policy configuration names unknown rules: {', '.join(unknown)}")
+    default = _level(config["all"], "all") if "all" in config else None
+    resolved = {}
+    for name, policy in by_name.items():
+        entry = config.get(name)
+        options = dict(entry) if isinstance(entry, Mapping) else {}
+        raw = options.pop("enforcementLevel", entry if isinstance(entry, str) else None)
+        level = _level(raw, name) if raw is not None else default or policy.enforcement_level \
+            or EnforcementLevel.ADVISORY
+        schema = policy.config_schema.properties if policy.config_schema else {}
+        if extra := sorted(set(options) - set(schema)):
+            raise PolicyConfigError(f"{name}: unknown options {', '.join(extra)}")
+        resolved[name] = (level, merged_config(policy, options))
+    return resolved
+
+
+def _options(record: Record) -> PolicyResourceOptions:
+    return PolicyResourceOptions(bool(record.get("protect")), [], None, [], PolicyCustomTimeouts(0, 0, 0), [],
+                                 record.get("parent"))
+
+
+def _providers(records: list[Record]) -> Callable[[Record], PolicyProviderResource | None]:
+    providers = {r["urn"]: PolicyProviderResource(r["type"], unknown_checking_proxy(dict(r.get("inputs") or {})),
+                                                  r["urn"], r["name"])
+                 for r in records if str(r["type"]).startswith("pulumi:providers:")}
+
+    def lookup(record: Record) -> PolicyProviderResource | None:
+        ref = record.get("provider")
+        if not ref:
+            return None
+        # A provider reference may be "<urn>::<id>".
+        return providers.get(ref) or providers.get(str(ref).rsplit("::", 1)[0])
+
+    return lookup
+
+
+def _stack_resources(records: list[Record], provider_of: Callable[[Record], PolicyProviderResource | None]) \
+        -> list[PolicyResource]:
+    resources = {r["urn"]: PolicyResource(r["type"], unknown_checking_proxy(dict(r.get("inputs") or {})), r["urn"],
+                                          r["name"], _options(r), provider_of(r), None, [], {}) for r in records}
+    for record in records:
+        resource = resources[record["urn"]]
+        resource.parent = resources.get(record.get("parent") or "")
+        resource.dependencies = [resources[u] for u in record.get("dependencies") or [] if u in resources]
+        resource.property_dependencies = {
+            prop: [resources[u] for u in urns if u in resources]
+            for prop, urns in (record.get("propertyDependencies") or {}).items()}
+    return list(resources.values())
+
+
+def _is_component_of_envstack_or_engine(record: Record) -> bool:
+    package = str(record["type"]).split(":", 1)[0]
+    return package in ("pulumi", "envstack")
+
+
+def _run(policy: ResourceValidationPolicy | StackValidationPolicy, args: ResourceValidationArgs | StackValidationArgs,
+         level: EnforcementLevel,
+         default_urn: str | None, report: PolicyReport) -> None:
+    def violation(message: str, urn: str | None = None, lvl: EnforcementLevel = level) -> None:
+        report.violations.append(Violation(policy=policy.name, level=lvl.value, urn=urn or default_urn,
+                                           message=message))
+
+    try:
+        result = policy.validate(args, violation)  # type: ignore[arg-type]
+        if result is not None and isawaitable(result):
+            async def wait() -> None:
+                await result
+            asyncio.run(wait())
+    except _NotApplicableError:
+        pass
+    except UnknownValueError as e:
+        violation(f"can't run during preview: {e.message}", lvl=EnforcementLevel.ADVISORY)
+    except Exception as e:  # a broken rule must never break synth
+        violation(f"rule failed: {type(e).__name__}: {e}", lvl=EnforcementLevel.ADVISORY)
+
+
+def evaluate(resources: list[Record], config: str | Path | Mapping[str, Any],
+             policies: list[Policy] | None = None) -> PolicyReport:
+    """Run every enabled rule over the records with the environment's configuration (a path or a dict)."""
+    policies = policies if policies is not None else all_policies()
+    resolved = resolve(policies, load_config(config))
+    provider_of = _providers(resources)
+    report = PolicyReport()
+    stack_resources: list[PolicyResource] | None = None
+    for policy in policies:
+        level, options = resolved[policy.name]
+        if level == EnforcementLevel.DISABLED:
+            continue
+        if level == EnforcementLevel.REMEDIATE:
+            level = EnforcementLevel.MANDATORY
+        report.rules_evaluated += 1
+        if isinstance(policy, ResourceValidationPolicy):
+            for record in resources:
+                if _is_component_of_envstack_or_engine(record):
+                    continue
+                args = ResourceValidationArgs(record["type"], unknown_checking_proxy(dict(record.get("inputs") or {})),
+                                              record["urn"], record["name"], _options(record), provider_of(record),
+                                              options)
+                _run(policy, args, level, record["urn"], report)
+        elif isinstance(policy, StackValidationPolicy):
+            stack_resources = stack_resources or _stack_resources(resources, provider_of)
+            _run(policy, StackValidationArgs(stack_resources, options), level, None, report)
+    return report

@@ -1,0 +1,84 @@
+"""Application load balancers and their listeners."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pulumi_policy import ResourceValidationPolicy as Policy
+from pulumi_policy import Severity
+
+from .base import Resource, ResourceCheck, as_list, dig, resource_rule
+
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+TLS_POLICIES = [
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS-1-2-2017-01",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+]
+
+
+def _application(r: Resource) -> bool:
+    return r.get("loadBalancerType", default="application") == "application"
+
+
+def alb_rule(name: str, description: str, severity: Severity, checkov: str) -> Callable[[ResourceCheck], Policy]:
+    """A rule over application load balancers (network and gateway load balancers are skipped)."""
+    return resource_rule(name, description, LOAD_BALANCERS, severity=severity, checkov=checkov, when=_application)
+
+
+@alb_rule("alb-access-logs", "ALBs must write access logs to S3.", severity=Severity.MEDIUM, checkov="CKV_AWS_91")
+def access_logs(r: Resource) -> Iterator[str]:
+    if not (r.true("accessLogs", "enabled") and r.present("accessLogs", "bucket")):
+        yield "accessLogs is not enabled with a bucket"
+
+
+@alb_rule("alb-deletion-protection", "ALBs must have deletion protection.", severity=Severity.MEDIUM,
+          checkov="CKV_AWS_150")
+def deletion_protection(r: Resource) -> Iterator[str]:
+    if not r.true("enableDeletionProtection"):
+        yield "enableDeletionProtection is not true"
+
+
+@alb_rule("alb-drop-invalid-headers", "ALBs must drop invalid HTTP header fields.", severity=Severity.MEDIUM,
+          checkov="CKV_AWS_131")
+def drop_invalid_headers(r: Resource) -> Iterator[str]:
+    if not r.true("dropInvalidHeaderFields"):
+        yield "dropInvalidHeaderFields is not true"
+
+
+@alb_rule("alb-desync-mitigation", "ALBs must use the defensive or strictest desync mitigation mode.",
+          severity=Severity.MEDIUM, checkov="CKV_AWS_328")
+def desync_mitigation(r: Resource) -> Iterator[str]:
+    mode = r.get("desyncMitigationMode", default="defensive")
+    if mode not in ("defensive", "strictest"):
+        yield f"desyncMitigationMode is {mode}"
+
+
+def _redirects_to_https(action: Any) -> bool:
+    return dig(action, "type") == "redirect" and dig(action, "redirect", "protocol") == "HTTPS"
+
+
+@resource_rule("alb-http-redirects-to-https", "Plain HTTP listeners may only redirect to HTTPS.", LISTENERS,
+               checkov="CKV2_AWS_20, CKV_AWS_2")
+def http_redirects(r: Resource) -> Iterator[str]:
+    if r.get("protocol") == "HTTP":
+        actions = as_list(r.get("defaultActions"))
+        if not actions or not all(_redirects_to_https(a) for a in actions):
+            yield "an HTTP listener's default action must be a redirect to HTTPS"
+
+
+@resource_rule("alb-tls-policy", "HTTPS listeners must use a certificate and an allowed TLS 1.2+ security policy.",
+               LISTENERS, checkov="CKV_AWS_103",
+               options={"allowedPolicies": {"type": "array", "items": {"type": "string"}, "default": TLS_POLICIES}})
+def tls_policy(r: Resource) -> Iterator[str]:
+    if r.get("protocol") in ("HTTPS", "TLS"):
+        policy = r.get("sslPolicy")
+        if policy not in r.cfg["allowedPolicies"]:
+            yield f"sslPolicy {policy or '(provider default, TLS 1.0)'} is not an allowed TLS 1.2+ policy"
+        if not r.present("certificateArn"):
+            yield "certificateArn is not set"

@@ -1,0 +1,54 @@
+"""ElastiCache Redis/Valkey replication groups: encryption, authentication, failover and snapshots."""
+
+from collections.abc import Iterator
+
+from pulumi_policy import Severity
+
+from .base import Resource, resource_rule
+
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+@resource_rule("redis-at-rest-encryption", "Redis must be encrypted at rest with a customer-managed KMS key.",
+               [REPLICATION_GROUP], severity=Severity.CRITICAL, checkov="CKV_AWS_29, CKV_AWS_191")
+def at_rest_encryption(r: Resource) -> Iterator[str]:
+    if not r.true("atRestEncryptionEnabled"):
+        yield "atRestEncryptionEnabled is not true"
+    elif not r.present("kmsKeyId"):
+        yield "kmsKeyId is not set: at-rest encryption uses the AWS-managed key"
+
+
+@resource_rule("redis-in-transit-encryption", "Redis must require TLS in transit and authenticate clients.",
+               [REPLICATION_GROUP], severity=Severity.CRITICAL, checkov="CKV_AWS_30, CKV_AWS_31")
+def in_transit_encryption(r: Resource) -> Iterator[str]:
+    if not r.true("transitEncryptionEnabled"):
+        yield "transitEncryptionEnabled is not true"
+    elif r.get("transitEncryptionMode", default="required") != "required":
+        yield f"transitEncryptionMode is {r.get('transitEncryptionMode')}; clients may still connect without TLS"
+    if not (r.present("authToken") or r.present("authTokenWoVersion") or r.present("userGroupIds")):
+        yield "no authToken (or RBAC userGroupIds): clients connect without authentication"
+
+
+@resource_rule("redis-multi-az", "Redis must run Multi-AZ with automatic failover and enough nodes.",
+               [REPLICATION_GROUP], checkov="CKV2_AWS_50",
+               options={"minimumNodes": {"type": "integer", "minimum": 1, "default": 2}})
+def multi_az(r: Resource) -> Iterator[str]:
+    if not r.true("automaticFailoverEnabled"):
+        yield "automaticFailoverEnabled is not true"
+    if not r.true("multiAzEnabled"):
+        yield "multiAzEnabled is not true"
+    if r.present("numNodeGroups"):
+        nodes = r.get("replicasPerNodeGroup", default=0) + 1
+    else:
+        nodes = r.get("numCacheClusters", default=1)
+    if nodes < r.cfg["minimumNodes"]:
+        yield f"{nodes:g} node(s) per shard; at least {r.cfg['minimumNodes']:g} required"
+
+
+@resource_rule("redis-snapshot-retention", "Redis snapshots must be kept at least the configured number of days.",
+               [REPLICATION_GROUP], checkov="CKV_AWS_134",
+               options={"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7}})
+def snapshot_retention(r: Resource) -> Iterator[str]:
+    days, minimum = r.get("snapshotRetentionLimit", default=0), r.cfg["minimumDays"]
+    if days < minimum:
+        yield f"snapshotRetentionLimit is {days:g} days; at least {minimum:g} required"

@@ -1,0 +1,93 @@
+"""Stack rules: relations between resources (WAF on public ALBs, flow logs per VPC, alarms per datastore).
+
+Links are found through property dependencies and dependencies (what both a real engine and envstack's synth
+record), falling back to matching known reference values (ids, ARNs, names)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import PolicyResource, Severity
+
+from .alb import LISTENERS, LOAD_BALANCERS
+from .base import as_list, known, linked, of_type, refers_to, stack_rule
+from .rds import INSTANCE
+from .redis import REPLICATION_GROUP
+
+Findings = Iterator[tuple[str, str | None]]
+WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def _public_albs(resources: list[PolicyResource]) -> Iterator[PolicyResource]:
+    for lb in of_type(resources, *LOAD_BALANCERS):
+        if known(lb.props, "loadBalancerType", default="application") == "application" and \
+                known(lb.props, "internal") is not True:
+            yield lb
+
+
+@stack_rule("alb-waf-association", "Every internet-facing ALB must have a WAFv2 web ACL associated.",
+            checkov="CKV2_AWS_28")
+def waf_association(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    associations = list(of_type(resources, WAF_ASSOCIATION))
+    for lb in _public_albs(resources):
+        if not any(linked(a, lb, "resourceArn") for a in associations):
+            yield f"internet-facing ALB {lb.name} has no aws.wafv2.WebAclAssociation", lb.urn
+
+
+@stack_rule("alb-https-listener", "Every internet-facing ALB must have an HTTPS listener.", checkov="CKV_AWS_2")
+def https_listener(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    https = [listener for listener in of_type(resources, *LISTENERS)
+             if known(listener.props, "protocol") == "HTTPS"]
+    for lb in _public_albs(resources):
+        if not any(linked(listener, lb, "loadBalancerArn") for listener in https):
+            yield f"ALB {lb.name} has no HTTPS listener", lb.urn
+
+
+@stack_rule("vpc-flow-logs", "Every VPC must have flow logs.", severity=Severity.MEDIUM, checkov="CKV2_AWS_11")
+def flow_logs(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    logs = list(of_type(resources, FLOW_LOG))
+    for vpc in of_type(resources, VPC):
+        if not any(linked(log, vpc, "vpcId") for log in logs):
+            yield f"VPC {vpc.name} has no aws.ec2.FlowLog", vpc.urn
+
+
+def _metrics(alarm: PolicyResource) -> set[str]:
+    names = {known(alarm.props, "metricName")}
+    names |= {known(q, "metric", "metricName") for q in as_list(known(alarm.props, "metricQueries"))}
+    return {n for n in names if isinstance(n, str)}
+
+
+def _watches(alarm: PolicyResource, target: PolicyResource) -> bool:
+    if target in alarm.dependencies or target in alarm.property_dependencies.get("dimensions", []):
+        return True
+    dimensions = known(alarm.props, "dimensions", default={})
+    if not hasattr(dimensions, "get"):
+        return False
+    if target.resource_type == INSTANCE:
+        return refers_to(known(dimensions, "DBInstanceIdentifier"), target)
+    cache_cluster = known(dimensions, "CacheClusterId")
+    return refers_to(known(dimensions, "ReplicationGroupId"), target) or (
+        isinstance(cache_cluster, str)
+        and any(cache_cluster.startswith(f"{i}-") for i in (target.name, known(target.props, "replicationGroupId"))
+                if i))
+
+
+@stack_rule("datastore-alarms",
+            "Every RDS instance and Redis replication group must have CloudWatch alarms on its key metrics.",
+            severity=Severity.MEDIUM,
+            options={"requiredRdsMetrics": {"type": "array", "items": {"type": "string"},
+                                            "default": ["CPUUtilization", "FreeStorageSpace"]},
+                     "requiredRedisMetrics": {"type": "array", "items": {"type": "string"},
+                                              "default": ["EngineCPUUtilization", "DatabaseMemoryUsagePercentage"]}})
+def datastore_alarms(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    alarms = list(of_type(resources, METRIC_ALARM))
+    for store in of_type(resources, INSTANCE, REPLICATION_GROUP):
+        watching = [a for a in alarms if _watches(a, store)]
+        required = cfg["requiredRdsMetrics" if store.resource_type == INSTANCE else "requiredRedisMetrics"]
+        covered = set().union(*(_metrics(a) for a in watching))
+        if not watching:
+            yield f"{store.resource_type} {store.name} has no CloudWatch metric alarm", store.urn
+        elif missing := [m for m in required if m not in covered]:
+            yield f"{store.resource_type} {store.name} has no alarm on {', '.join(missing)}", store.urn
