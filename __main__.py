@@ -22,6 +22,7 @@ network = Network(
         flow_log_traffic=cfg.network.flow_log_traffic,
         flow_log_retention_days=cfg.monitoring.log_retention_days,
         region=cfg.region,
+        name_prefix=cfg.name_prefix,
     ),
     on_aws,
 )

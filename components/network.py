@@ -8,13 +8,14 @@ Subnet CIDRs are a pure function of the VPC CIDR and the AZ's index, so adding a
 an existing subnet.
 """
 
-import json
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from .base import Component, assume_role_policy, policy_document
 
 NatGateways = Literal["none", "single", "perAz"]
 MAX_AZS = 4
@@ -47,14 +48,16 @@ class NetworkArgs:
     flow_log_retention_days: int = 14
     flow_log_traffic: str = "ALL"
     region: str = "us-west-2"
+    name_prefix: str = "envstack"  # for Name tags: envstack-prod-private-us-west-2a
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component):
     vpc_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("envstack:network:Network", name, None, opts)
-        self._name = name
+        super().__init__("envstack:network:Network", name, {
+            "cidr": args.cidr, "azCount": args.az_count, "natGateways": args.nat_gateways,
+            "flowLogRetentionDays": args.flow_log_retention_days}, opts)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
         zones = aws.get_availability_zones_output(
@@ -66,12 +69,12 @@ class Network(pulumi.ComponentResource):
 
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc", cidr_block=args.cidr, enable_dns_support=True, enable_dns_hostnames=True,
-            tags={"Name": name}, opts=self._child(),
+            tags={"Name": args.name_prefix}, opts=self.child(),
         )
         self.vpc_id = self.vpc.id
         self._lock_down_defaults()
         self.internet_gateway = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name}, opts=self._child())
+            f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": args.name_prefix}, opts=self.child())
 
         public_table = self._route_table("public", internet_gateway_id=self.internet_gateway.id)
         self.public_subnets = self._subnets("public", plan, lambda i: public_table,
@@ -88,10 +91,10 @@ class Network(pulumi.ComponentResource):
         isolated_ids = [s.id for s in self.isolated_subnets]
         self.db_subnet_group = aws.rds.SubnetGroup(
             f"{name}-db", description=f"{name}: isolated subnets for RDS", subnet_ids=isolated_ids,
-            opts=self._child())
+            opts=self.child())
         self.cache_subnet_group = aws.elasticache.SubnetGroup(
             f"{name}-cache", description=f"{name}: isolated subnets for ElastiCache", subnet_ids=isolated_ids,
-            opts=self._child())
+            opts=self.child())
 
         self.register_outputs({
             "vpc_id": self.vpc.id,
@@ -116,35 +119,33 @@ class Network(pulumi.ComponentResource):
     def isolated_subnet_ids(self) -> list[pulumi.Output[str]]:
         return [s.id for s in self.isolated_subnets]
 
-    def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
-
     def _lock_down_defaults(self) -> None:
         """The default security group allows nothing; nothing should ever use it."""
         aws.ec2.DefaultSecurityGroup(
-            f"{self._name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
-            tags={"Name": f"{self._name}-default-do-not-use"}, opts=self._child())
+            f"{self.label}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
+            tags={"Name": f"{self._args.name_prefix}-default-do-not-use"}, opts=self.child())
 
     def _route_table(self, label: str, internet_gateway_id: pulumi.Input[str] | None = None,
                      nat_gateway_id: pulumi.Input[str] | None = None) -> aws.ec2.RouteTable:
-        table = aws.ec2.RouteTable(f"{self._name}-{label}", vpc_id=self.vpc.id,
-                                   tags={"Name": f"{self._name}-{label}"}, opts=self._child())
+        table = aws.ec2.RouteTable(f"{self.label}-{label}", vpc_id=self.vpc.id,
+                                   tags={"Name": f"{self._args.name_prefix}-{label}"}, opts=self.child())
         if internet_gateway_id is not None or nat_gateway_id is not None:
-            aws.ec2.Route(f"{self._name}-{label}-default", route_table_id=table.id,
+            aws.ec2.Route(f"{self.label}-{label}-default", route_table_id=table.id,
                           destination_cidr_block="0.0.0.0/0", gateway_id=internet_gateway_id,
-                          nat_gateway_id=nat_gateway_id, opts=self._child())
+                          nat_gateway_id=nat_gateway_id, opts=self.child())
         return table
 
     def _subnets(self, tier: str, plan: dict[str, list[str]], table_for, tags: dict[str, str]) -> list[aws.ec2.Subnet]:
         subnets = []
         for i, cidr in enumerate(plan[tier]):
             subnet = aws.ec2.Subnet(
-                f"{self._name}-{tier}-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=self.azs[i],
+                f"{self.label}-{tier}-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=self.azs[i],
                 map_public_ip_on_launch=False,
-                tags=self.azs[i].apply(lambda az, t=tier: {"Name": f"{self._name}-{t}-{az}", "Tier": t, **tags}),
-                opts=self._child())
-            aws.ec2.RouteTableAssociation(f"{self._name}-{tier}-{i}", subnet_id=subnet.id,
-                                          route_table_id=table_for(i).id, opts=self._child())
+                tags=self.azs[i].apply(lambda az, t=tier: {
+                    "Name": f"{self._args.name_prefix}-{t}-{az}", "Tier": t, **tags}),
+                opts=self.child())
+            aws.ec2.RouteTableAssociation(f"{self.label}-{tier}-{i}", subnet_id=subnet.id,
+                                          route_table_id=table_for(i).id, opts=self.child())
             subnets.append(subnet)
         return subnets
 
@@ -152,12 +153,12 @@ class Network(pulumi.ComponentResource):
         count = {"none": 0, "single": 1, "perAz": self._args.az_count}[self._args.nat_gateways]
         gateways, eips = [], []
         for i in range(count):
-            eip = aws.ec2.Eip(f"{self._name}-nat-{i}", domain="vpc", tags={"Name": f"{self._name}-nat-{i}"},
-                              opts=self._child())
+            eip = aws.ec2.Eip(f"{self.label}-nat-{i}", domain="vpc", tags={"Name": f"{self._args.name_prefix}-nat-{i}"},
+                              opts=self.child())
             gateways.append(aws.ec2.NatGateway(
-                f"{self._name}-nat-{i}", allocation_id=eip.id, subnet_id=self.public_subnets[i].id,
-                connectivity_type="public", tags={"Name": f"{self._name}-nat-{i}"},
-                opts=self._child(depends_on=[self.internet_gateway])))
+                f"{self.label}-nat-{i}", allocation_id=eip.id, subnet_id=self.public_subnets[i].id,
+                connectivity_type="public", tags={"Name": f"{self._args.name_prefix}-nat-{i}"},
+                opts=self.child(depends_on=[self.internet_gateway])))
             eips.append(eip)
         return gateways, eips
 
@@ -170,28 +171,25 @@ class Network(pulumi.ComponentResource):
         """Free, and keeps S3 traffic (images, logs, backups) off the NAT gateways."""
         tables = [t.id for t in self.private_route_tables] + [self.isolated_route_table.id]
         aws.ec2.VpcEndpoint(
-            f"{self._name}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{self._args.region}.s3",
-            vpc_endpoint_type="Gateway", route_table_ids=tables, tags={"Name": f"{self._name}-s3"},
-            opts=self._child())
+            f"{self.label}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{self._args.region}.s3",
+            vpc_endpoint_type="Gateway", route_table_ids=tables, tags={"Name": f"{self._args.name_prefix}-s3"},
+            opts=self.child())
 
     def _flow_logs(self) -> aws.cloudwatch.LogGroup:
         log_group = aws.cloudwatch.LogGroup(
-            f"{self._name}-flow-logs", retention_in_days=self._args.flow_log_retention_days, opts=self._child())
+            f"{self.label}-flow-logs", retention_in_days=self._args.flow_log_retention_days, opts=self.child())
         role = aws.iam.Role(
-            f"{self._name}-flow-logs",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}),
-            opts=self._child())
+            f"{self.label}-flow-logs",
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"), opts=self.child())
         aws.iam.RolePolicy(
-            f"{self._name}-flow-logs", role=role.id,
-            policy=log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+            f"{self.label}-flow-logs", role=role.id,
+            policy=log_group.arn.apply(lambda arn: policy_document({
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"]}]})),
-            opts=self._child())
+                "Resource": [arn, f"{arn}:*"]})),
+            opts=self.child())
         aws.ec2.FlowLog(
-            f"{self._name}-flow-log", vpc_id=self.vpc.id, traffic_type=self._args.flow_log_traffic,
+            f"{self.label}-flow-log", vpc_id=self.vpc.id, traffic_type=self._args.flow_log_traffic,
             log_destination_type="cloud-watch-logs", log_destination=log_group.arn, iam_role_arn=role.arn,
-            max_aggregation_interval=60, opts=self._child())
+            max_aggregation_interval=60, opts=self.child())
         return log_group

@@ -19,7 +19,9 @@ def _arn(service: str, region: str, resource: str) -> str:
 
 
 OUTPUTS: dict[str, Outputs] = {
-    "aws:ec2/eip:Eip": lambda name, i, r: {"publicIp": "203.0.113.10", "allocationId": f"eipalloc-{name}"},
+    "aws:ec2/eip:Eip": lambda name, i, r: {
+        "publicIp": f"203.0.113.{10 + int(name.rsplit('-', 1)[-1]) if name[-1].isdigit() else 9}",
+        "allocationId": f"eipalloc-{name}"},
     "aws:cloudwatch/logGroup:LogGroup": lambda name, i, r: {
         "arn": _arn("logs", r, f"log-group:{i.get('name', name)}")},
     "aws:iam/role:Role": lambda name, i, r: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{i.get('name', name)}"},
@@ -57,6 +59,6 @@ class AwsMocks(pulumi.runtime.Mocks):
             state.update(extra(args.name, args.inputs, self.region))
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         answer = CALLS.get(args.token)
-        return answer(dict(args.args), self.region) if answer else dict(args.args)
+        return (answer(dict(args.args), self.region) if answer else dict(args.args)), []

@@ -125,7 +125,8 @@ def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
 
 def _runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque."""
-    values, secrets = {}, []
+    values: dict[str, str] = {}
+    secrets: list[str] = []
     for key, value in config.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[key], secrets = SECRET, [*secrets, key]
@@ -154,7 +155,8 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
 def _stack_outputs() -> tuple[dict[str, Any], list[str]]:
     root_resource = settings.get_root_resource()
     exported = getattr(root_resource, "outputs", None) or {}
-    outputs, secrets = {}, []
+    outputs: dict[str, Any] = {}
+    secrets: list[str] = []
     for name, value in exported.items():
         output = pulumi.Output.from_input(value)
         if _sync_await(output.is_secret()):

@@ -1,0 +1,37 @@
+# envstack: `make synth STACK=dev` and `make test` set everything up on a fresh machine.
+STACK ?= dev
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+# Pulumi's language host and `uv run` use the same .venv.
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+VENV_STAMP := .venv/.synced
+
+.PHONY: setup synth test lint typecheck unit clean
+
+setup: $(VENV_STAMP)
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups
+	@touch $@
+
+synth: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync envstack synth $(STACK) --json out/$(STACK).json
+
+lint: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync ruff check .
+
+typecheck: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync mypy
+
+unit: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync pytest
+
+test: lint typecheck unit
+
+clean:
+	rm -rf .venv .tools out .pytest_cache .mypy_cache .ruff_cache

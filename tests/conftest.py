@@ -1,0 +1,41 @@
+"""Shared harness: the real program run under Pulumi's mocks, once per stack and test session."""
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from envstack.synth import Synthesis, read_stack_config, synthesize
+
+STACKS = ("dev", "staging", "prod")
+_cache: dict[str, Synthesis] = {}
+
+
+def synth(stack: str) -> Synthesis:
+    """The committed stack file, synthesized once per session (read-only: do not mutate the result)."""
+    if stack not in _cache:
+        _cache[stack] = synthesize(stack)
+    return _cache[stack]
+
+
+def synth_with(stack: str, **overrides: Any) -> Synthesis:
+    """The stack file with `envstack:<key>` values replaced (a key set to None is removed)."""
+    config = copy.deepcopy(read_stack_config(stack))
+    for key, value in overrides.items():
+        full = key if ":" in key else f"envstack:{key}"
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value
+    return synthesize(stack, config)
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> Synthesis:
+    return synth(request.param)
+
+
+@pytest.fixture
+def stacks() -> Callable[[str], Synthesis]:
+    return synth

@@ -1,0 +1,76 @@
+"""`envstack synth`: summary, JSON format and exit codes."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from envstack import cli, synth as synth_module
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_synth_prod_writes_the_documented_json(capsys, tmp_path):
+    out = tmp_path / "prod.json"
+    code, stdout, _ = run(capsys, "synth", "prod", "--json", str(out))
+    assert code == 0
+    assert "network  [envstack:network:Network]" in stdout and "9  aws:ec2/subnet:Subnet" in stdout
+    document = json.loads(out.read_text())
+    assert {"stack", "environment", "resources", "outputs"} <= set(document)
+    assert document["stack"] == "prod" and document["environment"] == "prod"
+    for resource in document["resources"]:
+        assert {"urn", "type", "name", "parent", "dependencies", "protect", "inputs"} <= set(resource)
+    nats = [r for r in document["resources"] if r["type"] == "aws:ec2/natGateway:NatGateway"]
+    assert len(nats) == 3
+    subnet = next(r for r in document["resources"] if r["type"] == "aws:ec2/subnet:Subnet")
+    assert subnet["parent"].endswith("envstack:network:Network::network")
+    assert any(dep.endswith("aws:ec2/vpc:Vpc::network-vpc") for dep in subnet["dependencies"])
+
+
+@pytest.fixture
+def scratch_repo(tmp_path, monkeypatch):
+    """A copy of the project's program and stack files, so a test can write a broken stack file."""
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml", "__main__.py"):
+        shutil.copy(REPO / name, tmp_path / name)
+    original = synth_module.synthesize
+    monkeypatch.setattr(cli, "synthesize", lambda stack: original(stack, root=tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    cidr: 10.2.0.0/8"),
+     "envstack:network.cidr"),
+    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:netwerk:\n    azCount: 3"),
+     "envstack:netwerk"),
+    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    azCount: 2"),
+     "envstack:network.azCount"),
+])
+def test_bad_stack_file_exits_2_naming_the_key_without_traceback(capsys, scratch_repo, edit, key):
+    path = scratch_repo / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace(*edit))
+    code, stdout, stderr = run(capsys, "synth", "prod")
+    assert code == 2
+    assert f"stack prod: {key} = " in stderr
+    assert "Traceback" not in stderr + stdout
+
+
+def test_unknown_stack_exits_2(capsys):
+    code, _, stderr = run(capsys, "synth", "nope")
+    assert code == 2 and "Pulumi.nope.yaml" in stderr
+
+
+def test_the_installed_command_runs(tmp_path):
+    import subprocess
+
+    envstack = shutil.which("envstack") or str(REPO / ".venv/bin/envstack")
+    result = subprocess.run([envstack, "synth", "dev", "--json", str(tmp_path / "dev.json")],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "dev.json").read_text())["environment"] == "dev"

@@ -1,0 +1,129 @@
+"""The typed configuration: profiles, overrides, guardrails and the errors for bad values."""
+
+from typing import Any
+
+import pytest
+
+from envstack.config import ConfigError, load_profile, load_stack_config
+from envstack.config.loader import deep_merge, parse_value
+
+OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack"}
+
+
+def load(environment: str = "dev", stack: str = "test", region: str | None = "us-west-2", **raw: Any):
+    return load_stack_config(stack, {"environment": environment, **OWNERSHIP, **raw}, region)
+
+
+def problems_of(environment: str, raw: dict[str, Any], region: str | None = "us-west-2") -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config("broken", {"environment": environment, **OWNERSHIP, **raw}, region)
+    return caught.value.render().splitlines()[1:]
+
+
+def problems(environment: str = "dev", **raw: Any) -> list[str]:
+    return problems_of(environment, raw)
+
+
+@pytest.mark.parametrize(("environment", "cidr", "azs", "nat", "retention", "budget"), [
+    ("dev", "10.0.0.0/16", 2, "single", 14, 100),
+    ("staging", "10.1.0.0/16", 3, "single", 30, 500),
+    ("prod", "10.2.0.0/16", 3, "perAz", 90, 2000),
+])
+def test_profile_defaults(environment, cidr, azs, nat, retention, budget):
+    cfg = load(environment)
+    assert str(cfg.network.cidr) == cidr
+    assert cfg.network.az_count == azs
+    assert cfg.network.nat_gateways == nat
+    assert cfg.monitoring.log_retention_days == retention
+    assert cfg.monitoring.monthly_budget_usd == budget
+
+
+def test_stack_file_overrides_only_what_it_names():
+    cfg = load("prod", network={"cidr": "10.20.0.0/16"})
+    assert str(cfg.network.cidr) == "10.20.0.0/16"
+    assert cfg.network.az_count == 3 and cfg.network.nat_gateways == "perAz"
+
+
+def test_new_stack_is_just_a_file_naming_its_environment():
+    cfg = load("dev", stack="pr-42")
+    assert cfg.stack == "pr-42" and cfg.name_prefix == "envstack-pr-42"
+    assert str(cfg.network.cidr) == "10.0.0.0/16"
+
+
+def test_tags_name_the_owner_and_never_change_per_deploy():
+    cfg = load("staging", stack="staging")
+    assert cfg.tags == {"Project": "envstack", "Environment": "staging", "Stack": "staging", "ManagedBy": "pulumi",
+                        "Owner": "ops@example.com", "Team": "platform", "Repository": "github.com/example/envstack"}
+
+
+def test_deep_merge_replaces_lists_and_merges_maps():
+    assert deep_merge({"a": {"x": 1, "y": [1]}, "b": 1}, {"a": {"y": [2]}}) == {"a": {"x": 1, "y": [2]}, "b": 1}
+
+
+def test_pulumi_strings_are_parsed_as_json_when_they_are_json():
+    assert parse_value('{"azCount": 3}') == {"azCount": 3}
+    assert parse_value("3") == 3
+    assert parse_value("prod") == "prod"
+
+
+def test_guardrails_are_not_configurable_from_a_stack_file():
+    assert any("envstack:guardrails" in line for line in problems("prod", guardrails={"minAzCount": 1}))
+
+
+def test_every_problem_is_reported_at_once():
+    lines = problems("prod", network={"cidr": "10.2.0.0/33", "azCount": 9})
+    assert len(lines) == 2
+    assert all(line.startswith("stack broken: envstack:network.") for line in lines)
+
+
+# One invalid configuration per row: (environment, raw values, region, key path named, words expected).
+INVALID = [
+    ("dev", {"network": {"cidr": "10.0.0.0/33"}}, "us-west-2", "envstack:network.cidr", "IPv4"),
+    ("dev", {"network": {"cidr": "10.0.0.1/16"}}, "us-west-2", "envstack:network.cidr", "IPv4"),
+    ("dev", {"network": {"cidr": "10.0.0.0/24"}}, "us-west-2", "envstack:network.cidr", "/16 and /20"),
+    ("dev", {"network": {"cidr": "8.8.0.0/16"}}, "us-west-2", "envstack:network.cidr", "private"),
+    ("dev", {"network": {"azCount": 0}}, "us-west-2", "envstack:network.azCount", "greater than or equal to 1"),
+    ("dev", {"network": {"azCount": 5}}, "us-west-2", "envstack:network.azCount", "less than or equal to 4"),
+    ("dev", {"network": {"azCount": "three"}}, "us-west-2", "envstack:network.azCount", "integer"),
+    ("dev", {"network": {"natGateways": "many"}}, "us-west-2", "envstack:network.natGateways", "'perAz'"),
+    ("dev", {"network": {"cidrBlock": "10.0.0.0/16"}}, "us-west-2", "envstack:network.cidrBlock", "unknown key"),
+    ("dev", {"netwrok": {"cidr": "10.0.0.0/16"}}, "us-west-2", "envstack:netwrok", "unknown key"),
+    ("dev", {"monitoring": {"logRetentionDays": 10}}, "us-west-2", "envstack:monitoring.logRetentionDays",
+     "retention values"),
+    ("dev", {"monitoring": {"monthlyBudgetUsd": 0}}, "us-west-2", "envstack:monitoring.monthlyBudgetUsd",
+     "greater than 0"),
+    ("dev", {"allowedAccountIds": ["1234"]}, "us-west-2", "envstack:allowedAccountIds", "12-digit"),
+    ("dev", {}, "Oregon", "aws:region", "AWS region"),
+    ("dev", {}, None, "aws:region", "required"),
+    ("dev", {"owner": ""}, "us-west-2", "envstack:owner", "at least 1 character"),
+    ("dev", {"stack": "other"}, "us-west-2", "envstack:stack", "not configurable"),
+    ("qa", {}, "us-west-2", "envstack:environment", "dev, staging, prod"),
+    ("prod", {"network": {"azCount": 2}}, "us-west-2", "envstack:network.azCount", "at least 3"),
+    ("prod", {"network": {"natGateways": "single"}}, "us-west-2", "envstack:network.natGateways",
+     "one NAT gateway per availability zone"),
+    ("prod", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways", "perAz"),
+]
+
+
+@pytest.mark.parametrize(("environment", "raw", "region", "key", "expected"), INVALID,
+                         ids=[f"{row[3]}-{i}" for i, row in enumerate(INVALID)])
+def test_invalid_configuration_names_stack_key_value_and_expectation(environment, raw, region, key, expected):
+    lines = problems_of(environment, raw, region)
+    matching = [line for line in lines if line.startswith(f"stack broken: {key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
+
+
+def test_missing_environment_is_named():
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config("s", dict(OWNERSHIP), "us-west-2")
+    assert "stack s: envstack:environment = (not set): expected one of dev, staging, prod" in caught.value.render()
+
+
+def test_prod_profile_carries_the_production_guardrails():
+    guardrails = load_profile("prod").guardrails
+    assert guardrails.min_az_count == 3 and guardrails.nat_gateway_per_az
+
+
+def test_dev_may_run_without_nat():
+    assert load("dev", network={"natGateways": "none"}).network.nat_gateway_count == 0

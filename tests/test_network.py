@@ -1,0 +1,127 @@
+"""The network component: subnet plan, tiers, NAT layout, isolation, flow logs, locked-down defaults."""
+
+from ipaddress import IPv4Network
+from itertools import combinations
+
+import pytest
+
+from components.network import subnet_plan
+from conftest import synth, synth_with
+
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT = "aws:ec2/natGateway:NatGateway"
+ROUTE = "aws:ec2/route:Route"
+
+
+def test_subnet_plan_is_stable_when_an_az_is_added():
+    two, three = subnet_plan("10.0.0.0/16", 2), subnet_plan("10.0.0.0/16", 3)
+    for tier in two:
+        assert three[tier][:2] == two[tier]
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16", "172.16.0.0/20"])
+def test_subnet_plan_fits_the_vpc_without_overlap(cidr):
+    plan = subnet_plan(cidr, 4)
+    subnets = [IPv4Network(s) for tier in plan.values() for s in tier]
+    assert all(s.subnet_of(IPv4Network(cidr)) for s in subnets)
+    assert not any(a.overlaps(b) for a, b in combinations(subnets, 2))
+
+
+def test_subnet_plan_refuses_more_azs_than_it_can_carve():
+    with pytest.raises(ValueError, match="az_count"):
+        subnet_plan("10.0.0.0/16", 5)
+
+
+@pytest.mark.parametrize(("stack", "azs", "nats"), [("dev", 2, 1), ("staging", 3, 1), ("prod", 3, 3)])
+def test_tiers_and_nat_gateways_per_environment(stack, azs, nats):
+    s = synth(stack)
+    subnets = s.of_type(SUBNET)
+    assert len(subnets) == 3 * azs
+    for tier in ("public", "private", "isolated"):
+        assert sum(r.inputs["tags"]["Tier"] == tier for r in subnets) == azs
+    assert len(s.of_type(NAT)) == nats
+    assert len(s.of_type("aws:ec2/eip:Eip")) == nats
+
+
+def test_subnet_cidrs_match_the_plan_and_never_map_public_ips():
+    s = synth("prod")
+    plan = subnet_plan("10.2.0.0/16", 3)
+    for subnet in s.of_type(SUBNET):
+        tier, index = subnet.name.split("-")[-2:]
+        assert subnet.inputs["cidrBlock"] == plan[tier][int(index)]
+        assert subnet.inputs["mapPublicIpOnLaunch"] is False
+
+
+def test_each_private_subnet_routes_through_its_own_az_nat_in_prod():
+    s = synth("prod")
+    routes = {r.name: r.inputs for r in s.of_type(ROUTE)}
+    assert routes["network-public-default"]["gatewayId"] == "network-igw-id"
+    for i in range(3):
+        assert routes[f"network-private-{i}-default"]["natGatewayId"] == f"network-nat-{i}-id"
+
+
+def test_single_nat_is_shared_by_every_private_subnet():
+    s = synth("staging")
+    nat_ids = {r.inputs["natGatewayId"] for r in s.of_type(ROUTE) if "natGatewayId" in r.inputs}
+    assert nat_ids == {"network-nat-0-id"}
+
+
+def test_no_nat_means_no_default_route_from_private_subnets():
+    s = synth_with("dev", network={"natGateways": "none"})
+    assert not s.of_type(NAT)
+    assert [r.name for r in s.of_type(ROUTE)] == ["network-public-default"]
+
+
+def test_isolated_tier_has_no_route_out_of_the_vpc(stack):
+    isolated_table = "network-isolated-id"
+    assert not [r for r in stack.of_type(ROUTE) if r.inputs["routeTableId"] == isolated_table]
+    associations = stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    isolated = {f"network-isolated-{i}-id" for i in range(3)}
+    for assoc in associations:
+        if assoc.inputs["subnetId"] in isolated:
+            assert assoc.inputs["routeTableId"] == isolated_table
+
+
+def test_flow_logs_go_to_a_log_group_with_the_environments_retention():
+    for stack, days in (("dev", 14), ("staging", 30), ("prod", 90)):
+        s = synth(stack)
+        flow_log = s.one("aws:ec2/flowLog:FlowLog")
+        assert flow_log.inputs["trafficType"] == "ALL"
+        assert flow_log.inputs["logDestinationType"] == "cloud-watch-logs"
+        assert flow_log.inputs["vpcId"] == "network-vpc-id"
+        log_group = next(r for r in s.of_type("aws:cloudwatch/logGroup:LogGroup") if r.name == "network-flow-logs")
+        assert log_group.inputs["retentionInDays"] == days
+
+
+def test_default_security_group_allows_nothing(stack):
+    default_sg = stack.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default_sg.inputs.get("ingress", []) == [] and default_sg.inputs.get("egress", []) == []
+
+
+def test_vpc_has_dns_and_a_free_s3_gateway_endpoint(stack):
+    vpc = stack.one("aws:ec2/vpc:Vpc")
+    assert vpc.inputs["enableDnsSupport"] and vpc.inputs["enableDnsHostnames"]
+    endpoint = stack.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    assert "network-isolated-id" in endpoint.inputs["routeTableIds"]
+
+
+def test_kubernetes_load_balancer_subnet_tags(stack):
+    for subnet in stack.of_type(SUBNET):
+        tags, tier = subnet.inputs["tags"], subnet.inputs["tags"]["Tier"]
+        assert ("kubernetes.io/role/elb" in tags) == (tier == "public")
+        assert ("kubernetes.io/role/internal-elb" in tags) == (tier == "private")
+
+
+def test_data_subnet_groups_use_the_isolated_tier(stack):
+    isolated = sorted(r.urn for r in stack.of_type(SUBNET) if r.inputs["tags"]["Tier"] == "isolated")
+    for type_ in ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup"):
+        group = stack.one(type_)
+        assert sorted(group.inputs["subnetIds"]) == sorted(f"{u.rsplit('::', 1)[1]}-id" for u in isolated)
+
+
+def test_flow_log_role_may_only_write_its_own_log_group():
+    s = synth("dev")
+    policy = s.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+    assert "log-group:network-flow-logs" in policy and '"*"' not in policy
