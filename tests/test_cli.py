@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from envstack import cli, synth as synth_module
+from envstack import cli
+from envstack import synth as synth_module
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -4,9 +4,9 @@ from ipaddress import IPv4Network
 from itertools import combinations
 
 import pytest
+from conftest import synth, synth_with
 
 from components.network import subnet_plan
-from conftest import synth, synth_with
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
