@@ -1,0 +1,248 @@
+"""Every resource rule: a compliant case (no violation) and a violating case (a message naming the problem)."""
+
+from typing import Any
+
+import pytest
+from policy_support import POLICIES, check
+
+RDS = "aws:rds/instance:Instance"
+PG = "aws:rds/parameterGroup:ParameterGroup"
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+EKS = "eks:index:Cluster"
+AWS_EKS = "aws:eks/cluster:Cluster"
+MNG = "eks:index:ManagedNodeGroup"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+LB = "aws:lb/loadBalancer:LoadBalancer"
+LISTENER = "aws:lb/listener:Listener"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+KEY = "aws:kms/key:Key"
+KMS_ARN = "arn:aws:kms:us-west-2:123456789012:key/1234"
+
+RDS_OK: dict[str, Any] = {
+    "engine": "postgres", "storageEncrypted": True, "kmsKeyId": KMS_ARN, "publiclyAccessible": False,
+    "multiAz": True, "backupRetentionPeriod": 30.0, "deletionProtection": True, "skipFinalSnapshot": False,
+    "performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": KMS_ARN,
+    "enabledCloudwatchLogsExports": ["postgresql", "upgrade"], "monitoringInterval": 60.0,
+    "monitoringRoleArn": "arn:aws:iam::123456789012:role/rds-monitoring", "parameterGroupName": "envstack-prod-pg",
+    "iamDatabaseAuthenticationEnabled": True, "autoMinorVersionUpgrade": True,
+}
+PG_OK = {"family": "postgres16", "parameters": [{"name": "rds.force_ssl", "value": "1"},
+                                                 {"name": "log_min_duration_statement", "value": "500"}]}
+REDIS_OK: dict[str, Any] = {
+    "atRestEncryptionEnabled": True, "kmsKeyId": KMS_ARN, "transitEncryptionEnabled": True, "authToken": "[secret]",
+    "automaticFailoverEnabled": True, "multiAzEnabled": True, "numCacheClusters": 2.0, "snapshotRetentionLimit": 7.0,
+}
+LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+EKS_OK: dict[str, Any] = {
+    "endpointPrivateAccess": True, "endpointPublicAccess": False, "encryptionConfigKeyArn": KMS_ARN,
+    "enabledClusterLogTypes": LOGS, "version": "1.33", "skipDefaultNodeGroup": True,
+}
+AWS_EKS_OK: dict[str, Any] = {
+    "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"],
+                  "subnetIds": ["subnet-1"]},
+    "encryptionConfig": {"provider": {"keyArn": KMS_ARN}, "resources": ["secrets"]},
+    "enabledClusterLogTypes": LOGS, "version": "1.33",
+}
+LT_OK: dict[str, Any] = {
+    "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1.0, "httpEndpoint": "enabled"},
+    "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true", "volumeType": "gp3"}}],
+}
+MNG_OK: dict[str, Any] = {"launchTemplate": {"id": "lt-123", "version": "1"}, "instanceTypes": ["m6i.large"]}
+LB_OK: dict[str, Any] = {
+    "loadBalancerType": "application", "internal": False, "enableDeletionProtection": True,
+    "accessLogs": {"bucket": "envstack-prod-alb-logs", "enabled": True}, "dropInvalidHeaderFields": True,
+    "desyncMitigationMode": "defensive",
+}
+HTTP_OK = {"protocol": "HTTP", "port": 80.0,
+           "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443",
+                                                                "statusCode": "HTTP_301"}}]}
+HTTPS_OK = {"protocol": "HTTPS", "port": 443.0, "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/1",
+            "defaultActions": [{"type": "forward", "targetGroupArn": "arn:tg"}]}
+SG_OK = {"description": "ALB ingress", "ingress": [
+    {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"], "description": "HTTPS"}],
+    "egress": [{"protocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0, "cidrBlocks": ["10.0.0.0/16"],
+                "description": "to targets"}]}
+POLICY_OK = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]}'
+KEY_POLICY_OK = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
+                 '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"Service": '
+                 '"logs.amazonaws.com"}, "Action": "kms:Encrypt*", "Resource": "*"}]}')
+
+# rule, type, compliant props, changes that make it violate (None removes a key), expected fragment.
+CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
+    ("rds-storage-encrypted", RDS, RDS_OK, {"storageEncrypted": False}, "storageEncrypted"),
+    ("rds-storage-encrypted", RDS, RDS_OK, {"kmsKeyId": None}, "kmsKeyId"),
+    ("rds-no-public-access", RDS, RDS_OK, {"publiclyAccessible": True}, "publiclyAccessible"),
+    ("rds-multi-az", RDS, RDS_OK, {"multiAz": False}, "multiAz"),
+    ("rds-backup-retention", RDS, RDS_OK, {"backupRetentionPeriod": 7.0}, "backupRetentionPeriod is 7 days"),
+    ("rds-backup-retention", RDS, RDS_OK, {"backupRetentionPeriod": None}, "at least 30"),
+    ("rds-deletion-protection", RDS, RDS_OK, {"deletionProtection": False}, "deletionProtection"),
+    ("rds-deletion-protection", RDS, RDS_OK, {"skipFinalSnapshot": True}, "final snapshot"),
+    ("rds-performance-insights", RDS, RDS_OK, {"performanceInsightsEnabled": None}, "performanceInsightsEnabled"),
+    ("rds-performance-insights", RDS, RDS_OK, {"performanceInsightsKmsKeyId": None}, "performanceInsightsKmsKeyId"),
+    ("rds-log-exports", RDS, RDS_OK, {"enabledCloudwatchLogsExports": ["postgresql"]}, "lacks upgrade"),
+    ("rds-enhanced-monitoring", RDS, RDS_OK, {"monitoringInterval": 0.0}, "monitoringInterval is 0"),
+    ("rds-enhanced-monitoring", RDS, RDS_OK, {"monitoringRoleArn": None}, "monitoringRoleArn"),
+    ("rds-force-ssl", RDS, RDS_OK, {"parameterGroupName": "default.postgres16"}, "default parameter group"),
+    ("rds-force-ssl", PG, PG_OK, {"parameters": [{"name": "rds.force_ssl", "value": "0"}]}, "rds.force_ssl"),
+    ("rds-query-logging", PG, PG_OK, {"parameters": [{"name": "rds.force_ssl", "value": "1"}]},
+     "log_min_duration_statement is -1"),
+    ("rds-iam-auth", RDS, RDS_OK, {"iamDatabaseAuthenticationEnabled": None}, "iamDatabaseAuthenticationEnabled"),
+    ("rds-auto-minor-upgrade", RDS, RDS_OK, {"autoMinorVersionUpgrade": False}, "autoMinorVersionUpgrade"),
+    ("redis-at-rest-encryption", REDIS, REDIS_OK, {"atRestEncryptionEnabled": False}, "atRestEncryptionEnabled"),
+    ("redis-at-rest-encryption", REDIS, REDIS_OK, {"kmsKeyId": None}, "kmsKeyId"),
+    ("redis-in-transit-encryption", REDIS, REDIS_OK, {"transitEncryptionEnabled": False}, "transitEncryptionEnabled"),
+    ("redis-in-transit-encryption", REDIS, REDIS_OK, {"authToken": None}, "authToken"),
+    ("redis-in-transit-encryption", REDIS, REDIS_OK, {"transitEncryptionMode": "preferred"}, "preferred"),
+    ("redis-multi-az", REDIS, REDIS_OK, {"automaticFailoverEnabled": False}, "automaticFailoverEnabled"),
+    ("redis-multi-az", REDIS, REDIS_OK, {"multiAzEnabled": None}, "multiAzEnabled"),
+    ("redis-multi-az", REDIS, REDIS_OK, {"numCacheClusters": 1.0}, "1 node(s)"),
+    ("redis-snapshot-retention", REDIS, REDIS_OK, {"snapshotRetentionLimit": 1.0}, "snapshotRetentionLimit is 1"),
+    ("eks-private-endpoint", EKS, EKS_OK, {"endpointPrivateAccess": None}, "endpointPrivateAccess"),
+    ("eks-private-endpoint", AWS_EKS, AWS_EKS_OK, {"vpcConfig": {"subnetIds": ["s"]}}, "endpointPrivateAccess"),
+    ("eks-public-endpoint-restricted", EKS, EKS_OK, {"endpointPublicAccess": None}, "publicAccessCidrs"),
+    ("eks-public-endpoint-restricted", EKS, EKS_OK,
+     {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, "0.0.0.0/0"),
+    ("eks-public-endpoint-restricted", AWS_EKS, AWS_EKS_OK,
+     {"vpcConfig": {"endpointPrivateAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}, "0.0.0.0/0"),
+    ("eks-secrets-encryption", EKS, EKS_OK, {"encryptionConfigKeyArn": None}, "encryptionConfigKeyArn"),
+    ("eks-secrets-encryption", AWS_EKS, AWS_EKS_OK, {"encryptionConfig": None}, "encryptionConfig.provider.keyArn"),
+    ("eks-secrets-encryption", AWS_EKS, AWS_EKS_OK,
+     {"encryptionConfig": {"provider": {"keyArn": KMS_ARN}, "resources": []}}, "secrets"),
+    ("eks-control-plane-logs", EKS, EKS_OK, {"enabledClusterLogTypes": ["api", "audit"]},
+     "lacks authenticator, controllerManager, scheduler"),
+    ("eks-control-plane-logs", AWS_EKS, AWS_EKS_OK, {"enabledClusterLogTypes": None}, "lacks api"),
+    ("eks-supported-version", EKS, EKS_OK, {"version": "1.27"}, "version 1.27"),
+    ("eks-supported-version", AWS_EKS, AWS_EKS_OK, {"version": None}, "not pinned"),
+    ("eks-no-default-node-group", EKS, EKS_OK, {"skipDefaultNodeGroup": None}, "skipDefaultNodeGroup"),
+    ("eks-node-ssh-restricted", MNG, MNG_OK, {"remoteAccess": {"ec2SshKey": "ops"}}, "0.0.0.0/0"),
+    ("eks-node-ssh-restricted", NODE_GROUP, {"remoteAccess": {"ec2SshKey": "ops", "sourceSecurityGroupIds": ["sg-1"]}},
+     {"remoteAccess": {"ec2SshKey": "ops"}}, "sourceSecurityGroupIds"),
+    ("eks-node-ssh-restricted", EKS, EKS_OK, {"skipDefaultNodeGroup": False, "nodePublicKey": "ssh-rsa AAA"},
+     "nodePublicKey"),
+    ("launch-template-imdsv2", LT, LT_OK,
+     {"metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 1.0}},
+     "httpTokens"),
+    ("launch-template-imdsv2", LT, LT_OK,
+     {"metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 2.0}},
+     "httpPutResponseHopLimit is 2"),
+    ("launch-template-imdsv2", MNG, MNG_OK, {"launchTemplate": None}, "IMDSv1"),
+    ("launch-template-ebs-encrypted", LT, LT_OK,
+     {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]},
+     "blockDeviceMappings[0].ebs.encrypted"),
+    ("launch-template-ebs-encrypted", LT, LT_OK, {"blockDeviceMappings": None}, "no EBS volume"),
+    ("launch-template-ebs-encrypted", MNG, MNG_OK, {"launchTemplate": None}, "no launchTemplate"),
+    ("launch-template-ebs-encrypted", EKS, EKS_OK, {"skipDefaultNodeGroup": False}, "nodeRootVolumeEncrypted"),
+    ("alb-access-logs", LB, LB_OK, {"accessLogs": {"bucket": "b", "enabled": False}}, "accessLogs"),
+    ("alb-deletion-protection", LB, LB_OK, {"enableDeletionProtection": False}, "enableDeletionProtection"),
+    ("alb-drop-invalid-headers", LB, LB_OK, {"dropInvalidHeaderFields": None}, "dropInvalidHeaderFields"),
+    ("alb-desync-mitigation", LB, LB_OK, {"desyncMitigationMode": "monitor"}, "monitor"),
+    ("alb-http-redirects-to-https", LISTENER, HTTP_OK,
+     {"defaultActions": [{"type": "forward", "targetGroupArn": "arn:tg"}]}, "redirect to HTTPS"),
+    ("alb-http-redirects-to-https", LISTENER, HTTPS_OK, {"protocol": "HTTP"}, "redirect to HTTPS"),
+    ("alb-tls-policy", LISTENER, HTTPS_OK, {"sslPolicy": "ELBSecurityPolicy-2016-08"}, "ELBSecurityPolicy-2016-08"),
+    ("alb-tls-policy", LISTENER, HTTPS_OK, {"sslPolicy": None}, "provider default"),
+    ("alb-tls-policy", LISTENER, HTTPS_OK, {"certificateArn": None}, "certificateArn"),
+    ("default-security-group-closed", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"vpcId": "vpc-1"},
+     {"egress": [{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}]}, "egress[0]"),
+    ("subnet-no-public-ip", "aws:ec2/subnet:Subnet", {"cidrBlock": "10.0.0.0/20"}, {"mapPublicIpOnLaunch": True},
+     "mapPublicIpOnLaunch"),
+    ("security-group-no-public-ingress", SG, SG_OK,
+     {"ingress": [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"]}]}, "SSH"),
+    ("security-group-no-public-ingress", SG, SG_OK,
+     {"ingress": [{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "ipv6CidrBlocks": ["::/0"]}]}, "all ports"),
+    ("security-group-no-public-ingress", SG_RULE,
+     {"type": "ingress", "protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "sourceSecurityGroupId": "sg-1"},
+     {"cidrBlocks": ["0.0.0.0/0"], "sourceSecurityGroupId": None}, "ports 5432-5432"),
+    ("security-group-no-public-ingress", INGRESS,
+     {"ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrIpv4": "0.0.0.0/0", "description": "HTTPS"},
+     {"fromPort": 3389.0, "toPort": 3389.0}, "RDP"),
+    ("security-group-descriptions", SG, SG_OK, {"description": None}, "no description of its own"),
+    ("security-group-descriptions", SG, SG_OK,
+     {"ingress": [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["10.0.0.0/8"]}]},
+     "ingress[0] has no description"),
+    ("security-group-descriptions", INGRESS, {"ipProtocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0,
+                                              "referencedSecurityGroupId": "sg-1", "description": "from nodes"},
+     {"description": None}, "rule has no description"),
+    ("log-group-retention", LOG_GROUP, {"retentionInDays": 90.0}, {"retentionInDays": 14.0}, "retentionInDays is 14"),
+    ("log-group-retention", LOG_GROUP, {"retentionInDays": 365.0}, {"retentionInDays": None}, "kept forever"),
+    ("log-group-kms", LOG_GROUP, {"kmsKeyId": KMS_ARN}, {"kmsKeyId": None}, "kmsKeyId"),
+    ("alarm-actions-enabled", ALARM, {"alarmActions": ["arn:sns"], "actionsEnabled": True}, {"actionsEnabled": False},
+     "actionsEnabled is false"),
+    ("alarm-actions-enabled", ALARM, {"alarmActions": ["arn:sns"]}, {"alarmActions": []}, "alarmActions is empty"),
+    ("kms-key-rotation", KEY, {"enableKeyRotation": True}, {"enableKeyRotation": False}, "enableKeyRotation"),
+    ("kms-no-wildcard-principal", KEY, {"policy": KEY_POLICY_OK},
+     {"policy": '{"Statement": {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*"}}'}, "Principal *"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": POLICY_OK},
+     {"policy": '{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'},
+     "Statement[0] allows Action *"),
+    ("iam-no-wildcard-actions", "aws:iam/role:Role", {"inlinePolicies": [{"name": "p", "policy": POLICY_OK}]},
+     {"inlinePolicies": [{"name": "p", "policy": '{"Statement": [{"Effect": "Allow", "NotAction": "iam:*"}]}'}]},
+     "NotAction"),
+    ("iam-no-admin-policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"role": "nodes", "policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"},
+     {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, "AdministratorAccess is attached"),
+    ("iam-no-admin-policy", "aws:iam/role:Role", {"managedPolicyArns": []},
+     {"managedPolicyArns": ["arn:aws-us-gov:iam::aws:policy/AdministratorAccess"]}, "AdministratorAccess"),
+]
+
+
+def changed(props: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = {**props, **changes}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+@pytest.mark.parametrize(("rule", "type_", "good", "bad", "fragment"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_compliant_and_violating(rule: str, type_: str, good: dict[str, Any], bad: dict[str, Any],
+                                      fragment: str) -> None:
+    assert check(rule, type_, good) == []
+    messages = check(rule, type_, changed(good, bad))
+    assert messages, f"{rule} found nothing wrong with {changed(good, bad)}"
+    assert any(fragment in m for m in messages), messages
+
+
+def test_every_resource_rule_has_cases() -> None:
+    resource_rules = {name for name, p in POLICIES.items() if hasattr(p, "resource_types")}
+    assert resource_rules - {c[0] for c in CASES} == {"required-tags", "protect-stateful-resources"}  # own tests
+
+
+def test_rules_ignore_other_types() -> None:
+    assert check("rds-multi-az", REDIS, {"multiAz": False}) == []
+    assert check("log-group-kms", LB, {}) == []
+
+
+def test_network_load_balancers_are_not_albs() -> None:
+    assert check("alb-drop-invalid-headers", LB, {"loadBalancerType": "network"}) == []
+    assert check("alb-drop-invalid-headers", LB, {}) != []  # application is the default type
+
+
+def test_thresholds_come_from_config() -> None:
+    staging = {**RDS_OK, "backupRetentionPeriod": 14.0}
+    assert check("rds-backup-retention", RDS, staging) != []  # prod default: 30
+    assert check("rds-backup-retention", RDS, staging, {"minimumDays": 14}) == []
+    assert check("log-group-retention", LOG_GROUP, {"retentionInDays": 30.0}, {"minimumDays": 30}) == []
+    assert check("redis-snapshot-retention", REDIS, {**REDIS_OK, "snapshotRetentionLimit": 3.0},
+                 {"minimumDays": 3}) == []
+    assert check("alb-tls-policy", LISTENER, HTTPS_OK, {"allowedPolicies": ["ELBSecurityPolicy-TLS13-1-3-2021-06"]})
+    assert check("eks-supported-version", EKS, {**EKS_OK, "version": "1.30"}, {"supportedVersions": ["1.30"]}) == []
+    assert check("eks-public-endpoint-restricted", AWS_EKS, AWS_EKS_OK, {"allowPublicEndpoint": False}) == [
+        "endpointPublicAccess is true; this environment requires a private-only API server"]
+
+
+def test_eks_component_defaults_are_insecure() -> None:
+    """pulumi-eks defaults: public endpoint on, private off, no encryption, no logs, default node group."""
+    found = {rule: check(rule, EKS, {}) for rule in POLICIES if rule.startswith("eks-")}
+    assert all(found[rule] for rule in ("eks-private-endpoint", "eks-public-endpoint-restricted",
+                                        "eks-secrets-encryption", "eks-control-plane-logs", "eks-supported-version",
+                                        "eks-no-default-node-group")), found
+
+
+def test_all_policies_declared_with_metadata() -> None:
+    for policy in POLICIES.values():
+        assert policy.description and policy.severity is not None and policy.enforcement_level is not None
