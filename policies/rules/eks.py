@@ -70,7 +70,7 @@ def control_plane_logs(r: Resource) -> Iterator[str]:
 @resource_rule("eks-supported-version", "EKS must pin a Kubernetes version in standard support.", CLUSTERS,
                severity=Severity.MEDIUM, checkov="CKV_AWS_339",
                options={"supportedVersions": {"type": "array", "items": {"type": "string"},
-                                              "default": ["1.31", "1.32", "1.33", "1.34"]}})
+                                              "default": ["1.34", "1.35", "1.36", "1.37"]}})
 def supported_version(r: Resource) -> Iterator[str]:
     version = r.get("version")
     if version is None:

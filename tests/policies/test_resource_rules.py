@@ -40,13 +40,13 @@ REDIS_OK: dict[str, Any] = {
 LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 EKS_OK: dict[str, Any] = {
     "endpointPrivateAccess": True, "endpointPublicAccess": False, "encryptionConfigKeyArn": KMS_ARN,
-    "enabledClusterLogTypes": LOGS, "version": "1.33", "skipDefaultNodeGroup": True,
+    "enabledClusterLogTypes": LOGS, "version": "1.34", "skipDefaultNodeGroup": True,
 }
 AWS_EKS_OK: dict[str, Any] = {
     "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"],
                   "subnetIds": ["subnet-1"]},
     "encryptionConfig": {"provider": {"keyArn": KMS_ARN}, "resources": ["secrets"]},
-    "enabledClusterLogTypes": LOGS, "version": "1.33",
+    "enabledClusterLogTypes": LOGS, "version": "1.34",
 }
 LT_OK: dict[str, Any] = {
     "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1.0, "httpEndpoint": "enabled"},

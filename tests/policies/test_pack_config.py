@@ -1,0 +1,83 @@
+"""The pack's shape and the per-environment configuration files."""
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
+from policies.evaluate import resolve
+from policies.pack import all_policies
+from policies.rules import CHECKOV
+
+POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
+NAMES = [p.name for p in all_policies()]
+
+
+def config(env: str) -> dict:
+    return json.loads((POLICIES_DIR / f"{env}.json").read_text())
+
+
+def test_pack_has_at_least_30_uniquely_named_rules() -> None:
+    assert len(NAMES) >= 30
+    assert len(set(NAMES)) == len(NAMES)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in NAMES)
+    assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in all_policies())
+    assert sum(isinstance(p, StackValidationPolicy) for p in all_policies()) >= 3
+
+
+def test_all_policies_returns_the_same_objects_each_time() -> None:
+    assert [id(p) for p in all_policies()] == [id(p) for p in all_policies()]
+
+
+@pytest.mark.parametrize("env", ["prod", "staging", "dev"])
+def test_config_names_only_existing_rules_and_valid_options(env: str) -> None:
+    cfg = config(env)
+    assert set(cfg) - {"all"} <= set(NAMES)
+    resolve(all_policies(), cfg)  # raises on unknown options or levels
+
+
+def test_prod_makes_every_rule_mandatory() -> None:
+    cfg = config("prod")
+    assert cfg["all"] == "mandatory"
+    for name in NAMES:
+        entry = cfg[name]
+        assert (entry if isinstance(entry, str) else entry["enforcementLevel"]) == "mandatory", name
+    levels = resolve(all_policies(), cfg)
+    assert {level for level, _ in levels.values()} == {EnforcementLevel.MANDATORY}
+    assert levels["rds-backup-retention"][1]["minimumDays"] == 30
+
+
+def test_prod_options_equal_schema_defaults() -> None:
+    """Defaults in code are prod's values, since the CLI fills options from the schema."""
+    defaults = resolve(all_policies(), {})
+    prod = resolve(all_policies(), config("prod"))
+    assert {n: o for n, (_, o) in prod.items()} == {n: o for n, (_, o) in defaults.items()}
+
+
+def test_staging_and_dev_levels_and_thresholds() -> None:
+    staging, dev = resolve(all_policies(), config("staging")), resolve(all_policies(), config("dev"))
+    assert staging["rds-backup-retention"] == (EnforcementLevel.MANDATORY, {"minimumDays": 14})
+    assert staging["protect-stateful-resources"][0] == EnforcementLevel.ADVISORY
+    assert staging["alb-waf-association"][0] == EnforcementLevel.MANDATORY
+    assert config("dev")["all"] == "advisory"
+    assert {level for name, (level, _) in dev.items() if name != "protect-stateful-resources"} == {
+        EnforcementLevel.ADVISORY}
+    assert dev["log-group-retention"][1]["minimumDays"] == 14
+
+
+def test_pulumi_policy_yaml_and_main() -> None:
+    meta = yaml.safe_load((POLICIES_DIR / "PulumiPolicy.yaml").read_text())
+    assert meta["runtime"] == {"name": "python", "options": {"virtualenv": "../.venv"}}
+    assert meta["description"]
+    main = ast.parse((POLICIES_DIR / "__main__.py").read_text())
+    calls = [n.func.id for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    assert calls.count("PolicyPack") == 1
+
+
+def test_every_rule_documents_its_checkov_ids_or_none() -> None:
+    assert set(CHECKOV) == set(NAMES)
+    assert all(re.fullmatch(r"(CKV2?_AWS_\d+(, )?)*", ids) for ids in CHECKOV.values())
