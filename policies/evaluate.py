@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from pathlib import Path
@@ -81,7 +81,10 @@ def _level(value: Any, where: str) -> EnforcementLevel:
     return LEVELS[value]
 
 
-def resolve(policies: list[Policy], config: Mapping[str, Any]) -> dict[str, tuple[EnforcementLevel, dict[str, Any]]]:
+Resolved = dict[str, tuple[EnforcementLevel, dict[str, Any]]]
+
+
+def resolve(policies: Sequence[Policy], config: Mapping[str, Any]) -> Resolved:
     """Per rule: its level (rule entry, else "all", else the rule's own) and options (schema defaults + file)."""
     by_name = {p.name: p for p in policies}
     unknown = sorted(set(config) - set(by_name) - {"all"})
@@ -107,7 +110,7 @@ def _options(record: Record) -> PolicyResourceOptions:
                                  record.get("parent"))
 
 
-def _providers(records: list[Record]) -> Callable[[Record], PolicyProviderResource | None]:
+def _providers(records: Sequence[Record]) -> Callable[[Record], PolicyProviderResource | None]:
     providers = {r["urn"]: PolicyProviderResource(r["type"], unknown_checking_proxy(dict(r.get("inputs") or {})),
                                                   r["urn"], r["name"])
                  for r in records if str(r["type"]).startswith("pulumi:providers:")}
@@ -122,7 +125,7 @@ def _providers(records: list[Record]) -> Callable[[Record], PolicyProviderResour
     return lookup
 
 
-def _stack_resources(records: list[Record], provider_of: Callable[[Record], PolicyProviderResource | None]) \
+def _stack_resources(records: Sequence[Record], provider_of: Callable[[Record], PolicyProviderResource | None]) \
         -> list[PolicyResource]:
     resources = {r["urn"]: PolicyResource(r["type"], unknown_checking_proxy(dict(r.get("inputs") or {})), r["urn"],
                                           r["name"], _options(r), provider_of(r), None, [], {}) for r in records}
@@ -162,8 +165,8 @@ def _run(policy: ResourceValidationPolicy | StackValidationPolicy, args: Resourc
         violation(f"rule failed: {type(e).__name__}: {e}", lvl=EnforcementLevel.ADVISORY)
 
 
-def evaluate(resources: list[Record], config: str | Path | Mapping[str, Any],
-             policies: list[Policy] | None = None) -> PolicyReport:
+def evaluate(resources: Sequence[Record], config: str | Path | Mapping[str, Any],
+             policies: Sequence[Policy] | None = None) -> PolicyReport:
     """Run every enabled rule over the records with the environment's configuration (a path or a dict)."""
     policies = policies if policies is not None else all_policies()
     resolved = resolve(policies, load_config(config))

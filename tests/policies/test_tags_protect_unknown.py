@@ -1,6 +1,7 @@
 """Required tags (own and provider default tags), protect on stateful resources, and preview's unknown values."""
 
 import json
+from collections.abc import Callable
 
 import pytest
 from policy_support import POLICIES, check, make_args, run
@@ -34,7 +35,7 @@ def test_required_tags_from_own_tags() -> None:
 
 @pytest.mark.parametrize("encode", [lambda t: {"tags": t}, lambda t: json.dumps({"tags": t})],
                          ids=["object", "json-string"])
-def test_required_tags_from_provider_default_tags(encode) -> None:  # type: ignore[no-untyped-def]
+def test_required_tags_from_provider_default_tags(encode: Callable[[dict], object]) -> None:
     """The engine sends provider config objects JSON-encoded; mocks/other callers may send objects."""
     partial = {k: v for k, v in TAGS.items() if k != "Owner"}
     assert check("required-tags", VPC, {"cidrBlock": "10.0.0.0/16"}, provider=provider(encode(TAGS))) == []
