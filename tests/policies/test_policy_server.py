@@ -89,7 +89,7 @@ def test_main_starts_the_policy_server() -> None:
     process = subprocess.Popen([sys.executable, "__main__.py"], cwd=POLICIES_DIR, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         port = process.stdout.readline().decode().strip()
         assert port.isdigit(), process.stderr.read().decode() if process.poll() is not None else port
     finally:
