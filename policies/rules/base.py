@@ -154,7 +154,6 @@ def resource_rule(name: str, description: str, types: Iterable[str], *, severity
         policy = ResourceValidationPolicy(name=name, description=description, validate=validate,
                                           enforcement_level=level, config_schema=_schema(options),
                                           severity=severity, tags=[checkov] if checkov else None)
-        policy.resource_types = wanted  # type: ignore[attr-defined]
         _register(policy, checkov)
         return policy
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from policy_support import POLICIES, check
+from pulumi_policy import ResourceValidationPolicy
 
 RDS = "aws:rds/instance:Instance"
 PG = "aws:rds/parameterGroup:ParameterGroup"
@@ -208,7 +209,7 @@ def test_rule_compliant_and_violating(rule: str, type_: str, good: dict[str, Any
 
 
 def test_every_resource_rule_has_cases() -> None:
-    resource_rules = {name for name, p in POLICIES.items() if hasattr(p, "resource_types")}
+    resource_rules = {name for name, p in POLICIES.items() if isinstance(p, ResourceValidationPolicy)}
     assert resource_rules - {c[0] for c in CASES} == {"required-tags", "protect-stateful-resources"}  # own tests
 
 
