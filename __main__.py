@@ -23,6 +23,7 @@ network = Network(
         flow_log_retention_days=cfg.monitoring.log_retention_days,
         region=cfg.region,
         name_prefix=cfg.name_prefix,
+        protect=cfg.protect_stateful_resources,
     ),
     on_aws,
 )

@@ -16,23 +16,51 @@ def assume_role_policy(service: str) -> str:
     return policy_document({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}})
 
 
+def key_policy(account_id: str, *statements: dict[str, Any]) -> str:
+    """A KMS key policy: the account administers the key through IAM; `statements` grant AWS services use."""
+    admin = {"Sid": "AccountAdministers", "Effect": "Allow", "Action": "kms:*", "Resource": "*",
+             "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}}
+    return policy_document(admin, *statements)
+
+
+def logs_may_use_key(account_id: str, region: str) -> dict[str, Any]:
+    """CloudWatch Logs may encrypt with the key, only for log groups of this account and region."""
+    return {
+        "Sid": "CloudWatchLogsEncrypt", "Effect": "Allow", "Resource": "*",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:*"}},
+    }
+
+
 class Component(pulumi.ComponentResource):
     """A ComponentResource that records its key settings as its inputs (shown by `envstack synth`)."""
 
-    def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None):
+    def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None,
+                 protect: bool = False):
+        """`protect`: stateful children (data stores, KMS keys, log buckets) get the `protect` resource option."""
         super().__init__(token, name, {"settings": settings}, opts)
         self.label = name
+        self.protect = protect
+        self._logs_key: aws.kms.Key | None = None
+
+    @property
+    def account_id(self) -> pulumi.Output[str]:
+        return aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+    @property
+    def region(self) -> pulumi.Output[str]:
+        return aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
     def child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for a child resource: parented here, so it inherits this component's provider."""
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def kms_key(self, suffix: str, description: str, policy: pulumi.Input[str] | None = None,
-                protect: bool = False) -> aws.kms.Key:
-        """A customer-managed key with yearly rotation and an alias naming its owner."""
+    def kms_key(self, suffix: str, description: str, policy: pulumi.Input[str] | None = None) -> aws.kms.Key:
+        """A customer-managed key with yearly rotation and an alias naming its owner; protected with the component."""
         key = aws.kms.Key(
             f"{self.label}-{suffix}", description=description, enable_key_rotation=True,
-            deletion_window_in_days=30, policy=policy, opts=self.child(protect=protect))
+            deletion_window_in_days=30, policy=policy, opts=self.child(protect=self.protect))
         aws.kms.Alias(f"{self.label}-{suffix}", name_prefix=f"alias/envstack/{self.label}-{suffix}-",
                       target_key_id=key.key_id, opts=self.child())
         return key
@@ -45,3 +73,14 @@ class Component(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
                                          opts=self.child())
         return role
+
+    def log_group(self, suffix: str, retention_days: int, name: pulumi.Input[str] | None = None) \
+            -> aws.cloudwatch.LogGroup:
+        """A log group with retention, encrypted with this component's logs key (created on first use)."""
+        if self._logs_key is None:
+            policy = pulumi.Output.all(self.account_id, self.region).apply(
+                lambda ids: key_policy(ids[0], logs_may_use_key(ids[0], ids[1])))
+            self._logs_key = self.kms_key("logs", f"{self.label}: CloudWatch Logs encryption", policy=policy)
+        return aws.cloudwatch.LogGroup(
+            f"{self.label}-{suffix}", name=name, retention_in_days=retention_days, kms_key_id=self._logs_key.arn,
+            opts=self.child())

@@ -49,6 +49,7 @@ class NetworkArgs:
     flow_log_traffic: str = "ALL"
     region: str = "us-west-2"
     name_prefix: str = "envstack"  # for Name tags: envstack-prod-private-us-west-2a
+    protect: bool = False  # protect the flow-log encryption key
 
 
 class Network(Component):
@@ -57,7 +58,7 @@ class Network(Component):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:network:Network", name, {
             "cidr": args.cidr, "azCount": args.az_count, "natGateways": args.nat_gateways,
-            "flowLogRetentionDays": args.flow_log_retention_days}, opts)
+            "flowLogRetentionDays": args.flow_log_retention_days}, opts, protect=args.protect)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
         zones = aws.get_availability_zones_output(
@@ -176,8 +177,7 @@ class Network(Component):
             opts=self.child())
 
     def _flow_logs(self) -> aws.cloudwatch.LogGroup:
-        log_group = aws.cloudwatch.LogGroup(
-            f"{self.label}-flow-logs", retention_in_days=self._args.flow_log_retention_days, opts=self.child())
+        log_group = self.log_group("flow-logs", self._args.flow_log_retention_days)
         role = aws.iam.Role(
             f"{self.label}-flow-logs",
             assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"), opts=self.child())

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import policy_gate
 from .config import ConfigError
 from .report import summary
 from .synth import Synthesis, synthesize
@@ -15,7 +16,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 # Sections added to `synth` by later stages (cost, policy): each gets the synthesis and the parsed arguments,
 # prints its part of the summary and returns (json key, json value, exit code).
 SynthSection = Callable[[Synthesis, argparse.Namespace], tuple[str, object, int]]
-SYNTH_SECTIONS: list[SynthSection] = []
+SYNTH_SECTIONS: list[SynthSection] = [policy_gate.section]
 
 
 def synth(args: argparse.Namespace) -> int:

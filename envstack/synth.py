@@ -37,6 +37,7 @@ class ResourceRecord:
     provider: str | None
     custom: bool
     inputs: dict[str, Any]
+    propertyDependencies: dict[str, list[str]] = field(default_factory=dict)  # noqa: N815 (engine's name)
 
 
 @dataclass
@@ -103,6 +104,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                 custom=bool(request.custom),
                 inputs=plain(rpc.deserialize_properties(request.object)),
+                propertyDependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
             ))
         return response
 

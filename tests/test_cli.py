@@ -75,3 +75,28 @@ def test_the_installed_command_runs(tmp_path):
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "dev.json").read_text())["environment"] == "dev"
+
+
+def test_synth_reports_policy_results_in_json(capsys, tmp_path):
+    out = tmp_path / "prod.json"
+    code, stdout, _ = run(capsys, "synth", "prod", "--json", str(out))
+    policy = json.loads(out.read_text())["policy"]
+    assert policy["environment"] == "prod" and policy["rules_evaluated"] >= 30
+    assert not [v for v in policy["violations"] if v["level"] == "mandatory"]
+    assert code == 0 and "policy (prod configuration)" in stdout
+
+
+def test_dev_checked_against_prod_gate_exits_1_and_names_the_rules(capsys, tmp_path):
+    out = tmp_path / "dev.json"
+    code, stdout, _ = run(capsys, "synth", "dev", "--enforce", "prod", "--json", str(out))
+    assert code == 1
+    violations = json.loads(out.read_text())["policy"]["violations"]
+    broken = {v["policy"] for v in violations if v["level"] == "mandatory"}
+    assert "log-group-retention" in broken
+    assert all(v["urn"] is None or v["urn"].startswith("urn:pulumi:dev::") for v in violations)
+    assert "[mandatory] log-group-retention" in stdout
+
+
+def test_dev_against_its_own_advisory_gate_exits_0(capsys):
+    code, _, _ = run(capsys, "synth", "dev")
+    assert code == 0

@@ -102,6 +102,9 @@ INVALID = [
     ("prod", {"network": {"natGateways": "single"}}, "us-west-2", "envstack:network.natGateways",
      "one NAT gateway per availability zone"),
     ("prod", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways", "perAz"),
+    ("prod", {"protectStatefulResources": False}, "us-west-2", "envstack:protectStatefulResources",
+     "requires true"),
+    ("dev", {"protectStatefulResources": "sometimes"}, "us-west-2", "envstack:protectStatefulResources", "boolean"),
 ]
 
 

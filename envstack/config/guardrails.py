@@ -14,6 +14,7 @@ from .stack import StackConfig
 class Guardrails(Model):
     min_az_count: int = 1
     nat_gateway_per_az: bool = False
+    protect_stateful_resources: bool = False
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -31,7 +32,13 @@ def _nat_per_az(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                       f"environment {cfg.environment} requires one NAT gateway per availability zone ('perAz')")
 
 
-CHECKS: list[Check] = [_az_count, _nat_per_az]
+def _protected(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    if g.protect_stateful_resources and not cfg.protect_stateful_resources:
+        yield Problem("envstack:protectStatefulResources", cfg.protect_stateful_resources,
+                      f"environment {cfg.environment} requires true (data stores and keys must be protected)")
+
+
+CHECKS: list[Check] = [_az_count, _nat_per_az, _protected]
 
 
 def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:

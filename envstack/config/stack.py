@@ -27,6 +27,7 @@ class StackConfig(Model):
     team: str = Field(min_length=1)
     repository: str = Field(min_length=1)
     allowed_account_ids: tuple[str, ...] = ()
+    protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
     network: NetworkConfig
     monitoring: MonitoringConfig
 
