@@ -3,8 +3,8 @@ STACK ?= dev
 UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
-# Pulumi's language host and `uv run` use the same .venv.
-UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+# A pinned uv in .tools/ (bootstrapped with the machine's python3); Pulumi's `toolchain: uv` uses the same .venv.
+UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
 .PHONY: setup synth test lint typecheck unit clean
