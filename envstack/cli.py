@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from policies.evaluate import PolicyConfigError
+
 from . import policy_gate
 from .config import ConfigError
 from .report import summary
@@ -32,7 +34,11 @@ def synth(args: argparse.Namespace) -> int:
     document = synthesis.to_json()
     code = EXIT_OK
     for section in SYNTH_SECTIONS:
-        key, value, section_code = section(synthesis, args)
+        try:
+            key, value, section_code = section(synthesis, args)
+        except PolicyConfigError as error:
+            print(f"stack {args.stack}: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         document[key] = value
         code = max(code, section_code)
     if args.json:

@@ -100,3 +100,12 @@ def test_dev_checked_against_prod_gate_exits_1_and_names_the_rules(capsys, tmp_p
 def test_dev_against_its_own_advisory_gate_exits_0(capsys):
     code, _, _ = run(capsys, "synth", "dev")
     assert code == 0
+
+
+def test_a_broken_policy_configuration_exits_2(capsys, monkeypatch, tmp_path):
+    from envstack import policy_gate
+
+    (tmp_path / "prod.json").write_text('{"no-such-rule": "mandatory"}')
+    monkeypatch.setattr(policy_gate, "POLICY_DIR", tmp_path)
+    code, _, stderr = run(capsys, "synth", "prod")
+    assert code == 2 and "no-such-rule" in stderr
