@@ -6,7 +6,9 @@
 
 import pulumi
 
+from components.monitoring import Monitoring, MonitoringArgs, MonitoringTargets
 from components.network import Network, NetworkArgs
+from envstack import deployment
 from envstack.config.pulumi_source import stack_config
 from envstack.provider import aws_provider
 
@@ -28,6 +30,28 @@ network = Network(
     on_aws,
 )
 
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        stack=cfg.stack,
+        name_prefix=cfg.name_prefix,
+        region=cfg.region,
+        targets=MonitoringTargets(
+            nat_gateway_ids=[nat.id for nat in network.nat_gateways],
+        ),
+        notification_emails=cfg.monitoring.notification_emails,
+        thresholds=cfg.monitoring.alarm_thresholds.model_dump(by_alias=True),
+        evaluation_periods=cfg.monitoring.evaluation_periods,
+        datapoints_to_alarm=cfg.monitoring.datapoints_to_alarm,
+        monthly_budget_usd=cfg.monitoring.monthly_budget_usd,
+        anomaly_detection=cfg.monitoring.anomaly_detection,
+        anomaly_threshold_usd=cfg.monitoring.anomaly_threshold_usd,
+        deployment_record=deployment.from_environment(cfg.stack, cfg.environment),
+        protect=cfg.protect_stateful_resources,
+    ),
+    on_aws,
+)
+
 pulumi.export("environment", cfg.environment)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("vpcCidr", network.vpc.cidr_block)
@@ -37,3 +61,6 @@ pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
 pulumi.export("natPublicIps", [eip.public_ip for eip in network.nat_eips])
 pulumi.export("dbSubnetGroupName", network.db_subnet_group.name)
 pulumi.export("cacheSubnetGroupName", network.cache_subnet_group.name)
+pulumi.export("alertTopicArn", monitoring.alert_topic_arn)
+pulumi.export("dashboardName", monitoring.dashboard_name)
+pulumi.export("deploymentRecordParameter", monitoring.deployment_record_parameter)

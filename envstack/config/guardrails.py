@@ -15,6 +15,8 @@ class Guardrails(Model):
     min_az_count: int = 1
     nat_gateway_per_az: bool = False
     protect_stateful_resources: bool = False
+    min_notification_emails: int = 0
+    require_anomaly_detection: bool = False
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -38,7 +40,20 @@ def _protected(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                       f"environment {cfg.environment} requires true (data stores and keys must be protected)")
 
 
-CHECKS: list[Check] = [_az_count, _nat_per_az, _protected]
+def _alert_endpoints(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    if len(cfg.monitoring.notification_emails) < g.min_notification_emails:
+        yield Problem("envstack:monitoring.notificationEmails", list(cfg.monitoring.notification_emails),
+                      f"environment {cfg.environment} requires at least {g.min_notification_emails} address(es): "
+                      "alarms and budget alerts must reach someone")
+
+
+def _anomaly_detection(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    if g.require_anomaly_detection and not cfg.monitoring.anomaly_detection:
+        yield Problem("envstack:monitoring.anomalyDetection", cfg.monitoring.anomaly_detection,
+                      f"environment {cfg.environment} requires true (cost anomaly detection)")
+
+
+CHECKS: list[Check] = [_az_count, _nat_per_az, _protected, _alert_endpoints, _anomaly_detection]
 
 
 def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:

@@ -1,6 +1,8 @@
-"""envstack:monitoring — log retention, budget and where alerts go."""
+"""envstack:monitoring — log retention, budget, where alerts go and when alarms fire."""
 
-from pydantic import Field, field_validator
+import re
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from .base import Model
 
@@ -9,11 +11,39 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")
+
+
+class AlarmThresholds(Model):
+    """One threshold per alarm preset (components/monitoring.py PRESETS, same camelCase keys)."""
+
+    rds_cpu_percent: float = Field(gt=0, le=100)
+    rds_free_storage_gb: float = Field(gt=0)
+    rds_freeable_memory_mb: float = Field(gt=0)
+    rds_connections: float = Field(gt=0)
+    redis_engine_cpu_percent: float = Field(gt=0, le=100)
+    redis_memory_percent: float = Field(gt=0, le=100)
+    redis_evictions: float = Field(ge=0)
+    redis_connections: float = Field(gt=0)
+    alb_elb_5xx: float = Field(ge=0, alias="albElb5xx")
+    alb_target_5xx: float = Field(ge=0, alias="albTarget5xx")
+    alb_p99_seconds: float = Field(gt=0)
+    alb_unhealthy_hosts: float = Field(ge=0)
+    nat_port_allocation_errors: float = Field(ge=0)
+    eks_node_cpu_percent: float = Field(gt=0, le=100)
+    eks_node_memory_percent: float = Field(gt=0, le=100)
+    eks_failed_nodes: float = Field(ge=0)
 
 
 class MonitoringConfig(Model):
     log_retention_days: int
     monthly_budget_usd: float = Field(gt=0)
+    notification_emails: tuple[str, ...] = ()
+    alarm_thresholds: AlarmThresholds
+    evaluation_periods: int = Field(ge=2, le=20)  # M of N: never 1 of 1 (one noisy datapoint pages someone)
+    datapoints_to_alarm: int = Field(ge=1)
+    anomaly_detection: bool = False
+    anomaly_threshold_usd: float = Field(default=50, gt=0)
 
     @field_validator("log_retention_days")
     @classmethod
@@ -21,3 +51,21 @@ class MonitoringConfig(Model):
         if days not in LOG_RETENTION_DAYS:
             raise ValueError(f"expected one of CloudWatch's retention values {list(LOG_RETENTION_DAYS)}")
         return days
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _email_addresses(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [e for e in emails if not _EMAIL.match(e)]
+        if bad:
+            raise ValueError(f"expected email addresses such as oncall@example.com, got {bad}")
+        if len(set(emails)) != len(emails):
+            raise ValueError("expected each address once")
+        return emails
+
+    @field_validator("datapoints_to_alarm")
+    @classmethod
+    def _m_of_n(cls, datapoints: int, info: ValidationInfo) -> int:
+        periods = info.data.get("evaluation_periods")
+        if periods is not None and datapoints > periods:
+            raise ValueError(f"expected at most evaluationPeriods ({periods}): M of N datapoints")
+        return datapoints

@@ -1,0 +1,281 @@
+"""Monitoring: where a stack's alerts go, what raises them, what it may spend, and what was deployed.
+
+    SNS topic (customer-managed KMS key that CloudWatch, Budgets and Cost Anomaly Detection may use: with the
+    default alias/aws/sns key their notifications are dropped silently) + email subscriptions
+      <- metric alarms: one per (preset, watched resource), from the PRESETS table; alarm and OK actions
+      <- AWS Budgets monthly cost budget on the stack's cost-allocation tag (80% forecast, 100% actual)
+      <- Cost Anomaly Detection on the same tag (when enabled)
+    one CloudWatch dashboard, built from the same PRESETS table
+    SSM parameter /envstack/<stack>/deployment: the deployment record (envstack/deployment.py documents its JSON)
+
+Everything to watch is an optional argument, so the component works with whatever the stack has. The EKS presets
+read Container Insights metrics (namespace ContainerInsights), which the cluster publishes once the
+`amazon-cloudwatch-observability` EKS add-on is installed; without it those alarms stay INSUFFICIENT_DATA.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from envstack.deployment import DeploymentRecord, parameter_name
+
+from .base import Component, key_policy, policy_document
+
+ABOVE, BELOW = "GreaterThanThreshold", "LessThanThreshold"
+GB, MB = 1024.0**3, 1024.0**2
+Dimensions = Mapping[str, pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class AlarmPreset:
+    key: str  # its threshold's key under envstack:monitoring.alarmThresholds
+    watches: str  # the kind of resource (MonitoringTargets.dimensions key)
+    namespace: str
+    metric: str
+    comparison: str
+    statistic: str = "Average"  # a percentile such as "p99" is sent as extended_statistic
+    period: int = 60
+    scale: float = 1.0  # configured unit -> metric unit (e.g. GB -> bytes)
+    # Gauges keep their state through gaps; counts of bad events publish nothing when nothing went wrong.
+    missing_data: str = "missing"
+
+    @property
+    def percentile(self) -> bool:
+        return self.statistic.startswith("p")
+
+
+PRESETS: tuple[AlarmPreset, ...] = (
+    AlarmPreset("rdsCpuPercent", "db", "AWS/RDS", "CPUUtilization", ABOVE),
+    AlarmPreset("rdsFreeStorageGb", "db", "AWS/RDS", "FreeStorageSpace", BELOW, "Minimum", 300, GB),
+    AlarmPreset("rdsFreeableMemoryMb", "db", "AWS/RDS", "FreeableMemory", BELOW, "Minimum", scale=MB),
+    AlarmPreset("rdsConnections", "db", "AWS/RDS", "DatabaseConnections", ABOVE, "Maximum"),
+    AlarmPreset("redisEngineCpuPercent", "cache", "AWS/ElastiCache", "EngineCPUUtilization", ABOVE),
+    AlarmPreset("redisMemoryPercent", "cache", "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", ABOVE, "Maximum"),
+    AlarmPreset("redisEvictions", "cache", "AWS/ElastiCache", "Evictions", ABOVE, "Sum", missing_data="notBreaching"),
+    AlarmPreset("redisConnections", "cache", "AWS/ElastiCache", "CurrConnections", ABOVE, "Maximum"),
+    AlarmPreset("albElb5xx", "alb", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", ABOVE, "Sum",
+                missing_data="notBreaching"),
+    AlarmPreset("albTarget5xx", "alb", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", ABOVE, "Sum",
+                missing_data="notBreaching"),
+    AlarmPreset("albP99Seconds", "alb", "AWS/ApplicationELB", "TargetResponseTime", ABOVE, "p99",
+                missing_data="notBreaching"),
+    AlarmPreset("albUnhealthyHosts", "targetGroup", "AWS/ApplicationELB", "UnHealthyHostCount", ABOVE, "Maximum",
+                missing_data="notBreaching"),
+    AlarmPreset("natPortAllocationErrors", "nat", "AWS/NATGateway", "ErrorPortAllocation", ABOVE, "Sum",
+                missing_data="notBreaching"),
+    AlarmPreset("eksNodeCpuPercent", "cluster", "ContainerInsights", "node_cpu_utilization", ABOVE),
+    AlarmPreset("eksNodeMemoryPercent", "cluster", "ContainerInsights", "node_memory_utilization", ABOVE),
+    AlarmPreset("eksFailedNodes", "cluster", "ContainerInsights", "cluster_failed_node_count", ABOVE, "Maximum"),
+)
+DEFAULT_THRESHOLDS: Mapping[str, float] = {
+    "rdsCpuPercent": 80, "rdsFreeStorageGb": 10, "rdsFreeableMemoryMb": 256, "rdsConnections": 300,
+    "redisEngineCpuPercent": 80, "redisMemoryPercent": 80, "redisEvictions": 10, "redisConnections": 2000,
+    "albElb5xx": 10, "albTarget5xx": 10, "albP99Seconds": 1.5, "albUnhealthyHosts": 0,
+    "natPortAllocationErrors": 0, "eksNodeCpuPercent": 80, "eksNodeMemoryPercent": 85, "eksFailedNodes": 0,
+}
+# Services that publish to the topic, and so must be able to use its key.
+PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
+ANOMALY_PUBLISHER = "costalerts.amazonaws.com"
+
+
+def member_cluster_ids(replication_group_id: pulumi.Input[str], nodes: int) -> list[pulumi.Output[str]]:
+    """ElastiCache names a (cluster-mode disabled) replication group's nodes <id>-001, <id>-002, ...; its metrics
+    are published per node (CacheClusterId)."""
+    return [pulumi.Output.concat(replication_group_id, f"-{n:03d}") for n in range(1, nodes + 1)]
+
+
+@dataclass(frozen=True)
+class MonitoringTargets:
+    """What the stack has to watch; every list may be empty."""
+
+    db_instance_ids: Sequence[pulumi.Input[str]] = ()
+    cache_cluster_ids: Sequence[pulumi.Input[str]] = ()  # replication group members: see member_cluster_ids
+    load_balancer_arn_suffix: pulumi.Input[str] | None = None
+    target_group_arn_suffixes: Sequence[pulumi.Input[str]] = ()  # target groups of that load balancer
+    nat_gateway_ids: Sequence[pulumi.Input[str]] = ()
+    cluster_name: pulumi.Input[str] | None = None
+
+    def dimensions(self) -> dict[str, list[Dimensions]]:
+        lb = self.load_balancer_arn_suffix
+        return {
+            "db": [{"DBInstanceIdentifier": i} for i in self.db_instance_ids],
+            "cache": [{"CacheClusterId": i} for i in self.cache_cluster_ids],
+            "alb": [{"LoadBalancer": lb}] if lb is not None else [],
+            "targetGroup": [{"TargetGroup": tg, "LoadBalancer": lb} for tg in self.target_group_arn_suffixes]
+            if lb is not None else [],
+            "nat": [{"NatGatewayId": i} for i in self.nat_gateway_ids],
+            "cluster": [{"ClusterName": self.cluster_name}] if self.cluster_name is not None else [],
+        }
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    stack: str
+    name_prefix: str  # physical names: envstack-<stack>
+    region: str = "us-west-2"
+    targets: MonitoringTargets = field(default_factory=MonitoringTargets)
+    notification_emails: tuple[str, ...] = ()
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    evaluation_periods: int = 3
+    datapoints_to_alarm: int = 2
+    monthly_budget_usd: float = 100.0
+    cost_allocation_tag: tuple[str, str] | None = None  # (key, value); default ("Stack", stack)
+    anomaly_detection: bool = False
+    anomaly_threshold_usd: float = 50.0
+    deployment_record: DeploymentRecord | None = None
+    protect: bool = False
+
+    @property
+    def cost_tag(self) -> tuple[str, str]:
+        return self.cost_allocation_tag or ("Stack", self.stack)
+
+
+class Monitoring(Component):
+    alert_topic_arn: pulumi.Output[str]
+    dashboard_name: pulumi.Output[str]
+    deployment_record_parameter: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        watched = {kind: len(dims) for kind, dims in args.targets.dimensions().items()}
+        super().__init__("envstack:observability:Monitoring", name, {
+            "notificationEmails": len(args.notification_emails), "monthlyBudgetUsd": args.monthly_budget_usd,
+            "alarmsOf": watched, "datapoints": f"{args.datapoints_to_alarm} of {args.evaluation_periods}",
+            "anomalyDetection": args.anomaly_detection}, opts, protect=args.protect)
+        self._args = args
+        self.key = self.kms_key("alerts", f"{args.name_prefix}: alert topic encryption", policy=self._key_policy())
+        self.topic = aws.sns.Topic(f"{name}-alerts", name=f"{args.name_prefix}-alerts",
+                                   kms_master_key_id=self.key.arn, opts=self.child())
+        self.alert_topic_arn = self.topic.arn
+        self.topic_policy = aws.sns.TopicPolicy(f"{name}-alerts", arn=self.topic.arn,
+                                                policy=self._topic_policy(), opts=self.child())
+        self.subscriptions = [
+            aws.sns.TopicSubscription(f"{name}-email-{i}", topic=self.topic.arn, protocol="email", endpoint=email,
+                                      opts=self.child())
+            for i, email in enumerate(args.notification_emails)]
+        self.alarms = self._alarms()
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard", dashboard_name=args.name_prefix, dashboard_body=self._dashboard_body(),
+            opts=self.child())
+        self.dashboard_name = self.dashboard.dashboard_name
+        self.budget = self._budget()
+        self.anomaly_subscription = self._anomaly_detection() if args.anomaly_detection else None
+        self.deployment_parameter = self._deployment_parameter()
+        self.deployment_record_parameter = self.deployment_parameter.name if self.deployment_parameter else None
+        self.register_outputs({
+            "alert_topic_arn": self.alert_topic_arn, "dashboard_name": self.dashboard_name,
+            "alarm_count": len(self.alarms), "deployment_record_parameter": self.deployment_record_parameter,
+        })
+
+    @property
+    def publishers(self) -> list[str]:
+        return [*PUBLISHERS, ANOMALY_PUBLISHER] if self._args.anomaly_detection else list(PUBLISHERS)
+
+    def _key_policy(self) -> pulumi.Output[str]:
+        return self.account_id.apply(lambda account: key_policy(account, {
+            "Sid": "AlertPublishersEncrypt", "Effect": "Allow", "Resource": "*",
+            "Principal": {"Service": self.publishers},
+            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"]}))
+
+    def _topic_policy(self) -> pulumi.Output[str]:
+        return pulumi.Output.all(self.topic.arn, self.account_id).apply(lambda ids: policy_document({
+            "Sid": "AlertPublishers", "Effect": "Allow", "Action": "SNS:Publish", "Resource": ids[0],
+            "Principal": {"Service": self.publishers},
+            "Condition": {"StringEquals": {"aws:SourceAccount": ids[1]}}}))
+
+    def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
+        targets = self._args.targets.dimensions()
+        return [self._alarm(preset, i, dims) for preset in PRESETS for i, dims in enumerate(targets[preset.watches])]
+
+    def _alarm(self, preset: AlarmPreset, index: int, dimensions: Dimensions) -> aws.cloudwatch.MetricAlarm:
+        args = self._args
+        threshold = args.thresholds[preset.key]
+        word = "above" if preset.comparison == ABOVE else "below"
+        return aws.cloudwatch.MetricAlarm(
+            f"{self.label}-{preset.key}-{index}",
+            name=f"{args.name_prefix}-{preset.watches}-{index}-{preset.metric}",
+            alarm_description=(f"{preset.namespace} {preset.metric} ({preset.statistic}) {word} {threshold:g} "
+                               f"in {args.datapoints_to_alarm} of {args.evaluation_periods} periods of "
+                               f"{preset.period}s [{args.stack}: monitoring.alarmThresholds.{preset.key}]"),
+            namespace=preset.namespace, metric_name=preset.metric, dimensions=dimensions,
+            statistic=None if preset.percentile else preset.statistic,
+            extended_statistic=preset.statistic if preset.percentile else None,
+            comparison_operator=preset.comparison, threshold=threshold * preset.scale, period=preset.period,
+            evaluation_periods=args.evaluation_periods, datapoints_to_alarm=args.datapoints_to_alarm,
+            treat_missing_data=preset.missing_data, actions_enabled=True,
+            alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=self.child())
+
+    def _dashboard_body(self) -> pulumi.Output[str]:
+        """One graph per preset that has something to watch, with its alarm threshold drawn on it."""
+        args, targets = self._args, self._args.targets.dimensions()
+        widgets: list[dict[str, Any]] = [{
+            "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
+            "properties": {"markdown": f"# {args.name_prefix}\nAlarms notify the SNS topic "
+                                       f"`{args.name_prefix}-alerts`; thresholds come from "
+                                       "`envstack:monitoring.alarmThresholds`."}}]
+        for preset in PRESETS:
+            if not targets[preset.watches]:
+                continue
+            n = len(widgets) - 1
+            widgets.append({
+                "type": "metric", "x": (n % 3) * 8, "y": 2 + (n // 3) * 6, "width": 8, "height": 6,
+                "properties": {
+                    "title": f"{preset.metric} ({preset.statistic})", "region": args.region, "view": "timeSeries",
+                    "period": preset.period, "stat": preset.statistic,
+                    "metrics": [[preset.namespace, preset.metric, *_flatten(dims)]
+                                for dims in targets[preset.watches]],
+                    "annotations": {"horizontal": [
+                        {"label": preset.key, "value": args.thresholds[preset.key] * preset.scale}]},
+                }})
+        return pulumi.Output.from_input({"widgets": widgets}).apply(json.dumps)
+
+    def _budget(self) -> aws.budgets.Budget:
+        args = self._args
+        tag_key, tag_value = args.cost_tag
+
+        def notify(kind: str, percent: float) -> dict[str, Any]:
+            return {"comparison_operator": "GREATER_THAN", "notification_type": kind, "threshold": percent,
+                    "threshold_type": "PERCENTAGE", "subscriber_sns_topic_arns": [self.topic.arn],
+                    "subscriber_email_addresses": list(args.notification_emails) or None}
+
+        return aws.budgets.Budget(
+            f"{self.label}-monthly", name=f"{args.name_prefix}-monthly", budget_type="COST", time_unit="MONTHLY",
+            limit_amount=f"{args.monthly_budget_usd:.2f}", limit_unit="USD",
+            # Costs are attributed through the activated cost-allocation tag (user:Stack) on every resource.
+            cost_filters=[{"name": "TagKeyValue", "values": [f"user:{tag_key}${tag_value}"]}],
+            notifications=[notify("FORECASTED", 80), notify("ACTUAL", 100)],
+            opts=self.child(depends_on=[self.topic_policy]))
+
+    def _anomaly_detection(self) -> aws.costexplorer.AnomalySubscription:
+        args = self._args
+        tag_key, tag_value = args.cost_tag
+        monitor = aws.costexplorer.AnomalyMonitor(
+            f"{self.label}-cost", name=f"{args.name_prefix}-cost", monitor_type="CUSTOM",
+            monitor_specification=json.dumps(
+                {"Tags": {"Key": tag_key, "Values": [tag_value], "MatchOptions": ["EQUALS"]}}),
+            opts=self.child())
+        return aws.costexplorer.AnomalySubscription(
+            f"{self.label}-cost", name=f"{args.name_prefix}-cost", monitor_arn_lists=[monitor.arn],
+            frequency="IMMEDIATE",  # the only frequency Cost Anomaly Detection allows for SNS subscribers
+            subscribers=[{"type": "SNS", "address": self.topic.arn}],
+            threshold_expression={"dimension": {
+                "key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "match_options": ["GREATER_THAN_OR_EQUAL"],
+                "values": [f"{args.anomaly_threshold_usd:g}"]}},
+            opts=self.child(depends_on=[self.topic_policy]))
+
+    def _deployment_parameter(self) -> aws.ssm.Parameter | None:
+        record = self._args.deployment_record
+        if record is None:
+            return None
+        return aws.ssm.Parameter(
+            f"{self.label}-deployment", name=parameter_name(record.stack), type="String",
+            insecure_value=record.to_json(),  # not a secret: shown in previews so a deploy's diff names the commit
+            description=f"{self._args.name_prefix}: what was deployed last (JSON, see envstack/deployment.py)",
+            opts=self.child())
+
+
+def _flatten(dimensions: Dimensions) -> list[pulumi.Input[str]]:
+    return [part for name, value in dimensions.items() for part in (name, value)]
