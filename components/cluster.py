@@ -1,0 +1,237 @@
+"""Cluster: EKS with pulumi-eks, secure by default, and managed node groups.
+
+control plane   private endpoint (public off, or limited to listed CIDRs), authentication mode API with access
+                entries (no aws-auth ConfigMap), secrets encrypted with a CMK, all five log types to a log group
+                envstack creates (retention, CMK), an OIDC provider for IRSA, a pinned version
+node groups     managed, AL2023, in the private subnets, launched from envstack's launch template (IMDSv2 only
+                with hop limit 1, encrypted gp3 root volume), rolling updates, desired size left to the autoscaler
+add-ons         EKS-managed and pinned: vpc-cni (with network policy enforcement), kube-proxy, eks-pod-identity-agent
+                before the nodes; coredns and aws-ebs-csi-driver (IRSA role) once there are nodes to run on
+
+Managed nodes use the security group EKS creates for the cluster, so `connections` names that one: what may reach
+the nodes (the ALB on a NodePort) and what the nodes may reach (the database, the cache) is said with `allow`.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from .base import Component, policy_document
+from .connections import Connections
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CI_DEPLOYER_GROUP = "envstack:ci-deployers"
+NODE_POLICIES = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+)
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+# Networking add-ons go in before the nodes (a node without a CNI never gets ready); the others need nodes to run.
+ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+ADDON_SETTINGS = {"vpc-cni": {"enableNetworkPolicy": "true"}}  # without it, NetworkPolicies are not enforced
+ROOT_DEVICE = "/dev/xvda"  # AL2023
+
+
+@dataclass(frozen=True)
+class NodeGroupSpec:
+    name: str = "main"
+    instance_types: tuple[str, ...] = ("t3.medium",)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    ami_type: str = "AL2023_x86_64_STANDARD"
+    min_size: int = 1
+    max_size: int = 3
+    desired_size: int = 1
+    disk_size_gib: int = 20
+    max_unavailable: int = 1
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: list[pulumi.Input[str]]
+    name: str = "envstack"  # the EKS cluster's physical name
+    version: str = "1.35"
+    upgrade_policy: Literal["STANDARD", "EXTENDED"] = "STANDARD"
+    endpoint_public_access: bool = False
+    public_access_cidrs: tuple[str, ...] = ()
+    admin_role_arns: tuple[str, ...] = ()
+    ci_deployer_role_arns: tuple[str, ...] = ()
+    ci_deployer_group: str = CI_DEPLOYER_GROUP
+    log_types: tuple[str, ...] = LOG_TYPES
+    log_retention_days: int = 90
+    node_groups: tuple[NodeGroupSpec, ...] = (NodeGroupSpec(),)
+    addon_versions: Mapping[str, str] = field(default_factory=dict)  # EKS add-on name -> version
+    deletion_protection: bool = False
+    protect: bool = False  # the KMS keys
+    region: str = "us-west-2"
+    tags: Mapping[str, str] = field(default_factory=dict)  # for launch template tag specifications
+
+
+def update_config_transform(max_unavailable: int) -> pulumi.ResourceTransform:
+    """pulumi-eks's ManagedNodeGroup has no update config: set it on the aws:eks NodeGroup it creates."""
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != "aws:eks/nodeGroup:NodeGroup":
+            return None
+        props = {**args.props, "updateConfig": {"maxUnavailable": max_unavailable}}
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+    return transform
+
+
+class Cluster(Component):
+    kube_provider: k8s.Provider
+    connections: Connections
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("envstack:kubernetes:Cluster", name, {
+            "name": args.name, "version": args.version, "upgradePolicy": args.upgrade_policy,
+            "endpointPublicAccess": args.endpoint_public_access, "publicAccessCidrs": list(args.public_access_cidrs),
+            "nodeGroups": [g.name for g in args.node_groups], "logTypes": list(args.log_types)}, opts,
+            protect=args.protect)
+        self._args = args
+        self.name = args.name
+        self.secrets_key = self.kms_key("secrets", f"EKS secrets envelope encryption for {args.name}")
+        self.log_group = self._control_plane_log_group()
+        self.node_role = self.service_role("nodes", "ec2.amazonaws.com", NODE_POLICIES)
+        self.eks = self._cluster()
+        self.oidc_provider_arn = self.eks.oidc_provider_arn
+        self.ebs_csi_role = self.irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", (EBS_CSI_POLICY,))
+        self._addon_roles = {"aws-ebs-csi-driver": self.ebs_csi_role}
+        early = self._addons(ADDONS_BEFORE_NODES)
+        self.node_groups = [self._node_group(spec, early) for spec in args.node_groups]
+        self.addons = early + self._addons(ADDONS_AFTER_NODES, depends_on=self.node_groups)
+        self.kube_provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=pulumi.Output.secret(self.eks.kubeconfig_json), enable_server_side_apply=True,
+            opts=self.child())
+        self.cluster_name = self.eks.eks_cluster.name
+        self.endpoint = self.eks.eks_cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.node_role_arns = [self.node_role.arn]
+        self.autoscaling_group_names = [
+            group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)
+            for group in self.node_groups]
+        self.connections = Connections(
+            owner=self, label="cluster-nodes",
+            security_group_id=self.eks.eks_cluster.vpc_config.cluster_security_group_id, restricts_egress=False)
+        self.register_outputs({
+            "cluster_name": self.cluster_name, "endpoint": self.endpoint,
+            "oidc_provider_arn": self.oidc_provider_arn, "node_role_arns": self.node_role_arns,
+            "autoscaling_group_names": self.autoscaling_group_names,
+        })
+
+    def _control_plane_log_group(self) -> aws.cloudwatch.LogGroup:
+        """Created before the cluster under the name EKS writes to, so the logs get retention and a CMK."""
+        return self.log_group("control-plane", self._args.log_retention_days,
+                              name=f"/aws/eks/{self._args.name}/cluster")
+
+    def _cluster(self) -> eks.Cluster:
+        a = self._args
+        return eks.Cluster(
+            f"{self.label}-eks",
+            # Read from the log group so the control plane is only created once its log group exists.
+            name=self.log_group.name.apply(lambda _: a.name),
+            version=a.version,
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=a.upgrade_policy),
+            vpc_id=a.vpc_id,
+            private_subnet_ids=a.private_subnet_ids,
+            node_associate_public_ip_address=False,
+            endpoint_private_access=True,
+            endpoint_public_access=a.endpoint_public_access,
+            public_access_cidrs=list(a.public_access_cidrs) if a.endpoint_public_access else None,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries=self._access_entries(),
+            encryption_config_key_arn=self.secrets_key.arn,
+            enabled_cluster_log_types=list(a.log_types),
+            create_oidc_provider=True,
+            skip_default_node_group=True,
+            # Managed node groups use the cluster security group EKS creates; pulumi-eks's extra groups are for
+            # self-managed nodes and would only add rules.
+            skip_default_security_groups=True,
+            # envstack installs every add-on as a pinned EKS-managed add-on (below) instead.
+            bootstrap_self_managed_addons=False,
+            use_default_vpc_cni=True,
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
+            deletion_protection=a.deletion_protection,
+            tags=dict(a.tags),
+            opts=self.child(depends_on=[self.log_group]),
+        )
+
+    def _access_entries(self) -> dict[str, eks.AccessEntryArgs]:
+        admins = {f"admin-{i}": eks.AccessEntryArgs(principal_arn=arn, access_policies={
+            "cluster-admin": eks.AccessPolicyAssociationArgs(
+                policy_arn=f"arn:{arn.split(':')[1]}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
+            for i, arn in enumerate(self._args.admin_role_arns)}
+        # CI deployers get no EKS access policy: their rights are the namespaced RBAC of the cluster baseline.
+        deployers = {f"ci-deployer-{i}": eks.AccessEntryArgs(principal_arn=arn,
+                                                             kubernetes_groups=[self._args.ci_deployer_group])
+                     for i, arn in enumerate(self._args.ci_deployer_role_arns)}
+        return {**admins, **deployers}
+
+    def _launch_template(self, spec: NodeGroupSpec) -> aws.ec2.LaunchTemplate:
+        """No AMI and no user data: EKS picks the AL2023 image for `amiType` and bootstraps the node itself."""
+        tags = {**self._args.tags, "Name": f"{self._args.name}-{spec.name}"}
+        return aws.ec2.LaunchTemplate(
+            f"{self.label}-{spec.name}", name_prefix=f"{self._args.name}-{spec.name}-",
+            description=f"EKS managed node group {spec.name} of {self._args.name}",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=spec.disk_size_gib, volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"))],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                                for kind in ("instance", "volume", "network-interface")],
+            update_default_version=True, opts=self.child())
+
+    def _node_group(self, spec: NodeGroupSpec, after: list[aws.eks.Addon]) -> eks.ManagedNodeGroup:
+        template = self._launch_template(spec)
+        return eks.ManagedNodeGroup(
+            f"{self.label}-{spec.name}",
+            cluster=self.eks,
+            node_role=self.node_role,
+            subnet_ids=self._args.private_subnet_ids,
+            ami_type=spec.ami_type,
+            capacity_type=spec.capacity_type,
+            instance_types=list(spec.instance_types),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=spec.min_size, max_size=spec.max_size, desired_size=spec.desired_size),
+            labels=dict(spec.labels),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            ignore_scaling_changes=True,  # the autoscaler owns the desired size once the group exists
+            tags=dict(self._args.tags),
+            opts=self.child(depends_on=after, transforms=[update_config_transform(spec.max_unavailable)]),
+        )
+
+    def _addons(self, names: tuple[str, ...], depends_on: list[pulumi.Resource] | None = None) -> list[aws.eks.Addon]:
+        return [aws.eks.Addon(
+            f"{self.label}-{addon}", cluster_name=self.eks.eks_cluster.name, addon_name=addon,
+            addon_version=self._args.addon_versions.get(addon),
+            configuration_values=json.dumps(ADDON_SETTINGS[addon]) if addon in ADDON_SETTINGS else None,
+            service_account_role_arn=self._addon_roles[addon].arn if addon in self._addon_roles else None,
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+            opts=self.child(depends_on=depends_on or [])) for addon in names]
+
+    def irsa_role(self, suffix: str, namespace: str, service_account: str,
+                  managed_policy_arns: tuple[str, ...] = ()) -> aws.iam.Role:
+        """A role only `namespace/service_account` of this cluster may assume (IAM roles for service accounts)."""
+        trust = pulumi.Output.all(self.eks.oidc_provider_arn, self.eks.oidc_issuer).apply(
+            lambda a: policy_document({
+                "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": a[0]},
+                "Condition": {"StringEquals": {f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                                               f"{a[1]}:aud": "sts.amazonaws.com"}}}))
+        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust, opts=self.child())
+        for i, arn in enumerate(managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
+                                         opts=self.child())
+        return role

@@ -1,0 +1,211 @@
+"""envstack:cluster — the EKS control plane, its managed node groups and add-ons, and the cluster baseline."""
+
+import re
+from ipaddress import IPv4Network
+from typing import Literal, Self
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .base import Model
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
+
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_VERSION = re.compile(r"^1\.\d{2}$")
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_SCALE = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+          "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes resource quantity ("500m", "2", "512Mi") as a number, for comparisons."""
+    match = _QUANTITY.match(text)
+    if not match:
+        raise ValueError(f"expected a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi, got {text!r}")
+    return float(match.group(1)) * _SCALE[match.group(3)]
+
+
+def _check_all(values: tuple[str, ...], pattern: re.Pattern[str], expected: str) -> tuple[str, ...]:
+    bad = [v for v in values if not pattern.match(v)]
+    if bad:
+        raise ValueError(f"expected {expected}, got {bad}")
+    return values
+
+
+class NodeGroupConfig(Model):
+    """One managed node group. SPOT groups should list several instance types of the same size."""
+
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    instance_types: tuple[str, ...] = Field(min_length=1)
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
+    min_size: int = Field(ge=0, le=100)
+    max_size: int = Field(ge=1, le=100)
+    desired_size: int = Field(ge=0, le=100)
+    disk_size_gib: int = Field(default=20, ge=20, le=1000)
+    max_unavailable: int = Field(default=1, ge=1, le=100)
+    labels: dict[str, str] = {}
+
+    @field_validator("instance_types")
+    @classmethod
+    def _instance_types(cls, types: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        _check_all(types, _INSTANCE_TYPE, "EC2 instance types such as m7i.large")
+        if info.data.get("capacity_type") == "SPOT" and len(types) < 2:
+            raise ValueError("a SPOT group needs at least 2 instance types, so one reclaimed type does not "
+                             "empty the group")
+        return types
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        _check_all(tuple(labels), _LABEL_KEY, "Kubernetes label keys such as workload or example.com/tier")
+        return labels
+
+    @field_validator("desired_size")
+    @classmethod
+    def _between_min_and_max(cls, desired: int, info: ValidationInfo) -> int:
+        low, high = info.data.get("min_size"), info.data.get("max_size")
+        if low is not None and high is not None and not low <= desired <= high:
+            raise ValueError(f"expected minSize <= desiredSize <= maxSize, got {low} <= {desired} <= {high}")
+        return desired
+
+
+class AddonVersions(Model):
+    """Managed add-on versions, pinned for the cluster's Kubernetes version (`aws eks describe-addon-versions`)."""
+
+    vpc_cni: str
+    coredns: str
+    kube_proxy: str
+    pod_identity_agent: str
+    ebs_csi_driver: str
+
+    @field_validator("*")
+    @classmethod
+    def _eksbuild(cls, version: str) -> str:
+        if not _ADDON_VERSION.match(version):
+            raise ValueError("expected an EKS add-on version such as v1.13.2-eksbuild.1")
+        return version
+
+    def by_addon_name(self) -> dict[str, str]:
+        return {"vpc-cni": self.vpc_cni, "coredns": self.coredns, "kube-proxy": self.kube_proxy,
+                "eks-pod-identity-agent": self.pod_identity_agent, "aws-ebs-csi-driver": self.ebs_csi_driver}
+
+
+class PodSecurityConfig(Model):
+    """Pod Security Admission levels of the application namespaces."""
+
+    enforce: PodSecurityLevel
+    warn: PodSecurityLevel = "restricted"
+    audit: PodSecurityLevel = "restricted"
+
+
+class QuotaConfig(Model):
+    """The ResourceQuota of each application namespace."""
+
+    requests_cpu: str
+    requests_memory: str
+    limits_cpu: str
+    limits_memory: str
+    pods: int = Field(ge=1)
+
+    @field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        quantity(value)
+        return value
+
+
+class ContainerLimitsConfig(Model):
+    """The LimitRange of each application namespace: per-container defaults and maximum."""
+
+    default_request_cpu: str
+    default_request_memory: str
+    default_limit_cpu: str
+    default_limit_memory: str
+    max_cpu: str
+    max_memory: str
+
+    @field_validator("*")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        quantity(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for resource in ("cpu", "memory"):
+            request, limit, maximum = (getattr(self, f"{p}_{resource}") for p in
+                                       ("default_request", "default_limit", "max"))
+            if not quantity(request) <= quantity(limit) <= quantity(maximum):
+                raise ValueError(f"expected defaultRequest <= defaultLimit <= max for {resource}, "
+                                 f"got {request}, {limit}, {maximum}")
+        return self
+
+
+class BaselineConfig(Model):
+    namespaces: tuple[str, ...] = Field(default=("app",), min_length=1)
+    app_port: int = Field(default=8080, ge=1024, le=65535)  # the container port the load balancer reaches
+    pod_security: PodSecurityConfig
+    quota: QuotaConfig
+    container_limits: ContainerLimitsConfig
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        _check_all(names, _DNS_LABEL, "lowercase DNS labels such as app")
+        reserved = [n for n in names if n in ("default", "kube-system", "kube-public", "kube-node-lease")
+                    or n.startswith("kube-")]
+        if reserved:
+            raise ValueError(f"expected application namespaces, not the system namespaces {reserved}")
+        return names
+
+
+class ClusterConfig(Model):
+    version: str
+    upgrade_policy: Literal["STANDARD", "EXTENDED"]
+    endpoint_public_access: bool
+    public_access_cidrs: tuple[IPv4Network, ...] = Field(default=(), validate_default=True)
+    admin_role_arns: tuple[str, ...] = ()
+    ci_deployer_role_arns: tuple[str, ...] = ()
+    log_types: tuple[LogType, ...] = LOG_TYPES
+    deletion_protection: bool = False
+    node_groups: dict[str, NodeGroupConfig] = Field(min_length=1)
+    addon_versions: AddonVersions
+    baseline: BaselineConfig
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, version: str) -> str:
+        if not _VERSION.match(version):
+            raise ValueError('expected a Kubernetes minor version as a string, such as "1.35"')
+        return version
+
+    @field_validator("admin_role_arns", "ci_deployer_role_arns")
+    @classmethod
+    def _role_arns(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_all(arns, _ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/platform-admin")
+
+    @field_validator("node_groups")
+    @classmethod
+    def _group_names(cls, groups: dict[str, NodeGroupConfig]) -> dict[str, NodeGroupConfig]:
+        _check_all(tuple(groups), re.compile(r"^[a-z][a-z0-9-]{0,19}$"), "short lowercase node group names")
+        return groups
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _public_endpoint_is_limited(cls, cidrs: tuple[IPv4Network, ...], info: ValidationInfo
+                                    ) -> tuple[IPv4Network, ...]:
+        if info.data.get("endpoint_public_access") and not cidrs:
+            # EKS reads an empty list as 0.0.0.0/0.
+            raise ValueError("endpointPublicAccess is true but no CIDR is listed (EKS would open the API to the "
+                             "whole internet): list the CIDRs allowed, or set endpointPublicAccess: false")
+        return cidrs
+
+    @property
+    def on_demand_min_nodes(self) -> int:
+        return sum(g.min_size for g in self.node_groups.values() if g.capacity_type == "ON_DEMAND")
