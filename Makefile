@@ -7,7 +7,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth test lint typecheck unit clean
+.PHONY: setup synth test lint lint-workflows typecheck unit clean
 
 setup: $(VENV_STAMP)
 
@@ -25,13 +25,19 @@ synth: $(VENV_STAMP)
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .
 
+# GitHub Actions workflows, offline: actionlint (knows the actions' inputs) and GitHub's JSON schemas.
+lint-workflows: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync actionlint
+	$(UV) run --frozen --no-sync check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(UV) run --frozen --no-sync check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+
 typecheck: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync mypy
 
 unit: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync pytest
 
-test: lint typecheck unit
+test: lint lint-workflows typecheck unit
 
 clean:
 	rm -rf .venv .tools out .pytest_cache .mypy_cache .ruff_cache

@@ -9,8 +9,11 @@ from pathlib import Path
 from policies.evaluate import PolicyConfigError
 
 from . import policy_gate
+from .check_outputs import check_outputs
 from .config import ConfigError
+from .promote import promote
 from .report import summary
+from .review import review_stack_file
 from .synth import Synthesis, synthesize
 
 EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
@@ -57,6 +60,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--enforce", metavar="ENV", choices=["dev", "staging", "prod"],
                    help="evaluate policies with another environment's policy configuration")
     p.set_defaults(run=synth)
+    p = commands.add_parser("promote", help="give TARGET the commit SOURCE runs: dev->staging, staging->prod, "
+                                            "prod->staging (rollback)")
+    p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")
+    p.add_argument("target", help="stack that gets that commit")
+    p.add_argument("--run", dest="execute", action="store_true", help="run the preview and update it prints")
+    p.add_argument("--yes", action="store_true", help="pass --yes to `pulumi up` (no confirmation prompt)")
+    p.set_defaults(run=promote)
+    p = commands.add_parser("check-outputs", help="check a deployed stack's `pulumi stack output --json` against "
+                                                  "the outputs the program exports")
+    p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("file", help="JSON written by `pulumi stack output --json`")
+    p.add_argument("--commit", metavar="SHA", help="also require the stack's deployment record to name this commit")
+    p.set_defaults(run=check_outputs)
+    p = commands.add_parser("review-stack-file", help="write Pulumi.pr-<NUMBER>.yaml: pull request NUMBER's review "
+                                                      "stack, from the dev stack file")
+    p.add_argument("number", type=int, help="pull request number")
+    p.set_defaults(run=review_stack_file)
     return root
 
 
