@@ -18,6 +18,13 @@ def _arn(service: str, region: str, resource: str) -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
 
 
+def mock_password(name: str, inputs: dict[str, Any]) -> str:
+    """What a mocked random password "generates": recognisable, so tests can prove it never shows in plain text."""
+    return f"MockPassword{name}{'x' * 128}"[:int(inputs.get("length", 32))]
+
+# ---- pulumi-eks: remote components are single registrations under mocks; their outputs are simulated here -----
+
+
 OUTPUTS: dict[str, Outputs] = {
     "aws:ec2/eip:Eip": lambda name, i, r: {
         "publicIp": f"203.0.113.{10 + int(name.rsplit('-', 1)[-1]) if name[-1].isdigit() else 9}",
@@ -28,6 +35,18 @@ OUTPUTS: dict[str, Outputs] = {
     "aws:iam/policy:Policy": lambda name, i, r: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"},
     "aws:kms/key:Key": lambda name, i, r: {
         "arn": _arn("kms", r, f"key/{name}"), "keyId": f"{name}-key-id"},
+    "aws:rds/instance:Instance": lambda name, i, r: {
+        "address": f"{i.get('identifier', name)}.c0ffee.{r}.rds.amazonaws.com",
+        "endpoint": f"{i.get('identifier', name)}.c0ffee.{r}.rds.amazonaws.com:{int(i.get('port', 5432))}",
+        "port": int(i.get("port", 5432)), "resourceId": f"db-{name.upper()}",
+        "masterUserSecrets": [{"secretArn": _arn("secretsmanager", r, f"secret:rds!db-{name}-AbCdEf"),
+                               "kmsKeyId": i.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}]},
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda name, i, r: {
+        "primaryEndpointAddress": f"master.{name}.c0ffee.usw2.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{name}.c0ffee.usw2.cache.amazonaws.com",
+        "port": int(i.get("port", 6379)),
+        "memberClusters": [f"{name}-00{n + 1}" for n in range(int(i.get("numCacheClusters", 1)))]},
+    "random:index/randomPassword:RandomPassword": lambda name, i, r: {"result": mock_password(name, i)},
 }
 
 CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {

@@ -5,8 +5,10 @@ Each check returns the problems it finds; the loader reports them all at once.
 """
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .base import Model
+from .database import burstable
 from .errors import Problem
 from .stack import StackConfig
 
@@ -17,6 +19,14 @@ class Guardrails(Model):
     protect_stateful_resources: bool = False
     min_notification_emails: int = 0
     require_anomaly_detection: bool = False
+    database_multi_az: bool = False
+    min_backup_retention_days: int = 1
+    database_deletion_protection: bool = False
+    final_snapshots: bool = False  # RDS and Redis take a final snapshot when deleted
+    min_cache_nodes: int = 1
+    cache_failover: bool = False  # automatic failover and Multi-AZ
+    min_cache_snapshot_retention_days: int = 0
+    burstable_data_classes: bool = True  # db.t* / cache.t* classes allowed
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -53,7 +63,46 @@ def _anomaly_detection(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                       f"environment {cfg.environment} requires true (cost anomaly detection)")
 
 
-CHECKS: list[Check] = [_az_count, _nat_per_az, _protected, _alert_endpoints, _anomaly_detection]
+def _requires(cfg: StackConfig, key: str, value: Any, ok: bool, expected: str) -> Iterable[Problem]:
+    if not ok:
+        yield Problem(f"envstack:{key}", value, f"environment {cfg.environment} requires {expected}")
+
+
+def _database(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    db = cfg.database
+    yield from _requires(cfg, "database.multiAz", db.multi_az, db.multi_az or not g.database_multi_az,
+                         "a Multi-AZ database (true)")
+    yield from _requires(cfg, "database.backupRetentionDays", db.backup_retention_days,
+                         db.backup_retention_days >= g.min_backup_retention_days,
+                         f"at least {g.min_backup_retention_days} days of backups")
+    yield from _requires(cfg, "database.deletionProtection", db.deletion_protection,
+                         db.deletion_protection or not g.database_deletion_protection, "deletion protection (true)")
+    yield from _requires(cfg, "database.skipFinalSnapshot", db.skip_final_snapshot,
+                         not (db.skip_final_snapshot and g.final_snapshots), "a final snapshot (false)")
+    yield from _requires(cfg, "database.instanceClass", db.instance_class,
+                         g.burstable_data_classes or not burstable(db.instance_class),
+                         "a non-burstable instance class (not db.t*), e.g. db.m7g.large")
+
+
+def _cache(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    cache = cfg.cache
+    yield from _requires(cfg, "cache.nodes", cache.nodes, cache.nodes >= g.min_cache_nodes,
+                         f"at least {g.min_cache_nodes} cache nodes")
+    yield from _requires(cfg, "cache.automaticFailover", cache.automatic_failover,
+                         cache.automatic_failover or not g.cache_failover, "automatic failover (true)")
+    yield from _requires(cfg, "cache.multiAz", cache.multi_az, cache.multi_az or not g.cache_failover,
+                         "a Multi-AZ cache (true)")
+    yield from _requires(cfg, "cache.snapshotRetentionDays", cache.snapshot_retention_days,
+                         cache.snapshot_retention_days >= g.min_cache_snapshot_retention_days,
+                         f"at least {g.min_cache_snapshot_retention_days} days of snapshots")
+    yield from _requires(cfg, "cache.finalSnapshot", cache.final_snapshot,
+                         cache.final_snapshot or not g.final_snapshots, "a final snapshot (true)")
+    yield from _requires(cfg, "cache.nodeType", cache.node_type,
+                         g.burstable_data_classes or not burstable(cache.node_type),
+                         "a non-burstable node type (not cache.t*), e.g. cache.m7g.large")
+
+
+CHECKS: list[Check] = [_az_count, _nat_per_az, _protected, _alert_endpoints, _anomaly_detection, _database, _cache]
 
 
 def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:

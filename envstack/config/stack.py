@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from .base import Model
+from .cache import CacheConfig
+from .database import DatabaseConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 
@@ -30,6 +32,8 @@ class StackConfig(Model):
     protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
     network: NetworkConfig
     monitoring: MonitoringConfig
+    database: DatabaseConfig
+    cache: CacheConfig
 
     @field_validator("region")
     @classmethod

@@ -1,0 +1,133 @@
+"""Database: PostgreSQL on RDS, in the isolated subnets, reachable only from connected security groups.
+
+Storage, Performance Insights and the master user's secret are encrypted with the component's customer-managed key.
+RDS generates the master password and keeps it in Secrets Manager, so it is never in config, code or state.
+Log exports land in log groups created here first, so they get a retention and encryption instead of RDS's
+keep-forever default. The instance's identifier is stable (`<prefix>-postgres`): those log group names and the
+final snapshot's name follow from it.
+"""
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from .datastore import DataStore
+
+PORT = 5432
+LOG_EXPORTS = ("postgresql", "upgrade")
+ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+
+
+def parameter_group_family(engine_version: str) -> str:
+    """'17' or '17.6' -> 'postgres17'."""
+    return f"postgres{engine_version.split('.')[0]}"
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    vpc_id: pulumi.Input[str]
+    subnet_group_name: pulumi.Input[str]
+    name_prefix: str = "envstack"
+    engine_version: str = "17"  # a major: minor versions follow with auto_minor_version_upgrade, without drift
+    instance_class: str = "db.m7g.large"
+    allocated_storage_gb: int = 20
+    max_allocated_storage_gb: int = 100
+    multi_az: bool = True
+    database_name: str = "app"
+    master_username: str = "envstack_admin"
+    backup_retention_days: int = 30
+    backup_window: str = "03:00-04:00"
+    maintenance_window: str = "sun:05:00-sun:06:00"
+    deletion_protection: bool = True
+    skip_final_snapshot: bool = False
+    delete_automated_backups: bool = False
+    protect: bool = True
+    performance_insights_retention_days: int = 7
+    monitoring_interval_seconds: int = 60
+    slow_query_ms: int = 500
+    log_retention_days: int = 90
+
+
+class Database(DataStore):
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        identifier = f"{args.name_prefix}-postgres"
+        super().__init__("envstack:data:Database", name, {
+            "engineVersion": args.engine_version, "instanceClass": args.instance_class, "multiAz": args.multi_az,
+            "storageGb": f"{args.allocated_storage_gb}-{args.max_allocated_storage_gb}",
+            "backupRetentionDays": args.backup_retention_days, "deletionProtection": args.deletion_protection,
+            "protect": args.protect}, opts,
+            protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier)
+        self._args = args
+        parameter_group = self._parameter_group()
+        monitoring_role, monitoring_policy = self._monitoring_role()
+        log_groups = [self.log_group(f"{log}-logs", args.log_retention_days,
+                                     name=f"/aws/rds/instance/{identifier}/{log}") for log in LOG_EXPORTS]
+        self.instance = aws.rds.Instance(
+            name,
+            identifier=identifier,
+            engine="postgres",
+            engine_version=args.engine_version,
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,  # a major upgrade is a deliberate change of engineVersion
+            instance_class=args.instance_class,
+            multi_az=args.multi_az,
+            storage_type="gp3",
+            allocated_storage=args.allocated_storage_gb,
+            max_allocated_storage=args.max_allocated_storage_gb,
+            storage_encrypted=True,
+            kms_key_id=self.key.arn,
+            db_name=args.database_name,
+            username=args.master_username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=self.key.arn,
+            iam_database_authentication_enabled=True,
+            port=PORT,
+            db_subnet_group_name=args.subnet_group_name,
+            vpc_security_group_ids=[self.security_group.id],
+            publicly_accessible=False,
+            parameter_group_name=parameter_group.name,
+            backup_retention_period=args.backup_retention_days,
+            backup_window=args.backup_window,
+            maintenance_window=args.maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=args.skip_final_snapshot,
+            final_snapshot_identifier=f"{identifier}-final",
+            delete_automated_backups=args.delete_automated_backups,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=self.key.arn,
+            performance_insights_retention_period=args.performance_insights_retention_days,
+            monitoring_interval=args.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role.arn,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            # The identifier is fixed, so a replacement must delete first; `protect` stops that where it matters.
+            opts=self.child(protect=args.protect, delete_before_replace=True,
+                            depends_on=[monitoring_policy, *log_groups]),
+        )
+        self.endpoint = self.instance.address
+        self.port = self.instance.port
+        self.database_name = self.instance.db_name
+        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.register_outputs({
+            "endpoint": self.endpoint, "port": self.port, "database_name": self.database_name,
+            "master_secret_arn": self.master_secret_arn, "security_group_id": self.security_group_id,
+        })
+
+    def _parameter_group(self) -> aws.rds.ParameterGroup:
+        args = self._args
+        return aws.rds.ParameterGroup(
+            self.label, family=parameter_group_family(args.engine_version),
+            description=f"{args.name_prefix}-postgres: TLS only, slow-query logging",
+            parameters=[
+                {"name": "rds.force_ssl", "value": "1"},
+                {"name": "log_min_duration_statement", "value": str(args.slow_query_ms)},
+            ],
+            opts=self.child())
+
+    def _monitoring_role(self) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
+        """Enhanced monitoring's role; RDS checks its permissions when the instance is created, hence the pair."""
+        role = self.service_role("monitoring", "monitoring.rds.amazonaws.com")
+        policy = aws.iam.RolePolicyAttachment(f"{self.label}-monitoring", role=role.name,
+                                              policy_arn=ENHANCED_MONITORING_POLICY, opts=self.child())
+        return role, policy

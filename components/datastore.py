@@ -1,0 +1,27 @@
+"""What the database and the cache share: a customer-managed key, a security group of their own and `connections`.
+
+The security group is created with no rules at all. The AWS provider removes the allow-all egress rule AWS adds to
+new groups, and a data store never opens connections itself, so the group allows nothing until `allow(source,
+store)` adds an ingress rule from a connected security group on the store's port.
+"""
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from .base import Component
+from .connections import Connections
+
+
+class DataStore(Component):
+    def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None, *,
+                 protect: bool, vpc_id: pulumi.Input[str], port: int, display_name: str):
+        super().__init__(token, name, settings, opts, protect=protect)
+        self.key = self.kms_key("key", f"{name}: {display_name} storage, snapshots and secrets")
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}", vpc_id=vpc_id, description=f"{display_name}: ingress on {port} from connected groups only",
+            tags={"Name": display_name}, opts=self.child())
+        self.security_group_id = self.security_group.id
+        self.connections = Connections(owner=self, label=name, security_group_id=self.security_group.id,
+                                       default_port=port)

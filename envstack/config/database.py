@@ -1,0 +1,89 @@
+"""envstack:database — the PostgreSQL instance: version, size, availability, backups, retention of data."""
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+
+from .base import Model
+from .windows import check_apart, daily, weekly, window
+
+POSTGRES_MAJORS = (16, 17)
+_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
+_INSTANCE_CLASS = re.compile(r"^db\.([a-z0-9-]+)\.([a-z0-9]+)$")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+BackupWindow = Annotated[str, AfterValidator(window(daily, 30))]
+MaintenanceWindow = Annotated[str, AfterValidator(window(weekly, 30))]
+
+
+def instance_family(instance_class: str) -> str:
+    """'db.t4g.micro' -> 't4g', 'cache.m7g.large' -> 'm7g'."""
+    return instance_class.split(".")[1]
+
+
+def burstable(instance_class: str) -> bool:
+    return instance_family(instance_class).startswith("t")
+
+
+class DatabaseConfig(Model):
+    engine_version: str
+    instance_class: str
+    allocated_storage_gb: int = Field(ge=20, le=65536)
+    max_allocated_storage_gb: int = Field(le=65536)
+    multi_az: bool
+    database_name: str = "app"
+    master_username: str = "envstack_admin"
+    backup_retention_days: int = Field(ge=1, le=35)
+    backup_window: BackupWindow
+    maintenance_window: MaintenanceWindow
+    deletion_protection: bool
+    skip_final_snapshot: bool
+    delete_automated_backups: bool
+    performance_insights_retention_days: int = 7
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    slow_query_ms: int = Field(default=500, ge=0)
+
+    @field_validator("engine_version")
+    @classmethod
+    def _supported_postgres(cls, version: str) -> str:
+        match = _VERSION.match(version)
+        if not match or int(match[1]) not in POSTGRES_MAJORS:
+            raise ValueError(f"expected a PostgreSQL major version in {POSTGRES_MAJORS}, e.g. '17' (minor "
+                             "versions then follow automatically) or an exact '17.6'")
+        return version
+
+    @field_validator("instance_class")
+    @classmethod
+    def _instance_class_shape(cls, instance_class: str) -> str:
+        if not _INSTANCE_CLASS.match(instance_class):
+            raise ValueError("expected an RDS instance class such as 'db.t4g.micro' or 'db.m7g.large'")
+        return instance_class
+
+    @field_validator("max_allocated_storage_gb")
+    @classmethod
+    def _autoscaling_ceiling_above_allocation(cls, ceiling: int, info: ValidationInfo) -> int:
+        allocated = info.data.get("allocated_storage_gb")
+        if allocated is not None and ceiling <= allocated:
+            raise ValueError(f"expected more than allocatedStorageGb ({allocated}) so storage can autoscale")
+        return ceiling
+
+    @field_validator("database_name", "master_username")
+    @classmethod
+    def _postgres_identifier(cls, name: str) -> str:
+        if not _IDENTIFIER.match(name) or name == "rdsadmin":
+            raise ValueError("expected a lowercase PostgreSQL identifier (a letter, then letters, digits or _; at "
+                             "most 63) other than the reserved 'rdsadmin'")
+        return name
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _apart_from_backups(cls, maintenance: str, info: ValidationInfo) -> str:
+        return check_apart(maintenance, info.data.get("backup_window"), "backupWindow")
+
+    @field_validator("performance_insights_retention_days")
+    @classmethod
+    def _retention_performance_insights_accepts(cls, days: int) -> int:
+        if days not in (7, 731) and (days <= 0 or days % 31):
+            raise ValueError("expected 7 (free tier), 731 or a multiple of 31 days")
+        return days

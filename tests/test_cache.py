@@ -1,0 +1,170 @@
+"""The Redis/Valkey component: configuration, guardrails, per-environment variants, encryption and the AUTH token."""
+
+import json
+from dataclasses import asdict
+
+import pytest
+from conftest import synth
+from test_database import (
+    KEY,
+    LOG_GROUP,
+    SECURITY_GROUP,
+    assert_rejected,
+    children,
+    config_problems,
+    mock_id,
+    only,
+    profile,
+)
+
+from components.cache import parameter_group_family
+from envstack.config import load_profile
+from envstack.mocks import mock_password
+
+GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+
+INVALID = [
+    ("dev", {"engine": "memcached"}, "engine", "'redis' or 'valkey'"),
+    ("dev", {"engine": "redis", "engineVersion": "8.0"}, "engineVersion", "redis 'major.minor' version"),
+    ("dev", {"engine": "valkey", "engineVersion": "8"}, "engineVersion", "valkey 'major.minor' version"),
+    ("dev", {"nodeType": "t4g.micro"}, "nodeType", "ElastiCache node type"),
+    ("dev", {"nodes": 0}, "nodes", "greater than or equal to 1"),
+    ("dev", {"nodes": 7}, "nodes", "less than or equal to 6"),
+    ("dev", {"nodes": 1, "automaticFailover": True}, "automaticFailover", "needs a replica"),
+    ("dev", {"nodes": 2, "automaticFailover": False, "multiAz": True}, "multiAz", "requires automaticFailover"),
+    ("dev", {"snapshotRetentionDays": -1}, "snapshotRetentionDays", "greater than or equal to 0"),
+    ("dev", {"snapshotRetentionDays": 36}, "snapshotRetentionDays", "less than or equal to 35"),
+    ("dev", {"snapshotWindow": "4-5"}, "snapshotWindow", "hh24:mi-hh24:mi"),
+    ("dev", {"snapshotWindow": "04:00-04:30"}, "snapshotWindow", "at least 60 minutes"),
+    ("dev", {"maintenanceWindow": "sun:06:00-sun:06:30"}, "maintenanceWindow", "at least 60 minutes"),
+    ("dev", {"maintenanceWindow": "someday"}, "maintenanceWindow", "ddd:hh24:mi-ddd:hh24:mi"),
+    ("dev", {"maintenanceWindow": "mon:04:30-mon:05:30"}, "maintenanceWindow", "does not overlap snapshotWindow"),
+    ("dev", {"finalSnapshot": "sometimes"}, "finalSnapshot", "boolean"),
+    ("dev", {"authToken": "hunter2hunter2hunter2"}, "authToken", "unknown key"),
+    # production guardrails
+    ("prod", {"nodes": 1, "automaticFailover": False, "multiAz": False}, "nodes", "at least 2 cache nodes"),
+    ("prod", {"automaticFailover": False, "multiAz": False}, "automaticFailover", "requires automatic failover"),
+    ("prod", {"multiAz": False}, "multiAz", "requires a Multi-AZ cache"),
+    ("prod", {"snapshotRetentionDays": 1}, "snapshotRetentionDays", "at least 7 days"),
+    ("prod", {"finalSnapshot": False}, "finalSnapshot", "requires a final snapshot"),
+    ("prod", {"nodeType": "cache.t4g.medium"}, "nodeType", "non-burstable"),
+]
+
+
+@pytest.mark.parametrize(("environment", "cache", "key", "expected"), INVALID,
+                         ids=[f"{row[0]}-{row[2]}-{i}" for i, row in enumerate(INVALID)])
+def test_bad_cache_values_name_the_key(environment, cache, key, expected):
+    assert_rejected(environment, {"cache": cache}, f"envstack:cache.{key}", expected)
+
+
+def test_outside_prod_a_single_burstable_node_without_snapshots_is_fine():
+    cheap = {"nodes": 1, "automaticFailover": False, "multiAz": False, "snapshotRetentionDays": 0,
+             "finalSnapshot": False, "nodeType": "cache.t4g.micro"}
+    for environment in ("dev", "staging"):
+        assert not [line for line in config_problems(environment, cache=cheap) if "envstack:cache" in line]
+
+
+@pytest.mark.parametrize(("engine", "version", "family"), [
+    ("valkey", "8.0", "valkey8"), ("valkey", "7.2", "valkey7"),
+    ("redis", "7.1", "redis7"), ("redis", "6.2", "redis6.x"),
+])
+def test_parameter_group_family(engine, version, family):
+    assert parameter_group_family(engine, version) == family
+
+
+# ---- the replication group per environment --------------------------------------------------------------------------
+
+def test_each_environment_gets_its_profiles_variant(stack):
+    settings, group = profile(stack.environment, "cache"), stack.one(GROUP).inputs
+    assert group["engine"] == settings["engine"] and group["engineVersion"] == settings["engineVersion"]
+    assert group["nodeType"] == settings["nodeType"]
+    assert group["numCacheClusters"] == settings["nodes"]
+    assert group["automaticFailoverEnabled"] is settings["automaticFailover"]
+    assert group["multiAzEnabled"] is settings["multiAz"]
+    assert group["snapshotRetentionLimit"] == settings["snapshotRetentionDays"]
+    assert group["snapshotWindow"] == settings["snapshotWindow"]
+    assert group["maintenanceWindow"] == settings["maintenanceWindow"]
+    assert ("finalSnapshotIdentifier" in group) is settings["finalSnapshot"]
+
+
+def test_dev_is_one_small_node():
+    s = synth("dev")
+    group = s.one(GROUP)
+    assert group.inputs["numCacheClusters"] == 1 and group.inputs["nodeType"].startswith("cache.t4g.")
+    assert group.inputs["automaticFailoverEnabled"] is False and group.inputs["multiAzEnabled"] is False
+    assert group.protect is False
+
+
+def test_prod_fails_over_across_azs_keeps_a_final_snapshot_and_is_protected():
+    group = synth("prod").one(GROUP)
+    assert group.protect is True
+    assert group.inputs["numCacheClusters"] >= 2
+    assert group.inputs["automaticFailoverEnabled"] is True and group.inputs["multiAzEnabled"] is True
+    assert not group.inputs["nodeType"].startswith("cache.t")
+    assert group.inputs["finalSnapshotIdentifier"] == f"envstack-prod-{group.inputs['engine']}-final"
+
+
+def test_encrypted_at_rest_with_the_components_key_and_in_transit(stack):
+    group = stack.one(GROUP).inputs
+    key = only([k for k in children(stack, "cache", KEY) if k.name == "cache-key"])
+    assert group["atRestEncryptionEnabled"] is True
+    assert group["kmsKeyId"] == f"arn:aws:kms:us-west-2:123456789012:key/{key.name}"
+    assert group["transitEncryptionEnabled"] is True and group["transitEncryptionMode"] == "required"
+    assert group["port"] == 6379
+
+
+def test_lives_in_the_isolated_subnet_group_behind_its_own_security_group(stack):
+    group = stack.one(GROUP).inputs
+    assert group["subnetGroupName"] == stack.one("aws:elasticache/subnetGroup:SubnetGroup").name
+    assert group["securityGroupIds"] == [mock_id(only(children(stack, "cache", SECURITY_GROUP)))]
+
+
+def test_own_parameter_group_of_the_engines_family(stack):
+    group = stack.one(GROUP).inputs
+    parameters = only(children(stack, "cache", "aws:elasticache/parameterGroup:ParameterGroup"))
+    assert group["parameterGroupName"] == parameters.name
+    assert parameters.inputs["family"] == parameter_group_family(group["engine"], group["engineVersion"])
+
+
+def test_slow_log_goes_to_an_encrypted_log_group_with_the_environments_retention(stack):
+    delivery = only(stack.one(GROUP).inputs["logDeliveryConfigurations"])
+    log_group = only(children(stack, "cache", LOG_GROUP))
+    assert delivery == {"logType": "slow-log", "destinationType": "cloudwatch-logs", "logFormat": "json",
+                        "destination": log_group.name}
+    assert log_group.inputs["retentionInDays"] == load_profile(stack.environment).settings["monitoring"][
+        "logRetentionDays"]
+    assert log_group.inputs["kmsKeyId"]
+
+
+# ---- the AUTH token ------------------------------------------------------------------------------------------------
+
+def test_auth_token_is_generated_secret_and_stored_in_secrets_manager(stack):
+    password = only(children(stack, "cache", PASSWORD))
+    assert password.inputs["length"] >= 32
+    group = stack.one(GROUP).inputs
+    assert group["authToken"] == "[secret]"
+    secret = only(children(stack, "cache", SECRET))
+    assert secret.inputs["kmsKeyId"] == stack.one(GROUP).inputs["kmsKeyId"]
+    version = only(children(stack, "cache", SECRET_VERSION))
+    assert version.inputs == {"secretId": mock_id(secret), "secretString": "[secret]"}
+
+
+def test_auth_token_never_appears_in_plain_text(stack):
+    password = only(children(stack, "cache", PASSWORD))
+    token = mock_password(password.name, password.inputs)
+    everything = json.dumps({"resources": [asdict(r) for r in stack.resources], "outputs": stack.outputs})
+    assert len(token) == password.inputs["length"] and token not in everything
+    assert "[secret]" in everything
+
+
+def test_cache_outputs(stack):
+    outputs = stack.outputs
+    assert outputs["cachePrimaryEndpoint"].startswith("master.")
+    assert outputs["cacheReaderEndpoint"].startswith("replica.")
+    assert outputs["cachePort"] == 6379
+    assert outputs["cacheAuthSecretArn"].startswith("arn:aws:secretsmanager:")
+    assert outputs["cacheSecurityGroupId"] == mock_id(only(children(stack, "cache", SECURITY_GROUP)))
+    assert not [name for name in outputs if "token" in name.lower() or "password" in name.lower()]

@@ -1,0 +1,354 @@
+"""The PostgreSQL component: configuration, guardrails, per-environment variants, hardening, connections."""
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import synth
+
+from components.database import parameter_group_family
+from envstack.config import ConfigError, load_profile, load_stack_config
+from envstack.config.loader import deep_merge, parse_value
+from envstack.config.windows import daily, weekly
+from envstack.synth import ROOT, ResourceRecord, Synthesis, read_stack_config, synthesize
+
+INSTANCE = "aws:rds/instance:Instance"
+PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KEY = "aws:kms/key:Key"
+
+
+# ---- helpers shared with test_cache.py ----------------------------------------------------------------------------
+
+def config_problems(environment: str, **raw: Any) -> list[str]:
+    """Every problem line for the committed stack file of `environment` with `raw` merged into its values."""
+    committed = {k.removeprefix("envstack:"): parse_value(v) for k, v in read_stack_config(environment).items()
+                 if k.startswith("envstack:")}
+    try:
+        load_stack_config("broken", deep_merge(committed, raw), "us-west-2")
+    except ConfigError as error:
+        return error.render().splitlines()[1:]
+    return []
+
+
+def assert_rejected(environment: str, raw: dict[str, Any], key: str, expected: str) -> None:
+    lines = config_problems(environment, **raw)
+    matching = [line for line in lines if line.startswith(f"stack broken: {key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
+
+
+def profile(environment: str, area: str) -> dict[str, Any]:
+    return load_profile(environment).settings[area]
+
+
+def children(s: Synthesis, component: str, type_: str) -> list[ResourceRecord]:
+    """Resources of a type parented by the named envstack component."""
+    parents = {r.urn for r in s.resources if r.name == component and r.type.startswith("envstack:")}
+    return [r for r in s.of_type(type_) if r.parent in parents]
+
+
+def only(records: list[ResourceRecord]) -> ResourceRecord:
+    assert len(records) == 1, [r.urn for r in records]
+    return records[0]
+
+
+def mock_id(record: ResourceRecord) -> str:
+    return f"{record.name}-id"
+
+
+def transitive_dependencies(records: Iterable[ResourceRecord], urn: str) -> set[str]:
+    """Everything `urn` waits for: its dependencies, theirs, and so on. Waiting for a component means waiting for
+    every resource under it, so a component dependency brings in its descendants too."""
+    by_urn = {r.urn: r for r in records}
+    kids: dict[str, list[str]] = {}
+    for r in by_urn.values():
+        if r.parent:
+            kids.setdefault(r.parent, []).append(r.urn)
+    seen: set[str] = set()
+    todo = list(by_urn[urn].dependencies)
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in by_urn:
+            continue
+        seen.add(current)
+        todo += by_urn[current].dependencies
+        if not by_urn[current].custom:
+            todo += kids.get(current, [])
+    return seen
+
+
+def kubernetes_in(s: Synthesis, urns: set[str]) -> list[str]:
+    types = {r.urn: r.type for r in s.resources}
+    return [u for u in urns if types[u].startswith(("eks:", "kubernetes:", "aws:eks/"))]
+
+
+# A program that is the real one plus a workload whose security group comes from an EKS resource, connected to the
+# data stores with `allow`: the shape the cluster has, whatever state the cluster component is in.
+CONNECTED_PROGRAM = """
+import runpy
+import pulumi
+from components.connections import Connections, allow
+
+program = runpy.run_path({main!r})
+
+
+class Workload:
+    def __init__(self):
+        self.cluster = pulumi.CustomResource("eks:index:Cluster", "workload", {{}})
+        self.connections = Connections(owner=self.cluster, label="workload",
+                                       security_group_id=self.cluster.id.apply(lambda i: f"sg-{{i}}"))
+
+
+workload = Workload()
+allow(workload, program["database"])
+allow(workload, program["cache"])
+"""
+_connected: dict[str, Synthesis] = {}
+
+
+def connected(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """The dev stack with a workload allowed to reach the database and the cache (synthesized once)."""
+    if "dev" not in _connected:
+        root = tmp_path_factory.mktemp("connected")
+        (root / "__main__.py").write_text(CONNECTED_PROGRAM.format(main=str(ROOT / "__main__.py")))
+        _connected["dev"] = synthesize("dev", read_stack_config("dev"), root=Path(root))
+    return _connected["dev"]
+
+
+# ---- configuration -------------------------------------------------------------------------------------------------
+
+INVALID = [
+    ("dev", {"engineVersion": "15"}, "engineVersion", "major version in (16, 17)"),
+    ("dev", {"engineVersion": "17.x"}, "engineVersion", "major version"),
+    ("dev", {"instanceClass": "m7g.large"}, "instanceClass", "RDS instance class"),
+    ("dev", {"allocatedStorageGb": 10}, "allocatedStorageGb", "greater than or equal to 20"),
+    ("dev", {"allocatedStorageGb": 100, "maxAllocatedStorageGb": 100}, "maxAllocatedStorageGb",
+     "more than allocatedStorageGb (100)"),
+    ("dev", {"multiAz": "sometimes"}, "multiAz", "boolean"),
+    ("dev", {"databaseName": "1app"}, "databaseName", "PostgreSQL identifier"),
+    ("dev", {"masterUsername": "rdsadmin"}, "masterUsername", "reserved 'rdsadmin'"),
+    ("dev", {"backupRetentionDays": 0}, "backupRetentionDays", "greater than or equal to 1"),
+    ("dev", {"backupRetentionDays": 36}, "backupRetentionDays", "less than or equal to 35"),
+    ("dev", {"backupWindow": "3am"}, "backupWindow", "hh24:mi-hh24:mi"),
+    ("dev", {"backupWindow": "03:00-03:10"}, "backupWindow", "at least 30 minutes"),
+    ("dev", {"maintenanceWindow": "sunday"}, "maintenanceWindow", "ddd:hh24:mi-ddd:hh24:mi"),
+    ("dev", {"maintenanceWindow": "sun:03:30-sun:04:30"}, "maintenanceWindow", "does not overlap backupWindow"),
+    ("dev", {"backupWindow": "23:30-00:30", "maintenanceWindow": "wed:00:00-wed:01:00"}, "maintenanceWindow",
+     "does not overlap backupWindow"),
+    ("dev", {"deletionProtection": "sometimes"}, "deletionProtection", "boolean"),
+    ("dev", {"skipFinalSnapshot": None}, "skipFinalSnapshot", "boolean"),
+    ("dev", {"deleteAutomatedBackups": "sometimes"}, "deleteAutomatedBackups", "boolean"),
+    ("dev", {"performanceInsightsRetentionDays": 30}, "performanceInsightsRetentionDays", "multiple of 31"),
+    ("dev", {"monitoringIntervalSeconds": 0}, "monitoringIntervalSeconds", "1, 5, 10, 15, 30 or 60"),
+    ("dev", {"slowQueryMs": -1}, "slowQueryMs", "greater than or equal to 0"),
+    ("dev", {"storageGb": 20}, "storageGb", "unknown key"),
+    # production guardrails
+    ("prod", {"multiAz": False}, "multiAz", "requires a Multi-AZ database"),
+    ("prod", {"backupRetentionDays": 7}, "backupRetentionDays", "at least 30 days"),
+    ("prod", {"deletionProtection": False}, "deletionProtection", "requires deletion protection"),
+    ("prod", {"skipFinalSnapshot": True}, "skipFinalSnapshot", "requires a final snapshot"),
+    ("prod", {"instanceClass": "db.t4g.large"}, "instanceClass", "non-burstable"),
+]
+
+
+@pytest.mark.parametrize(("environment", "database", "key", "expected"), INVALID,
+                         ids=[f"{row[0]}-{row[2]}-{i}" for i, row in enumerate(INVALID)])
+def test_bad_database_values_name_the_key(environment, database, key, expected):
+    assert_rejected(environment, {"database": database}, f"envstack:database.{key}", expected)
+
+
+def test_outside_prod_the_guardrails_do_not_apply():
+    relaxed = {"multiAz": False, "backupRetentionDays": 1, "deletionProtection": False, "skipFinalSnapshot": True,
+               "instanceClass": "db.t4g.large"}
+    for environment in ("dev", "staging"):
+        assert not [line for line in config_problems(environment, database=relaxed) if "envstack:database" in line]
+
+
+def test_every_profile_has_valid_database_settings():
+    for environment in ("dev", "staging", "prod"):
+        assert not [line for line in config_problems(environment) if "envstack:database" in line]
+
+
+@pytest.mark.parametrize(("maintenance", "backup", "overlap"), [
+    ("sun:05:00-sun:06:00", "03:00-04:00", False),
+    ("sun:05:00-sun:06:00", "05:59-06:30", True),
+    ("sun:23:30-mon:00:30", "00:00-01:00", True),   # wraps past the end of the week
+    ("tue:00:00-tue:01:00", "23:30-00:30", True),   # the daily window wraps past midnight
+    ("sun:04:00-sun:05:00", "03:00-04:00", False),  # back to back is fine
+])
+def test_window_overlap(maintenance, backup, overlap):
+    assert bool(weekly(maintenance) & daily(backup)) is overlap
+
+
+def test_parameter_group_family_follows_the_engine_major():
+    assert parameter_group_family("17") == "postgres17"
+    assert parameter_group_family("16.9") == "postgres16"
+
+
+# ---- the instance per environment -----------------------------------------------------------------------------------
+
+def test_each_environment_gets_its_profiles_variant(stack):
+    settings, db = profile(stack.environment, "database"), stack.one(INSTANCE).inputs
+    assert db["instanceClass"] == settings["instanceClass"]
+    assert db["multiAz"] is settings["multiAz"]
+    assert db["allocatedStorage"] == settings["allocatedStorageGb"]
+    assert db["maxAllocatedStorage"] == settings["maxAllocatedStorageGb"] > db["allocatedStorage"]
+    assert db["backupRetentionPeriod"] == settings["backupRetentionDays"]
+    assert db["deletionProtection"] is settings["deletionProtection"]
+    assert db["skipFinalSnapshot"] is settings["skipFinalSnapshot"]
+    assert db["deleteAutomatedBackups"] is settings["deleteAutomatedBackups"]
+    assert db["engineVersion"] == settings["engineVersion"]
+
+
+def test_dev_is_the_cheap_disposable_variant():
+    s = synth("dev")
+    db = s.one(INSTANCE)
+    assert db.inputs["instanceClass"].startswith("db.t4g.") and db.inputs["multiAz"] is False
+    assert db.inputs["allocatedStorage"] == 20
+    assert db.inputs["deletionProtection"] is False and db.inputs["skipFinalSnapshot"] is True
+    assert db.protect is False
+
+
+def test_prod_is_multi_az_protected_and_keeps_its_backups():
+    db = synth("prod").one(INSTANCE)
+    assert db.protect is True
+    assert db.inputs["multiAz"] is True and not db.inputs["instanceClass"].startswith("db.t")
+    assert db.inputs["backupRetentionPeriod"] >= 30
+    assert db.inputs["deletionProtection"] is True and db.inputs["skipFinalSnapshot"] is False
+    assert db.inputs["deleteAutomatedBackups"] is False
+    assert db.inputs["finalSnapshotIdentifier"] == "envstack-prod-postgres-final"
+
+
+def test_staging_takes_a_final_snapshot_and_cannot_be_deleted_by_accident():
+    db = synth("staging").one(INSTANCE).inputs
+    assert db["deletionProtection"] is True and db["skipFinalSnapshot"] is False
+    assert db["finalSnapshotIdentifier"] == "envstack-staging-postgres-final"
+
+
+def test_instance_is_hardened_in_every_environment(stack):
+    db = stack.one(INSTANCE).inputs
+    key = only([k for k in children(stack, "database", KEY) if k.name == "database-key"])
+    arn = f"arn:aws:kms:us-west-2:123456789012:key/{key.name}"
+    assert db["engine"] == "postgres"
+    assert db["storageEncrypted"] is True and db["kmsKeyId"] == arn
+    assert db["storageType"] == "gp3"
+    assert db["publiclyAccessible"] is False
+    assert db["manageMasterUserPassword"] is True and db["masterUserSecretKmsKeyId"] == arn
+    assert "password" not in db and "passwordWo" not in db
+    assert db["iamDatabaseAuthenticationEnabled"] is True
+    assert db["performanceInsightsEnabled"] is True and db["performanceInsightsKmsKeyId"] == arn
+    assert db["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert db["autoMinorVersionUpgrade"] is True and db["allowMajorVersionUpgrade"] is False
+    assert db["copyTagsToSnapshot"] is True
+    assert db["finalSnapshotIdentifier"] == f"envstack-{stack.stack}-postgres-final"
+
+
+def test_instance_lives_in_the_isolated_subnet_group_behind_its_own_security_group(stack):
+    db = stack.one(INSTANCE).inputs
+    assert db["dbSubnetGroupName"] == stack.one("aws:rds/subnetGroup:SubnetGroup").name
+    sg = only(children(stack, "database", SECURITY_GROUP))
+    assert db["vpcSecurityGroupIds"] == [mock_id(sg)]
+
+
+def test_security_group_has_no_inline_rules_and_says_what_it_is_for(stack):
+    for component in ("database", "cache"):
+        sg = only(children(stack, component, SECURITY_GROUP))
+        assert "ingress" not in sg.inputs and "egress" not in sg.inputs
+        assert sg.inputs["vpcId"] == mock_id(stack.one("aws:ec2/vpc:Vpc"))
+        assert sg.inputs["description"] and "Managed by Pulumi" not in sg.inputs["description"]
+
+
+def test_parameter_group_enforces_tls_and_logs_slow_queries(stack):
+    db = stack.one(INSTANCE).inputs
+    group = only(children(stack, "database", PARAMETER_GROUP))
+    assert db["parameterGroupName"] == group.name
+    assert group.inputs["family"] == f"postgres{db['engineVersion'].split('.')[0]}"
+    parameters = {p["name"]: p["value"] for p in group.inputs["parameters"]}
+    assert parameters["rds.force_ssl"] == "1"
+    assert int(parameters["log_min_duration_statement"]) >= 0
+
+
+def test_enhanced_monitoring_role_is_attached_before_the_instance_exists(stack):
+    db = stack.one(INSTANCE)
+    role = only([r for r in children(stack, "database", "aws:iam/role:Role") if r.name == "database-monitoring"])
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "monitoring.rds.amazonaws.com"}
+    attachment = only(children(stack, "database", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
+    assert attachment.inputs["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
+    assert db.inputs["monitoringRoleArn"].endswith(f":role/{role.name}")
+    assert db.inputs["monitoringInterval"] in (1, 5, 10, 15, 30, 60)
+    assert attachment.urn in db.dependencies
+
+
+def test_exported_logs_land_in_encrypted_log_groups_with_the_environments_retention(stack):
+    db = stack.one(INSTANCE)
+    retention = load_profile(stack.environment).settings["monitoring"]["logRetentionDays"]
+    groups = {g.inputs["name"]: g for g in children(stack, "database", LOG_GROUP)}
+    assert set(groups) == {f"/aws/rds/instance/{db.inputs['identifier']}/{log}" for log in ("postgresql", "upgrade")}
+    for group in groups.values():
+        assert group.inputs["retentionInDays"] == retention and group.inputs["kmsKeyId"]
+        assert group.urn in db.dependencies  # created before RDS would create them without retention
+
+
+def test_prod_keys_are_protected_with_the_data():
+    for s, protected in ((synth("prod"), True), (synth("dev"), False)):
+        for component in ("database", "cache"):
+            assert {k.protect for k in children(s, component, KEY)} == {protected}
+
+
+# ---- outputs -------------------------------------------------------------------------------------------------------
+
+def test_database_outputs(stack):
+    outputs, db = stack.outputs, stack.one(INSTANCE)
+    assert outputs["databaseEndpoint"].startswith(f"{db.inputs['identifier']}.")
+    assert outputs["databasePort"] == 5432
+    assert outputs["databaseName"] == db.inputs["dbName"]
+    assert outputs["databaseMasterSecretArn"].startswith("arn:aws:secretsmanager:")
+    assert outputs["databaseSecurityGroupId"] == mock_id(only(children(stack, "database", SECURITY_GROUP)))
+    assert not {"databaseEndpoint", "databaseMasterSecretArn"} & set(stack.secret_outputs)
+
+
+# ---- connections ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("component", "port"), [("database", 5432), ("cache", 6379)])
+def test_allow_adds_one_ingress_rule_from_the_connected_group_on_the_stores_port(tmp_path_factory, component, port):
+    s = connected(tmp_path_factory)
+    rule = only([r for r in children(s, component, INGRESS) if "workload" in r.name]).inputs
+    assert rule["securityGroupId"] == mock_id(only(children(s, component, SECURITY_GROUP)))
+    assert rule["referencedSecurityGroupId"] == "sg-workload-id"
+    assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", port, port)
+    assert "cidrIpv4" not in rule and rule["description"]
+
+
+@pytest.mark.parametrize("data_store", [INSTANCE, "aws:elasticache/replicationGroup:ReplicationGroup"])
+def test_data_stores_never_wait_for_kubernetes(tmp_path_factory, data_store):
+    s = connected(tmp_path_factory)
+    store = s.one(data_store)
+    assert not kubernetes_in(s, transitive_dependencies(s.resources, store.urn))
+    # The helper does see a dependency on the cluster where there is one: the rule itself waits for it.
+    rule = next(r for r in s.of_type(INGRESS) if "workload" in r.name)
+    assert kubernetes_in(s, transitive_dependencies(s.resources, rule.urn))
+
+
+@pytest.mark.parametrize(("component", "type_", "port"), [
+    ("database", INSTANCE, 5432), ("cache", "aws:elasticache/replicationGroup:ReplicationGroup", 6379)])
+def test_the_cluster_nodes_reach_the_data_stores_which_never_wait_for_the_cluster(stack, component, type_, port):
+    rule = only(children(stack, component, INGRESS))
+    assert rule.name == f"{component}-from-cluster-nodes-{port}"
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (port, port)
+    assert rule.inputs["securityGroupId"] == mock_id(only(children(stack, component, SECURITY_GROUP)))
+    assert kubernetes_in(stack, transitive_dependencies(stack.resources, rule.urn))  # the cluster's group
+    assert not kubernetes_in(stack, transitive_dependencies(stack.resources, stack.one(type_).urn))
+
+
+def test_transitive_dependencies_follow_chains_and_components():
+    def record(urn: str, deps: list[str], parent: str | None = None, custom: bool = True) -> ResourceRecord:
+        return ResourceRecord(urn, "t", urn, parent, deps, False, None, custom, {})
+    records = [record("a", ["b"]), record("b", ["comp"]), record("comp", [], custom=False),
+               record("c", ["d"], parent="comp"), record("d", []), record("e", [])]
+    assert transitive_dependencies(records, "a") == {"b", "comp", "c", "d"}
