@@ -5,9 +5,10 @@ import subprocess
 
 import boto3
 import pytest
+from conftest import synth
 from moto import mock_aws
 
-from envstack import cli, promote
+from envstack import check_outputs, cli, promote
 from envstack.deployment import DeploymentRecord, parameter_name
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -154,3 +155,59 @@ def test_run_stops_at_a_failed_preview(capsys, ssm, head, monkeypatch):
 def test_head_commit_is_the_checkout():
     head = promote.head_commit()
     assert len(head) == 40 and all(c in "0123456789abcdef" for c in head)
+
+
+# --- envstack check-outputs: the deploy job's post-deploy check, and the record the next stage promotes ---------------
+
+@pytest.fixture
+def deployed(tmp_path, monkeypatch):
+    """Write a `pulumi stack output --json` file; the expected outputs are the cached dev synthesis."""
+    monkeypatch.setattr(check_outputs, "synthesize", lambda stack: synth(stack))
+
+    def write(**changes) -> str:
+        outputs = {**synth("dev").outputs, **changes}
+        path = tmp_path / "outputs.json"
+        path.write_text(json.dumps({k: v for k, v in outputs.items() if v is not ...}))
+        return str(path)
+    return write
+
+
+def check(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["check-outputs", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_outputs_as_the_program_exports_them_pass(capsys, deployed):
+    code, out, _ = check(capsys, "dev", deployed())
+    assert code == 0 and "outputs present" in out
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"vpcId": ...}, "output vpcId is missing"),
+    ({"vpcId": None}, "output vpcId is missing"),
+    ({"privateSubnetIds": []}, "output privateSubnetIds is empty"),
+    ({"environment": "prod"}, "output environment is 'prod', expected 'dev'"),
+])
+def test_missing_empty_or_wrong_outputs_fail(capsys, deployed, changes, problem):
+    code, _, err = check(capsys, "dev", deployed(**changes))
+    assert code == 1
+    assert f"stack dev: {problem}" in err
+
+
+def test_unreadable_outputs_file_is_bad_input(capsys, deployed, tmp_path):
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert check(capsys, "dev", str(tmp_path / "bad.json"))[0] == 2
+    assert check(capsys, "dev", str(tmp_path / "absent.json"))[0] == 2
+
+
+def test_commit_check_reads_the_stacks_own_record(capsys, ssm, deployed):
+    put_record(ssm, "dev")
+    assert check(capsys, "dev", deployed(), "--commit", SHA)[0] == 0
+    code, _, err = check(capsys, "dev", deployed(), "--commit", OTHER_SHA)
+    assert code == 1 and f"deployment record names commit {SHA}, expected {OTHER_SHA}" in err
+
+
+def test_commit_check_fails_without_a_record(capsys, ssm, deployed):
+    code, _, err = check(capsys, "dev", deployed(), "--commit", SHA)
+    assert code == 1 and "no deployment record /envstack/dev/deployment" in err
