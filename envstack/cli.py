@@ -8,7 +8,7 @@ from pathlib import Path
 
 from policies.evaluate import PolicyConfigError
 
-from . import policy_gate
+from . import cost, policy_gate
 from .check_outputs import check_outputs
 from .config import ConfigError
 from .promote import promote
@@ -21,7 +21,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 # Sections added to `synth` by later stages (cost, policy): each gets the synthesis and the parsed arguments,
 # prints its part of the summary and returns (json key, json value, exit code).
 SynthSection = Callable[[Synthesis, argparse.Namespace], tuple[str, object, int]]
-SYNTH_SECTIONS: list[SynthSection] = [policy_gate.section]
+SYNTH_SECTIONS: list[SynthSection] = [policy_gate.section, cost.section]
 
 
 def synth(args: argparse.Namespace) -> int:
