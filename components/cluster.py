@@ -13,7 +13,7 @@ the nodes (the ALB on a NodePort) and what the nodes may reach (the database, th
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,7 +57,7 @@ class NodeGroupSpec:
 @dataclass(frozen=True)
 class ClusterArgs:
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: list[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
     name: str = "envstack"  # the EKS cluster's physical name
     version: str = "1.35"
     upgrade_policy: Literal["STANDARD", "EXTENDED"] = "STANDARD"
@@ -99,7 +99,7 @@ class Cluster(Component):
         self._args = args
         self.name = args.name
         self.secrets_key = self.kms_key("secrets", f"EKS secrets envelope encryption for {args.name}")
-        self.log_group = self._control_plane_log_group()
+        self.control_plane_logs = self._control_plane_log_group()
         self.node_role = self.service_role("nodes", "ec2.amazonaws.com", NODE_POLICIES)
         self.eks = self._cluster()
         self.oidc_provider_arn = self.eks.oidc_provider_arn
@@ -137,11 +137,11 @@ class Cluster(Component):
         return eks.Cluster(
             f"{self.label}-eks",
             # Read from the log group so the control plane is only created once its log group exists.
-            name=self.log_group.name.apply(lambda _: a.name),
+            name=self.control_plane_logs.name.apply(lambda _: a.name),
             version=a.version,
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=a.upgrade_policy),
             vpc_id=a.vpc_id,
-            private_subnet_ids=a.private_subnet_ids,
+            private_subnet_ids=list(a.private_subnet_ids),
             node_associate_public_ip_address=False,
             endpoint_private_access=True,
             endpoint_public_access=a.endpoint_public_access,
@@ -162,7 +162,7 @@ class Cluster(Component):
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
             deletion_protection=a.deletion_protection,
             tags=dict(a.tags),
-            opts=self.child(depends_on=[self.log_group]),
+            opts=self.child(depends_on=[self.control_plane_logs]),
         )
 
     def _access_entries(self) -> dict[str, eks.AccessEntryArgs]:
@@ -199,7 +199,7 @@ class Cluster(Component):
             f"{self.label}-{spec.name}",
             cluster=self.eks,
             node_role=self.node_role,
-            subnet_ids=self._args.private_subnet_ids,
+            subnet_ids=list(self._args.private_subnet_ids),
             ami_type=spec.ami_type,
             capacity_type=spec.capacity_type,
             instance_types=list(spec.instance_types),

@@ -8,8 +8,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Model
 
-LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
 
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")

@@ -1,0 +1,318 @@
+"""The EKS cluster: pulumi-eks inputs per environment, node groups, launch templates, add-ons, IRSA, outputs,
+configuration errors and production guardrails."""
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import STACKS, synth
+from pulumi.runtime.sync_await import _sync_await
+
+from components.cluster import LOG_TYPES, Cluster, ClusterArgs, NodeGroupSpec, update_config_transform
+from envstack.config import ConfigError, load_profile, load_stack_config
+from envstack.config.loader import deep_merge
+from envstack.mocks import AwsMocks
+from envstack.synth import ROOT, RecordingMonitor, Synthesis, read_stack_config
+from policies.evaluate import evaluate
+
+EKS = "eks:index:Cluster"
+MNG = "eks:index:ManagedNodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ADDON = "aws:eks/addon:Addon"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ADDONS = {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+
+
+def profile(stack: str) -> dict[str, Any]:
+    return load_profile(stack).settings["cluster"]
+
+
+def record(s: Synthesis, type_: str, name: str) -> Any:
+    return next(r for r in s.of_type(type_) if r.name == name)
+
+
+def node_groups(s: Synthesis) -> dict[str, dict[str, Any]]:
+    return {r.name.removeprefix("cluster-"): r.inputs for r in s.of_type(MNG)}
+
+
+# ---- control plane ------------------------------------------------------------------------------------------
+
+
+def test_cluster_is_private_api_authenticated_encrypted_and_logged(stack):
+    eks = stack.one(EKS).inputs
+    assert eks["version"] == profile(stack.environment)["version"]
+    assert eks["authenticationMode"] == "API"
+    assert eks["endpointPrivateAccess"] is True
+    assert eks["skipDefaultNodeGroup"] is True and eks["createOidcProvider"] is True
+    assert eks["nodeAssociatePublicIpAddress"] is False
+    assert eks["enabledClusterLogTypes"] == list(LOG_TYPES)
+    assert eks["encryptionConfigKeyArn"].endswith(":key/cluster-secrets")
+    assert eks["privateSubnetIds"] == [f"network-private-{i}-id" for i in range(len(eks["privateSubnetIds"]))]
+    assert "publicSubnetIds" not in eks  # the ALB is envstack's own, not one the cluster creates
+    # Every add-on is an EKS-managed one created below, never pulumi-eks's or the self-managed bootstrap.
+    assert eks["bootstrapSelfManagedAddons"] is False
+    assert eks["corednsAddonOptions"]["enabled"] is False and eks["kubeProxyAddonOptions"]["enabled"] is False
+
+
+def test_secrets_key_rotates():
+    key = record(synth("prod"), "aws:kms/key:Key", "cluster-secrets")
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.protect is True
+
+
+@pytest.mark.parametrize(("stack", "public", "support", "protection"), [
+    ("dev", True, "STANDARD", False), ("staging", True, "STANDARD", False), ("prod", False, "EXTENDED", True)])
+def test_endpoint_upgrade_policy_and_deletion_protection_per_environment(stack, public, support, protection):
+    eks = synth(stack).one(EKS).inputs
+    assert eks["endpointPublicAccess"] is public
+    assert eks.get("publicAccessCidrs") == (profile(stack).get("publicAccessCidrs") if public else None)
+    assert eks["upgradePolicy"] == {"supportType": support}
+    assert eks["deletionProtection"] is protection
+
+
+def test_control_plane_log_group_exists_first_with_the_environments_retention(stack):
+    eks = stack.one(EKS)
+    group = record(stack, "aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane")
+    assert group.inputs["name"] == f"/aws/eks/{eks.inputs['name']}/cluster"
+    assert group.inputs["retentionInDays"] == load_profile(stack.environment).settings["monitoring"]["logRetentionDays"]
+    assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    assert group.urn in eks.dependencies
+
+
+def test_access_entries_map_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
+    raw = read_stack_config(stack.stack)["envstack:cluster"]
+    entries = stack.one(EKS).inputs["accessEntries"]
+    assert entries["admin-0"]["principalArn"] == raw["adminRoleArns"][0]
+    assert entries["admin-0"]["accessPolicies"]["cluster-admin"] == {
+        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        "accessScope": {"type": "cluster"}}
+    assert entries["ci-deployer-0"] == {"principalArn": raw["ciDeployerRoleArns"][0],
+                                        "kubernetesGroups": ["envstack:ci-deployers"]}
+
+
+# ---- node groups ----------------------------------------------------------------------------------------------
+
+
+def test_dev_runs_one_small_on_demand_node():
+    groups = node_groups(synth("dev"))
+    assert list(groups) == ["main"]
+    main = groups["main"]
+    assert main["instanceTypes"] == ["t3.medium"] and main["capacityType"] == "ON_DEMAND"
+    assert main["scalingConfig"] == {"minSize": 1, "maxSize": 3, "desiredSize": 1}
+
+
+def test_prod_runs_three_on_demand_m_class_nodes_and_a_diversified_spot_group():
+    groups = node_groups(synth("prod"))
+    assert set(groups) == {"main", "spot"}
+    main, spot = groups["main"], groups["spot"]
+    assert main["capacityType"] == "ON_DEMAND" and main["scalingConfig"]["minSize"] >= 3
+    assert all(t.startswith("m") for t in main["instanceTypes"])
+    assert spot["capacityType"] == "SPOT" and spot["scalingConfig"]["minSize"] == 0
+    assert len(spot["instanceTypes"]) >= 3 and len({t.split(".")[0] for t in spot["instanceTypes"]}) >= 3
+
+
+def test_node_groups_are_al2023_private_launched_from_envstacks_template(stack):
+    role = record(stack, ROLE, "cluster-nodes")
+    for name, group in node_groups(stack).items():
+        assert group["amiType"] == "AL2023_x86_64_STANDARD"
+        assert group["subnetIds"] == stack.one(EKS).inputs["privateSubnetIds"]
+        assert group["launchTemplate"] == {"id": f"cluster-{name}-id", "version": "1"}
+        assert group["ignoreScalingChanges"] is True
+        assert group["nodeRole"] == f"{role.name}-id"
+        assert "diskSize" not in group  # the launch template sizes the root volume
+
+
+def test_launch_templates_require_imdsv2_with_one_hop_and_encrypt_a_gp3_root_volume(stack):
+    sizes = {name: g["diskSizeGib"] for name, g in profile(stack.environment)["nodeGroups"].items()}
+    templates = stack.of_type(LAUNCH_TEMPLATE)
+    assert {t.name.removeprefix("cluster-") for t in templates} == set(sizes)
+    for template in templates:
+        assert template.inputs["metadataOptions"] == {
+            "httpTokens": "required", "httpPutResponseHopLimit": 1, "httpEndpoint": "enabled"}
+        assert template.inputs["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {
+            "volumeType": "gp3", "volumeSize": sizes[template.name.removeprefix("cluster-")], "encrypted": "true",
+            "deleteOnTermination": "true"}}]
+        assert "imageId" not in template.inputs and "userData" not in template.inputs
+        assert {t["resourceType"] for t in template.inputs["tagSpecifications"]} >= {"instance", "volume"}
+        assert all(t["tags"]["Environment"] == stack.environment for t in template.inputs["tagSpecifications"])
+
+
+def test_node_role_has_exactly_the_worker_policies(stack):
+    attached = {a.inputs["policyArn"] for a in stack.of_type(ATTACHMENT) if a.name.startswith("cluster-nodes-")}
+    assert attached == {"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+                        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+                        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"}
+    trust = json.loads(record(stack, ROLE, "cluster-nodes").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_update_config_transform_sets_max_unavailable_on_the_aws_node_group_only():
+    transform = update_config_transform(2)
+    opts = pulumi.ResourceOptions()
+    result = transform(pulumi.ResourceTransformArgs(True, "aws:eks/nodeGroup:NodeGroup", "ng", {"amiType": "x"}, opts))
+    assert result is not None and result.props == {"amiType": "x", "updateConfig": {"maxUnavailable": 2}}
+    assert transform(pulumi.ResourceTransformArgs(True, LAUNCH_TEMPLATE, "lt", {}, opts)) is None
+
+
+# ---- add-ons and IRSA -----------------------------------------------------------------------------------------
+
+
+def test_addons_are_managed_pinned_and_overwrite_on_update(stack):
+    addons = {a.inputs["addonName"]: a.inputs for a in stack.of_type(ADDON)}
+    assert set(addons) == ADDONS
+    pinned = profile(stack.environment)["addonVersions"]
+    assert {addons[n]["addonVersion"] for n in addons} == set(pinned.values())
+    assert addons["kube-proxy"]["addonVersion"].startswith(f"v{stack.one(EKS).inputs['version']}.")
+    for addon in addons.values():
+        assert addon["clusterName"] == stack.one(EKS).inputs["name"]
+        assert addon["resolveConflictsOnUpdate"] == "OVERWRITE"
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def test_networking_addons_precede_the_nodes_and_the_others_follow_them(stack):
+    addons = {a.inputs["addonName"]: a for a in stack.of_type(ADDON)}
+    group_urns = {g.urn for g in stack.of_type(MNG)}
+    for group in stack.of_type(MNG):
+        assert addons["vpc-cni"].urn in group.dependencies
+    for name in ("coredns", "aws-ebs-csi-driver"):
+        assert group_urns <= set(addons[name].dependencies)
+
+
+def test_ebs_csi_driver_assumes_an_irsa_role_limited_to_its_service_account(stack):
+    addon = next(a for a in stack.of_type(ADDON) if a.inputs["addonName"] == "aws-ebs-csi-driver")
+    role = next(r for r in stack.of_type(ROLE) if addon.inputs["serviceAccountRoleArn"].endswith(f"/{r.name}"))
+    statement = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert len(statement) == 1 and statement[0]["Action"] == "sts:AssumeRoleWithWebIdentity"
+    provider_arn = stack.outputs["oidcProviderArn"]
+    assert statement[0]["Principal"] == {"Federated": provider_arn}
+    issuer = provider_arn.split(":oidc-provider/")[1]
+    assert statement[0]["Condition"] == {"StringEquals": {
+        f"{issuer}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+        f"{issuer}:aud": "sts.amazonaws.com"}}
+    attached = [a.inputs["policyArn"] for a in stack.of_type(ATTACHMENT) if a.name.startswith(f"{role.name}-")]
+    assert attached == ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]
+
+
+# ---- outputs and the interface other components use ---------------------------------------------------------
+
+
+def test_kubeconfig_is_exported_only_as_a_secret_and_the_provider_uses_it(stack):
+    assert "kubeconfig" in stack.secret_outputs
+    assert stack.outputs["kubeconfig"] == "[secret]"
+    provider = stack.one("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    assert stack.outputs["clusterName"] == stack.one(EKS).inputs["name"]
+    assert stack.outputs["clusterEndpoint"].startswith("https://")
+    assert stack.outputs["nodeRoleArns"] == ["arn:aws:iam::123456789012:role/cluster-nodes"]
+
+
+def _resolve(value: Any) -> Any:
+    return _sync_await(pulumi.Output.from_input(value).future())
+
+
+def test_connections_name_the_eks_cluster_security_group_and_node_groups_expose_their_asgs():
+    """The component built directly under the same mocks: what the load balancer and data stores consume."""
+    monitor = RecordingMonitor(AwsMocks("us-west-2"))
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
+    cluster = Cluster("cluster", ClusterArgs(
+        vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"], name="unit",
+        node_groups=(NodeGroupSpec(), NodeGroupSpec(name="spot", capacity_type="SPOT",
+                                                    instance_types=("m7i.large", "m6i.large")))))
+    assert cluster.connections.label == "cluster-nodes" and cluster.connections.restricts_egress is False
+    assert cluster.connections.owner is cluster
+    security_group = _resolve(cluster.connections.security_group_id)
+    assert security_group.startswith("sg-")
+    assert _resolve(cluster.eks.eks_cluster.vpc_config.cluster_security_group_id) == security_group
+    names = [_resolve(n) for n in cluster.autoscaling_group_names]
+    assert len(names) == 2 and all(n.startswith("eks-cluster-") for n in names) and len(set(names)) == 2
+    assert cluster.name == "unit"
+
+
+# ---- configuration ------------------------------------------------------------------------------------------
+
+
+def problems(stack: str, **cluster: Any) -> list[str]:
+    """Problem lines for the stack file with `cluster` settings merged into its envstack:cluster."""
+    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+    raw["cluster"] = deep_merge(raw.get("cluster", {}), cluster)
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(stack, raw, "us-west-2")
+    return caught.value.render().splitlines()[1:]
+
+
+def group(**overrides: Any) -> dict[str, Any]:
+    return {"nodeGroups": {"main": overrides}}
+
+
+INVALID = [
+    ("dev", {"version": 1.35}, "envstack:cluster.version", "string"),
+    ("dev", {"version": "latest"}, "envstack:cluster.version", "1.35"),
+    ("dev", {"upgradePolicy": "FOREVER"}, "envstack:cluster.upgradePolicy", "'EXTENDED'"),
+    ("dev", {"publicAccessCidrs": []}, "envstack:cluster.publicAccessCidrs", "whole internet"),
+    ("dev", {"publicAccessCidrs": ["10.0.0.300/32"]}, "envstack:cluster.publicAccessCidrs[0]", "IPv4"),
+    ("dev", {"adminRoleArns": ["arn:aws:iam::123:user/bob"]}, "envstack:cluster.adminRoleArns", "IAM role ARNs"),
+    ("dev", {"ciDeployerRoleArns": ["deployer"]}, "envstack:cluster.ciDeployerRoleArns", "IAM role ARNs"),
+    ("dev", {"logTypes": ["api", "kubelet"]}, "envstack:cluster.logTypes[1]", "'controllerManager'"),
+    ("dev", group(minSize=-1), "envstack:cluster.nodeGroups.main.minSize", "greater than or equal to 0"),
+    ("dev", {"nodeGroups": {"Main_Group": {"instanceTypes": ["t3.medium"], "minSize": 1, "maxSize": 1,
+                                           "desiredSize": 1}}}, "envstack:cluster.nodeGroups", "node group names"),
+    ("dev", group(instanceTypes=["t3medium"]), "envstack:cluster.nodeGroups.main.instanceTypes", "m7i.large"),
+    ("dev", group(instanceTypes=[]), "envstack:cluster.nodeGroups.main.instanceTypes", "at least 1"),
+    ("dev", group(desiredSize=5), "envstack:cluster.nodeGroups.main.desiredSize", "minSize <= desiredSize"),
+    ("dev", group(maxSize=0), "envstack:cluster.nodeGroups.main.maxSize", "greater than or equal to 1"),
+    ("dev", group(capacityType="SPOT"), "envstack:cluster.nodeGroups.main.instanceTypes", "at least 2 instance"),
+    ("dev", group(capacityType="RESERVED"), "envstack:cluster.nodeGroups.main.capacityType", "'SPOT'"),
+    ("dev", group(amiType="AL2_x86_64"), "envstack:cluster.nodeGroups.main.amiType", "AL2023"),
+    ("dev", group(diskSizeGib=8), "envstack:cluster.nodeGroups.main.diskSizeGib", "greater than or equal to 20"),
+    ("dev", group(labels={"bad key!": "x"}), "envstack:cluster.nodeGroups.main.labels", "label keys"),
+    ("dev", {"addonVersions": {"coredns": "1.13"}}, "envstack:cluster.addonVersions.coredns", "eksbuild"),
+    ("dev", {"addonVersions": {"istio": "v1.0.0-eksbuild.1"}}, "envstack:cluster.addonVersions.istio",
+     "unknown key"),
+    ("dev", {"endpointPrivateAccess": False}, "envstack:cluster.endpointPrivateAccess", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("stack", "cluster", "key", "expected"), INVALID)
+def test_bad_cluster_values_name_the_key_and_the_expectation(stack, cluster, key, expected):
+    lines = problems(stack, **cluster)
+    matching = [line for line in lines if line.startswith(f"stack {stack}: {key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
+
+
+GUARDRAILS = [
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, "envstack:cluster.publicAccessCidrs",
+     "never 0.0.0.0/0"),
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.0/24", "10.0.0.0/8"]},
+     "envstack:cluster.publicAccessCidrs", "10.0.0.0/8"),
+    ({"nodeGroups": {"main": {"minSize": 2, "desiredSize": 2}}}, "envstack:cluster.nodeGroups",
+     "at least 3 ON_DEMAND nodes"),
+    ({"logTypes": ["api", "audit"]}, "envstack:cluster.logTypes", "controllerManager"),
+]
+
+
+@pytest.mark.parametrize(("cluster", "key", "expected"), GUARDRAILS)
+def test_prod_guardrails_reject_what_production_must_not_run(cluster, key, expected):
+    lines = problems("prod", **cluster)
+    matching = [line for line in lines if line.startswith(f"stack prod: {key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if s != "prod"])
+def test_outside_prod_the_same_values_are_allowed(stack):
+    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+    raw["cluster"] = deep_merge(raw["cluster"], {"publicAccessCidrs": ["0.0.0.0/0"], "logTypes": ["api"]})
+    cfg = load_stack_config(stack, raw, "us-west-2")
+    assert [str(c) for c in cfg.cluster.public_access_cidrs] == ["0.0.0.0/0"]
+
+
+def test_prod_policy_pack_finds_no_violation_in_the_cluster():
+    s = synth("prod")
+    report = evaluate([vars(r) for r in s.resources], ROOT / "policies" / "prod.json")
+    mine = {r.urn for r in s.resources if "kubernetes:Cluster" in r.urn or "kubernetes:Baseline" in r.urn}
+    assert mine and s.one(EKS).urn in mine
+    assert [v for v in report.violations if v["urn"] in mine] == []

@@ -1,0 +1,200 @@
+"""The cluster baseline: every Kubernetes object is valid for the pinned version (offline OpenAPI schemas), and
+namespaces, NetworkPolicies, RBAC and capacity limits follow the environment's profile."""
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from conftest import synth
+from kubernetes_validate import utils
+from test_cluster import problems
+
+from components.network import subnet_plan
+from envstack.config import load_profile
+from envstack.synth import ResourceRecord, Synthesis
+
+BASELINE = "envstack:kubernetes:Baseline"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def manifest(inputs: Any) -> Any:
+    """The object as `kubectl apply` would send it: the recorded inputs (already camelCase), whole numbers as ints."""
+    if isinstance(inputs, dict):
+        return {k: manifest(v) for k, v in inputs.items()}
+    if isinstance(inputs, list):
+        return [manifest(v) for v in inputs]
+    if isinstance(inputs, float) and inputs.is_integer():
+        return int(inputs)
+    return inputs
+
+
+def kubernetes_objects(s: Synthesis) -> list[ResourceRecord]:
+    return [r for r in s.resources if r.type.startswith("kubernetes:")]
+
+
+def baseline_settings(environment: str) -> dict[str, Any]:
+    return load_profile(environment).settings["cluster"]["baseline"]
+
+
+def policies(s: Synthesis) -> dict[str, dict[str, Any]]:
+    return {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in s.of_type(NETWORK_POLICY)}
+
+
+def by_name(s: Synthesis, type_: str) -> dict[str, dict[str, Any]]:
+    return {r.inputs["metadata"]["name"]: r.inputs for r in s.of_type(type_)}
+
+
+def test_bundled_schemas_include_the_pinned_version(stack):
+    version = load_profile(stack.environment).settings["cluster"]["version"]
+    assert version in {utils.major_minor(v) for v in utils.all_versions()}
+
+
+def test_every_kubernetes_object_is_valid_for_the_pinned_version(stack):
+    version = load_profile(stack.environment).settings["cluster"]["version"]
+    objects = kubernetes_objects(stack)
+    kinds = {r.inputs["kind"] for r in objects}
+    assert kinds == {"Namespace", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "ResourceQuota",
+                     "LimitRange"}
+    for record in objects:
+        kubernetes_validate.validate(manifest(record.inputs), version, strict=True)
+
+
+def test_the_validation_rejects_a_malformed_object():
+    policy = next(r for r in synth("dev").of_type(NETWORK_POLICY))
+    broken = manifest(policy.inputs)
+    broken["spec"]["policyTypes"] = "Ingress"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.35", strict=True)
+
+
+def test_every_object_uses_the_clusters_provider_and_belongs_to_the_baseline(stack):
+    provider = stack.one("pulumi:providers:kubernetes")
+    baseline = stack.one(BASELINE)
+    for record in kubernetes_objects(stack):
+        assert record.provider == provider.urn
+        assert record.parent == baseline.urn
+
+
+@pytest.mark.parametrize(("stack", "enforce"), [("dev", "baseline"), ("staging", "restricted"), ("prod", "restricted")])
+def test_pod_security_admission_levels_per_environment(stack, enforce):
+    namespaces = by_name(synth(stack), NAMESPACE)
+    assert set(namespaces) == set(baseline_settings(stack)["namespaces"])
+    version = load_profile(stack).settings["cluster"]["version"]
+    for namespace in namespaces.values():
+        labels = namespace["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == enforce
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"] == f"v{version}"
+
+
+def test_default_deny_covers_ingress_and_egress_of_every_pod(stack):
+    deny = policies(stack)["default-deny-all"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_pods_may_talk_within_their_namespace(stack):
+    same = policies(stack)["allow-same-namespace"]
+    assert same["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert same["egress"] == [{"to": [{"podSelector": {}}]}]
+
+
+def test_dns_is_allowed_to_kube_dns_only(stack):
+    dns = policies(stack)["allow-dns"]
+    assert dns["policyTypes"] == ["Egress"]
+    [rule] = dns["egress"]
+    assert rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                           "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
+    assert sorted((p["protocol"], p["port"]) for p in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+def test_data_store_ports_are_reachable_in_the_isolated_subnets_only(stack):
+    network = load_profile(stack.environment).settings["network"]
+    plan = subnet_plan(network["cidr"], network["azCount"])
+    [rule] = policies(stack)["allow-data-stores"]["egress"]
+    assert [peer["ipBlock"]["cidr"] for peer in rule["to"]] == plan["isolated"]
+    assert sorted(p["port"] for p in rule["ports"]) == [5432, 6379]
+
+
+def test_the_load_balancer_subnets_reach_the_application_port(stack):
+    network = load_profile(stack.environment).settings["network"]
+    plan = subnet_plan(network["cidr"], network["azCount"])
+    spec = policies(stack)["allow-load-balancer"]
+    assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+    [rule] = spec["ingress"]
+    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == plan["public"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": baseline_settings(stack.environment)["appPort"]}]
+
+
+def test_the_application_account_only_reads(stack):
+    roles = by_name(stack, ROLE)
+    reader = roles["app-read-only"]["rules"]
+    assert {verb for rule in reader for verb in rule["verbs"]} == {"get", "list", "watch"}
+    assert {res for rule in reader for res in rule["resources"]} == {"pods", "services", "configmaps", "deployments"}
+    binding = by_name(stack, BINDING)["app-read-only"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "app", "namespace": "app"}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "app-read-only"}
+
+
+def test_ci_deployers_write_workloads_but_never_rbac_or_isolation(stack):
+    rules = by_name(stack, ROLE)["ci-deployer"]["rules"]
+    writes = {res for rule in rules if "create" in rule["verbs"] for res in rule["resources"]}
+    assert {"deployments", "statefulsets", "services", "configmaps", "jobs"} <= writes
+    assert not writes & {"roles", "rolebindings", "networkpolicies", "resourcequotas", "limitranges", "namespaces"}
+    assert all("*" not in rule["verbs"] and "*" not in rule["resources"] for rule in rules)
+
+
+def test_ci_deployer_role_is_bound_to_the_group_of_the_ci_access_entry(stack):
+    entry = stack.one("eks:index:Cluster").inputs["accessEntries"]["ci-deployer-0"]
+    binding = by_name(stack, BINDING)["ci-deployer"]
+    assert binding["subjects"] == [{"kind": "Group", "name": entry["kubernetesGroups"][0],
+                                    "apiGroup": "rbac.authorization.k8s.io"}]
+    assert binding["roleRef"]["name"] == "ci-deployer"
+
+
+def test_quota_and_limits_follow_the_profile(stack):
+    settings = baseline_settings(stack.environment)
+    quota = by_name(stack, "kubernetes:core/v1:ResourceQuota")["compute"]["spec"]["hard"]
+    q = settings["quota"]
+    assert quota == {"requests.cpu": q["requestsCpu"], "requests.memory": q["requestsMemory"],
+                     "limits.cpu": q["limitsCpu"], "limits.memory": q["limitsMemory"], "pods": str(q["pods"]),
+                     "services.loadbalancers": "0"}
+    [limit] = by_name(stack, "kubernetes:core/v1:LimitRange")["container-defaults"]["spec"]["limits"]
+    c = settings["containerLimits"]
+    assert limit == {"type": "Container",
+                     "default": {"cpu": c["defaultLimitCpu"], "memory": c["defaultLimitMemory"]},
+                     "defaultRequest": {"cpu": c["defaultRequestCpu"], "memory": c["defaultRequestMemory"]},
+                     "max": {"cpu": c["maxCpu"], "memory": c["maxMemory"]}}
+
+
+def test_production_gets_more_room_than_dev():
+    dev, prod = (by_name(synth(s), "kubernetes:core/v1:ResourceQuota")["compute"]["spec"]["hard"]
+                 for s in ("dev", "prod"))
+    assert int(prod["pods"]) > int(dev["pods"])
+    assert prod["requests.cpu"] != dev["requests.cpu"]
+
+
+BAD = [
+    ({"namespaces": ["kube-system"]}, "envstack:cluster.baseline.namespaces", "system namespaces"),
+    ({"namespaces": ["App_1"]}, "envstack:cluster.baseline.namespaces", "DNS labels"),
+    ({"namespaces": []}, "envstack:cluster.baseline.namespaces", "at least 1"),
+    ({"appPort": 80}, "envstack:cluster.baseline.appPort", "greater than or equal to 1024"),
+    ({"podSecurity": {"enforce": "strict"}}, "envstack:cluster.baseline.podSecurity.enforce", "'restricted'"),
+    ({"quota": {"requestsCpu": "lots"}}, "envstack:cluster.baseline.quota.requestsCpu", "Kubernetes quantity"),
+    ({"quota": {"pods": 0}}, "envstack:cluster.baseline.quota.pods", "greater than or equal to 1"),
+    ({"containerLimits": {"defaultRequestMemory": "1Gi"}}, "envstack:cluster.baseline.containerLimits",
+     "defaultRequest <= defaultLimit <= max for memory"),
+    ({"containerLimits": {"maxCpu": "100m"}}, "envstack:cluster.baseline.containerLimits",
+     "defaultRequest <= defaultLimit <= max for cpu"),
+]
+
+
+@pytest.mark.parametrize(("baseline", "key", "expected"), BAD)
+def test_bad_baseline_values_name_the_key_and_the_expectation(baseline, key, expected):
+    lines = problems("dev", baseline=baseline)
+    matching = [line for line in lines if line.startswith(f"stack dev: {key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
