@@ -75,8 +75,11 @@ def read_record(stack: str, region: str) -> DeploymentRecord:
 
 
 def head_commit(cwd: Path = ROOT) -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise RefusedError(f"cannot tell which commit this checkout is (git rev-parse HEAD): {error}") from error
 
 
 def check_checkout(record: DeploymentRecord, source: str, head: str) -> None:

@@ -211,3 +211,8 @@ def test_commit_check_reads_the_stacks_own_record(capsys, ssm, deployed):
 def test_commit_check_fails_without_a_record(capsys, ssm, deployed):
     code, _, err = check(capsys, "dev", deployed(), "--commit", SHA)
     assert code == 1 and "no deployment record /envstack/dev/deployment" in err
+
+
+def test_outside_a_git_checkout_the_commit_cannot_be_told(tmp_path):
+    with pytest.raises(promote.RefusedError, match="git rev-parse HEAD"):
+        promote.head_commit(tmp_path)
