@@ -101,7 +101,7 @@ class Cache(DataStore):
         """A generated AUTH token, secret from the start, and the Secrets Manager secret clients read it from."""
         password = random.RandomPassword(f"{self.label}-auth-token", length=AUTH_TOKEN_LENGTH, special=False,
                                          opts=self.child())
-        token = pulumi.Output.secret(password.result)
+        token: pulumi.Output[str] = pulumi.Output.secret(password.result)
         secret = aws.secretsmanager.Secret(
             f"{self.label}-auth-token", name_prefix=f"{display_name}/auth-token-", kms_key_id=self.key.arn,
             description=f"{display_name}: AUTH token (clients connect with TLS to port {PORT})", opts=self.child())
