@@ -4,13 +4,18 @@
 Add an entry to OUTPUTS when a component reads an output that the echo does not provide.
 """
 
+import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 
 ACCOUNT_ID = "123456789012"
+ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-2": "797873946194"}
 Outputs = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
@@ -18,11 +23,86 @@ def _arn(service: str, region: str, resource: str) -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
 
 
+def _elb(resource: str, suffix: str, region: str) -> dict[str, str]:
+    """An ELBv2 ARN and its suffix (what CloudWatch dimensions use): <resource><suffix>/<id>."""
+    suffix = f"{suffix}/50dc6c495c0c9188"
+    return {"arn": _arn("elasticloadbalancing", region, f"{resource}{suffix}"), "arnSuffix": suffix}
+
+
 def mock_password(name: str, inputs: dict[str, Any]) -> str:
     """What a mocked random password "generates": recognisable, so tests can prove it never shows in plain text."""
     return f"MockPassword{name}{'x' * 128}"[:int(inputs.get("length", 32))]
 
 # ---- pulumi-eks: remote components are single registrations under mocks; their outputs are simulated here -----
+
+
+def _child_reference(typ: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A resource reference to a component's child, made known to the mock monitor so that the SDK can rehydrate
+    it (`cluster.eks_cluster.vpc_config`, `node_group.node_group.resources`) as it would from the real engine."""
+    urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{typ}::{name}"
+    monitor: Any = pulumi.runtime.settings.get_monitor()
+    monitor.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, f"{name}-id", state)
+    return {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": f"{name}-id", "packageVersion": ""}
+
+
+def _kubeconfig(name: str, endpoint: str, ca: str, region: str) -> dict[str, Any]:
+    """pulumi-eks's kubeconfig: no credentials, a token from `aws eks get-token` at each use."""
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "aws",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
+        "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"]}}}],
+    }
+
+
+def _eks_cluster(name: str, i: dict[str, Any], r: str) -> dict[str, Any]:
+    cluster_name = i.get("name", name)
+    oidc_id = hashlib.md5(cluster_name.encode()).hexdigest().upper()
+    issuer = f"oidc.eks.{r}.amazonaws.com/id/{oidc_id}"
+    endpoint = f"https://{oidc_id}.gr7.{r}.eks.amazonaws.com"
+    ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+    cluster_sg = f"sg-{oidc_id[:17].lower()}"
+    eks_cluster = _child_reference("aws:eks/cluster:Cluster", f"{name}-eksCluster", {
+        "name": cluster_name, "arn": _arn("eks", r, f"cluster/{cluster_name}"), "endpoint": endpoint,
+        "version": i.get("version"), "status": "ACTIVE", "certificateAuthority": {"data": ca},
+        "vpcConfig": {"clusterSecurityGroupId": cluster_sg, "vpcId": i.get("vpcId"),
+                      "subnetIds": i.get("privateSubnetIds", []),
+                      "endpointPrivateAccess": i.get("endpointPrivateAccess", False),
+                      "endpointPublicAccess": i.get("endpointPublicAccess", True),
+                      "publicAccessCidrs": i.get("publicAccessCidrs", ["0.0.0.0/0"])},
+        "identities": [{"oidcs": [{"issuer": f"https://{issuer}"}]}],
+        "accessConfig": {"authenticationMode": i.get("authenticationMode", "CONFIG_MAP"),
+                         "bootstrapClusterCreatorAdminPermissions": True},
+        "kubernetesNetworkConfig": {"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"},
+    })
+    kubeconfig = _kubeconfig(cluster_name, endpoint, ca, r)
+    return {
+        "eksCluster": eks_cluster,
+        "core": {"cluster": eks_cluster, "endpoint": endpoint, "vpcId": i.get("vpcId"),
+                 "subnetIds": i.get("privateSubnetIds", []), "privateSubnetIds": i.get("privateSubnetIds", []),
+                 "publicSubnetIds": i.get("publicSubnetIds", []), "instanceRoles": [], "nodeGroupOptions": {},
+                 "tags": i.get("tags", {}), "kubeconfig": kubeconfig},
+        "kubeconfig": kubeconfig,
+        "kubeconfigJson": json.dumps(kubeconfig),
+        "clusterSecurityGroupId": cluster_sg,
+        "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
+        "oidcProviderUrl": f"https://{issuer}",
+        "oidcIssuer": issuer,
+    }
+
+
+def _eks_managed_node_group(name: str, i: dict[str, Any], r: str) -> dict[str, Any]:
+    group = f"{name}-{hashlib.md5(name.encode()).hexdigest()[:8]}"
+    asg = f"eks-{group}-{uuid.UUID(hashlib.md5(group.encode()).hexdigest())}"
+    return {"nodeGroup": _child_reference("aws:eks/nodeGroup:NodeGroup", f"{name}-nodeGroup", {
+        "nodeGroupName": group, "arn": _arn("eks", r, f"nodegroup/{group}"), "status": "ACTIVE",
+        "amiType": i.get("amiType"), "capacityType": i.get("capacityType", "ON_DEMAND"),
+        "instanceTypes": i.get("instanceTypes", []), "scalingConfig": i.get("scalingConfig", {}),
+        "labels": i.get("labels", {}), "launchTemplate": i.get("launchTemplate"),
+        "resources": [{"autoscalingGroups": [{"name": asg}], "remoteAccessSecurityGroupId": ""}],
+    })}
 
 
 OUTPUTS: dict[str, Outputs] = {
@@ -47,6 +127,18 @@ OUTPUTS: dict[str, Outputs] = {
         "port": int(i.get("port", 6379)),
         "memberClusters": [f"{name}-00{n + 1}" for n in range(int(i.get("numCacheClusters", 1)))]},
     "random:index/randomPassword:RandomPassword": lambda name, i, r: {"result": mock_password(name, i)},
+    "aws:lb/loadBalancer:LoadBalancer": lambda name, i, r: {
+        **_elb("loadbalancer/", f"app/{name}", r), "dnsName": f"{name}-1234567890.{r}.elb.amazonaws.com",
+        "zoneId": "Z1H1FL5HABSF5"},
+    "aws:lb/targetGroup:TargetGroup": lambda name, i, r: _elb("", f"targetgroup/{name}", r),
+    "aws:s3/bucket:Bucket": lambda name, i, r: {
+        "bucket": f"{i.get('bucketPrefix', name)}20260101000000000000000001",
+        "arn": f"arn:aws:s3:::{i.get('bucketPrefix', name)}20260101000000000000000001"},
+    "aws:wafv2/webAcl:WebAcl": lambda name, i, r: {
+        "arn": _arn("wafv2", r, f"regional/webacl/{name}/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, i, r: {"latestVersion": 1, "defaultVersion": 1},
+    "eks:index:Cluster": _eks_cluster,
+    "eks:index:ManagedNodeGroup": _eks_managed_node_group,
 }
 
 CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
@@ -58,6 +150,10 @@ CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getPartition:getPartition": lambda a, r: {
         "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
     "aws:iam/getPolicyDocument:getPolicyDocument": lambda a, r: {"json": json.dumps(a), "id": "policy"},
+    # The regional Elastic Load Balancing account that delivers access logs (us-west-2: 797873946194).
+    "aws:elb/getServiceAccount:getServiceAccount": lambda a, r: {
+        "arn": f"arn:aws:iam::{ELB_ACCOUNTS.get(r, '000000000000')}:root",
+        "id": ELB_ACCOUNTS.get(r, "000000000000")},
 }
 
 

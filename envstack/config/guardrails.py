@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .base import Model
+from .cluster import LOG_TYPES
 from .database import burstable
 from .errors import Problem
 from .stack import StackConfig
@@ -27,6 +28,12 @@ class Guardrails(Model):
     cache_failover: bool = False  # automatic failover and Multi-AZ
     min_cache_snapshot_retention_days: int = 0
     burstable_data_classes: bool = True  # db.t* / cache.t* classes allowed
+    load_balancer_tls: bool = False  # an HTTPS listener with an ACM certificate
+    load_balancer_waf: bool = False
+    load_balancer_deletion_protection: bool = False  # the ALB, and its access logs kept (no force destroy)
+    cluster_public_cidr_min_prefix: int = 0  # public API CIDRs at least this narrow (/16: never 0.0.0.0/0)
+    cluster_min_on_demand_nodes: int = 0  # sum of the ON_DEMAND node groups' minSize
+    cluster_all_control_plane_logs: bool = False
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -102,7 +109,46 @@ def _cache(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          "a non-burstable node type (not cache.t*), e.g. cache.m7g.large")
 
 
-CHECKS: list[Check] = [_az_count, _nat_per_az, _protected, _alert_endpoints, _anomaly_detection, _database, _cache]
+def _load_balancer(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    lb = cfg.load_balancer
+    yield from _requires(cfg, "loadBalancer.tls", lb.tls, lb.tls or not g.load_balancer_tls,
+                         "TLS (true, with loadBalancer.certificateArn naming an ACM certificate)")
+    yield from _requires(cfg, "loadBalancer.waf.enabled", lb.waf.enabled, lb.waf.enabled or not g.load_balancer_waf,
+                         "a WAF web ACL on the load balancer (true)")
+    yield from _requires(cfg, "loadBalancer.deletionProtection", lb.deletion_protection,
+                         lb.deletion_protection or not g.load_balancer_deletion_protection,
+                         "deletion protection (true)")
+    yield from _requires(cfg, "loadBalancer.accessLogs.forceDestroy", lb.access_logs.force_destroy,
+                         not (lb.access_logs.force_destroy and g.load_balancer_deletion_protection),
+                         "access logs kept when the stack is destroyed (false)")
+
+
+def _certificate_region(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    region = cfg.load_balancer.certificate_region
+    if region is not None and region != cfg.region:
+        yield Problem("envstack:loadBalancer.certificateArn", cfg.load_balancer.certificate_arn,
+                      f"an ACM certificate in the stack's region {cfg.region} (an ALB cannot use one from {region})")
+
+
+def _cluster(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    cluster = cfg.cluster
+    wide = [str(c) for c in cluster.public_access_cidrs if c.prefixlen < g.cluster_public_cidr_min_prefix]
+    yield from _requires(cfg, "cluster.publicAccessCidrs", [str(c) for c in cluster.public_access_cidrs],
+                         not (cluster.endpoint_public_access and wide),
+                         f"public API access only from CIDRs of /{g.cluster_public_cidr_min_prefix} or narrower "
+                         f"(never 0.0.0.0/0), or endpointPublicAccess: false; too wide: {wide}")
+    yield from _requires(cfg, "cluster.nodeGroups", sorted(cluster.node_groups),
+                         cluster.on_demand_min_nodes >= g.cluster_min_on_demand_nodes,
+                         f"at least {g.cluster_min_on_demand_nodes} ON_DEMAND nodes (sum of minSize), "
+                         f"got {cluster.on_demand_min_nodes}")
+    missing = [t for t in LOG_TYPES if t not in cluster.log_types]
+    yield from _requires(cfg, "cluster.logTypes", list(cluster.log_types),
+                         not (missing and g.cluster_all_control_plane_logs),
+                         f"every control-plane log type; missing {missing}")
+
+
+CHECKS: list[Check] = [_az_count, _nat_per_az, _protected, _alert_endpoints, _anomaly_detection, _database, _cache,
+                       _load_balancer, _certificate_region, _cluster]
 
 
 def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:

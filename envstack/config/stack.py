@@ -7,7 +7,9 @@ from pydantic import Field, field_validator
 
 from .base import Model
 from .cache import CacheConfig
+from .cluster import ClusterConfig
 from .database import DatabaseConfig
+from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 
@@ -34,6 +36,8 @@ class StackConfig(Model):
     monitoring: MonitoringConfig
     database: DatabaseConfig
     cache: CacheConfig
+    load_balancer: LoadBalancerConfig
+    cluster: ClusterConfig
 
     @field_validator("region")
     @classmethod
