@@ -8,15 +8,18 @@ from envstack.config import ConfigError, load_profile, load_stack_config
 from envstack.config.loader import deep_merge, parse_value
 
 OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack"}
+# What every stack file names itself: ownership, and the account's ACM certificate (staging and prod require TLS).
+STACK_FILE = {**OWNERSHIP, "loadBalancer": {
+    "tls": True, "certificateArn": "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"}}
 
 
 def load(environment: str = "dev", stack: str = "test", region: str | None = "us-west-2", **raw: Any):
-    return load_stack_config(stack, {"environment": environment, **OWNERSHIP, **raw}, region)
+    return load_stack_config(stack, deep_merge({"environment": environment, **STACK_FILE}, raw), region)
 
 
 def problems_of(environment: str, raw: dict[str, Any], region: str | None = "us-west-2") -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        load_stack_config("broken", {"environment": environment, **OWNERSHIP, **raw}, region)
+        load_stack_config("broken", deep_merge({"environment": environment, **STACK_FILE}, raw), region)
     return caught.value.render().splitlines()[1:]
 
 

@@ -1,0 +1,187 @@
+"""LoadBalancer: the internet-facing edge, an Application Load Balancer in the public subnets.
+
+    client --443 (TLS, WAF)--> ALB --HTTP, NodePort--> EKS nodes (kube-proxy) --> application pods
+           --80--> 301 redirect to https://
+
+Its security group admits 443/80 from the allowed CIDRs only and has no egress of its own: `allow(load_balancer,
+cluster, port=target_port)` adds the one egress rule, to the nodes' security group on the NodePort. Instance
+targets come from the node groups' autoscaling groups (`attach_to`), so nodes join and leave the target group as
+they are replaced. Access logs go to an AccessLogBucket this component owns.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from .access_logs import AccessLogArgs, AccessLogBucket
+from .base import Component
+from .connections import Connections
+
+HTTPS_PORT, HTTP_PORT = 443, 80
+TLS13_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3, and TLS 1.2 for older clients
+# AWS managed rule groups, in evaluation order around the rate limit (cheap IP reputation first).
+IP_REPUTATION = "AWSManagedRulesAmazonIpReputationList"
+MANAGED_AFTER_RATE_LIMIT = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str = "/healthz"
+    matcher: str = "200-399"
+    interval_seconds: int = 15
+    timeout_seconds: int = 5
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class WafArgs:
+    enabled: bool = True
+    rate_limit: int = 2000  # requests per client IP per window
+    rate_limit_window_seconds: int = 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBalancerArgs:
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]  # public subnets, at least two AZs
+    tls: bool = True
+    certificate_arn: str | None = None  # required when tls
+    ssl_policy: str = TLS13_POLICY
+    allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    idle_timeout_seconds: int = 60
+    desync_mitigation_mode: str = "defensive"
+    deletion_protection: bool = True
+    target_port: int = 30080  # the NodePort of the application's Service
+    deregistration_delay_seconds: int = 30
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+    waf: WafArgs = field(default_factory=WafArgs)
+    access_logs: AccessLogArgs = field(default_factory=AccessLogArgs)
+    name_prefix: str = "envstack"
+    protect: bool = False  # the access-log bucket survives `pulumi destroy`
+
+
+class LoadBalancer(Component):
+    alb: aws.lb.LoadBalancer
+    target_group: aws.lb.TargetGroup
+    web_acl: aws.wafv2.WebAcl | None
+
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.tls and not args.certificate_arn:
+            raise ValueError(f"{name}: tls needs a certificate_arn")
+        super().__init__("envstack:edge:LoadBalancer", name, {
+            "tls": args.tls, "sslPolicy": args.ssl_policy if args.tls else None,
+            "allowedCidrs": list(args.allowed_cidrs), "deletionProtection": args.deletion_protection,
+            "desyncMitigationMode": args.desync_mitigation_mode, "targetPort": args.target_port,
+            "waf": args.waf.enabled}, opts, protect=args.protect)
+        self._args = args
+        self.listener_port = HTTPS_PORT if args.tls else HTTP_PORT
+        self.logs = AccessLogBucket(
+            f"{name}-access-logs", replace(args.access_logs, name_prefix=args.name_prefix, protect=self.protect),
+            self.child())
+        self.security_group = self._security_group()
+        self.connections = Connections(owner=self, label="alb", security_group_id=self.security_group.id,
+                                       default_port=self.listener_port, restricts_egress=True)
+        self.alb = self._load_balancer()
+        self.target_group = self._target_group()
+        self.listeners = self._listeners()
+        self.web_acl = self._web_acl() if args.waf.enabled else None
+
+        self.dns_name, self.arn, self.zone_id = self.alb.dns_name, self.alb.arn, self.alb.zone_id
+        self.register_outputs({
+            "dns_name": self.dns_name, "arn": self.arn, "zone_id": self.zone_id,
+            "arn_suffix": self.alb.arn_suffix, "target_group_arn": self.target_group.arn,
+            "target_group_arn_suffix": self.target_group.arn_suffix, "access_log_bucket": self.logs.bucket.bucket,
+        })
+
+    def attach_to(self, autoscaling_group_names: Sequence[pulumi.Input[str]]) -> list[aws.autoscaling.Attachment]:
+        """Register every node of these autoscaling groups (the EKS node groups') as an instance target."""
+        return [aws.autoscaling.Attachment(
+            f"{self.label}-nodes-{i}", autoscaling_group_name=group, lb_target_group_arn=self.target_group.arn,
+            opts=self.child()) for i, group in enumerate(autoscaling_group_names)]
+
+    def _security_group(self) -> aws.ec2.SecurityGroup:
+        # No inline rules: the provider removes AWS's default allow-all egress rule from a new group, and every
+        # rule is a separate resource (inline rules would fight them).
+        group = aws.ec2.SecurityGroup(
+            f"{self.label}-alb", vpc_id=self._args.vpc_id,
+            description=f"{self._args.name_prefix} internet-facing ALB: listeners from allowed CIDRs only",
+            tags={"Name": f"{self._args.name_prefix}-alb"}, opts=self.child())
+        ports = (HTTPS_PORT, HTTP_PORT) if self._args.tls else (HTTP_PORT,)
+        for port in ports:
+            for cidr in self._args.allowed_cidrs:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{self.label}-{port}-from-{cidr.replace('.', '-').replace('/', '-')}",
+                    security_group_id=group.id, cidr_ipv4=cidr, ip_protocol="tcp", from_port=port, to_port=port,
+                    description=f"clients in {cidr} to the ALB on tcp/{port}", opts=self.child())
+        return group
+
+    def _load_balancer(self) -> aws.lb.LoadBalancer:
+        args = self._args
+        return aws.lb.LoadBalancer(
+            self.label, internal=False, load_balancer_type="application", subnets=list(args.subnet_ids),
+            security_groups=[self.security_group.id], ip_address_type="ipv4",
+            drop_invalid_header_fields=True, desync_mitigation_mode=args.desync_mitigation_mode,
+            idle_timeout=args.idle_timeout_seconds, enable_deletion_protection=args.deletion_protection,
+            enable_http2=True,
+            access_logs={"bucket": self.logs.bucket.bucket, "enabled": True, "prefix": args.access_logs.prefix},
+            tags={"Name": f"{args.name_prefix}-alb"},
+            # ELB checks that it may write to the bucket when access logs are turned on.
+            opts=self.child(depends_on=[self.logs.policy]))
+
+    def _target_group(self) -> aws.lb.TargetGroup:
+        args, check = self._args, self._args.health_check
+        return aws.lb.TargetGroup(
+            self.label, target_type="instance", port=args.target_port, protocol="HTTP", protocol_version="HTTP1",
+            vpc_id=args.vpc_id, deregistration_delay=args.deregistration_delay_seconds,
+            health_check={
+                "enabled": True, "protocol": "HTTP", "port": "traffic-port", "path": check.path,
+                "matcher": check.matcher, "interval": check.interval_seconds, "timeout": check.timeout_seconds,
+                "healthy_threshold": check.healthy_threshold, "unhealthy_threshold": check.unhealthy_threshold},
+            tags={"Name": f"{args.name_prefix}-nodeport-{args.target_port}"}, opts=self.child())
+
+    def _listeners(self) -> list[aws.lb.Listener]:
+        forward = {"type": "forward", "target_group_arn": self.target_group.arn}
+        if not self._args.tls:
+            return [self._listener("http", HTTP_PORT, "HTTP", forward)]
+        redirect = {"type": "redirect", "redirect": {
+            "protocol": "HTTPS", "port": str(HTTPS_PORT), "status_code": "HTTP_301"}}
+        return [
+            self._listener("https", HTTPS_PORT, "HTTPS", forward,
+                           certificate_arn=self._args.certificate_arn, ssl_policy=self._args.ssl_policy),
+            self._listener("http", HTTP_PORT, "HTTP", redirect),
+        ]
+
+    def _listener(self, suffix: str, port: int, protocol: str, action: dict[str, Any], **tls: Any) -> aws.lb.Listener:
+        return aws.lb.Listener(f"{self.label}-{suffix}", load_balancer_arn=self.alb.arn, port=port, protocol=protocol,
+                               default_actions=[action], opts=self.child(), **tls)
+
+    def _web_acl(self) -> aws.wafv2.WebAcl:
+        waf = self._args.waf
+        rate_limit = {
+            "name": "rate-limit-per-ip", "action": {"block": {}},
+            "statement": {"rate_based_statement": {
+                "limit": waf.rate_limit, "aggregate_key_type": "IP",
+                "evaluation_window_sec": waf.rate_limit_window_seconds}}}
+        rules = [_managed_rule_group(IP_REPUTATION), rate_limit, *map(_managed_rule_group, MANAGED_AFTER_RATE_LIMIT)]
+        acl = aws.wafv2.WebAcl(
+            self.label, scope="REGIONAL", description=f"{self._args.name_prefix}: edge protection for the ALB",
+            default_action={"allow": {}},
+            rules=[{**rule, "priority": i, "visibility_config": self._visibility(rule["name"])}
+                   for i, rule in enumerate(rules)],
+            visibility_config=self._visibility("web-acl"), opts=self.child())
+        aws.wafv2.WebAclAssociation(self.label, resource_arn=self.alb.arn, web_acl_arn=acl.arn, opts=self.child())
+        return acl
+
+    def _visibility(self, metric: str) -> dict[str, Any]:
+        return {"cloudwatch_metrics_enabled": True, "metric_name": f"{self._args.name_prefix}-{metric}",
+                "sampled_requests_enabled": True}
+
+
+def _managed_rule_group(group: str) -> dict[str, Any]:
+    """An AWS managed rule group applied with its own actions (override none: blocking rules block)."""
+    return {"name": group, "override_action": {"none": {}},
+            "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}}}

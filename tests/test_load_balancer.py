@@ -1,0 +1,373 @@
+"""The edge: ALB, listeners, security group, access-log bucket, target group wiring, WAF, config and guardrails."""
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import synth
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+from components.access_logs import AccessLogArgs
+from components.connections import Connections, allow
+from components.load_balancer import LoadBalancer, LoadBalancerArgs
+from envstack.config import ConfigError, load_stack_config
+from envstack.config.loader import deep_merge
+from envstack.mocks import AwsMocks
+from envstack.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
+from policies.evaluate import evaluate
+
+ALB = "aws:lb/loadBalancer:LoadBalancer"
+LISTENER = "aws:lb/listener:Listener"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+BUCKET = "aws:s3/bucket:Bucket"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+ATTACHMENT = "aws:autoscaling/attachment:Attachment"
+TLS13 = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+ELB_ACCOUNT_US_WEST_2 = "797873946194"
+MANAGED_GROUPS = {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                  "AWSManagedRulesAmazonIpReputationList"}
+
+
+def edge(s: Synthesis, type_: str) -> list[ResourceRecord]:
+    return [r for r in s.of_type(type_) if "envstack:edge:" in r.urn]
+
+
+def one(s: Synthesis, type_: str) -> ResourceRecord:
+    found = edge(s, type_)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def listeners(s: Synthesis) -> dict[int, dict[str, Any]]:
+    return {int(r.inputs["port"]): r.inputs for r in edge(s, LISTENER)}
+
+
+def alb_sg_id(s: Synthesis) -> str:
+    return f"{one(s, SG).name}-id"
+
+
+# --- the committed stacks ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_https_listener_uses_the_tls13_policy_and_the_configured_certificate(stack):
+    s = synth(stack)
+    https = listeners(s)[443]
+    assert https["protocol"] == "HTTPS" and https["sslPolicy"] == TLS13
+    assert https["certificateArn"] == read_stack_config(stack)["envstack:loadBalancer"]["certificateArn"]
+    assert https["defaultActions"] == [{"type": "forward", "targetGroupArn": s.outputs["targetGroupArn"]}]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_http_listener_only_redirects_to_https_with_301(stack):
+    http = listeners(synth(stack))[80]
+    assert http["protocol"] == "HTTP"
+    assert http["defaultActions"] == [
+        {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}]
+
+
+def test_dev_without_tls_forwards_plain_http_because_its_profile_says_so():
+    s = synth("dev")
+    assert set(listeners(s)) == {80}
+    assert listeners(s)[80]["defaultActions"][0]["type"] == "forward"
+    assert {r.inputs["fromPort"] for r in edge(s, INGRESS)} == {80}
+
+
+def test_alb_is_internet_facing_hardened_and_in_the_public_subnets(stack):
+    alb = one(stack, ALB).inputs
+    assert alb["internal"] is False and alb["loadBalancerType"] == "application"
+    assert alb["dropInvalidHeaderFields"] is True
+    assert alb["desyncMitigationMode"] in ("defensive", "strictest")
+    assert alb["idleTimeout"] == 60
+    assert alb["securityGroups"] == [alb_sg_id(stack)]
+    subnets = stack.of_type("aws:ec2/subnet:Subnet")
+    public = sorted(f"{r.name}-id" for r in subnets if r.inputs["tags"]["Tier"] == "public")
+    assert sorted(alb["subnets"]) == public and len(public) >= 2
+
+
+@pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("staging", True), ("prod", True)])
+def test_deletion_protection_per_environment(stack, protected):
+    assert one(synth(stack), ALB).inputs["enableDeletionProtection"] is protected
+
+
+def test_alb_writes_access_logs_to_its_bucket_once_the_policy_allows_it(stack):
+    alb = one(stack, ALB)
+    bucket = one(stack, BUCKET)
+    assert alb.inputs["accessLogs"] == {"enabled": True, "bucket": stack.outputs["accessLogBucket"], "prefix": "alb"}
+    assert bucket.inputs["bucketPrefix"] == f"envstack-{stack.stack}-alb-logs-"
+    policy = one(stack, "aws:s3/bucketPolicy:BucketPolicy")
+    assert policy.urn in alb.dependencies
+
+
+def test_log_bucket_is_encrypted_private_and_owner_enforced(stack):
+    sse = one(stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert sse.inputs["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    block = one(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    ownership = one(stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+
+
+def test_bucket_policy_lets_the_regional_elb_account_write_and_refuses_plain_http(stack):
+    statements = json.loads(one(stack, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    write, deny = statements
+    bucket_arn = f"arn:aws:s3:::{stack.outputs['accessLogBucket']}"
+    assert write["Effect"] == "Allow" and write["Action"] == "s3:PutObject"
+    assert write["Principal"] == {"AWS": f"arn:aws:iam::{ELB_ACCOUNT_US_WEST_2}:root"}
+    assert write["Resource"] == f"{bucket_arn}/alb/AWSLogs/123456789012/*"
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize(("stack", "days", "transitions", "versioned", "retained"), [
+    ("dev", 30, [], False, False),
+    ("staging", 90, [], False, False),
+    ("prod", 2555, [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 90, "storageClass": "GLACIER"}], True, True),
+])
+def test_log_lifecycle_versioning_and_retention_per_environment(stack, days, transitions, versioned, retained):
+    s = synth(stack)
+    (rule,) = one(s, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": "alb/"}
+    assert rule["expiration"] == {"days": days}
+    assert rule.get("transitions", []) == transitions
+    assert bool(edge(s, "aws:s3/bucketVersioning:BucketVersioning")) is versioned
+    bucket = one(s, BUCKET)
+    assert bucket.protect is retained and bucket.inputs["forceDestroy"] is (not retained)
+
+
+def test_target_group_is_the_nodeport_with_health_checks(stack):
+    tg = one(stack, TARGET_GROUP).inputs
+    assert tg["targetType"] == "instance" and tg["protocol"] == "HTTP" and tg["port"] == 30080
+    assert tg["vpcId"] == "network-vpc-id" and tg["deregistrationDelay"] == 30
+    check = tg["healthCheck"]
+    assert check["path"] == "/healthz" and check["matcher"] == "200-399" and check["port"] == "traffic-port"
+    assert check["interval"] > check["timeout"]
+    assert stack.outputs["targetGroupArn"].endswith(":targetgroup/edge/50dc6c495c0c9188")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_waf_with_managed_rule_groups_and_a_rate_limit_is_associated_with_the_alb(stack):
+    s = synth(stack)
+    acl = one(s, WEB_ACL).inputs
+    assert acl["scope"] == "REGIONAL" and acl["defaultAction"] == {"allow": {}}
+    rules = {r["name"]: r for r in acl["rules"]}
+    managed = {n: r for n, r in rules.items() if "managedRuleGroupStatement" in r["statement"]}
+    assert set(managed) == MANAGED_GROUPS
+    assert all(r["overrideAction"] == {"none": {}} and "action" not in r for r in managed.values())
+    (rate,) = [r for r in rules.values() if "rateBasedStatement" in r["statement"]]
+    assert rate["action"] == {"block": {}}
+    assert rate["statement"]["rateBasedStatement"]["limit"] == 2000
+    assert rate["statement"]["rateBasedStatement"]["aggregateKeyType"] == "IP"
+    assert len({r["priority"] for r in rules.values()}) == len(rules)
+    for visibility in [acl["visibilityConfig"], *(r["visibilityConfig"] for r in rules.values())]:
+        assert visibility["cloudwatchMetricsEnabled"] and visibility["sampledRequestsEnabled"]
+        assert visibility["metricName"].startswith(f"envstack-{stack}-")
+    association = one(s, WAF_ASSOCIATION).inputs
+    assert association["resourceArn"] == s.outputs["loadBalancerArn"]
+    assert association["webAclArn"].startswith("arn:aws:wafv2:us-west-2:")
+
+
+def test_dev_has_no_waf():
+    s = synth("dev")
+    assert not edge(s, WEB_ACL) and not edge(s, WAF_ASSOCIATION)
+
+
+def test_alb_security_group_admits_only_the_listener_ports_and_never_allows_all_egress(stack):
+    group = one(stack, SG).inputs
+    assert "egress" not in group and "ingress" not in group and group["description"]
+    ingress = [r.inputs for r in edge(stack, INGRESS) if r.inputs["securityGroupId"] == alb_sg_id(stack)]
+    assert {(r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress} <= {
+        (443, 443, "0.0.0.0/0"), (80, 80, "0.0.0.0/0")}
+    assert all(r["ipProtocol"] == "tcp" and r["description"] for r in ingress)
+    egress = [r.inputs for r in stack.of_type(EGRESS) if r.inputs["securityGroupId"] == alb_sg_id(stack)]
+    for rule in egress:  # once wired to the cluster: only to the nodes' group, only on the NodePort
+        assert "cidrIpv4" not in rule and "cidrIpv6" not in rule
+        assert rule["referencedSecurityGroupId"] and rule["fromPort"] == rule["toPort"] == 30080
+
+
+def test_stack_outputs(stack):
+    outputs = stack.outputs
+    assert outputs["loadBalancerArn"].startswith(
+        "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/")
+    assert outputs["loadBalancerDnsName"].endswith(".us-west-2.elb.amazonaws.com")
+    assert outputs["loadBalancerZoneId"] == "Z1H1FL5HABSF5"
+    assert outputs["accessLogBucket"].startswith(f"envstack-{stack.stack}-alb-logs-")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_policy_pack_finds_no_mandatory_violation_at_the_edge(stack):
+    s = synth(stack)
+    report = evaluate([asdict(r) for r in s.resources], f"policies/{stack}.json")
+    edge_urns = {r.urn for r in s.resources if "envstack:edge:" in r.urn}
+    found = [v for v in report.violations if v["level"] == "mandatory" and v["urn"] in edge_urns]
+    assert not found, found
+
+
+# --- the component on its own: wiring to the cluster, CIDRs, TLS ------------------------------------------------
+
+class FakeNodes(pulumi.ComponentResource):
+    """Stands in for the cluster: a component owning the nodes' security group."""
+
+    def __init__(self) -> None:
+        super().__init__("envstack:test:Nodes", "nodes")
+        self.connections = Connections(owner=self, label="nodes", security_group_id="sg-nodes")
+
+
+def run(program: Callable[[], Any]) -> list[ResourceRecord]:
+    pulumi.runtime.settings.ROOT.set(None)
+    monitor = RecordingMonitor(AwsMocks("us-west-2"))
+    pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
+    program()
+    _sync_await(wait_for_rpcs())
+    return monitor.records
+
+
+def component(**overrides: Any) -> LoadBalancer:
+    args = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"],
+            "certificate_arn": "arn:aws:acm:us-west-2:123456789012:certificate/00000000-0000-4000-8000-000000000000",
+            **overrides}
+    return LoadBalancer("edge", LoadBalancerArgs(**args))
+
+
+def of(records: list[ResourceRecord], type_: str) -> list[ResourceRecord]:
+    return [r for r in records if r.type == type_]
+
+
+def test_attach_to_registers_every_node_group_and_allow_opens_only_the_nodeport():
+    def program() -> None:
+        lb = component(target_port=31000)
+        lb.attach_to(["eks-ng-a", pulumi.Output.from_input("eks-ng-b")])
+        allow(lb, FakeNodes(), port=lb._args.target_port)
+
+    records = run(program)
+    attachments = [r.inputs for r in of(records, ATTACHMENT)]
+    assert sorted(a["autoscalingGroupName"] for a in attachments) == ["eks-ng-a", "eks-ng-b"]
+    assert all(a["lbTargetGroupArn"].endswith(":targetgroup/edge/50dc6c495c0c9188") for a in attachments)
+    (egress,) = [r.inputs for r in of(records, EGRESS)]
+    assert egress == {"securityGroupId": "edge-alb-id", "referencedSecurityGroupId": "sg-nodes", "ipProtocol": "tcp",
+                      "fromPort": 31000, "toPort": 31000, "description": "alb to nodes on tcp/31000"}
+    nodes_ingress = [r.inputs for r in of(records, INGRESS) if r.inputs["securityGroupId"] == "sg-nodes"]
+    assert nodes_ingress == [{**egress, "securityGroupId": "sg-nodes", "referencedSecurityGroupId": "edge-alb-id"}]
+
+
+def test_each_allowed_cidr_gets_its_own_described_rule_per_listener_port():
+    records = run(lambda: component(allowed_cidrs=("198.51.100.0/24", "203.0.113.0/24")))
+    rules = {(r.inputs["fromPort"], r.inputs["cidrIpv4"]): r for r in of(records, INGRESS)}
+    assert set(rules) == {(p, c) for p in (443, 80) for c in ("198.51.100.0/24", "203.0.113.0/24")}
+    assert rules[(443, "203.0.113.0/24")].inputs["description"] == "clients in 203.0.113.0/24 to the ALB on tcp/443"
+    assert not of(records, EGRESS)
+
+
+def test_component_refuses_tls_without_a_certificate():
+    with pytest.raises(ValueError, match="certificate_arn"):
+        run(lambda: component(certificate_arn=None))
+
+
+def test_component_defaults_are_the_secure_ones():
+    records = run(lambda: component(access_logs=AccessLogArgs()))
+    assert of(records, ALB)[0].inputs["enableDeletionProtection"] is True
+    assert of(records, WEB_ACL) and of(records, WAF_ASSOCIATION)
+    assert {int(r.inputs["port"]) for r in of(records, LISTENER)} == {443, 80}
+    assert of(records, BUCKET)[0].inputs["forceDestroy"] is False
+
+
+# --- configuration: bad values and guardrails ---------------------------------------------------------------------
+
+def problems(stack: str, load_balancer: dict[str, Any], replace: bool = False) -> list[str]:
+    """The committed stack file with envstack:loadBalancer merged (or replaced), loaded: every problem line."""
+    values = read_stack_config(stack)
+    raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("envstack:")}
+    raw["loadBalancer"] = load_balancer if replace else deep_merge(raw.get("loadBalancer", {}), load_balancer)
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(stack, raw, values["aws:region"])
+    return caught.value.render().splitlines()[1:]
+
+
+CERT = "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000009"
+INVALID = [
+    ("dev", {"certificateArn": CERT}, "certificateArn", "tls is false"),
+    ("dev", {"tls": True}, "certificateArn", "ACM certificate ARN is required"),
+    ("dev", {"tls": "maybe"}, "tls", "boolean"),
+    ("prod", {"certificateArn": "arn:aws:iam::111111111111:server-certificate/x"}, "certificateArn",
+     "arn:aws:acm:<region>"),
+    ("prod", {"sslPolicy": "ELBSecurityPolicy-2016-08"}, "sslPolicy", TLS13),
+    ("dev", {"allowedCidrs": ["10.0.0.1/8"]}, "allowedCidrs[0]", "IPv4"),
+    ("dev", {"allowedCidrs": ["anywhere"]}, "allowedCidrs[0]", "IPv4"),
+    ("dev", {"allowedCidrs": []}, "allowedCidrs", "at least 1"),
+    ("dev", {"idleTimeoutSeconds": 0}, "idleTimeoutSeconds", "greater than or equal to 1"),
+    ("dev", {"idleTimeoutSeconds": 4001}, "idleTimeoutSeconds", "less than or equal to 4000"),
+    ("dev", {"desyncMitigationMode": "monitor"}, "desyncMitigationMode", "'defensive' or 'strictest'"),
+    ("dev", {"deletionProtection": "yes please"}, "deletionProtection", "boolean"),
+    ("dev", {"targetPort": 8080}, "targetPort", "greater than or equal to 30000"),
+    ("dev", {"targetPort": 32768}, "targetPort", "less than or equal to 32767"),
+    ("dev", {"deregistrationDelaySeconds": 3601}, "deregistrationDelaySeconds", "less than or equal to 3600"),
+    ("dev", {"healthCheck": {"path": "healthz"}}, "healthCheck.path", "starting with '/'"),
+    ("dev", {"healthCheck": {"matcher": "600"}}, "healthCheck.matcher", "between 200 and 499"),
+    ("dev", {"healthCheck": {"matcher": "200-"}}, "healthCheck.matcher", "between 200 and 499"),
+    ("dev", {"healthCheck": {"intervalSeconds": 10, "timeoutSeconds": 10}}, "healthCheck.timeoutSeconds",
+     "less than intervalSeconds (10)"),
+    ("dev", {"healthCheck": {"healthyThreshold": 1}}, "healthCheck.healthyThreshold", "greater than or equal to 2"),
+    ("dev", {"healthCheck": {"unhealthyThreshold": 11}}, "healthCheck.unhealthyThreshold", "less than or equal to 10"),
+    ("dev", {"waf": {"rateLimit": 5}}, "waf.rateLimit", "greater than or equal to 10"),
+    ("dev", {"waf": {"rateLimitWindowSeconds": 30}}, "waf.rateLimitWindowSeconds", "60"),
+    ("dev", {"accessLogs": {"prefix": "/alb/"}}, "accessLogs.prefix", "without leading or trailing '/'"),
+    ("dev", {"accessLogs": {"prefix": "x/AWSLogs"}}, "accessLogs.prefix", "without 'AWSLogs'"),
+    ("dev", {"accessLogs": {"expirationDays": 0}}, "accessLogs.expirationDays", "greater than or equal to 1"),
+    ("dev", {"accessLogs": {"transitions": [{"days": 10, "storageClass": "STANDARD_IA"}]}},
+     "accessLogs.transitions[0]", "at least 30 days"),
+    ("dev", {"accessLogs": {"transitions": [{"days": 30, "storageClass": "TAPE"}]}},
+     "accessLogs.transitions[0].storageClass", "'GLACIER'"),
+    ("dev", {"accessLogs": {"expirationDays": 400, "transitions": [
+        {"days": 90, "storageClass": "GLACIER"}, {"days": 30, "storageClass": "STANDARD_IA"}]}},
+     "accessLogs.transitions", "strictly increasing days, got [90, 30]"),
+    ("prod", {"accessLogs": {"expirationDays": 60}}, "accessLogs.expirationDays",
+     "more days than the last transition (90)"),
+    ("dev", {"certficateArn": CERT}, "certficateArn", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("stack", "value", "key", "expected"), INVALID,
+                         ids=[f"{row[2]}-{i}" for i, row in enumerate(INVALID)])
+def test_invalid_load_balancer_values_name_the_key_and_expectation(stack, value, key, expected):
+    lines = problems(stack, value)
+    matching = [line for line in lines if line.startswith(f"stack {stack}: envstack:loadBalancer.{key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
+
+
+GUARDRAILS = [
+    ("staging", {"tls": False, "certificateArn": None}, "tls", "environment staging requires TLS"),
+    ("prod", {"tls": False, "certificateArn": None}, "tls", "environment prod requires TLS"),
+    ("prod", {"waf": {"enabled": False}}, "waf.enabled", "requires a WAF web ACL"),
+    ("prod", {"deletionProtection": False}, "deletionProtection", "requires deletion protection"),
+    ("prod", {"accessLogs": {"forceDestroy": True}}, "accessLogs.forceDestroy", "access logs kept"),
+    ("prod", {"certificateArn": CERT.replace("us-west-2", "us-east-1")}, "certificateArn",
+     "in the stack's region us-west-2"),
+]
+
+
+@pytest.mark.parametrize(("stack", "value", "key", "expected"), GUARDRAILS,
+                         ids=[f"{row[0]}-{row[2]}" for row in GUARDRAILS])
+def test_guardrails_reject(stack, value, key, expected):
+    merged = {k: v for k, v in deep_merge(read_stack_config(stack)["envstack:loadBalancer"], value).items()
+              if v is not None}
+    lines = problems(stack, merged, replace=True)
+    matching = [line for line in lines if line.startswith(f"stack {stack}: envstack:loadBalancer.{key} = ")]
+    assert matching, lines
+    assert expected in matching[0], matching[0]
+
+
+def test_staging_and_prod_stack_files_must_name_a_certificate():
+    for stack in ("staging", "prod"):
+        lines = problems(stack, {}, replace=True)
+        assert any(line.startswith(f"stack {stack}: envstack:loadBalancer.certificateArn = None: tls is on")
+                   for line in lines), lines
