@@ -1,0 +1,268 @@
+"""Monitoring: every watched resource has its alarms, alerts reach an encrypted topic the publishers may use,
+budgets and anomaly detection per environment, log retention, the deployment record and the config's bad values."""
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from conftest import synth, synth_with
+
+from components.monitoring import PRESETS, MonitoringTargets
+from envstack.config import ConfigError, load_profile, load_stack_config
+from envstack.config.monitoring import AlarmThresholds
+from envstack.deployment import DeploymentRecord, from_environment
+from envstack.synth import ResourceRecord, Synthesis, read_stack_config
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+# What must watch each resource type: (metric names, dimension that names the resource).
+WATCHED: dict[str, tuple[set[str], str]] = {
+    "aws:rds/instance:Instance": (
+        {"CPUUtilization", "FreeStorageSpace", "FreeableMemory", "DatabaseConnections"}, "DBInstanceIdentifier"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": (
+        {"EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions", "CurrConnections"}, "CacheClusterId"),
+    "aws:lb/loadBalancer:LoadBalancer": (
+        {"HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "TargetResponseTime", "UnHealthyHostCount"},
+        "LoadBalancer"),
+    "aws:lb/targetGroup:TargetGroup": ({"UnHealthyHostCount"}, "TargetGroup"),
+    "aws:ec2/natGateway:NatGateway": ({"ErrorPortAllocation"}, "NatGatewayId"),
+    "eks:index:Cluster": ({"node_cpu_utilization", "node_memory_utilization", "cluster_failed_node_count"},
+                          "ClusterName"),
+}
+
+
+def settings(s: Synthesis) -> dict[str, Any]:
+    return load_profile(s.environment).settings["monitoring"]
+
+
+def watching(s: Synthesis, target: ResourceRecord) -> list[ResourceRecord]:
+    return [a for a in s.of_type(ALARM) if target.urn in a.dependencies]
+
+
+def topic_arn(s: Synthesis) -> str:
+    return s.outputs["alertTopicArn"]
+
+
+@pytest.mark.parametrize("type_", sorted(WATCHED))
+def test_every_watched_resource_has_its_alarms(stack, type_):
+    metrics, dimension = WATCHED[type_]
+    targets = stack.of_type(type_)
+    assert targets, f"{stack.stack} has no {type_} to watch"
+    for target in targets:
+        alarms = watching(stack, target)
+        assert {a.inputs["metricName"] for a in alarms} >= metrics, target.name
+        assert all(dimension in a.inputs["dimensions"] for a in alarms if a.inputs["metricName"] in metrics)
+
+
+def test_every_replication_group_member_has_each_redis_alarm(stack):
+    for group in stack.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        members = int(group.inputs["numCacheClusters"])
+        per_metric = Counter(a.inputs["metricName"] for a in watching(stack, group))
+        assert set(per_metric.values()) == {members}
+        ids = {a.inputs["dimensions"]["CacheClusterId"] for a in watching(stack, group)}
+        assert len(ids) == members
+
+
+def test_target_group_alarm_names_its_load_balancer_too(stack):
+    lb = stack.one("aws:lb/loadBalancer:LoadBalancer")
+    for group in stack.of_type("aws:lb/targetGroup:TargetGroup"):
+        for alarm in watching(stack, group):
+            assert set(alarm.inputs["dimensions"]) == {"TargetGroup", "LoadBalancer"}
+            assert lb.urn in alarm.dependencies
+
+
+def test_alarms_notify_the_topic_both_ways_m_of_n_with_explicit_missing_data(stack):
+    profile = settings(stack)
+    for alarm in stack.of_type(ALARM):
+        i = alarm.inputs
+        assert i["alarmActions"] == i["okActions"] == [topic_arn(stack)] and i["actionsEnabled"] is True
+        assert i["treatMissingData"] in ("missing", "notBreaching", "breaching", "ignore")
+        assert (i["datapointsToAlarm"], i["evaluationPeriods"]) == (profile["datapointsToAlarm"],
+                                                                    profile["evaluationPeriods"])
+        assert i["evaluationPeriods"] >= 2
+
+
+def test_alarm_thresholds_come_from_the_profile(stack):
+    thresholds = settings(stack)["alarmThresholds"]
+    by_name = {p.key: p for p in PRESETS}
+    for alarm in stack.of_type(ALARM):
+        preset = by_name[alarm.name.split("-")[1]]
+        assert alarm.inputs["threshold"] == pytest.approx(thresholds[preset.key] * preset.scale)
+
+
+def test_p99_uses_an_extended_statistic(stack):
+    p99 = [a for a in stack.of_type(ALARM) if a.inputs["metricName"] == "TargetResponseTime"]
+    assert p99 and all(a.inputs["extendedStatistic"] == "p99" and "statistic" not in a.inputs for a in p99)
+
+
+def test_presets_and_configured_thresholds_are_the_same_keys():
+    aliases = {f.alias or name for name, f in AlarmThresholds.model_fields.items()}
+    assert aliases == {p.key for p in PRESETS}
+
+
+def test_nothing_to_watch_means_no_alarm_targets():
+    assert all(dims == [] for dims in MonitoringTargets().dimensions().values())
+
+
+def _alerts_key(s: Synthesis) -> ResourceRecord:
+    topic = s.one(TOPIC)
+    return next(k for k in s.of_type("aws:kms/key:Key") if k.urn in topic.dependencies)
+
+
+def test_topic_is_encrypted_with_a_key_cloudwatch_and_budgets_may_use(stack):
+    topic, key = stack.one(TOPIC), _alerts_key(stack)
+    assert topic.inputs["kmsMasterKeyId"].endswith(f"key/{key.name}")
+    assert key.inputs["enableKeyRotation"] is True
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    admin = next(s for s in statements if s["Action"] == "kms:*")
+    assert admin["Principal"]["AWS"].endswith(":root")
+    services = next(s for s in statements if "Service" in s["Principal"])
+    assert {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"} <= set(services["Principal"]["Service"])
+    assert ("costalerts.amazonaws.com" in services["Principal"]["Service"]) == settings(stack)["anomalyDetection"]
+    assert set(services["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+def test_topic_policy_lets_only_this_accounts_publishers_publish(stack):
+    policy = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == "SNS:Publish" and statement["Resource"] == topic_arn(stack)
+    assert {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"} <= set(statement["Principal"]["Service"])
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+
+
+def test_email_subscriptions_follow_the_profile(stack):
+    emails = settings(stack)["notificationEmails"]
+    subscriptions = stack.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(emails)
+    assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic_arn(stack) for s in subscriptions)
+
+
+def test_monthly_cost_budget_on_the_stack_tag_warns_at_80_forecast_and_100_actual(stack):
+    budget = stack.one("aws:budgets/budget:Budget").inputs
+    assert (budget["budgetType"], budget["timeUnit"], budget["limitUnit"]) == ("COST", "MONTHLY", "USD")
+    assert float(budget["limitAmount"]) == settings(stack)["monthlyBudgetUsd"]
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:Stack${stack.stack}"]}]
+    notifications = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
+    assert notifications == {("FORECASTED", 80), ("ACTUAL", 100)}
+    assert all(n["subscriberSnsTopicArns"] == [topic_arn(stack)] for n in budget["notifications"])
+
+
+def test_anomaly_detection_only_where_the_profile_enables_it(stack):
+    enabled = settings(stack)["anomalyDetection"]
+    assert enabled == (stack.environment in ("staging", "prod"))
+    monitors = stack.of_type("aws:costexplorer/anomalyMonitor:AnomalyMonitor")
+    subscriptions = stack.of_type("aws:costexplorer/anomalySubscription:AnomalySubscription")
+    assert len(monitors) == len(subscriptions) == int(enabled)
+    if enabled:
+        spec = json.loads(monitors[0].inputs["monitorSpecification"])
+        assert spec["Tags"] == {"Key": "Stack", "Values": [stack.stack], "MatchOptions": ["EQUALS"]}
+        assert subscriptions[0].inputs["subscribers"] == [{"type": "SNS", "address": topic_arn(stack)}]
+        assert subscriptions[0].inputs["frequency"] == "IMMEDIATE"
+
+
+def test_every_log_group_keeps_logs_for_the_environments_retention(stack):
+    log_groups = stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert log_groups
+    assert {g.name: g.inputs.get("retentionInDays") for g in log_groups} == {
+        g.name: settings(stack)["logRetentionDays"] for g in log_groups}
+
+
+def test_dashboard_graphs_every_alarmed_metric_and_resource(stack):
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    graphed = {(m[0], m[1], *m[2:]) for w in body["widgets"] if w["type"] == "metric"
+               for m in w["properties"]["metrics"]}
+    for alarm in stack.of_type(ALARM):
+        i = alarm.inputs
+        dims = [part for kv in i["dimensions"].items() for part in kv]
+        assert (i["namespace"], i["metricName"], *dims) in graphed, alarm.name
+    assert stack.outputs["dashboardName"] == f"envstack-{stack.stack}"
+
+
+def test_deployment_record_parameter_and_exports(stack):
+    parameter = stack.one("aws:ssm/parameter:Parameter").inputs
+    assert parameter["name"] == stack.outputs["deploymentRecordParameter"] == f"/envstack/{stack.stack}/deployment"
+    assert parameter["type"] == "String"
+    record = DeploymentRecord.from_json(parameter["insecureValue"])
+    assert (record.stack, record.environment) == (stack.stack, stack.environment)
+    assert stack.outputs["alertTopicArn"].startswith("arn:aws:sns:")
+
+
+CI = {"GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_REF_NAME": "main",
+      "GITHUB_ACTOR": "release-bot", "ENVSTACK_PROMOTED_FROM": "staging", "GITHUB_SERVER_URL": "https://github.com",
+      "GITHUB_REPOSITORY": "example/envstack", "GITHUB_RUN_ID": "42"}
+
+
+def test_deployment_record_reads_ci_variables_else_local():
+    ci = from_environment("prod", "prod", CI)
+    assert (ci.commit, ci.branch, ci.deployed_by, ci.promoted_from) == (
+        CI["GITHUB_SHA"], "main", "release-bot", "staging")
+    assert ci.run_url == "https://github.com/example/envstack/actions/runs/42"
+    assert DeploymentRecord.from_json(ci.to_json()) == ci
+    local = from_environment("dev", "dev", {})
+    assert (local.commit, local.branch, local.deployed_by, local.promoted_from, local.run_url) == (
+        "local", "local", "local", None, None)
+
+
+@pytest.fixture(scope="module")
+def deployed_from_ci() -> Synthesis:
+    """dev deployed by CI, with two alert addresses and one threshold overridden by the stack file."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in CI.items():
+            patch.setenv(key, value)
+        return synth_with("dev", monitoring={"notificationEmails": ["a@example.com", "b@example.com"],
+                                             "alarmThresholds": {"rdsCpuPercent": 55}})
+
+
+def test_a_deploy_changes_the_records_value_never_a_tag(deployed_from_ci):
+    local, ci = synth("dev"), deployed_from_ci
+    record = json.loads(ci.one("aws:ssm/parameter:Parameter").inputs["insecureValue"])
+    assert (record["commit"], record["deployedBy"], record["promotedFrom"]) == (CI["GITHUB_SHA"], "release-bot",
+                                                                                "staging")
+    provider = "pulumi:providers:aws"
+    assert ci.one(provider).inputs["defaultTags"] == local.one(provider).inputs["defaultTags"]
+    tags = {r.urn: r.inputs.get("tags") for r in local.resources}
+    assert {r.urn: r.inputs.get("tags") for r in ci.resources if r.urn in tags} == tags
+
+
+def test_stack_file_overrides_one_threshold_and_adds_addresses(deployed_from_ci):
+    s, profile = deployed_from_ci, settings(synth("dev"))["alarmThresholds"]
+    thresholds = {a.name.split("-")[1]: a.inputs["threshold"] for a in s.of_type(ALARM)}
+    assert thresholds["rdsCpuPercent"] == 55
+    assert thresholds["rdsConnections"] == profile["rdsConnections"]
+    assert len(s.of_type("aws:sns/topicSubscription:TopicSubscription")) == 2
+    budget = s.one("aws:budgets/budget:Budget").inputs
+    assert all(n["subscriberEmailAddresses"] == ["a@example.com", "b@example.com"] for n in budget["notifications"])
+
+
+# (environment, envstack:monitoring overrides, key path named, words expected)
+INVALID = [
+    ("dev", {"notificationEmails": ["oncall"]}, "envstack:monitoring.notificationEmails", "email addresses"),
+    ("dev", {"notificationEmails": ["a@example.com", "a@example.com"]}, "envstack:monitoring.notificationEmails",
+     "each address once"),
+    ("dev", {"evaluationPeriods": 1}, "envstack:monitoring.evaluationPeriods", "greater than or equal to 2"),
+    ("dev", {"evaluationPeriods": 3, "datapointsToAlarm": 4}, "envstack:monitoring.datapointsToAlarm",
+     "at most evaluationPeriods (3)"),
+    ("dev", {"datapointsToAlarm": 0}, "envstack:monitoring.datapointsToAlarm", "greater than or equal to 1"),
+    ("dev", {"alarmThresholds": {"rdsCpuPercent": 150}}, "envstack:monitoring.alarmThresholds.rdsCpuPercent",
+     "less than or equal to 100"),
+    ("dev", {"alarmThresholds": {"rdsFreeStorageGb": 0}}, "envstack:monitoring.alarmThresholds.rdsFreeStorageGb",
+     "greater than 0"),
+    ("dev", {"alarmThresholds": {"rdsCpu": 80}}, "envstack:monitoring.alarmThresholds.rdsCpu", "unknown key"),
+    ("dev", {"anomalyDetection": "sometimes"}, "envstack:monitoring.anomalyDetection", "boolean"),
+    ("dev", {"anomalyThresholdUsd": 0}, "envstack:monitoring.anomalyThresholdUsd", "greater than 0"),
+    ("prod", {"notificationEmails": []}, "envstack:monitoring.notificationEmails", "at least 1 address"),
+    ("prod", {"anomalyDetection": False}, "envstack:monitoring.anomalyDetection", "requires true"),
+]
+
+
+@pytest.mark.parametrize(("environment", "monitoring", "key", "expected"), INVALID,
+                         ids=[f"{row[2]}-{i}" for i, row in enumerate(INVALID)])
+def test_bad_monitoring_values_name_the_key(environment, monitoring, key, expected):
+    stack_file = {k.removeprefix("envstack:"): v for k, v in read_stack_config(environment).items()
+                  if k.startswith("envstack:")}
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config("broken", {**stack_file, "monitoring": monitoring}, "us-west-2")
+    matching = [line for line in caught.value.render().splitlines() if line.startswith(f"stack broken: {key} = ")]
+    assert matching, caught.value.render()
+    assert expected in matching[0], matching[0]
