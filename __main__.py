@@ -193,6 +193,9 @@ monitoring = Monitoring(
 # connections: who may reach whom (ingress rules only; neither data store waits for the cluster)
 allow(cluster, database)
 allow(cluster, cache)
+# the edge reaches the pods through the application's NodePort on every node of the node groups
+load_balancer.attach_to(cluster.autoscaling_group_names)
+allow(load_balancer, cluster, port=cfg.load_balancer.target_port)
 
 pulumi.export("environment", cfg.environment)
 pulumi.export("vpcId", network.vpc_id)

@@ -189,9 +189,24 @@ def test_alb_security_group_admits_only_the_listener_ports_and_never_allows_all_
         (443, 443, "0.0.0.0/0"), (80, 80, "0.0.0.0/0")}
     assert all(r["ipProtocol"] == "tcp" and r["description"] for r in ingress)
     egress = [r.inputs for r in stack.of_type(EGRESS) if r.inputs["securityGroupId"] == alb_sg_id(stack)]
-    for rule in egress:  # once wired to the cluster: only to the nodes' group, only on the NodePort
-        assert "cidrIpv4" not in rule and "cidrIpv6" not in rule
-        assert rule["referencedSecurityGroupId"] and rule["fromPort"] == rule["toPort"] == 30080
+    assert len(egress) == 1 and "cidrIpv4" not in egress[0] and "cidrIpv6" not in egress[0]
+    assert egress[0]["fromPort"] == egress[0]["toPort"] == 30080
+
+
+def test_alb_reaches_the_nodes_security_group_only_on_the_nodeport(stack):
+    alb_group = alb_sg_id(stack)
+    (egress,) = [r.inputs for r in stack.of_type(EGRESS) if r.inputs["securityGroupId"] == alb_group]
+    (ingress,) = [r for r in stack.of_type(INGRESS) if r.inputs.get("referencedSecurityGroupId") == alb_group]
+    assert "envstack:kubernetes:Cluster" in (ingress.parent or "")  # the rule belongs to the nodes' side
+    assert ingress.inputs["securityGroupId"] == egress["referencedSecurityGroupId"]
+    assert ingress.inputs["fromPort"] == ingress.inputs["toPort"] == 30080
+
+
+def test_every_node_group_is_attached_to_the_target_group(stack):
+    attachments = stack.of_type(ATTACHMENT)
+    assert len(attachments) == len(stack.of_type("eks:index:ManagedNodeGroup")) >= 1
+    assert {a.inputs["lbTargetGroupArn"] for a in attachments} == {stack.outputs["targetGroupArn"]}
+    assert len({a.inputs["autoscalingGroupName"] for a in attachments}) == len(attachments)
 
 
 def test_stack_outputs(stack):
