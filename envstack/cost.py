@@ -233,6 +233,7 @@ FREE: frozenset[str] = frozenset({
     "aws:iam/instanceProfile:InstanceProfile",
     "aws:kms/alias:Alias",
     "aws:lb/listener:Listener", "aws:lb/targetGroup:TargetGroup", "aws:lb/listenerRule:ListenerRule",
+    "aws:autoscaling/attachment:Attachment",  # registers node-group instances in the target group
     "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "aws:s3/bucketPolicy:BucketPolicy",
