@@ -9,8 +9,8 @@ from envstack.config.loader import deep_merge, parse_value
 
 OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack"}
 # What every stack file names itself: ownership, and the account's ACM certificate (staging and prod require TLS).
-STACK_FILE = {**OWNERSHIP, "loadBalancer": {
-    "tls": True, "certificateArn": "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"}}
+CERTIFICATE = "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"
+STACK_FILE = {**OWNERSHIP, "loadBalancer": {"tls": True, "certificateArn": CERTIFICATE}}
 
 
 def load(environment: str = "dev", stack: str = "test", region: str | None = "us-west-2", **raw: Any):
