@@ -15,10 +15,12 @@ from components.access_logs import AccessLogArgs
 from components.connections import Connections, allow
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from envstack.config import ConfigError, load_stack_config
+from envstack.config.load_balancer import TLS_POLICIES
 from envstack.config.loader import deep_merge
 from envstack.mocks import AwsMocks
 from envstack.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
 from policies.evaluate import evaluate
+from policies.rules.alb import TLS_POLICIES as PACK_TLS_POLICIES
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -386,3 +388,8 @@ def test_staging_and_prod_stack_files_must_name_a_certificate():
         lines = problems(stack, {}, replace=True)
         assert any(line.startswith(f"stack {stack}: envstack:loadBalancer.certificateArn = None: tls is on")
                    for line in lines), lines
+
+
+def test_config_accepts_exactly_the_tls_policies_the_policy_pack_allows():
+    """Two lists on purpose (the pack runs without envstack); this keeps them from drifting apart."""
+    assert sorted(TLS_POLICIES) == sorted(PACK_TLS_POLICIES)
