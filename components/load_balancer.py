@@ -79,6 +79,7 @@ class LoadBalancer(Component):
             "waf": args.waf.enabled}, opts, protect=args.protect)
         self._args = args
         self.listener_port = HTTPS_PORT if args.tls else HTTP_PORT
+        self.target_port = args.target_port  # the NodePort: `allow(load_balancer, cluster, port=...)`
         self.logs = AccessLogBucket(
             f"{name}-access-logs", replace(args.access_logs, name_prefix=args.name_prefix, protect=self.protect),
             self.child())

@@ -263,7 +263,7 @@ def test_attach_to_registers_every_node_group_and_allow_opens_only_the_nodeport(
     def program() -> None:
         lb = component(target_port=31000)
         lb.attach_to(["eks-ng-a", pulumi.Output.from_input("eks-ng-b")])
-        allow(lb, FakeNodes(), port=lb._args.target_port)
+        allow(lb, FakeNodes(), port=lb.target_port)
 
     records = run(program)
     attachments = [r.inputs for r in of(records, ATTACHMENT)]
