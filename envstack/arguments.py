@@ -1,0 +1,96 @@
+"""From the typed stack configuration to each component's typed arguments.
+
+This is the only place that knows both sides: components know nothing of configuration, and the configuration
+knows nothing of components. `__main__.py` calls one function per component and stays an architecture diagram.
+"""
+
+from collections.abc import Sequence
+
+import pulumi
+
+from components.access_logs import AccessLogArgs, Transition
+from components.cache import CacheArgs
+from components.cluster import ClusterArgs, NodeGroupSpec
+from components.cluster_baseline import BaselineArgs, ContainerLimits, PodSecurity, Quota
+from components.database import DatabaseArgs
+from components.load_balancer import HealthCheck, LoadBalancerArgs, WafArgs
+from components.monitoring import MonitoringArgs, MonitoringTargets
+from components.network import NetworkArgs, subnet_plan
+
+from . import deployment
+from .config import StackConfig
+
+
+def network(cfg: StackConfig) -> NetworkArgs:
+    net = cfg.network
+    return NetworkArgs(
+        cidr=str(net.cidr), az_count=net.az_count, nat_gateways=net.nat_gateways, flow_log_traffic=net.flow_log_traffic,
+        flow_log_retention_days=cfg.monitoring.log_retention_days, region=cfg.region, name_prefix=cfg.name_prefix,
+        protect=cfg.protect_stateful_resources)
+
+
+def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]]) \
+        -> ClusterArgs:
+    k8s = cfg.cluster
+    return ClusterArgs(
+        vpc_id=vpc_id, private_subnet_ids=private_subnet_ids, name=cfg.name_prefix, version=k8s.version,
+        upgrade_policy=k8s.upgrade_policy, endpoint_public_access=k8s.endpoint_public_access,
+        public_access_cidrs=tuple(str(c) for c in k8s.public_access_cidrs), admin_role_arns=k8s.admin_role_arns,
+        ci_deployer_role_arns=k8s.ci_deployer_role_arns, log_types=k8s.log_types,
+        log_retention_days=cfg.monitoring.log_retention_days,
+        node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
+        addon_versions=k8s.addon_versions.by_addon_name(), deletion_protection=k8s.deletion_protection,
+        protect=cfg.protect_stateful_resources, region=cfg.region, tags=cfg.tags)
+
+
+def baseline(cfg: StackConfig) -> BaselineArgs:
+    """Namespaces, policies and RBAC; the ALB sits in the public tier and the data stores in the isolated one."""
+    base, subnets = cfg.cluster.baseline, subnet_plan(str(cfg.network.cidr), cfg.network.az_count)
+    return BaselineArgs(
+        namespaces=base.namespaces, app_port=base.app_port, pod_security=PodSecurity(**base.pod_security.model_dump()),
+        pod_security_version=f"v{cfg.cluster.version}", quota=Quota(**base.quota.model_dump()),
+        container_limits=ContainerLimits(**base.container_limits.model_dump()),
+        load_balancer_cidrs=tuple(subnets["public"]), data_cidrs=tuple(subnets["isolated"]))
+
+
+def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> DatabaseArgs:
+    return DatabaseArgs(
+        vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
+        protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
+        **cfg.database.model_dump())
+
+
+def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> CacheArgs:
+    return CacheArgs(
+        vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
+        protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
+        **cfg.cache.model_dump())
+
+
+def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]]) \
+        -> LoadBalancerArgs:
+    lb, logs = cfg.load_balancer, cfg.load_balancer.access_logs
+    return LoadBalancerArgs(
+        vpc_id=vpc_id, subnet_ids=public_subnet_ids, tls=lb.tls, certificate_arn=lb.certificate_arn,
+        ssl_policy=lb.ssl_policy, allowed_cidrs=tuple(str(cidr) for cidr in lb.allowed_cidrs),
+        idle_timeout_seconds=lb.idle_timeout_seconds, desync_mitigation_mode=lb.desync_mitigation_mode,
+        deletion_protection=lb.deletion_protection, target_port=lb.target_port,
+        deregistration_delay_seconds=lb.deregistration_delay_seconds,
+        health_check=HealthCheck(**lb.health_check.model_dump()), waf=WafArgs(**lb.waf.model_dump()),
+        access_logs=AccessLogArgs(
+            prefix=logs.prefix, expiration_days=logs.expiration_days, versioning=logs.versioning,
+            transitions=tuple(Transition(t.days, t.storage_class) for t in logs.transitions),
+            force_destroy=logs.force_destroy),
+        name_prefix=cfg.name_prefix, protect=cfg.protect_stateful_resources)
+
+
+def monitoring(cfg: StackConfig, targets: MonitoringTargets) -> MonitoringArgs:
+    mon = cfg.monitoring
+    return MonitoringArgs(
+        stack=cfg.stack, name_prefix=cfg.name_prefix, region=cfg.region, targets=targets,
+        notification_emails=mon.notification_emails, thresholds=mon.alarm_thresholds.model_dump(by_alias=True),
+        evaluation_periods=mon.evaluation_periods, datapoints_to_alarm=mon.datapoints_to_alarm,
+        monthly_budget_usd=mon.monthly_budget_usd, anomaly_detection=mon.anomaly_detection,
+        anomaly_threshold_usd=mon.anomaly_threshold_usd,
+        deployment_record=deployment.from_environment(cfg.stack, cfg.environment),
+        protect=cfg.protect_stateful_resources)
