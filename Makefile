@@ -7,7 +7,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth test lint lint-workflows typecheck unit clean
+.PHONY: setup synth cost test lint lint-workflows typecheck unit clean
 
 setup: $(VENV_STAMP)
 
@@ -21,6 +21,9 @@ $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
 
 synth: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync envstack synth $(STACK) --json out/$(STACK).json
+
+cost: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python scripts/cost_report.py
 
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .

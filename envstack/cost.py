@@ -21,6 +21,9 @@ from .synth import ResourceRecord, Synthesis
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 BUDGET = "aws:budgets/budget:Budget"
+# What each committed stack is designed to cost at most (USD/month). The seed budgets (100/500/2000) are the
+# profiles' monthlyBudgetUsd; dev cannot meet 100 with an EKS control plane ($73) and a NAT gateway ($33).
+DESIGN_TARGETS_USD = {"dev": 250.0, "staging": 600.0, "prod": 2000.0}
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 

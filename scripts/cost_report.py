@@ -1,7 +1,8 @@
 """Estimated monthly cost of every stack, side by side: `python scripts/cost_report.py [STACK ...]`.
 
 Runs each stack's program offline under Pulumi's mocks (like `envstack synth`) and prices it with
-envstack/prices.yaml. Exit code 1 when a stack's estimate exceeds its budget or a resource type is unpriced.
+envstack/prices.yaml, next to each stack's budget and design target. Prints figures only; exit code 1 when an
+estimate exceeds its stack's design target or a resource type is unpriced (a budget overrun is a warning).
 """
 
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envstack.cost import CostEstimate, estimate
+from envstack.cost import DESIGN_TARGETS_USD, CostEstimate, estimate
 from envstack.synth import synthesize
 
 STACKS = ("dev", "staging", "prod")
@@ -22,18 +23,20 @@ def table(estimates: dict[str, CostEstimate]) -> str:
             for c in components]
     total = f"{'total':<16}" + "".join(f"{e.monthly_usd:>12,.2f}" for e in estimates.values())
     budget = f"{'budget':<16}" + "".join(f"{e.budget_usd or 0:>12,.2f}" for e in estimates.values())
-    return "\n".join([header, *rows, "-" * len(header), total, budget])
+    target = f"{'design target':<16}" + "".join(f"{DESIGN_TARGETS_USD.get(s, 0):>12,.2f}" for s in estimates)
+    return "\n".join([header, *rows, "-" * len(header), total, budget, target])
 
 
 def main(stacks: list[str]) -> int:
     estimates = {stack: estimate(synthesize(stack)) for stack in stacks}
     print(table(estimates))
-    problems = [f"WARNING {s}: estimate ${e.monthly_usd:,.2f} exceeds budget ${e.budget_usd:,.2f}"
+    warnings = [f"WARNING {s}: estimate ${e.monthly_usd:,.2f} exceeds budget ${e.budget_usd:,.2f}"
                 for s, e in estimates.items() if e.over_budget and e.budget_usd is not None]
-    problems += [f"WARNING {s}: unpriced resource types {', '.join(e.unpriced_types)}"
+    problems = [f"FAIL {s}: estimate ${e.monthly_usd:,.2f} exceeds the design target ${DESIGN_TARGETS_USD[s]:,.2f}"
+                for s, e in estimates.items() if e.monthly_usd > DESIGN_TARGETS_USD.get(s, float("inf"))]
+    problems += [f"FAIL {s}: unpriced resource types {', '.join(e.unpriced_types)}"
                  for s, e in estimates.items() if e.unpriced_types]
-    if problems:
-        print("\n".join(problems))
+    print("\n".join(["", *warnings, *problems]))
     return 1 if problems else 0
 
 

@@ -28,8 +28,8 @@ def problems(environment: str = "dev", **raw: Any) -> list[str]:
 
 
 @pytest.mark.parametrize(("environment", "cidr", "azs", "nat", "retention", "budget"), [
-    ("dev", "10.0.0.0/16", 2, "single", 14, 250),
-    ("staging", "10.1.0.0/16", 3, "single", 30, 600),
+    ("dev", "10.0.0.0/16", 2, "single", 14, 100),
+    ("staging", "10.1.0.0/16", 3, "single", 30, 500),
     ("prod", "10.2.0.0/16", 3, "perAz", 90, 2000),
 ])
 def test_profile_defaults(environment, cidr, azs, nat, retention, budget):
