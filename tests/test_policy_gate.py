@@ -1,0 +1,46 @@
+"""The policy pack over the real stacks: each passes its own gate; dev fails prod's for the expected reasons."""
+
+from collections import Counter
+
+import pytest
+from conftest import synth
+
+from envstack.policy_gate import check
+
+PROD_RULES_DEV_BREAKS = {
+    "rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "redis-multi-az", "redis-snapshot-retention",
+    "log-group-retention", "protect-stateful-resources", "alb-deletion-protection", "alb-waf-association",
+    "alb-https-listener", "alb-http-redirects-to-https",
+}
+
+
+def mandatory(report) -> Counter:
+    return Counter(v["policy"] for v in report.violations if v["level"] == "mandatory")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_stack_passes_its_own_gate(stack):
+    report = check(synth(stack))
+    assert report.rules_evaluated >= 30
+    assert not mandatory(report), report.violations
+
+
+def test_prod_passes_with_no_finding_at_all():
+    assert check(synth("prod")).violations == []
+
+
+def test_dev_against_its_own_gate_is_advisory_only():
+    report = check(synth("dev"))
+    assert report.violations and not mandatory(report)
+
+
+def test_dev_against_prods_gate_breaks_the_production_rules():
+    broken = mandatory(check(synth("dev"), "prod"))
+    assert set(broken) == PROD_RULES_DEV_BREAKS
+    # every dev log group (flow logs, control plane, database, cache) is below prod's 90 days
+    assert broken["log-group-retention"] == len(synth("dev").of_type("aws:cloudwatch/logGroup:LogGroup"))
+
+
+def test_staging_against_prods_gate_misses_only_the_prod_only_rules():
+    broken = set(mandatory(check(synth("staging"), "prod")))
+    assert broken == {"log-group-retention", "protect-stateful-resources", "rds-backup-retention", "rds-multi-az"}
