@@ -133,3 +133,28 @@ def test_prod_profile_carries_the_production_guardrails():
 
 def test_dev_may_run_without_nat():
     assert load("dev", network={"natGateways": "none"}).network.nat_gateway_count == 0
+
+
+def test_guardrails_are_reported_with_the_type_errors_of_other_areas():
+    lines = problems("prod", network={"azCount": "x"}, database={"multiAz": False})
+    assert any(line.startswith("stack broken: envstack:network.azCount = 'x'") for line in lines)
+    assert any(line.startswith("stack broken: envstack:database.multiAz = False") for line in lines)
+
+
+def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
+    from envstack.config import loader
+
+    for name in ("common", "dev"):
+        (tmp_path / f"{name}.yaml").write_text((loader.PROFILES / f"{name}.yaml").read_text())
+    (tmp_path / "common.yaml").write_text("settings:\n  monitoring: {logRetentionDays: 7, monthlyBudgetUsd: 1}\n")
+    monkeypatch.setattr(loader, "PROFILES", tmp_path)
+    loader.load_profile.cache_clear()
+    try:
+        cfg = load("dev")
+        assert cfg.monitoring.log_retention_days == 14  # the environment's profile wins
+        assert cfg.monitoring.monthly_budget_usd == 100
+        (tmp_path / "dev.yaml").write_text((tmp_path / "dev.yaml").read_text().replace("    logRetentionDays: 14\n", ""))
+        loader.load_profile.cache_clear()
+        assert load("dev").monitoring.log_retention_days == 7  # the common setting fills the gap
+    finally:
+        loader.load_profile.cache_clear()

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import MISSING, NAMESPACE, ConfigError, Problem
-from .guardrails import Guardrails, check
+from .guardrails import CHECKS, Guardrails, check
 from .stack import ENVIRONMENTS, StackConfig
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
@@ -24,10 +24,20 @@ class Profile(BaseModel):
     guardrails: Guardrails
 
 
+COMMON = "common"  # settings every environment shares (e.g. add-on versions for the pinned Kubernetes version)
+
+
+def _read(name: str) -> dict[str, Any]:
+    with open(PROFILES / f"{name}.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
 @cache
 def load_profile(environment: str) -> Profile:
-    with open(PROFILES / f"{environment}.yaml", encoding="utf-8") as f:
-        return Profile.model_validate(yaml.safe_load(f))
+    """The environment's profile, its settings laid over the common ones."""
+    profile = _read(environment)
+    common = _read(COMMON).get("settings") or {}
+    return Profile.model_validate({**profile, "settings": deep_merge(common, profile.get("settings") or {})})
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,14 +71,37 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None) ->
     document = deep_merge(profile.settings, raw)
     problems = [Problem(f"{NAMESPACE}:{k}", raw[k], "the stack name and project are not configurable")
                 for k in ("stack", "project") if k in raw]
+    document = {**document, "stack": stack, **({"region": region} if region else {})}
     try:
-        config = StackConfig.model_validate({**document, "stack": stack, **({"region": region} if region else {})})
+        config = StackConfig.model_validate(document)
     except ValidationError as error:
-        raise ConfigError(stack, problems + _problems(error)) from None
+        # Report the guardrails of the areas that are valid too, so one run shows every problem.
+        problems += _problems(error) + _guardrails_of_valid_areas(document, profile.guardrails)
+        raise ConfigError(stack, problems) from None
     problems += check(config, profile.guardrails)
     if problems:
         raise ConfigError(stack, problems)
     return config
+
+
+def _guardrails_of_valid_areas(document: Mapping[str, Any], guardrails: Guardrails) -> list[Problem]:
+    """Guardrail checks over a configuration whose invalid areas are left out; a check needing one is skipped."""
+    valid: dict[str, Any] = {}
+    for name, field in StackConfig.model_fields.items():
+        key = field.alias or name
+        if key in document:
+            try:
+                valid[name] = TypeAdapter(field.annotation).validate_python(document[key])
+            except ValidationError:
+                continue
+    partial = StackConfig.model_construct(**valid)
+    found: list[Problem] = []
+    for rule in CHECKS:
+        try:
+            found += rule(partial, guardrails)
+        except AttributeError:  # the rule reads an area that is invalid: its own error is reported already
+            continue
+    return found
 
 
 
