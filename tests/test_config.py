@@ -153,7 +153,8 @@ def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
         cfg = load("dev")
         assert cfg.monitoring.log_retention_days == 14  # the environment's profile wins
         assert cfg.monitoring.monthly_budget_usd == 100
-        (tmp_path / "dev.yaml").write_text((tmp_path / "dev.yaml").read_text().replace("    logRetentionDays: 14\n", ""))
+        dev = tmp_path / "dev.yaml"
+        dev.write_text(dev.read_text().replace("    logRetentionDays: 14\n", ""))
         loader.load_profile.cache_clear()
         assert load("dev").monitoring.log_retention_days == 7  # the common setting fills the gap
     finally:

@@ -89,7 +89,7 @@ def _guardrails_of_valid_areas(document: Mapping[str, Any], guardrails: Guardrai
     valid: dict[str, Any] = {}
     for name, field in StackConfig.model_fields.items():
         key = field.alias or name
-        if key in document:
+        if key in document and field.annotation is not None:
             try:
                 valid[name] = TypeAdapter(field.annotation).validate_python(document[key])
             except ValidationError:
