@@ -196,28 +196,41 @@ def job_needs_aws(name: str, job: dict[str, Any]) -> bool:
                for step in job.get("steps", []))
 
 
-def runs_with(step: dict[str, Any], inputs: dict[str, Any]) -> bool:
-    """Whether a reusable workflow's step runs for the caller's `inputs` (its steps branch on `inputs.drift` only)."""
-    condition = str(step.get("if", ""))
-    return "inputs.drift" not in condition or (condition.count("!") == 1) != bool(inputs.get("drift"))
+def called_jobs(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The jobs of the reusable workflow a caller job runs (none for a job with steps)."""
+    return list(FILES[Path(job["uses"]).name]["jobs"].values()) if "uses" in job else []
 
 
 def job_comments(job: dict[str, Any]) -> bool:
-    called = [FILES[Path(job["uses"]).name]] if "uses" in job else []
-    all_steps = job.get("steps", []) + [s for w in called for j in w["jobs"].values() for s in j.get("steps", [])
-                                        if runs_with(s, job.get("with", {}))]
+    all_steps = job.get("steps", []) + [s for called in called_jobs(job) for s in called.get("steps", [])]
     return any(str(s.get("with", {}).get("comment-on-pr", "false")) != "false" for s in all_steps)
 
 
 def test_oidc_and_pull_request_write_only_where_needed():
+    """Also in reusable workflows: their top-level `contents: read` caps their jobs, whatever the caller grants, so
+    a job that logs in to AWS or comments must ask for it itself."""
     for name, job_id, job in jobs():
         permissions = job.get("permissions", {})
         assert permissions.get("contents", "read") == "read", (name, job_id)
-        in_reusable = "workflow_call" in FILES[name]["on"]
-        if not in_reusable:  # callers grant: a reusable workflow's jobs inherit
-            assert (permissions.get("id-token") == "write") == job_needs_aws(name, job), (name, job_id)
-            assert (permissions.get("pull-requests") == "write") == job_comments(job), (name, job_id)
+        assert (permissions.get("id-token") == "write") == job_needs_aws(name, job), (name, job_id)
+        assert (permissions.get("pull-requests") == "write") == job_comments(job), (name, job_id)
         assert set(permissions) <= {"contents", "id-token", "pull-requests"}, (name, job_id)
+
+
+LEVELS = {"none": 0, "read": 1, "write": 2}
+
+
+def test_callers_grant_what_every_called_job_asks_for():
+    """GitHub refuses to start a run whose nested job asks for more than its caller grants, even a job its `if:` would
+    skip: so drift (no pull request comment) has a reusable workflow of its own."""
+    checked = 0
+    for name, job_id, job in jobs():
+        granted = job.get("permissions", {})
+        for called in called_jobs(job):
+            for scope, level in called.get("permissions", {}).items():
+                assert LEVELS[granted.get(scope, "none")] >= LEVELS[level], (name, job_id, scope)
+                checked += 1
+    assert checked >= 3 * 2 + 3 + 2  # deploy x3 (contents, id-token), preview (+ pull-requests), drift
 
 
 def test_aws_credentials_only_by_oidc_role():
@@ -245,12 +258,54 @@ def test_pull_request_checks_run_without_credentials():
 def test_previews_only_for_branches_of_this_repository_with_a_role():
     preview = FILES["pull-request.yml"]["jobs"]["preview"]
     assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
-    roles = {entry["stack"]: entry["role"] for entry in preview["strategy"]["matrix"]["include"]}
-    assert roles == {stack: f"${{{{ vars.AWS_ROLE_ARN_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}
     called = FILES["preview-stack.yml"]["jobs"]["preview"]
     assert called["if"] == "inputs.aws-role-arn != ''"
     step = next(s for s in called["steps"] if PULUMI_ACTION.match(s.get("uses", "")))
     assert step["with"]["command"] == "preview" and step["with"]["comment-on-pr"] is True
+
+
+def role_variables(workflow: str) -> dict[str, str]:
+    """stack -> the role variable each call of `workflow` passes."""
+    return {values["stack"]: values["aws-role-arn"] for _, values in callers(workflow)}
+
+
+def test_previews_and_drift_use_the_read_only_roles_and_deploys_the_deploy_roles():
+    """The deploy roles trust only `environment:<env>` subjects: a pull request or a scheduled run never gets them."""
+    read_only = {stack: f"${{{{ vars.AWS_PREVIEW_ROLE_ARN_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}
+    deploy = {stack: f"${{{{ vars.AWS_ROLE_ARN_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}
+    assert role_variables("preview-stack.yml") == read_only
+    assert role_variables("drift-stack.yml") == read_only
+    assert role_variables("deploy-stack.yml") == deploy
+
+
+def test_deploy_roles_only_in_jobs_with_a_github_environment():
+    """A deploy role's OIDC trust names only `environment:<env>`: a job without an environment could not assume it,
+    and one that could would be a way around the environment's reviewers."""
+    deploying = [(name, job_id, job) for name, job_id, job in jobs()
+                 if any("vars.AWS_ROLE_ARN_" in str(s.get("with", {}).get("aws-role-arn", ""))
+                        for s in job.get("steps", []))]
+    deploying += [("deploy-stack.yml", job_id, job) for job_id, job in FILES["deploy-stack.yml"]["jobs"].items()]
+    assert len(deploying) >= 3  # deploy, review stack up and down
+    for name, job_id, job in deploying:
+        assert job.get("environment"), (name, job_id)
+
+
+# --- runners ----------------------------------------------------------------------------------------------------------
+
+RUNNER_INPUT = "${{ inputs.runner || 'ubuntu-latest' }}"
+
+
+def test_every_stack_job_runs_on_its_environments_runner():
+    """prod's EKS API is private (and dev/staging's allow listed CIDRs only): `pulumi up`, preview and refresh need a
+    runner that reaches it, chosen per environment by `vars.RUNNER_<ENV>`, GitHub-hosted when that is empty."""
+    for workflow in ("deploy-stack.yml", "preview-stack.yml", "drift-stack.yml"):
+        assert FILES[workflow]["on"]["workflow_call"]["inputs"]["runner"]["default"] == ""
+        for job_id, job in FILES[workflow]["jobs"].items():
+            assert job["runs-on"] == RUNNER_INPUT, (workflow, job_id)
+        runners = {values["stack"]: values["runner"] for _, values in callers(workflow)}
+        assert runners == {stack: f"${{{{ vars.RUNNER_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}, workflow
+    for job_id, job in FILES["review-stack.yml"]["jobs"].items():  # review stacks are built from the dev profile
+        assert job["runs-on"] == "${{ vars.RUNNER_DEV || 'ubuntu-latest' }}", job_id
 
 
 # --- merge to main ----------------------------------------------------------------------------------------------------
@@ -288,9 +343,12 @@ def test_drift_runs_on_a_schedule_for_every_stack_and_fails_visibly():
     workflow = FILES["drift.yml"]
     assert workflow["on"]["schedule"][0]["cron"]
     job = workflow["jobs"]["drift"]
-    assert job["with"]["drift"] is True
+    assert job["uses"] == "./.github/workflows/drift-stack.yml"
     assert {entry["stack"] for entry in job["strategy"]["matrix"]["include"]} == set(COMMITTED_STACKS)
-    detect = next(s for s in FILES["preview-stack.yml"]["jobs"]["preview"]["steps"] if s.get("if") == "inputs.drift")
+    called = FILES["drift-stack.yml"]["jobs"]["drift"]
+    assert called["if"] == "inputs.aws-role-arn != ''"
+    assert called["concurrency"] == {"group": "drift-${{ inputs.stack }}", "cancel-in-progress": False}
+    detect = next(s for s in called["steps"] if "pulumi refresh" in s.get("run", ""))
     assert "pulumi refresh --stack \"$STACK\" --preview-only --expect-no-changes" in detect["run"]
     assert "::error" in detect["run"] and "exit 1" in detect["run"]
 
