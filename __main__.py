@@ -44,7 +44,7 @@ monitoring = Monitoring("monitoring", args.monitoring(cfg, MonitoringTargets(
     cache_cluster_ids=member_cluster_ids(cache.replication_group.id, cfg.cache.nodes),
     load_balancer_arn_suffix=edge.alb.arn_suffix,
     target_group_arn_suffixes=[edge.target_group.arn_suffix],
-    cluster_name=cluster.cluster_name,
+    node_group_asg_names=cluster.autoscaling_group_names,
 )), on_aws)
 
 pulumi.export("environment", cfg.environment)

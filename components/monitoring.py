@@ -8,9 +8,12 @@
     one CloudWatch dashboard, built from the same PRESETS table
     SSM parameter /envstack/<stack>/deployment: the deployment record (envstack/deployment.py documents its JSON)
 
-Everything to watch is an optional argument, so the component works with whatever the stack has. The EKS presets
-read Container Insights metrics (namespace ContainerInsights), which the cluster publishes once the
-`amazon-cloudwatch-observability` EKS add-on is installed; without it those alarms stay INSUFFICIENT_DATA.
+Everything to watch is an optional argument, so the component works with whatever the stack has. Every preset reads
+a metric AWS publishes without an agent: the node presets read AWS/EC2 per node-group autoscaling group (basic
+monitoring, so 5-minute periods), not Container Insights, which would need the `amazon-cloudwatch-observability`
+add-on. The target group is watched on HealthyHostCount, not UnHealthyHostCount: every node is registered on the
+NodePort and the Service uses `externalTrafficPolicy: Local`, so nodes without an application pod are unhealthy by
+design; what matters is that some target is healthy.
 """
 
 import json
@@ -63,19 +66,20 @@ PRESETS: tuple[AlarmPreset, ...] = (
                 missing_data="notBreaching"),
     AlarmPreset("albP99Seconds", "alb", "AWS/ApplicationELB", "TargetResponseTime", ABOVE, "p99",
                 missing_data="notBreaching"),
-    AlarmPreset("albUnhealthyHosts", "targetGroup", "AWS/ApplicationELB", "UnHealthyHostCount", ABOVE, "Maximum",
-                missing_data="notBreaching"),
+    # No datapoint means no healthy target reported, which is the outage this alarm is for.
+    AlarmPreset("albMinHealthyHosts", "targetGroup", "AWS/ApplicationELB", "HealthyHostCount", BELOW, "Minimum",
+                missing_data="breaching"),
     AlarmPreset("natPortAllocationErrors", "nat", "AWS/NATGateway", "ErrorPortAllocation", ABOVE, "Sum",
                 missing_data="notBreaching"),
-    AlarmPreset("eksNodeCpuPercent", "cluster", "ContainerInsights", "node_cpu_utilization", ABOVE),
-    AlarmPreset("eksNodeMemoryPercent", "cluster", "ContainerInsights", "node_memory_utilization", ABOVE),
-    AlarmPreset("eksFailedNodes", "cluster", "ContainerInsights", "cluster_failed_node_count", ABOVE, "Maximum"),
+    # Basic EC2 monitoring publishes every 5 minutes; a group scaled to zero publishes nothing (INSUFFICIENT_DATA).
+    AlarmPreset("eksNodeCpuPercent", "nodeGroup", "AWS/EC2", "CPUUtilization", ABOVE, period=300),
+    AlarmPreset("eksNodeStatusCheckFailures", "nodeGroup", "AWS/EC2", "StatusCheckFailed", ABOVE, "Maximum", 300),
 )
 DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "rdsCpuPercent": 80, "rdsFreeStorageGb": 10, "rdsFreeableMemoryMb": 256, "rdsConnections": 300,
     "redisEngineCpuPercent": 80, "redisMemoryPercent": 80, "redisEvictions": 10, "redisConnections": 2000,
-    "albElb5xx": 10, "albTarget5xx": 10, "albP99Seconds": 1.5, "albUnhealthyHosts": 0,
-    "natPortAllocationErrors": 0, "eksNodeCpuPercent": 80, "eksNodeMemoryPercent": 85, "eksFailedNodes": 0,
+    "albElb5xx": 10, "albTarget5xx": 10, "albP99Seconds": 1.5, "albMinHealthyHosts": 1,
+    "natPortAllocationErrors": 0, "eksNodeCpuPercent": 80, "eksNodeStatusCheckFailures": 0,
 }
 # Services that publish to the topic, and so must be able to use its key.
 PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
@@ -97,7 +101,7 @@ class MonitoringTargets:
     load_balancer_arn_suffix: pulumi.Input[str] | None = None
     target_group_arn_suffixes: Sequence[pulumi.Input[str]] = ()  # target groups of that load balancer
     nat_gateway_ids: Sequence[pulumi.Input[str]] = ()
-    cluster_name: pulumi.Input[str] | None = None
+    node_group_asg_names: Sequence[pulumi.Input[str]] = ()  # one autoscaling group per EKS managed node group
 
     def dimensions(self) -> dict[str, list[Dimensions]]:
         lb = self.load_balancer_arn_suffix
@@ -108,7 +112,7 @@ class MonitoringTargets:
             "targetGroup": [{"TargetGroup": tg, "LoadBalancer": lb} for tg in self.target_group_arn_suffixes]
             if lb is not None else [],
             "nat": [{"NatGatewayId": i} for i in self.nat_gateway_ids],
-            "cluster": [{"ClusterName": self.cluster_name}] if self.cluster_name is not None else [],
+            "nodeGroup": [{"AutoScalingGroupName": name} for name in self.node_group_asg_names],
         }
 
 
@@ -223,8 +227,8 @@ class Monitoring(Component):
             widgets.append({
                 "type": "metric", "x": (n % 3) * 8, "y": 2 + (n // 3) * 6, "width": 8, "height": 6,
                 "properties": {
-                    "title": f"{preset.metric} ({preset.statistic})", "region": args.region, "view": "timeSeries",
-                    "period": preset.period, "stat": preset.statistic,
+                    "title": f"{preset.namespace} {preset.metric} ({preset.statistic})", "region": args.region,
+                    "view": "timeSeries", "period": preset.period, "stat": preset.statistic,
                     "metrics": [[preset.namespace, preset.metric, *_flatten(dims)]
                                 for dims in targets[preset.watches]],
                     "annotations": {"horizontal": [

@@ -14,8 +14,9 @@ this JSON object (schemaVersion 1), read by `envstack promote`:
       "runUrl": "https://github.com/<owner>/<repo>/actions/runs/<id>" | null
     }
 
-No timestamp: the value changes only when what was deployed changes (SSM keeps LastModifiedDate and a version
-history). Nothing here goes into tags, so tags never change from one deploy to the next.
+The value is expected to change on every CI deploy: `runUrl` names each run and `deployedBy` whoever started it, so
+every `pulumi up` from CI updates this one parameter in place (SSM keeps LastModifiedDate and a version history, so
+there is no timestamp field). Nothing here goes into tags, so tags never change from one deploy to the next.
 """
 
 import json

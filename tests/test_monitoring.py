@@ -16,6 +16,8 @@ from envstack.synth import ResourceRecord, Synthesis, read_stack_config
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
+NODE_GROUP = "eks:index:ManagedNodeGroup"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 # What must watch each resource type: (metric names, dimension that names the resource).
 WATCHED: dict[str, tuple[set[str], str]] = {
     "aws:rds/instance:Instance": (
@@ -23,12 +25,21 @@ WATCHED: dict[str, tuple[set[str], str]] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         {"EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions", "CurrConnections"}, "CacheClusterId"),
     "aws:lb/loadBalancer:LoadBalancer": (
-        {"HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "TargetResponseTime", "UnHealthyHostCount"},
+        {"HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "TargetResponseTime", "HealthyHostCount"},
         "LoadBalancer"),
-    "aws:lb/targetGroup:TargetGroup": ({"UnHealthyHostCount"}, "TargetGroup"),
+    TARGET_GROUP: ({"HealthyHostCount"}, "TargetGroup"),
     "aws:ec2/natGateway:NatGateway": ({"ErrorPortAllocation"}, "NatGatewayId"),
-    "eks:index:Cluster": ({"node_cpu_utilization", "node_memory_utilization", "cluster_failed_node_count"},
-                          "ClusterName"),
+    NODE_GROUP: ({"CPUUtilization", "StatusCheckFailed"}, "AutoScalingGroupName"),
+}
+# How many of each kind of watched thing (MonitoringTargets.dimensions keys) the synthesized stack has.
+WATCHED_COUNT = {
+    "db": lambda s: len(s.of_type("aws:rds/instance:Instance")),
+    "cache": lambda s: sum(int(g.inputs["numCacheClusters"])
+                           for g in s.of_type("aws:elasticache/replicationGroup:ReplicationGroup")),
+    "alb": lambda s: len(s.of_type("aws:lb/loadBalancer:LoadBalancer")),
+    "targetGroup": lambda s: len(s.of_type(TARGET_GROUP)),
+    "nat": lambda s: len(s.of_type("aws:ec2/natGateway:NatGateway")),
+    "nodeGroup": lambda s: len(s.of_type(NODE_GROUP)),
 }
 
 
@@ -66,10 +77,44 @@ def test_every_replication_group_member_has_each_redis_alarm(stack):
 
 def test_target_group_alarm_names_its_load_balancer_too(stack):
     lb = stack.one("aws:lb/loadBalancer:LoadBalancer")
-    for group in stack.of_type("aws:lb/targetGroup:TargetGroup"):
+    for group in stack.of_type(TARGET_GROUP):
         for alarm in watching(stack, group):
             assert set(alarm.inputs["dimensions"]) == {"TargetGroup", "LoadBalancer"}
             assert lb.urn in alarm.dependencies
+
+
+def test_target_group_alarms_when_too_few_hosts_are_healthy_not_when_some_are_unhealthy(stack):
+    """Every node is a target and nodes without an application pod fail health checks by design."""
+    assert not [a for a in stack.of_type(ALARM) if a.inputs["metricName"] == "UnHealthyHostCount"]
+    minimum = settings(stack)["alarmThresholds"]["albMinHealthyHosts"]
+    for group in stack.of_type(TARGET_GROUP):
+        (alarm,) = [a.inputs for a in watching(stack, group) if a.inputs["metricName"] == "HealthyHostCount"]
+        assert (alarm["namespace"], alarm["statistic"], alarm["comparisonOperator"]) == (
+            "AWS/ApplicationELB", "Minimum", "LessThanThreshold")
+        assert alarm["threshold"] == minimum >= 1
+        assert alarm["treatMissingData"] == "breaching"  # no report of a healthy host is the outage itself
+
+
+def test_each_node_groups_autoscaling_group_has_ec2_alarms_without_an_agent(stack):
+    groups = stack.of_type(NODE_GROUP)
+    attached = {a.inputs["autoscalingGroupName"] for a in stack.of_type("aws:autoscaling/attachment:Attachment")}
+    for group in groups:
+        alarms = [a.inputs for a in watching(stack, group)]
+        assert sorted(a["metricName"] for a in alarms) == ["CPUUtilization", "StatusCheckFailed"], group.name
+        (asg,) = {a["dimensions"]["AutoScalingGroupName"] for a in alarms}
+        assert asg in attached  # the same autoscaling group the load balancer registers
+        assert all(a["namespace"] == "AWS/EC2" and a["period"] == 300 for a in alarms)  # basic monitoring
+    per_asg = Counter(a.inputs["dimensions"].get("AutoScalingGroupName") for a in stack.of_type(ALARM))
+    del per_asg[None]
+    assert len(per_asg) == len(groups) and set(per_asg.values()) == {2}
+    assert not [a for a in stack.of_type(ALARM) if a.inputs["namespace"] == "ContainerInsights"]
+
+
+def test_one_alarm_per_preset_and_watched_resource(stack):
+    watched = {kind: count(stack) for kind, count in WATCHED_COUNT.items()}
+    assert set(watched) == set(MonitoringTargets().dimensions())
+    per_preset = Counter(a.name.split("-")[1] for a in stack.of_type(ALARM))
+    assert per_preset == Counter({p.key: watched[p.watches] for p in PRESETS if watched[p.watches]})
 
 
 def test_alarms_notify_the_topic_both_ways_m_of_n_with_explicit_missing_data(stack):
@@ -249,6 +294,12 @@ INVALID = [
     ("dev", {"alarmThresholds": {"rdsFreeStorageGb": 0}}, "envstack:monitoring.alarmThresholds.rdsFreeStorageGb",
      "greater than 0"),
     ("dev", {"alarmThresholds": {"rdsCpu": 80}}, "envstack:monitoring.alarmThresholds.rdsCpu", "unknown key"),
+    ("dev", {"alarmThresholds": {"albMinHealthyHosts": 0}}, "envstack:monitoring.alarmThresholds.albMinHealthyHosts",
+     "greater than or equal to 1"),
+    ("dev", {"alarmThresholds": {"eksNodeStatusCheckFailures": 1}},
+     "envstack:monitoring.alarmThresholds.eksNodeStatusCheckFailures", "less than 1"),
+    ("dev", {"alarmThresholds": {"eksNodeMemoryPercent": 85}},
+     "envstack:monitoring.alarmThresholds.eksNodeMemoryPercent", "unknown key"),  # no memory metric without an agent
     ("dev", {"anomalyDetection": "sometimes"}, "envstack:monitoring.anomalyDetection", "boolean"),
     ("dev", {"anomalyThresholdUsd": 0}, "envstack:monitoring.anomalyThresholdUsd", "greater than 0"),
     ("prod", {"notificationEmails": []}, "envstack:monitoring.notificationEmails", "at least 1 address"),

@@ -28,11 +28,11 @@ class AlarmThresholds(Model):
     alb_elb_5xx: float = Field(ge=0, alias="albElb5xx")
     alb_target_5xx: float = Field(ge=0, alias="albTarget5xx")
     alb_p99_seconds: float = Field(gt=0)
-    alb_unhealthy_hosts: float = Field(ge=0)
+    alb_min_healthy_hosts: float = Field(ge=1)  # alarm when fewer targets than this are healthy
     nat_port_allocation_errors: float = Field(ge=0)
     eks_node_cpu_percent: float = Field(gt=0, le=100)
-    eks_node_memory_percent: float = Field(gt=0, le=100)
-    eks_failed_nodes: float = Field(ge=0)
+    # StatusCheckFailed is 0 or 1 per node and the alarm reads the group's Maximum: only a value below 1 can fire.
+    eks_node_status_check_failures: float = Field(ge=0, lt=1)
 
 
 class MonitoringConfig(Model):
