@@ -21,9 +21,8 @@ Engine = Literal["redis", "valkey"]
 
 
 def parameter_group_family(engine: Engine, engine_version: str) -> str:
-    """ElastiCache names Redis 6's family 'redis6.x' and later ones by major only ('redis7', 'valkey8')."""
-    major = engine_version.split(".")[0]
-    return "redis6.x" if (engine, major) == ("redis", "6") else f"{engine}{major}"
+    """'redis' '7.1' -> 'redis7', 'valkey' '8.0' -> 'valkey8' (Redis 6 and its 'redis6.x' are not supported)."""
+    return f"{engine}{engine_version.split('.')[0]}"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class DatabaseArgs:
     backup_window: str = "03:00-04:00"
     maintenance_window: str = "sun:05:00-sun:06:00"
     deletion_protection: bool = True
+    allow_major_version_upgrade: bool = False  # RDS refuses a change of engineVersion's major without it
     skip_final_snapshot: bool = False
     delete_automated_backups: bool = False
     protect: bool = True
@@ -69,7 +70,9 @@ class Database(DataStore):
             engine="postgres",
             engine_version=args.engine_version,
             auto_minor_version_upgrade=True,
-            allow_major_version_upgrade=False,  # a major upgrade is a deliberate change of engineVersion
+            # A major upgrade changes engineVersion AND sets allowMajorVersionUpgrade for that deploy; off otherwise,
+            # so a stray major in engineVersion fails instead of upgrading.
+            allow_major_version_upgrade=args.allow_major_version_upgrade,
             instance_class=args.instance_class,
             multi_az=args.multi_az,
             storage_type="gp3",

@@ -29,6 +29,8 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 INVALID = [
     ("dev", {"engine": "memcached"}, "engine", "'redis' or 'valkey'"),
     ("dev", {"engine": "redis", "engineVersion": "8.0"}, "engineVersion", "redis 'major.minor' version"),
+    # transitEncryptionMode "required" needs Redis 7 or later.
+    ("dev", {"engine": "redis", "engineVersion": "6.2"}, "engineVersion", "major in (7,)"),
     ("dev", {"engine": "valkey", "engineVersion": "8"}, "engineVersion", "valkey 'major.minor' version"),
     ("dev", {"nodeType": "t4g.micro"}, "nodeType", "ElastiCache node type"),
     ("dev", {"nodes": 0}, "nodes", "greater than or equal to 1"),
@@ -69,7 +71,7 @@ def test_outside_prod_a_single_burstable_node_without_snapshots_is_fine():
 
 @pytest.mark.parametrize(("engine", "version", "family"), [
     ("valkey", "8.0", "valkey8"), ("valkey", "7.2", "valkey7"),
-    ("redis", "7.1", "redis7"), ("redis", "6.2", "redis6.x"),
+    ("redis", "7.1", "redis7"),
 ])
 def test_parameter_group_family(engine, version, family):
     assert parameter_group_family(engine, version) == family

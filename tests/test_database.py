@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import synth
+from conftest import synth, synth_with
 
 from components.database import parameter_group_family
 from envstack.config import ConfigError, load_profile, load_stack_config
@@ -124,6 +124,7 @@ def connected(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
 
 INVALID = [
     ("dev", {"engineVersion": "15"}, "engineVersion", "major version in (16, 17)"),
+    ("dev", {"allowMajorVersionUpgrade": "sometimes"}, "allowMajorVersionUpgrade", "boolean"),
     ("dev", {"engineVersion": "17.x"}, "engineVersion", "major version"),
     ("dev", {"instanceClass": "m7g.large"}, "instanceClass", "RDS instance class"),
     ("dev", {"allocatedStorageGb": 10}, "allocatedStorageGb", "greater than or equal to 20"),
@@ -246,6 +247,12 @@ def test_instance_is_hardened_in_every_environment(stack):
     assert db["autoMinorVersionUpgrade"] is True and db["allowMajorVersionUpgrade"] is False
     assert db["copyTagsToSnapshot"] is True
     assert db["finalSnapshotIdentifier"] == f"envstack-{stack.stack}-postgres-final"
+
+
+def test_a_major_upgrade_is_allowed_only_when_the_stack_file_says_so():
+    """Raising engineVersion's major needs allowMajorVersionUpgrade for that deploy; the default refuses it."""
+    s = synth_with("dev", database={"engineVersion": "17", "allowMajorVersionUpgrade": True})
+    assert s.one(INSTANCE).inputs["allowMajorVersionUpgrade"] is True
 
 
 def test_instance_lives_in_the_isolated_subnet_group_behind_its_own_security_group(stack):

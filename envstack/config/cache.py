@@ -9,8 +9,8 @@ from .base import Model
 from .windows import check_apart, daily, weekly, window
 
 Engine = Literal["redis", "valkey"]
-# Engine majors ElastiCache offers with in-transit encryption, AUTH and slow-log delivery.
-ENGINE_MAJORS: dict[str, tuple[int, ...]] = {"redis": (6, 7), "valkey": (7, 8)}
+# Engine majors whose in-transit encryption mode can be "required" (Redis 7+, Valkey), with AUTH and slow logs.
+ENGINE_MAJORS: dict[str, tuple[int, ...]] = {"redis": (7,), "valkey": (7, 8)}
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 _NODE_TYPE = re.compile(r"^cache\.([a-z0-9-]+)\.([a-z0-9]+)$")
 

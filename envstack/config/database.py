@@ -38,6 +38,7 @@ class DatabaseConfig(Model):
     backup_window: BackupWindow
     maintenance_window: MaintenanceWindow
     deletion_protection: bool
+    allow_major_version_upgrade: bool = False  # set true for the deploy that raises engineVersion's major
     skip_final_snapshot: bool
     delete_automated_backups: bool
     performance_insights_retention_days: int = 7
