@@ -69,10 +69,14 @@ class Component(pulumi.ComponentResource):
         """A role only `service` may assume, with AWS-managed policies attached as separate resources."""
         role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=assume_role_policy(service),
                             opts=self.child())
-        for i, arn in enumerate(managed_policy_arns):
-            aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
-                                         opts=self.child())
+        self.attach_policies(role, suffix, managed_policy_arns)
         return role
+
+    def attach_policies(self, role: aws.iam.Role, suffix: str, arns: tuple[str, ...]) \
+            -> list[aws.iam.RolePolicyAttachment]:
+        """Managed policies attached to `role` as separate resources (`<label>-<suffix>-<i>`)."""
+        return [aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
+                                             opts=self.child()) for i, arn in enumerate(arns)]
 
     def log_group(self, suffix: str, retention_days: int, name: pulumi.Input[str] | None = None) \
             -> aws.cloudwatch.LogGroup:

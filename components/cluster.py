@@ -1,8 +1,10 @@
 """Cluster: EKS with pulumi-eks, secure by default, and managed node groups.
 
-control plane   private endpoint (public off, or limited to listed CIDRs), authentication mode API with access
-                entries (no aws-auth ConfigMap), secrets encrypted with a CMK, all five log types to a log group
-                envstack creates (retention, CMK), an OIDC provider for IRSA, a pinned version
+control plane   private endpoint, reached on 443 from the listed private networks (self-hosted runners, VPN) by
+                rules on the cluster security group; public endpoint off, or limited to listed CIDRs;
+                authentication mode API with access entries (no aws-auth ConfigMap), secrets encrypted with a CMK,
+                all five log types to a log group envstack creates (retention, CMK), an OIDC provider for IRSA, a
+                pinned version
 node groups     managed, AL2023, in the private subnets, launched from envstack's launch template (IMDSv2 only
                 with hop limit 1, encrypted gp3 root volume), rolling updates, desired size left to the autoscaler
 add-ons         EKS-managed and pinned: vpc-cni (with network policy enforcement), kube-proxy, eks-pod-identity-agent
@@ -63,6 +65,7 @@ class ClusterArgs:
     upgrade_policy: Literal["STANDARD", "EXTENDED"] = "STANDARD"
     endpoint_public_access: bool = False
     public_access_cidrs: tuple[str, ...] = ()
+    api_access_cidrs: tuple[str, ...] = ()  # private networks (runners, VPN) that reach the private endpoint
     admin_role_arns: tuple[str, ...] = ()
     ci_deployer_role_arns: tuple[str, ...] = ()
     ci_deployer_group: str = CI_DEPLOYER_GROUP
@@ -94,6 +97,7 @@ class Cluster(Component):
         super().__init__("envstack:kubernetes:Cluster", name, {
             "name": args.name, "version": args.version, "upgradePolicy": args.upgrade_policy,
             "endpointPublicAccess": args.endpoint_public_access, "publicAccessCidrs": list(args.public_access_cidrs),
+            "apiAccessCidrs": list(args.api_access_cidrs),
             "nodeGroups": [g.name for g in args.node_groups], "logTypes": list(args.log_types)}, opts,
             protect=args.protect)
         self._args = args
@@ -118,9 +122,10 @@ class Cluster(Component):
         self.autoscaling_group_names = [
             group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)
             for group in self.node_groups]
-        self.connections = Connections(
-            owner=self, label="cluster-nodes",
-            security_group_id=self.eks.eks_cluster.vpc_config.cluster_security_group_id, restricts_egress=False)
+        cluster_security_group_id = self.eks.eks_cluster.vpc_config.cluster_security_group_id
+        self.api_access_rules = self._api_access(cluster_security_group_id)
+        self.connections = Connections(owner=self, label="cluster-nodes", security_group_id=cluster_security_group_id,
+                                       restricts_egress=False)
         self.register_outputs({
             "cluster_name": self.cluster_name, "endpoint": self.endpoint,
             "oidc_provider_arn": self.oidc_provider_arn, "node_role_arns": self.node_role_arns,
@@ -164,6 +169,13 @@ class Cluster(Component):
             tags=dict(a.tags),
             opts=self.child(depends_on=[self.control_plane_logs]),
         )
+
+    def _api_access(self, security_group_id: pulumi.Input[str]) -> list[aws.vpc.SecurityGroupIngressRule]:
+        """The private endpoint answers only what the cluster security group admits: the listed networks on 443."""
+        return [aws.vpc.SecurityGroupIngressRule(
+            f"{self.label}-api-{i}", security_group_id=security_group_id, ip_protocol="tcp", from_port=443,
+            to_port=443, cidr_ipv4=cidr, description=f"Kubernetes API (private endpoint) from {cidr}",
+            opts=self.child()) for i, cidr in enumerate(self._args.api_access_cidrs)]
 
     def _access_entries(self) -> dict[str, eks.AccessEntryArgs]:
         admins = {f"admin-{i}": eks.AccessEntryArgs(principal_arn=arn, access_policies={
@@ -231,7 +243,5 @@ class Cluster(Component):
                 "Condition": {"StringEquals": {f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
                                                f"{a[1]}:aud": "sts.amazonaws.com"}}}))
         role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust, opts=self.child())
-        for i, arn in enumerate(managed_policy_arns):
-            aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
-                                         opts=self.child())
+        self.attach_policies(role, suffix, managed_policy_arns)
         return role

@@ -2,8 +2,12 @@
 
 isolation   Pod Security Admission labels (enforce / warn / audit levels per environment); NetworkPolicies:
             deny everything, then allow the namespace itself, DNS to kube-system, the database and cache ports in
-            the data subnets, and the application port from the load balancer's subnets (the ALB reaches pods
-            through a NodePort with externalTrafficPolicy Local, so packets keep the ALB's own address)
+            the data subnets, and the application port from the load balancer's subnets and the nodes' subnets.
+            The ALB reaches pods through a NodePort: with externalTrafficPolicy Local packets keep the ALB's
+            address (the public subnets); with the default Cluster policy kube-proxy forwards them from a node
+            and SNATs them to that node's IP (the private subnets). Admitting both keeps the application
+            reachable whichever policy its Service uses; the price is that anything in the private subnets
+            (nodes, and pods, which take VPC addresses there) may also reach the application port.
 access      the application's ServiceAccount with a read-only Role; a CI-deployer Role that writes workloads
             (never RBAC, NetworkPolicies or quotas: those stay the platform's), bound to the Kubernetes group the
             CI access entry of the cluster maps to
@@ -86,6 +90,7 @@ class BaselineArgs:
     quota: Quota = Quota()
     container_limits: ContainerLimits = ContainerLimits()
     load_balancer_cidrs: tuple[str, ...] = ()  # where the ALB lives (the public subnets)
+    node_cidrs: tuple[str, ...] = ()  # where the nodes live (the private subnets): SNAT source of NodePort traffic
     data_cidrs: tuple[str, ...] = ()  # where the database and the cache live (the isolated subnets)
     data_ports: tuple[int, ...] = (5432, 6379)
     ci_deployer_group: str = CI_DEPLOYER_GROUP
@@ -163,7 +168,7 @@ class ClusterBaseline(Component):
                 to=_cidrs(a.data_cidrs), ports=_ports(a.data_ports))])
         if a.load_balancer_cidrs:
             self._network_policy(key, ns, "allow-load-balancer", ["Ingress"], ingress=[NetworkPolicyIngressRuleArgs(
-                from_=_cidrs(a.load_balancer_cidrs), ports=_ports([a.app_port]))])
+                from_=_cidrs(a.load_balancer_cidrs + a.node_cidrs), ports=_ports([a.app_port]))])
 
     def _role(self, key: str, ns: pulumi.Input[str], role: str, rules: list[PolicyRuleArgs],
               subject: SubjectArgs) -> None:

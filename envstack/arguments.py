@@ -35,7 +35,8 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
     return ClusterArgs(
         vpc_id=vpc_id, private_subnet_ids=private_subnet_ids, name=cfg.name_prefix, version=k8s.version,
         upgrade_policy=k8s.upgrade_policy, endpoint_public_access=k8s.endpoint_public_access,
-        public_access_cidrs=tuple(str(c) for c in k8s.public_access_cidrs), admin_role_arns=k8s.admin_role_arns,
+        public_access_cidrs=tuple(str(c) for c in k8s.public_access_cidrs),
+        api_access_cidrs=tuple(str(c) for c in k8s.api_access_cidrs), admin_role_arns=k8s.admin_role_arns,
         ci_deployer_role_arns=k8s.ci_deployer_role_arns, log_types=k8s.log_types,
         log_retention_days=cfg.monitoring.log_retention_days,
         node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
@@ -44,13 +45,15 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
 
 
 def baseline(cfg: StackConfig) -> BaselineArgs:
-    """Namespaces, policies and RBAC; the ALB sits in the public tier and the data stores in the isolated one."""
+    """Namespaces, policies and RBAC; the ALB sits in the public tier, the nodes in the private one and the data
+    stores in the isolated one."""
     base, subnets = cfg.cluster.baseline, subnet_plan(str(cfg.network.cidr), cfg.network.az_count)
     return BaselineArgs(
         namespaces=base.namespaces, app_port=base.app_port, pod_security=PodSecurity(**base.pod_security.model_dump()),
         pod_security_version=f"v{cfg.cluster.version}", quota=Quota(**base.quota.model_dump()),
         container_limits=ContainerLimits(**base.container_limits.model_dump()),
-        load_balancer_cidrs=tuple(subnets["public"]), data_cidrs=tuple(subnets["isolated"]))
+        load_balancer_cidrs=tuple(subnets["public"]), node_cidrs=tuple(subnets["private"]),
+        data_cidrs=tuple(subnets["isolated"]))
 
 
 def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> DatabaseArgs:

@@ -5,10 +5,13 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_eks as eks
 import pytest
-from conftest import STACKS, synth
+import yaml
+from conftest import STACKS, synth, synth_with
 from pulumi.runtime.sync_await import _sync_await
 
+import components.cluster as cluster_module
 from components.cluster import LOG_TYPES, Cluster, ClusterArgs, NodeGroupSpec, update_config_transform
 from envstack.config import ConfigError, load_profile, load_stack_config
 from envstack.config.loader import deep_merge
@@ -22,6 +25,7 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 ADDON = "aws:eks/addon:Addon"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 ADDONS = {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
 
 
@@ -67,7 +71,8 @@ def test_secrets_key_rotates():
 def test_endpoint_upgrade_policy_and_deletion_protection_per_environment(stack, public, support, protection):
     eks = synth(stack).one(EKS).inputs
     assert eks["endpointPublicAccess"] is public
-    assert eks.get("publicAccessCidrs") == (profile(stack).get("publicAccessCidrs") if public else None)
+    listed = read_stack_config(stack)["envstack:cluster"].get("publicAccessCidrs")
+    assert eks.get("publicAccessCidrs") == (listed if public else None)
     assert eks["upgradePolicy"] == {"supportType": support}
     assert eks["deletionProtection"] is protection
 
@@ -212,15 +217,19 @@ def _resolve(value: Any) -> Any:
     return _sync_await(pulumi.Output.from_input(value).future())
 
 
-def test_connections_name_the_eks_cluster_security_group_and_node_groups_expose_their_asgs():
-    """The component built directly under the same mocks: what the load balancer and data stores consume."""
+def mocked_cluster(**args: Any) -> Cluster:
+    """The component built directly under the same mocks as a synthesis."""
     monitor = RecordingMonitor(AwsMocks("us-west-2"))
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
-    cluster = Cluster("cluster", ClusterArgs(
-        vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"], name="unit",
-        node_groups=(NodeGroupSpec(), NodeGroupSpec(name="spot", capacity_type="SPOT",
-                                                    instance_types=("m7i.large", "m6i.large")))))
+    return Cluster("cluster", ClusterArgs(vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"], name="unit",
+                                          **args))
+
+
+def test_connections_name_the_eks_cluster_security_group_and_node_groups_expose_their_asgs():
+    """What the load balancer and data stores consume."""
+    cluster = mocked_cluster(node_groups=(NodeGroupSpec(), NodeGroupSpec(
+        name="spot", capacity_type="SPOT", instance_types=("m7i.large", "m6i.large"))))
     assert cluster.connections.label == "cluster-nodes" and cluster.connections.restricts_egress is False
     assert cluster.connections.owner is cluster
     security_group = _resolve(cluster.connections.security_group_id)
@@ -229,6 +238,47 @@ def test_connections_name_the_eks_cluster_security_group_and_node_groups_expose_
     names = [_resolve(n) for n in cluster.autoscaling_group_names]
     assert len(names) == 2 and all(n.startswith("eks-cluster-") for n in names) and len(set(names)) == 2
     assert cluster.name == "unit"
+
+
+def test_each_managed_node_group_carries_its_own_update_config_transform(monkeypatch):
+    """Mocks never run the transform (pulumi-eks's child aws:eks NodeGroup is not created): check it is attached."""
+    passed: dict[str, pulumi.ResourceOptions] = {}
+
+    class Recording(eks.ManagedNodeGroup):
+        def __init__(self, name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kwargs: Any):
+            passed[name] = opts or pulumi.ResourceOptions()
+            super().__init__(name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(cluster_module.eks, "ManagedNodeGroup", Recording)
+    mocked_cluster(node_groups=(NodeGroupSpec(max_unavailable=1), NodeGroupSpec(
+        name="spot", capacity_type="SPOT", instance_types=("m7i.large", "m6i.large"), max_unavailable=3)))
+    assert set(passed) == {"cluster-main", "cluster-spot"}
+    for name, expected in (("cluster-main", 1), ("cluster-spot", 3)):
+        transforms = passed[name].transforms or []
+        node_group = pulumi.ResourceTransformArgs(True, "aws:eks/nodeGroup:NodeGroup", name, {},
+                                                  pulumi.ResourceOptions())
+        results = [t(node_group) for t in transforms]
+        assert [r.props["updateConfig"] for r in results if r is not None] == [{"maxUnavailable": expected}]
+
+
+def test_private_networks_reach_the_private_endpoint_on_443_by_separate_described_rules():
+    cidrs = ["10.2.64.0/24", "100.64.0.0/16"]
+    cluster = read_stack_config("prod")["envstack:cluster"]
+    s = synth_with("prod", cluster={**cluster, "apiAccessCidrs": cidrs})
+    rules = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
+    assert [r.inputs["cidrIpv4"] for r in rules] == cidrs
+    eks_cluster = s.one(EKS).urn
+    for rule in rules:
+        assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
+        assert rule.inputs["description"] and rule.parent == s.one("envstack:kubernetes:Cluster").urn
+        # The cluster security group EKS created, read from the cluster.
+        assert eks_cluster in rule.propertyDependencies["securityGroupId"]
+    report = evaluate([vars(r) for r in s.resources], ROOT / "policies" / "prod.json")
+    assert [v for v in report.violations if v["urn"] in {r.urn for r in rules}] == []
+
+
+def test_no_api_access_rule_unless_networks_are_listed(stack):
+    assert not [r for r in stack.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
 
 
 # ---- configuration ------------------------------------------------------------------------------------------
@@ -251,7 +301,16 @@ INVALID = [
     ("dev", {"version": 1.35}, "envstack:cluster.version", "string"),
     ("dev", {"version": "latest"}, "envstack:cluster.version", "1.35"),
     ("dev", {"upgradePolicy": "FOREVER"}, "envstack:cluster.upgradePolicy", "'EXTENDED'"),
-    ("dev", {"publicAccessCidrs": []}, "envstack:cluster.publicAccessCidrs", "whole internet"),
+    ("dev", {"publicAccessCidrs": []}, "envstack:cluster.publicAccessCidrs",
+     "(not set): required when endpointPublicAccess is true"),
+    ("dev", {"publicAccessCidrs": ["52.94.0.0/22", "203.0.113.0/24"]}, "envstack:cluster.publicAccessCidrs",
+     "['203.0.113.0/24'] are documentation ranges"),
+    ("staging", {"publicAccessCidrs": ["198.51.100.7/32"]}, "envstack:cluster.publicAccessCidrs",
+     "documentation ranges"),
+    ("prod", {"apiAccessCidrs": ["0.0.0.0/0"]}, "envstack:cluster.apiAccessCidrs", "never 0.0.0.0/0"),
+    ("prod", {"apiAccessCidrs": ["10.2.64.0/24", "52.94.0.0/22"]}, "envstack:cluster.apiAccessCidrs",
+     "not private: ['52.94.0.0/22']"),
+    ("prod", {"apiAccessCidrs": ["10.2.64.0/33"]}, "envstack:cluster.apiAccessCidrs[0]", "IPv4"),
     ("dev", {"publicAccessCidrs": ["10.0.0.300/32"]}, "envstack:cluster.publicAccessCidrs[0]", "IPv4"),
     ("dev", {"adminRoleArns": ["arn:aws:iam::123:user/bob"]}, "envstack:cluster.adminRoleArns", "IAM role ARNs"),
     ("dev", {"ciDeployerRoleArns": ["deployer"]}, "envstack:cluster.ciDeployerRoleArns", "IAM role ARNs"),
@@ -266,6 +325,13 @@ INVALID = [
     ("dev", group(capacityType="SPOT"), "envstack:cluster.nodeGroups.main.instanceTypes", "at least 2 instance"),
     ("dev", group(capacityType="RESERVED"), "envstack:cluster.nodeGroups.main.capacityType", "'SPOT'"),
     ("dev", group(amiType="AL2_x86_64"), "envstack:cluster.nodeGroups.main.amiType", "AL2023"),
+    ("dev", group(amiType="AL2023_ARM_64_STANDARD"), "envstack:cluster.nodeGroups.main.instanceTypes",
+     "['t3.medium'] do not match"),
+    ("dev", group(instanceTypes=["m7g.large"]), "envstack:cluster.nodeGroups.main.instanceTypes",
+     "amiType AL2023_x86_64_STANDARD's architecture"),
+    ("prod", {"nodeGroups": {"spot": {"instanceTypes": ["m7g.large", "m7i.large"],
+                                      "amiType": "AL2023_ARM_64_STANDARD"}}},
+     "envstack:cluster.nodeGroups.spot.instanceTypes", "['m7i.large'] do not match"),
     ("dev", group(diskSizeGib=8), "envstack:cluster.nodeGroups.main.diskSizeGib", "greater than or equal to 20"),
     ("dev", group(labels={"bad key!": "x"}), "envstack:cluster.nodeGroups.main.labels", "label keys"),
     ("dev", {"addonVersions": {"coredns": "1.13"}}, "envstack:cluster.addonVersions.coredns", "eksbuild"),
@@ -273,6 +339,27 @@ INVALID = [
      "unknown key"),
     ("dev", {"endpointPrivateAccess": False}, "envstack:cluster.endpointPrivateAccess", "unknown key"),
 ]
+
+
+def stack_config(stack: str, **cluster: Any) -> Any:
+    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+    return load_stack_config(stack, {**raw, "cluster": deep_merge(raw.get("cluster", {}), cluster)}, "us-west-2")
+
+
+def test_graviton_groups_run_the_arm_image_and_x86_groups_the_x86_one():
+    cfg = stack_config("dev", nodeGroups={"main": {"instanceTypes": ["m7g.large", "c7gn.large", "t4g.large"],
+                                                   "amiType": "AL2023_ARM_64_STANDARD"}})
+    assert cfg.cluster.node_groups["main"].ami_type == "AL2023_ARM_64_STANDARD"
+    assert stack_config("dev", nodeGroups={"main": {"instanceTypes": ["m7i.large", "m7a.large", "g4dn.xlarge"]}})
+
+
+def test_addon_versions_are_shared_by_every_environment_from_the_common_profile():
+    common = yaml.safe_load((ROOT / "envstack" / "profiles" / "common.yaml").read_text())
+    versions = common["settings"]["cluster"]["addonVersions"]
+    for stack in STACKS:
+        own = yaml.safe_load((ROOT / "envstack" / "profiles" / f"{stack}.yaml").read_text())
+        assert "addonVersions" not in own["settings"]["cluster"]
+        assert profile(stack)["addonVersions"] == versions
 
 
 @pytest.mark.parametrize(("stack", "cluster", "key", "expected"), INVALID)
@@ -286,7 +373,7 @@ def test_bad_cluster_values_name_the_key_and_the_expectation(stack, cluster, key
 GUARDRAILS = [
     ({"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, "envstack:cluster.publicAccessCidrs",
      "never 0.0.0.0/0"),
-    ({"endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.0/24", "10.0.0.0/8"]},
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["52.94.0.0/22", "10.0.0.0/8"]},
      "envstack:cluster.publicAccessCidrs", "10.0.0.0/8"),
     ({"nodeGroups": {"main": {"minSize": 2, "desiredSize": 2}}}, "envstack:cluster.nodeGroups",
      "at least 3 ON_DEMAND nodes"),

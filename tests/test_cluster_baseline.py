@@ -119,13 +119,14 @@ def test_data_store_ports_are_reachable_in_the_isolated_subnets_only(stack):
     assert sorted(p["port"] for p in rule["ports"]) == [5432, 6379]
 
 
-def test_the_load_balancer_subnets_reach_the_application_port(stack):
+def test_the_load_balancer_and_node_subnets_reach_the_application_port(stack):
+    """Node subnets too: under externalTrafficPolicy Cluster, kube-proxy SNATs NodePort traffic to a node's IP."""
     network = load_profile(stack.environment).settings["network"]
     plan = subnet_plan(network["cidr"], network["azCount"])
     spec = policies(stack)["allow-load-balancer"]
     assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
     [rule] = spec["ingress"]
-    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == plan["public"]
+    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == plan["public"] + plan["private"]
     assert rule["ports"] == [{"protocol": "TCP", "port": baseline_settings(stack.environment)["appPort"]}]
 
 

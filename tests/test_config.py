@@ -3,14 +3,18 @@
 from typing import Any
 
 import pytest
+import yaml
 
 from envstack.config import ConfigError, load_profile, load_stack_config
 from envstack.config.loader import deep_merge, parse_value
 
 OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack"}
-# What every stack file names itself: ownership, and the account's ACM certificate (staging and prod require TLS).
+# What every stack file names itself: ownership, its account, the account's ACM certificate (staging and prod require
+# TLS) and who may reach a public API endpoint (dev and staging have one).
 CERTIFICATE = "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"
-STACK_FILE = {**OWNERSHIP, "loadBalancer": {"tls": True, "certificateArn": CERTIFICATE}}
+STACK_FILE = {**OWNERSHIP, "allowedAccountIds": ["111111111111"],
+              "loadBalancer": {"tls": True, "certificateArn": CERTIFICATE},
+              "cluster": {"publicAccessCidrs": ["52.94.0.0/22"]}}
 
 
 def load(environment: str = "dev", stack: str = "test", region: str | None = "us-west-2", **raw: Any):
@@ -108,6 +112,10 @@ INVALID = [
     ("prod", {"protectStatefulResources": False}, "us-west-2", "envstack:protectStatefulResources",
      "requires true"),
     ("dev", {"protectStatefulResources": "sometimes"}, "us-west-2", "envstack:protectStatefulResources", "boolean"),
+    ("prod", {"allowedAccountIds": []}, "us-west-2", "envstack:allowedAccountIds", "at least one account id"),
+    # Nodes in the private subnets need NAT (no ECR/STS/EC2 interface endpoints), whatever the environment.
+    ("dev", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways",
+     "cannot pull images or join the cluster without NAT"),
 ]
 
 
@@ -131,8 +139,25 @@ def test_prod_profile_carries_the_production_guardrails():
     assert guardrails.min_az_count == 3 and guardrails.nat_gateway_per_az
 
 
-def test_dev_may_run_without_nat():
-    assert load("dev", network={"natGateways": "none"}).network.nat_gateway_count == 0
+def test_outside_prod_a_single_nat_gateway_is_enough():
+    assert load("dev", network={"natGateways": "single"}).network.nat_gateway_count == 1
+
+
+def test_outside_prod_the_account_list_is_optional():
+    assert load("staging", allowedAccountIds=[]).allowed_account_ids == ()
+
+
+@pytest.mark.parametrize("name", ["Prod", "1dev", "my_stack", "dev-", "pr--42", "a-very-long-feature-stack"])
+def test_stack_names_that_would_break_physical_names_are_refused(name):
+    with pytest.raises(ConfigError) as caught:
+        load("dev", stack=name)
+    [line] = caught.value.render().splitlines()[1:]
+    assert line.startswith(f"stack {name}: envstack:stack = {name!r}: expected a Pulumi stack name"), line
+
+
+@pytest.mark.parametrize("name", ["dev", "pr-42", "feature-x1", "a" * 20])
+def test_short_lowercase_stack_names_are_accepted(name):
+    assert load("dev", stack=name).stack == name
 
 
 def test_guardrails_are_reported_with_the_type_errors_of_other_areas():
@@ -144,9 +169,10 @@ def test_guardrails_are_reported_with_the_type_errors_of_other_areas():
 def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
     from envstack.config import loader
 
-    for name in ("common", "dev"):
-        (tmp_path / f"{name}.yaml").write_text((loader.PROFILES / f"{name}.yaml").read_text())
-    (tmp_path / "common.yaml").write_text("settings:\n  monitoring: {logRetentionDays: 7, monthlyBudgetUsd: 1}\n")
+    (tmp_path / "dev.yaml").write_text((loader.PROFILES / "dev.yaml").read_text())
+    common = yaml.safe_load((loader.PROFILES / "common.yaml").read_text())
+    common["settings"]["monitoring"] = {"logRetentionDays": 7, "monthlyBudgetUsd": 1}
+    (tmp_path / "common.yaml").write_text(yaml.safe_dump(common))
     monkeypatch.setattr(loader, "PROFILES", tmp_path)
     loader.load_profile.cache_clear()
     try:

@@ -3,10 +3,16 @@
 from ipaddress import IPv4Network
 from itertools import combinations
 
+import pulumi
 import pytest
 from conftest import synth, synth_with
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
 
-from components.network import subnet_plan
+from components.network import Network, NetworkArgs, subnet_plan
+from envstack.config import ConfigError
+from envstack.mocks import AwsMocks
+from envstack.synth import RecordingMonitor, ResourceRecord
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -66,10 +72,28 @@ def test_single_nat_is_shared_by_every_private_subnet():
     assert nat_ids == {"network-nat-0-id"}
 
 
+def network_alone(args: NetworkArgs) -> list[ResourceRecord]:
+    """The component built by itself under the synthesis mocks (for layouts no whole stack may use)."""
+    monitor = RecordingMonitor(AwsMocks(args.region))
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
+    Network("network", args)
+    _sync_await(wait_for_rpcs())
+    return monitor.records
+
+
 def test_no_nat_means_no_default_route_from_private_subnets():
-    s = synth_with("dev", network={"natGateways": "none"})
-    assert not s.of_type(NAT)
-    assert [r.name for r in s.of_type(ROUTE)] == ["network-public-default"]
+    """The component supports a VPC without NAT; the configuration refuses it while the cluster has nodes."""
+    records = network_alone(NetworkArgs(nat_gateways="none"))
+    assert not [r for r in records if r.type == NAT]
+    assert [r.name for r in records if r.type == ROUTE] == ["network-public-default"]
+    assert sum(r.type == SUBNET for r in records) == 6
+
+
+def test_a_stack_without_nat_is_refused_before_any_resource():
+    with pytest.raises(ConfigError) as caught:
+        synth_with("dev", network={"natGateways": "none"})
+    assert "stack dev: envstack:network.natGateways = 'none': 'single' or 'perAz'" in caught.value.render()
 
 
 def test_isolated_tier_has_no_route_out_of_the_vpc(stack):

@@ -19,6 +19,13 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+# Documentation ranges (RFC 5737): placeholders that reach no one, so never a real access list.
+DOCUMENTATION_RANGES = tuple(IPv4Network(c) for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+# Where a runner or VPN inside (or peered with) the VPC can come from: RFC 1918 and shared (RFC 6598) space.
+PRIVATE_RANGES = tuple(IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+# Graviton families have a "g" right after the generation ("m7g", "c7gn", "t4g", "im4gn"); "a1" is the first.
+_GRAVITON_FAMILY = re.compile(r"^([a-z]+\d+g[a-z]*|a1)$")
+ARM_AMI = "AL2023_ARM_64_STANDARD"
 _SCALE = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
           "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
 
@@ -29,6 +36,16 @@ def quantity(text: str) -> float:
     if not match:
         raise ValueError(f"expected a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi, got {text!r}")
     return float(match.group(1)) * _SCALE[match.group(3)]
+
+
+def graviton(instance_type: str) -> bool:
+    """'m7g.large' -> True, 'm7i.large' -> False."""
+    return bool(_GRAVITON_FAMILY.match(instance_type.split(".")[0]))
+
+
+def _within(cidrs: tuple[IPv4Network, ...], ranges: tuple[IPv4Network, ...], inside: bool = True) -> list[str]:
+    """The CIDRs that lie inside one of `ranges` (or, with inside=False, those that do not)."""
+    return [str(c) for c in cidrs if any(c.subnet_of(r) for r in ranges) == inside]
 
 
 def _check_all(values: tuple[str, ...], pattern: re.Pattern[str], expected: str) -> tuple[str, ...]:
@@ -42,8 +59,8 @@ class NodeGroupConfig(Model):
     """One managed node group. SPOT groups should list several instance types of the same size."""
 
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-    instance_types: tuple[str, ...] = Field(min_length=1)
     ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
+    instance_types: tuple[str, ...] = Field(min_length=1)
     min_size: int = Field(ge=0, le=100)
     max_size: int = Field(ge=1, le=100)
     desired_size: int = Field(ge=0, le=100)
@@ -58,6 +75,12 @@ class NodeGroupConfig(Model):
         if info.data.get("capacity_type") == "SPOT" and len(types) < 2:
             raise ValueError("a SPOT group needs at least 2 instance types, so one reclaimed type does not "
                              "empty the group")
+        ami_type = info.data.get("ami_type")
+        wrong = [t for t in types if ami_type and graviton(t) != (ami_type == ARM_AMI)]
+        if wrong:
+            raise ValueError(f"instance types of amiType {ami_type}'s architecture ({ARM_AMI} runs Graviton "
+                             f"families only: m7g, c7gn, t4g...; AL2023_x86_64_STANDARD the others): {wrong} do not "
+                             "match; change amiType or the instance types")
         return types
 
     @field_validator("labels")
@@ -169,7 +192,8 @@ class ClusterConfig(Model):
     version: str
     upgrade_policy: Literal["STANDARD", "EXTENDED"]
     endpoint_public_access: bool
-    public_access_cidrs: tuple[IPv4Network, ...] = Field(default=(), validate_default=True)
+    public_access_cidrs: tuple[IPv4Network, ...] = ()  # required when endpointPublicAccess (StackConfig.problems)
+    api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
     admin_role_arns: tuple[str, ...] = ()
     ci_deployer_role_arns: tuple[str, ...] = ()
     log_types: tuple[LogType, ...] = LOG_TYPES
@@ -198,12 +222,20 @@ class ClusterConfig(Model):
 
     @field_validator("public_access_cidrs")
     @classmethod
-    def _public_endpoint_is_limited(cls, cidrs: tuple[IPv4Network, ...], info: ValidationInfo
-                                    ) -> tuple[IPv4Network, ...]:
-        if info.data.get("endpoint_public_access") and not cidrs:
-            # EKS reads an empty list as 0.0.0.0/0.
-            raise ValueError("endpointPublicAccess is true but no CIDR is listed (EKS would open the API to the "
-                             "whole internet): list the CIDRs allowed, or set endpointPublicAccess: false")
+    def _no_documentation_ranges(cls, cidrs: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+        placeholders = _within(cidrs, DOCUMENTATION_RANGES)
+        if placeholders:
+            raise ValueError(f"{placeholders} are documentation ranges (RFC 5737) that reach no one: list the real "
+                             "office / VPN egress CIDRs")
+        return cidrs
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _private_networks_only(cls, cidrs: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+        outside = _within(cidrs, PRIVATE_RANGES, inside=False)
+        if outside:
+            raise ValueError(f"private CIDRs (inside {', '.join(map(str, PRIVATE_RANGES))}; never 0.0.0.0/0) of "
+                             f"runners or VPNs in or peered with the VPC; not private: {outside}")
         return cidrs
 
     @property

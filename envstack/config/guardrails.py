@@ -18,6 +18,7 @@ class Guardrails(Model):
     min_az_count: int = 1
     nat_gateway_per_az: bool = False
     protect_stateful_resources: bool = False
+    require_allowed_account_ids: bool = False  # envstack:allowedAccountIds must name the account(s)
     min_notification_emails: int = 0
     require_anomaly_detection: bool = False
     database_multi_az: bool = False
@@ -39,40 +40,37 @@ class Guardrails(Model):
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
 
 
-def _az_count(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    if cfg.network.az_count < g.min_az_count:
-        yield Problem("envstack:network.azCount", cfg.network.az_count,
-                      f"environment {cfg.environment} requires at least {g.min_az_count} availability zones")
-
-
-def _nat_per_az(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    if g.nat_gateway_per_az and cfg.network.nat_gateway_count < cfg.network.az_count:
-        yield Problem("envstack:network.natGateways", cfg.network.nat_gateways,
-                      f"environment {cfg.environment} requires one NAT gateway per availability zone ('perAz')")
-
-
-def _protected(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    if g.protect_stateful_resources and not cfg.protect_stateful_resources:
-        yield Problem("envstack:protectStatefulResources", cfg.protect_stateful_resources,
-                      f"environment {cfg.environment} requires true (data stores and keys must be protected)")
-
-
-def _alert_endpoints(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    if len(cfg.monitoring.notification_emails) < g.min_notification_emails:
-        yield Problem("envstack:monitoring.notificationEmails", list(cfg.monitoring.notification_emails),
-                      f"environment {cfg.environment} requires at least {g.min_notification_emails} address(es): "
-                      "alarms and budget alerts must reach someone")
-
-
-def _anomaly_detection(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    if g.require_anomaly_detection and not cfg.monitoring.anomaly_detection:
-        yield Problem("envstack:monitoring.anomalyDetection", cfg.monitoring.anomaly_detection,
-                      f"environment {cfg.environment} requires true (cost anomaly detection)")
-
-
 def _requires(cfg: StackConfig, key: str, value: Any, ok: bool, expected: str) -> Iterable[Problem]:
     if not ok:
         yield Problem(f"envstack:{key}", value, f"environment {cfg.environment} requires {expected}")
+
+
+def _stack(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    ids = list(cfg.allowed_account_ids)
+    yield from _requires(cfg, "protectStatefulResources", cfg.protect_stateful_resources,
+                         cfg.protect_stateful_resources or not g.protect_stateful_resources,
+                         "true (data stores and keys must be protected)")
+    yield from _requires(cfg, "allowedAccountIds", ids, bool(ids) or not g.require_allowed_account_ids,
+                         "at least one account id, so the stack can never be deployed into the wrong account")
+
+
+def _network(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    net = cfg.network
+    yield from _requires(cfg, "network.azCount", net.az_count, net.az_count >= g.min_az_count,
+                         f"at least {g.min_az_count} availability zones")
+    yield from _requires(cfg, "network.natGateways", net.nat_gateways,
+                         net.nat_gateway_count >= net.az_count or not g.nat_gateway_per_az,
+                         "one NAT gateway per availability zone ('perAz')")
+
+
+def _monitoring(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    mon = cfg.monitoring
+    yield from _requires(cfg, "monitoring.notificationEmails", list(mon.notification_emails),
+                         len(mon.notification_emails) >= g.min_notification_emails,
+                         f"at least {g.min_notification_emails} address(es): alarms and budget alerts must reach "
+                         "someone")
+    yield from _requires(cfg, "monitoring.anomalyDetection", mon.anomaly_detection,
+                         mon.anomaly_detection or not g.require_anomaly_detection, "true (cost anomaly detection)")
 
 
 def _database(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
@@ -147,9 +145,9 @@ def _cluster(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          f"every control-plane log type; missing {missing}")
 
 
-CHECKS: list[Check] = [_az_count, _nat_per_az, _protected, _alert_endpoints, _anomaly_detection, _database, _cache,
-                       _load_balancer, _certificate_region, _cluster]
+CHECKS: list[Check] = [_stack, _network, _monitoring, _database, _cache, _load_balancer, _certificate_region, _cluster]
 
 
 def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:
-    return [problem for rule in CHECKS for problem in rule(cfg, guardrails)]
+    """The configuration's own cross-key rules, then the environment's guardrails."""
+    return [*cfg.problems(), *(problem for rule in CHECKS for problem in rule(cfg, guardrails))]

@@ -1,6 +1,7 @@
 """The whole typed configuration of one stack: its environment's profile plus the stack file's overrides."""
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -9,6 +10,7 @@ from .base import Model
 from .cache import CacheConfig
 from .cluster import ClusterConfig
 from .database import DatabaseConfig
+from .errors import MISSING, Problem
 from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
@@ -18,6 +20,9 @@ ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Physical names derive from the stack name: `envstack-<stack>-valkey` must fit ElastiCache's 40-character
+# replication group ids and `envstack-<stack>-postgres` RDS's rules (no "--", no trailing hyphen).
+_STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
 
 
 class StackConfig(Model):
@@ -39,6 +44,14 @@ class StackConfig(Model):
     load_balancer: LoadBalancerConfig
     cluster: ClusterConfig
 
+    @field_validator("stack")
+    @classmethod
+    def _stack_name(cls, stack: str) -> str:
+        if not _STACK_NAME.match(stack):
+            raise ValueError("expected a Pulumi stack name of lowercase letters, digits and single hyphens, starting "
+                             "with a letter, at most 20 characters (RDS and ElastiCache names are built from it)")
+        return stack
+
     @field_validator("region")
     @classmethod
     def _region_shape(cls, region: str) -> str:
@@ -53,6 +66,24 @@ class StackConfig(Model):
         if bad:
             raise ValueError(f"expected 12-digit AWS account ids, got {bad}")
         return ids
+
+    def problems(self) -> list[Problem]:
+        """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need."""
+        return [*self._public_endpoint_needs_cidrs(), *self._nodes_need_nat()]
+
+    def _public_endpoint_needs_cidrs(self) -> Iterable[Problem]:
+        # EKS reads an empty list as 0.0.0.0/0, so a public endpoint names its CIDRs in the stack file.
+        if self.cluster.endpoint_public_access and not self.cluster.public_access_cidrs:
+            yield Problem("envstack:cluster.publicAccessCidrs", MISSING,
+                          "required when endpointPublicAccess is true (the office / VPN egress CIDRs; EKS would "
+                          "otherwise open the API to the whole internet), or set endpointPublicAccess: false")
+
+    def _nodes_need_nat(self) -> Iterable[Problem]:
+        # Nodes in the private subnets reach ECR, STS and EC2 through NAT: the VPC has no interface endpoints.
+        if self.network.nat_gateways == "none" and self.cluster.node_groups:
+            yield Problem("envstack:network.natGateways", self.network.nat_gateways,
+                          "'single' or 'perAz' while cluster.nodeGroups is not empty: EKS nodes in the private "
+                          "subnets cannot pull images or join the cluster without NAT (no interface endpoints)")
 
     @property
     def name_prefix(self) -> str:
