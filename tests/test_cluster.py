@@ -267,12 +267,12 @@ def test_private_networks_reach_the_private_endpoint_on_443_by_separate_describe
     s = synth_with("prod", cluster={**cluster, "apiAccessCidrs": cidrs})
     rules = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
     assert [r.inputs["cidrIpv4"] for r in rules] == cidrs
-    eks_cluster = s.one(EKS).urn
+    # The cluster security group EKS created: the one the ALB's rule to the nodes also names.
+    [from_alb] = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-nodes-from-alb-")]
     for rule in rules:
         assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
         assert rule.inputs["description"] and rule.parent == s.one("envstack:kubernetes:Cluster").urn
-        # The cluster security group EKS created, read from the cluster.
-        assert eks_cluster in rule.propertyDependencies["securityGroupId"]
+        assert rule.inputs["securityGroupId"] == from_alb.inputs["securityGroupId"]
     report = evaluate([vars(r) for r in s.resources], ROOT / "policies" / "prod.json")
     assert [v for v in report.violations if v["urn"] in {r.urn for r in rules}] == []
 
