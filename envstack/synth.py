@@ -159,7 +159,9 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     _sync_await(wait_for_rpcs())
     outputs, secret_outputs = _stack_outputs()
     environment = values.get(f"{PROJECT}:environment", "")
-    return Synthesis(stack, environment, monitor.records, outputs, secret_outputs)
+    # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
+    records = sorted(monitor.records, key=lambda r: r.urn)
+    return Synthesis(stack, environment, records, outputs, secret_outputs)
 
 
 def _stack_outputs() -> tuple[dict[str, Any], list[str]]:

@@ -266,7 +266,7 @@ def test_private_networks_reach_the_private_endpoint_on_443_by_separate_describe
     cluster = read_stack_config("prod")["envstack:cluster"]
     s = synth_with("prod", cluster={**cluster, "apiAccessCidrs": cidrs})
     rules = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
-    assert [r.inputs["cidrIpv4"] for r in rules] == cidrs
+    assert sorted(r.inputs["cidrIpv4"] for r in rules) == sorted(cidrs)
     # The cluster security group EKS created: the one the ALB's rule to the nodes also names.
     [from_alb] = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-nodes-from-alb-")]
     for rule in rules:
