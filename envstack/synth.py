@@ -107,12 +107,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type=request.type,
                 name=request.name,
                 parent=request.parent or None,
-                dependencies=list(request.dependencies),
+                dependencies=sorted(set(request.dependencies)),
                 protect=bool(request.protect),
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                 custom=bool(request.custom),
                 inputs=plain(rpc.deserialize_properties(request.object)),
-                propertyDependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+                propertyDependencies={key: sorted(set(deps.urns))
+                                      for key, deps in sorted(request.propertyDependencies.items())},
             ))
         return response
 

@@ -109,3 +109,11 @@ def test_a_broken_policy_configuration_exits_2(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(policy_gate, "POLICY_DIR", tmp_path)
     code, _, stderr = run(capsys, "synth", "prod")
     assert code == 2 and "no-such-rule" in stderr
+
+
+def test_the_json_is_deterministic(capsys, tmp_path):
+    """Registrations arrive from several threads; the JSON must not depend on their order."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for path in (first, second):
+        assert run(capsys, "synth", "staging", "--json", str(path))[0] == 0
+    assert first.read_text() == second.read_text()
