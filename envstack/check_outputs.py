@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from .promote import RefusedError, read_record, stack_region
 from .synth import Synthesis, synthesize
-
-EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _empty(value: Any) -> bool:

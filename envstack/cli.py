@@ -11,12 +11,11 @@ from policies.evaluate import PolicyConfigError
 from . import cost, policy_gate
 from .check_outputs import check_outputs
 from .config import ConfigError
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from .promote import promote
 from .report import summary
 from .review import review_stack_file
 from .synth import Synthesis, synthesize
-
-EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 
 # Sections added to `synth` by later stages (cost, policy): each gets the synthesis and the parsed arguments,
 # prints its part of the summary and returns (json key, json value, exit code).

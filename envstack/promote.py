@@ -17,10 +17,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .deployment import LOCAL, DeploymentRecord, parameter_name
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from .policy_gate import POLICY_DIR, policy_config_path
 from .synth import ROOT, read_stack_config
 
-EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_REGION = "us-west-2"  # as `envstack synth` assumes when a stack file names none
 
 # The seed documents' promotion paths: forward one step at a time, and prod -> staging to roll staging back.

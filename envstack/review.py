@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from .synth import ROOT, stack_file
 
 SOURCE_STACK = "dev"
 REVIEW_STACK = re.compile(r"^pr-[1-9][0-9]*$")
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def review_stack(number: int) -> str:

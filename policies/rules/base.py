@@ -124,6 +124,18 @@ class Resource:
         return truthy(self.get(*path))
 
 
+def retention_option(default_days: int) -> dict[str, Mapping[str, Any]]:
+    """The `minimumDays` option of a backup or snapshot retention rule (AWS keeps at most 35 days)."""
+    return {"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": default_days}}
+
+
+def short_retention(r: Resource, prop: str) -> Iterator[str]:
+    """A violation when `prop` keeps fewer days than the rule's `minimumDays`."""
+    days, minimum = r.get(prop, default=0), r.cfg["minimumDays"]
+    if days < minimum:
+        yield f"{prop} is {days:g} days; at least {minimum:g} required"
+
+
 ResourceCheck = Callable[[Resource], Iterable[str]]
 StackCheck = Callable[[list[PolicyResource], dict[str, Any]], Iterable[tuple[str, str | None]]]
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from .base import Resource, as_list, known, resource_rule
+from .base import Resource, as_list, known, resource_rule, retention_option, short_retention
 
 INSTANCE = "aws:rds/instance:Instance"
 CLUSTER = "aws:rds/cluster:Cluster"
@@ -36,11 +36,9 @@ def multi_az(r: Resource) -> Iterator[str]:
 
 @resource_rule("rds-backup-retention", "RDS automated backups must be kept at least the configured number of days.",
                RDS, checkov="CKV_AWS_133",
-               options={"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 30}})
+               options=retention_option(default_days=30))
 def backup_retention(r: Resource) -> Iterator[str]:
-    days, minimum = r.get("backupRetentionPeriod", default=0), r.cfg["minimumDays"]
-    if days < minimum:
-        yield f"backupRetentionPeriod is {days:g} days; at least {minimum:g} required"
+    yield from short_retention(r, "backupRetentionPeriod")
 
 
 @resource_rule("rds-deletion-protection", "RDS must have deletion protection and take a final snapshot.", RDS,

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from .base import Resource, resource_rule
+from .base import Resource, resource_rule, retention_option, short_retention
 
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 
@@ -47,8 +47,6 @@ def multi_az(r: Resource) -> Iterator[str]:
 
 @resource_rule("redis-snapshot-retention", "Redis snapshots must be kept at least the configured number of days.",
                [REPLICATION_GROUP], checkov="CKV_AWS_134",
-               options={"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7}})
+               options=retention_option(default_days=7))
 def snapshot_retention(r: Resource) -> Iterator[str]:
-    days, minimum = r.get("snapshotRetentionLimit", default=0), r.cfg["minimumDays"]
-    if days < minimum:
-        yield f"snapshotRetentionLimit is {days:g} days; at least {minimum:g} required"
+    yield from short_retention(r, "snapshotRetentionLimit")
