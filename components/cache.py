@@ -53,13 +53,27 @@ class Cache(DataStore):
             "automaticFailover": args.automatic_failover, "multiAz": args.multi_az,
             "snapshotRetentionDays": args.snapshot_retention_days, "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=display_name)
-        parameter_group = aws.elasticache.ParameterGroup(
-            name, family=parameter_group_family(args.engine, args.engine_version),
-            description=f"{display_name}: engine defaults, tunable without a replacement", opts=self.child())
+        self._args = args
         self.auth_secret, auth_token = self._auth_token(display_name)
+        self.replication_group = self._replication_group(display_name, auth_token)
+        self.primary_endpoint = self.replication_group.primary_endpoint_address
+        self.reader_endpoint = self.replication_group.reader_endpoint_address
+        self.port = self.replication_group.port
+        self.auth_secret_arn = self.auth_secret.arn
+        self.register_outputs({
+            "primary_endpoint": self.primary_endpoint, "reader_endpoint": self.reader_endpoint, "port": self.port,
+            "auth_secret_arn": self.auth_secret_arn, "security_group_id": self.security_group_id,
+        })
+
+    def _replication_group(self, display_name: str, auth_token: pulumi.Input[str]) \
+            -> aws.elasticache.ReplicationGroup:
+        args = self._args
+        parameter_group = aws.elasticache.ParameterGroup(
+            self.label, family=parameter_group_family(args.engine, args.engine_version),
+            description=f"{display_name}: engine defaults, tunable without a replacement", opts=self.child())
         slow_log = self.log_group("slow-log", args.log_retention_days)
-        self.replication_group = aws.elasticache.ReplicationGroup(
-            name,
+        return aws.elasticache.ReplicationGroup(
+            self.label,
             description=f"{display_name}: {args.nodes} node(s)",
             engine=args.engine,
             engine_version=args.engine_version,
@@ -87,14 +101,6 @@ class Cache(DataStore):
                 "log_format": "json", "log_type": "slow-log"}],
             opts=self.child(protect=args.protect),
         )
-        self.primary_endpoint = self.replication_group.primary_endpoint_address
-        self.reader_endpoint = self.replication_group.reader_endpoint_address
-        self.port = self.replication_group.port
-        self.auth_secret_arn = self.auth_secret.arn
-        self.register_outputs({
-            "primary_endpoint": self.primary_endpoint, "reader_endpoint": self.reader_endpoint, "port": self.port,
-            "auth_secret_arn": self.auth_secret_arn, "security_group_id": self.security_group_id,
-        })
 
     def _auth_token(self, display_name: str) -> tuple[aws.secretsmanager.Secret, pulumi.Output[str]]:
         """A generated AUTH token, secret from the start, and the Secrets Manager secret clients read it from."""

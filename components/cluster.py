@@ -75,7 +75,6 @@ class ClusterArgs:
     addon_versions: Mapping[str, str] = field(default_factory=dict)  # EKS add-on name -> version
     deletion_protection: bool = False
     protect: bool = False  # the KMS keys
-    region: str = "us-west-2"
     tags: Mapping[str, str] = field(default_factory=dict)  # for launch template tag specifications
 
 
@@ -112,12 +111,11 @@ class Cluster(Component):
         early = self._addons(ADDONS_BEFORE_NODES)
         self.node_groups = [self._node_group(spec, early) for spec in args.node_groups]
         self.addons = early + self._addons(ADDONS_AFTER_NODES, depends_on=self.node_groups)
-        self.kube_provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=pulumi.Output.secret(self.eks.kubeconfig_json), enable_server_side_apply=True,
-            opts=self.child())
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.kube_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+                                          opts=self.child())
         self.cluster_name = self.eks.eks_cluster.name
         self.endpoint = self.eks.eks_cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
         self.node_role_arns = [self.node_role.arn]
         self.autoscaling_group_names = [
             group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)

@@ -60,12 +60,24 @@ class Database(DataStore):
             "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier)
         self._args = args
+        self.instance = self._instance(identifier)
+        self.endpoint = self.instance.address
+        self.port = self.instance.port
+        self.database_name = self.instance.db_name
+        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.register_outputs({
+            "endpoint": self.endpoint, "port": self.port, "database_name": self.database_name,
+            "master_secret_arn": self.master_secret_arn, "security_group_id": self.security_group_id,
+        })
+
+    def _instance(self, identifier: str) -> aws.rds.Instance:
+        args = self._args
         parameter_group = self._parameter_group()
         monitoring_role, monitoring_policy = self._monitoring_role()
         log_groups = [self.log_group(f"{log}-logs", args.log_retention_days,
                                      name=f"/aws/rds/instance/{identifier}/{log}") for log in LOG_EXPORTS]
-        self.instance = aws.rds.Instance(
-            name,
+        return aws.rds.Instance(
+            self.label,
             identifier=identifier,
             engine="postgres",
             engine_version=args.engine_version,
@@ -108,14 +120,6 @@ class Database(DataStore):
             opts=self.child(protect=args.protect, delete_before_replace=True,
                             depends_on=[monitoring_policy, *log_groups]),
         )
-        self.endpoint = self.instance.address
-        self.port = self.instance.port
-        self.database_name = self.instance.db_name
-        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
-        self.register_outputs({
-            "endpoint": self.endpoint, "port": self.port, "database_name": self.database_name,
-            "master_secret_arn": self.master_secret_arn, "security_group_id": self.security_group_id,
-        })
 
     def _parameter_group(self) -> aws.rds.ParameterGroup:
         args = self._args

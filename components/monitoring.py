@@ -127,7 +127,6 @@ class MonitoringArgs:
     evaluation_periods: int = 3
     datapoints_to_alarm: int = 2
     monthly_budget_usd: float = 100.0
-    cost_allocation_tag: tuple[str, str] | None = None  # (key, value); default ("Stack", stack)
     anomaly_detection: bool = False
     anomaly_threshold_usd: float = 50.0
     deployment_record: DeploymentRecord | None = None
@@ -135,7 +134,8 @@ class MonitoringArgs:
 
     @property
     def cost_tag(self) -> tuple[str, str]:
-        return self.cost_allocation_tag or ("Stack", self.stack)
+        """The cost-allocation tag (key, value) the budget and anomaly monitor filter on: every resource's Stack."""
+        return "Stack", self.stack
 
 
 class Monitoring(Component):

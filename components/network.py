@@ -8,6 +8,7 @@ Subnet CIDRs are a pure function of the VPC CIDR and the AZ's index, so adding a
 an existing subnet.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Literal
@@ -89,13 +90,7 @@ class Network(Component):
 
         self._s3_gateway_endpoint()
         self.flow_log_group = self._flow_logs()
-        isolated_ids = [s.id for s in self.isolated_subnets]
-        self.db_subnet_group = aws.rds.SubnetGroup(
-            f"{name}-db", description=f"{name}: isolated subnets for RDS", subnet_ids=isolated_ids,
-            opts=self.child())
-        self.cache_subnet_group = aws.elasticache.SubnetGroup(
-            f"{name}-cache", description=f"{name}: isolated subnets for ElastiCache", subnet_ids=isolated_ids,
-            opts=self.child())
+        self.db_subnet_group, self.cache_subnet_group = self._data_subnet_groups()
 
         self.register_outputs({
             "vpc_id": self.vpc.id,
@@ -120,6 +115,16 @@ class Network(Component):
     def isolated_subnet_ids(self) -> list[pulumi.Output[str]]:
         return [s.id for s in self.isolated_subnets]
 
+    def _data_subnet_groups(self) -> tuple[aws.rds.SubnetGroup, aws.elasticache.SubnetGroup]:
+        """The isolated subnets, as the subnet groups RDS and ElastiCache are placed with."""
+        return (
+            aws.rds.SubnetGroup(f"{self.label}-db", description=f"{self.label}: isolated subnets for RDS",
+                                subnet_ids=self.isolated_subnet_ids, opts=self.child()),
+            aws.elasticache.SubnetGroup(f"{self.label}-cache",
+                                        description=f"{self.label}: isolated subnets for ElastiCache",
+                                        subnet_ids=self.isolated_subnet_ids, opts=self.child()),
+        )
+
     def _lock_down_defaults(self) -> None:
         """The default security group allows nothing; nothing should ever use it."""
         aws.ec2.DefaultSecurityGroup(
@@ -136,7 +141,8 @@ class Network(Component):
                           nat_gateway_id=nat_gateway_id, opts=self.child())
         return table
 
-    def _subnets(self, tier: str, plan: dict[str, list[str]], table_for, tags: dict[str, str]) -> list[aws.ec2.Subnet]:
+    def _subnets(self, tier: str, plan: dict[str, list[str]], table_for: Callable[[int], aws.ec2.RouteTable],
+                 tags: dict[str, str]) -> list[aws.ec2.Subnet]:
         subnets = []
         for i, cidr in enumerate(plan[tier]):
             subnet = aws.ec2.Subnet(

@@ -41,7 +41,7 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
         log_retention_days=cfg.monitoring.log_retention_days,
         node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
         addon_versions=k8s.addon_versions.by_addon_name(), deletion_protection=k8s.deletion_protection,
-        protect=cfg.protect_stateful_resources, region=cfg.region, tags=cfg.tags)
+        protect=cfg.protect_stateful_resources, tags=cfg.tags)
 
 
 def baseline(cfg: StackConfig) -> BaselineArgs:

@@ -104,7 +104,6 @@ def _guardrails_of_valid_areas(document: Mapping[str, Any], guardrails: Guardrai
     return found
 
 
-
 def _problems(error: ValidationError) -> list[Problem]:
     return [_problem(e) for e in error.errors()]
 
