@@ -120,7 +120,9 @@ def test_prod_runs_three_on_demand_m_class_nodes_and_a_diversified_spot_group():
 
 def test_node_groups_are_al2023_private_launched_from_envstacks_template(stack):
     role = record(stack, ROLE, "cluster-nodes")
-    for name, group in node_groups(stack).items():
+    groups = node_groups(stack)
+    assert set(groups) == set(profile(stack.environment)["nodeGroups"])
+    for name, group in groups.items():
         assert group["amiType"] == "AL2023_x86_64_STANDARD"
         assert group["subnetIds"] == stack.one(EKS).inputs["privateSubnetIds"]
         assert group["launchTemplate"] == {"id": f"cluster-{name}-id", "version": "1"}

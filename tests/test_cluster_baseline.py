@@ -73,7 +73,9 @@ def test_the_validation_rejects_a_malformed_object():
 def test_every_object_uses_the_clusters_provider_and_belongs_to_the_baseline(stack):
     provider = stack.one("pulumi:providers:kubernetes")
     baseline = stack.one(BASELINE)
-    for record in kubernetes_objects(stack):
+    objects = kubernetes_objects(stack)
+    assert objects
+    for record in objects:
         assert record.provider == provider.urn
         assert record.parent == baseline.urn
 

@@ -15,7 +15,7 @@ from components.access_logs import AccessLogArgs
 from components.connections import Connections, allow
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from envstack.config import ConfigError, load_stack_config
-from envstack.config.load_balancer import TLS_POLICIES
+from envstack.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
 from envstack.config.loader import deep_merge
 from envstack.mocks import AwsMocks
 from envstack.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
@@ -56,6 +56,13 @@ def alb_sg_id(s: Synthesis) -> str:
     return f"{one(s, SG).name}-id"
 
 
+def lb_config(stack: str) -> LoadBalancerConfig:
+    """The stack's validated envstack:loadBalancer (profile + stack file), what the synthesis should reflect."""
+    values = read_stack_config(stack)
+    raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("envstack:")}
+    return load_stack_config(stack, raw, values["aws:region"]).load_balancer
+
+
 # --- the committed stacks ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -87,7 +94,7 @@ def test_alb_is_internet_facing_hardened_and_in_the_public_subnets(stack):
     assert alb["internal"] is False and alb["loadBalancerType"] == "application"
     assert alb["dropInvalidHeaderFields"] is True
     assert alb["desyncMitigationMode"] in ("defensive", "strictest")
-    assert alb["idleTimeout"] == 60
+    assert alb["idleTimeout"] == lb_config(stack.stack).idle_timeout_seconds
     assert alb["securityGroups"] == [alb_sg_id(stack)]
     subnets = stack.of_type("aws:ec2/subnet:Subnet")
     public = sorted(f"{r.name}-id" for r in subnets if r.inputs["tags"]["Tier"] == "public")
@@ -187,12 +194,14 @@ def test_alb_security_group_admits_only_the_listener_ports_and_never_allows_all_
     group = one(stack, SG).inputs
     assert "egress" not in group and "ingress" not in group and group["description"]
     ingress = [r.inputs for r in edge(stack, INGRESS) if r.inputs["securityGroupId"] == alb_sg_id(stack)]
-    assert {(r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress} <= {
-        (443, 443, "0.0.0.0/0"), (80, 80, "0.0.0.0/0")}
+    config = lb_config(stack.stack)
+    ports = (443, 80) if config.tls else (80,)
+    assert sorted((r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in ingress) == sorted(
+        (port, port, str(cidr)) for port in ports for cidr in config.allowed_cidrs)
     assert all(r["ipProtocol"] == "tcp" and r["description"] for r in ingress)
     egress = [r.inputs for r in stack.of_type(EGRESS) if r.inputs["securityGroupId"] == alb_sg_id(stack)]
     assert len(egress) == 1 and "cidrIpv4" not in egress[0] and "cidrIpv6" not in egress[0]
-    assert egress[0]["fromPort"] == egress[0]["toPort"] == 30080
+    assert egress[0]["fromPort"] == egress[0]["toPort"] == config.target_port
 
 
 def test_alb_reaches_the_nodes_security_group_only_on_the_nodeport(stack):

@@ -67,7 +67,9 @@ def test_every_watched_resource_has_its_alarms(stack, type_):
 
 
 def test_every_replication_group_member_has_each_redis_alarm(stack):
-    for group in stack.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+    groups = stack.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert groups
+    for group in groups:
         members = int(group.inputs["numCacheClusters"])
         per_metric = Counter(a.inputs["metricName"] for a in watching(stack, group))
         assert set(per_metric.values()) == {members}
@@ -77,8 +79,12 @@ def test_every_replication_group_member_has_each_redis_alarm(stack):
 
 def test_target_group_alarm_names_its_load_balancer_too(stack):
     lb = stack.one("aws:lb/loadBalancer:LoadBalancer")
-    for group in stack.of_type(TARGET_GROUP):
-        for alarm in watching(stack, group):
+    groups = stack.of_type(TARGET_GROUP)
+    assert groups
+    for group in groups:
+        alarms = watching(stack, group)
+        assert alarms, group.name
+        for alarm in alarms:
             assert set(alarm.inputs["dimensions"]) == {"TargetGroup", "LoadBalancer"}
             assert lb.urn in alarm.dependencies
 
@@ -87,7 +93,9 @@ def test_target_group_alarms_when_too_few_hosts_are_healthy_not_when_some_are_un
     """Every node is a target and nodes without an application pod fail health checks by design."""
     assert not [a for a in stack.of_type(ALARM) if a.inputs["metricName"] == "UnHealthyHostCount"]
     minimum = settings(stack)["alarmThresholds"]["albMinHealthyHosts"]
-    for group in stack.of_type(TARGET_GROUP):
+    groups = stack.of_type(TARGET_GROUP)
+    assert groups
+    for group in groups:
         (alarm,) = [a.inputs for a in watching(stack, group) if a.inputs["metricName"] == "HealthyHostCount"]
         assert (alarm["namespace"], alarm["statistic"], alarm["comparisonOperator"]) == (
             "AWS/ApplicationELB", "Minimum", "LessThanThreshold")
@@ -97,6 +105,7 @@ def test_target_group_alarms_when_too_few_hosts_are_healthy_not_when_some_are_un
 
 def test_each_node_groups_autoscaling_group_has_ec2_alarms_without_an_agent(stack):
     groups = stack.of_type(NODE_GROUP)
+    assert groups
     attached = {a.inputs["autoscalingGroupName"] for a in stack.of_type("aws:autoscaling/attachment:Attachment")}
     for group in groups:
         alarms = [a.inputs for a in watching(stack, group)]
