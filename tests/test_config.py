@@ -104,6 +104,7 @@ INVALID = [
     ("dev", {}, None, "aws:region", "required"),
     ("dev", {"owner": ""}, "us-west-2", "envstack:owner", "at least 1 character"),
     ("dev", {"stack": "other"}, "us-west-2", "envstack:stack", "not configurable"),
+    ("dev", {"project": "other"}, "us-west-2", "envstack:project", "not configurable"),
     ("qa", {}, "us-west-2", "envstack:environment", "dev, staging, prod"),
     ("prod", {"network": {"azCount": 2}}, "us-west-2", "envstack:network.azCount", "at least 3"),
     ("prod", {"network": {"natGateways": "single"}}, "us-west-2", "envstack:network.natGateways",
