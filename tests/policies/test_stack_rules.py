@@ -1,6 +1,10 @@
 """Stack rules over PolicyResource graphs, linked the way envstack's components link resources."""
 
-from policy_support import check_stack, resource
+import re
+from pathlib import Path
+
+from policy_support import POLICIES, check_stack, resource
+from pulumi_policy import StackValidationPolicy
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 WAF = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -76,3 +80,9 @@ def test_datastore_alarm_metrics_are_configurable() -> None:
     alarm = resource(ALARM, "db-conn", {"metricName": "DatabaseConnections"}, dependencies=[db])
     assert check_stack("datastore-alarms", [db, alarm]) != []
     assert check_stack("datastore-alarms", [db, alarm], {"requiredRdsMetrics": ["DatabaseConnections"]}) == []
+
+
+def test_every_stack_rule_is_checked_here() -> None:
+    stack_rules = {name for name, p in POLICIES.items() if isinstance(p, StackValidationPolicy)}
+    checked = set(re.findall(r'check_stack\("([a-z0-9-]+)"', Path(__file__).read_text()))
+    assert stack_rules and stack_rules <= checked, stack_rules - checked
