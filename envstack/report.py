@@ -1,11 +1,14 @@
 """Readable views of a synthesis: resources per component and type, component settings, stack outputs."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
 from .synth import ResourceRecord, Synthesis
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+# Rules made by allow(): they tie two components both ways, so they say nothing about which one builds on which.
+CONNECTION_TYPES = ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
 
 
 def top_components(synthesis: Synthesis) -> dict[str, str]:
@@ -23,9 +26,39 @@ def top_components(synthesis: Synthesis) -> dict[str, str]:
     return owner
 
 
+def _upstream(synthesis: Synthesis, owner: dict[str, str]) -> dict[str, set[str]]:
+    """For each top-level component, every other one it depends on, directly or transitively."""
+    direct: dict[str, set[str]] = defaultdict(set)
+    for record in synthesis.resources:
+        if record.type in CONNECTION_TYPES:
+            continue
+        for dep in [*record.dependencies, *([record.provider] if record.provider else [])]:
+            if owner.get(dep, "(stack)") not in ("(stack)", owner[record.urn]):
+                direct[owner[record.urn]].add(owner[dep])
+    closure: dict[str, set[str]] = {}
+    for name in list(direct):
+        seen: set[str] = set()
+        todo = list(direct[name])
+        while todo:
+            other = todo.pop()
+            if other not in seen and other != name:
+                seen.add(other)
+                todo += direct.get(other, ())
+        closure[name] = seen
+    return closure
+
+
+def architecture_order(synthesis: Synthesis) -> list[ResourceRecord]:
+    """Top-level components, those that others build on first (network before cluster before baseline)."""
+    owner = top_components(synthesis)
+    upstream = _upstream(synthesis, owner)
+    components = [r for r in synthesis.resources if not r.custom and owner[r.urn] == r.name]
+    return sorted(components, key=lambda c: (len(upstream.get(c.name, ())), c.name))
+
+
 def summary(synthesis: Synthesis) -> str:
     owner = top_components(synthesis)
-    components = [r for r in synthesis.resources if not r.custom and owner[r.urn] == r.name]
+    components = architecture_order(synthesis)
     lines = [f"envstack synth {synthesis.stack}  (environment {synthesis.environment}, "
              f"{len(synthesis.resources)} resources)", ""]
     for component in components:
