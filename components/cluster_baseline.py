@@ -2,7 +2,8 @@
 
 isolation   Pod Security Admission labels (enforce / warn / audit levels per environment); NetworkPolicies:
             deny everything, then allow the namespace itself, DNS to kube-system, the database and cache ports in
-            the data subnets, and the application port from the load balancer's subnets and the nodes' subnets.
+            the data subnets, HTTPS to the configured CIDRs (AWS APIs for IRSA), and the application port from
+            the load balancer's subnets and the nodes' subnets.
             The ALB reaches pods through a NodePort: with externalTrafficPolicy Local packets keep the ALB's
             address (the public subnets); with the default Cluster policy kube-proxy forwards them from a node
             and SNATs them to that node's IP (the private subnets). Admitting both keeps the application
@@ -93,6 +94,7 @@ class BaselineArgs:
     node_cidrs: tuple[str, ...] = ()  # where the nodes live (the private subnets): SNAT source of NodePort traffic
     data_cidrs: tuple[str, ...] = ()  # where the database and the cache live (the isolated subnets)
     data_ports: tuple[int, ...] = (5432, 6379)
+    https_egress_cidrs: tuple[str, ...] = ()  # where pods may call HTTPS APIs (AWS STS, Secrets Manager, ECR...)
     ci_deployer_group: str = CI_DEPLOYER_GROUP
     extra_labels: dict[str, str] = field(default_factory=dict)
 
@@ -151,6 +153,13 @@ class ClusterBaseline(Component):
                                        egress=egress),
             opts=self._opts())
 
+    def _egress_policy(self, key: str, ns: pulumi.Input[str], policy: str, cidrs: Sequence[str],
+                       ports: Sequence[int]) -> None:
+        """TCP egress to `cidrs` on `ports`; no policy at all when there are no CIDRs."""
+        if cidrs:
+            self._network_policy(key, ns, policy, ["Egress"], egress=[NetworkPolicyEgressRuleArgs(
+                to=_cidrs(cidrs), ports=_ports(ports))])
+
     def _network_policies(self, key: str, ns: pulumi.Input[str]) -> None:
         a = self._args
         same_namespace = [NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs())]
@@ -163,9 +172,9 @@ class ClusterBaseline(Component):
                              egress=[NetworkPolicyEgressRuleArgs(to=same_namespace)])
         self._network_policy(key, ns, "allow-dns", ["Egress"], egress=[NetworkPolicyEgressRuleArgs(
             to=[kube_dns], ports=_ports([53], "UDP") + _ports([53], "TCP"))])
-        if a.data_cidrs:
-            self._network_policy(key, ns, "allow-data-stores", ["Egress"], egress=[NetworkPolicyEgressRuleArgs(
-                to=_cidrs(a.data_cidrs), ports=_ports(a.data_ports))])
+        self._egress_policy(key, ns, "allow-data-stores", a.data_cidrs, a.data_ports)
+        # IRSA pods call STS, Secrets Manager, ECR... over HTTPS; AWS publishes no fixed ranges for them.
+        self._egress_policy(key, ns, "allow-https-egress", a.https_egress_cidrs, [443])
         if a.load_balancer_cidrs:
             self._network_policy(key, ns, "allow-load-balancer", ["Ingress"], ingress=[NetworkPolicyIngressRuleArgs(
                 from_=_cidrs(a.load_balancer_cidrs + a.node_cidrs), ports=_ports([a.app_port]))])

@@ -53,7 +53,7 @@ def baseline(cfg: StackConfig) -> BaselineArgs:
         pod_security_version=f"v{cfg.cluster.version}", quota=Quota(**base.quota.model_dump()),
         container_limits=ContainerLimits(**base.container_limits.model_dump()),
         load_balancer_cidrs=tuple(subnets["public"]), node_cidrs=tuple(subnets["private"]),
-        data_cidrs=tuple(subnets["isolated"]))
+        data_cidrs=tuple(subnets["isolated"]), https_egress_cidrs=tuple(str(c) for c in base.https_egress_cidrs))
 
 
 def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> DatabaseArgs:

@@ -5,19 +5,20 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from conftest import synth
+from conftest import synth, synth_with
 from kubernetes_validate import utils
 from test_cluster import problems
 
 from components.network import subnet_plan
 from envstack.config import load_profile
-from envstack.synth import ResourceRecord, Synthesis
+from envstack.synth import ResourceRecord, Synthesis, read_stack_config
 
 BASELINE = "envstack:kubernetes:Baseline"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+HTTPS_EGRESS = "allow-https-egress"
 
 
 def manifest(inputs: Any) -> Any:
@@ -58,6 +59,8 @@ def test_every_kubernetes_object_is_valid_for_the_pinned_version(stack):
     kinds = {r.inputs["kind"] for r in objects}
     assert kinds == {"Namespace", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "ResourceQuota",
                      "LimitRange"}
+    assert set(policies(stack)) == {"default-deny-all", "allow-same-namespace", "allow-dns", "allow-data-stores",
+                                    HTTPS_EGRESS, "allow-load-balancer"}
     for record in objects:
         kubernetes_validate.validate(manifest(record.inputs), version, strict=True)
 
@@ -119,6 +122,44 @@ def test_data_store_ports_are_reachable_in_the_isolated_subnets_only(stack):
     [rule] = policies(stack)["allow-data-stores"]["egress"]
     assert [peer["ipBlock"]["cidr"] for peer in rule["to"]] == plan["isolated"]
     assert sorted(p["port"] for p in rule["ports"]) == [5432, 6379]
+
+
+def with_baseline(stack: str, **baseline: Any) -> Synthesis:
+    """The stack file with `baseline` settings merged over its profile's envstack:cluster.baseline."""
+    cluster = read_stack_config(stack)["envstack:cluster"]
+    return synth_with(stack, cluster={**cluster, "baseline": baseline})
+
+
+def https_egress_by_namespace(s: Synthesis) -> dict[str, dict[str, Any]]:
+    return {r.inputs["metadata"]["namespace"]: r.inputs["spec"] for r in s.of_type(NETWORK_POLICY)
+            if r.inputs["metadata"]["name"] == HTTPS_EGRESS}
+
+
+def test_https_egress_goes_to_the_profiles_cidrs_on_443(stack):
+    cidrs = baseline_settings(stack.environment)["httpsEgressCidrs"]
+    assert cidrs
+    spec = policies(stack)[HTTPS_EGRESS]
+    assert spec["policyTypes"] == ["Egress"] and "ingress" not in spec
+    assert spec["egress"] == [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs],
+                               "ports": [{"protocol": "TCP", "port": 443}]}]
+
+
+def test_every_namespace_gets_https_egress_to_the_configured_cidrs_and_a_valid_policy():
+    namespaces, cidrs = ["app", "jobs"], ["10.20.0.0/16", "52.94.0.0/22"]
+    s = with_baseline("dev", namespaces=namespaces, httpsEgressCidrs=cidrs)
+    found = https_egress_by_namespace(s)
+    assert set(found) == set(namespaces)
+    for spec in found.values():
+        [rule] = spec["egress"]
+        assert [peer["ipBlock"]["cidr"] for peer in rule["to"]] == cidrs
+    for record in s.of_type(NETWORK_POLICY):
+        kubernetes_validate.validate(manifest(record.inputs), "1.35", strict=True)
+
+
+def test_no_https_egress_policy_for_an_empty_list():
+    s = with_baseline("dev", httpsEgressCidrs=[])
+    assert https_egress_by_namespace(s) == {}
+    assert "allow-dns" in policies(s)
 
 
 def test_the_load_balancer_and_node_subnets_reach_the_application_port(stack):
@@ -192,6 +233,9 @@ BAD = [
      "defaultRequest <= defaultLimit <= max for memory"),
     ({"containerLimits": {"maxCpu": "100m"}}, "envstack:cluster.baseline.containerLimits",
      "defaultRequest <= defaultLimit <= max for cpu"),
+    ({"httpsEgressCidrs": ["10.0.0.0/33"]}, "envstack:cluster.baseline.httpsEgressCidrs[0]", "IPv4"),
+    ({"httpsEgressCidrs": ["52.94.0.0/22", "10.0.0.1/8"]}, "envstack:cluster.baseline.httpsEgressCidrs[1]", "IPv4"),
+    ({"httpsEgressCidrs": "0.0.0.0/0"}, "envstack:cluster.baseline.httpsEgressCidrs", "valid tuple"),
 ]
 
 

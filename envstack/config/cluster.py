@@ -176,6 +176,8 @@ class BaselineConfig(Model):
     pod_security: PodSecurityConfig
     quota: QuotaConfig
     container_limits: ContainerLimitsConfig
+    # Where pods may open HTTPS connections (STS, Secrets Manager, ECR...); () means no such egress.
+    https_egress_cidrs: tuple[IPv4Network, ...]
 
     @field_validator("namespaces")
     @classmethod
