@@ -2,13 +2,16 @@
 
     configuration (profile + stack file) -> AWS provider (region, accounts, tags)
       -> network (VPC: public / private / isolated tiers)
+      -> alerts (the encrypted SNS topic every component below notifies)
       -> cluster (EKS in the private tier, managed node groups, add-ons) -> baseline (namespaces, policies, RBAC)
       -> data (PostgreSQL on RDS, Redis/Valkey on ElastiCache, in the isolated tier, reached via allow())
       -> edge (internet-facing ALB in the public subnets: TLS, WAF, access logs -> NodePort on the nodes)
+      -> monitoring (alarms on all of the above, dashboard, budget, anomaly detection, deployment record)
 """
 
 import pulumi
 
+from components.alerts import Alerts
 from components.cache import Cache
 from components.cluster import Cluster
 from components.cluster_baseline import ClusterBaseline
@@ -25,10 +28,12 @@ cfg = stack_config()  # profile + stack file, validated: a bad value stops here,
 on_aws = pulumi.ResourceOptions(provider=aws_provider(cfg))
 
 network = Network("network", args.network(cfg), on_aws)
+alerts = Alerts("alerts", args.alerts(cfg), on_aws)
 cluster = Cluster("cluster", args.cluster(cfg, network.vpc_id, network.private_subnet_ids), on_aws)
 baseline = ClusterBaseline("baseline", args.baseline(cfg), cluster.kube_provider, on_aws)
-database = Database("database", args.database(cfg, network.vpc_id, network.db_subnet_group.name), on_aws)
-cache = Cache("cache", args.cache(cfg, network.vpc_id, network.cache_subnet_group.name), on_aws)
+database = Database("database", args.database(cfg, network.vpc_id, network.db_subnet_group.name, alerts.topic_arn),
+                    on_aws)
+cache = Cache("cache", args.cache(cfg, network.vpc_id, network.cache_subnet_group.name, alerts.topic_arn), on_aws)
 edge = LoadBalancer("edge", args.load_balancer(cfg, network.vpc_id, network.public_subnet_ids), on_aws)
 
 # Who may reach whom: separate rules, so neither data store waits for the cluster.
@@ -38,7 +43,7 @@ allow(cluster, cache)
 edge.attach_to(cluster.autoscaling_group_names)
 allow(edge, cluster, port=edge.target_port)
 
-monitoring = Monitoring("monitoring", args.monitoring(cfg, MonitoringTargets(
+monitoring = Monitoring("monitoring", args.monitoring(cfg, alerts.topic_arn, MonitoringTargets(
     nat_gateway_ids=[nat.id for nat in network.nat_gateways],
     db_instance_ids=[database.instance.identifier],
     cache_cluster_ids=member_cluster_ids(cache.replication_group.id, cfg.cache.nodes),
@@ -56,7 +61,7 @@ pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
 pulumi.export("natPublicIps", [eip.public_ip for eip in network.nat_eips])
 pulumi.export("dbSubnetGroupName", network.db_subnet_group.name)
 pulumi.export("cacheSubnetGroupName", network.cache_subnet_group.name)
-pulumi.export("alertTopicArn", monitoring.alert_topic_arn)
+pulumi.export("alertTopicArn", alerts.topic_arn)
 pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("deploymentRecordParameter", monitoring.deployment_record_parameter)
 pulumi.export("loadBalancerDnsName", edge.dns_name)

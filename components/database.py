@@ -4,7 +4,8 @@ Storage, Performance Insights and the master user's secret are encrypted with th
 RDS generates the master password and keeps it in Secrets Manager, so it is never in config, code or state.
 Log exports land in log groups created here first, so they get a retention and encryption instead of RDS's
 keep-forever default. The instance's identifier is stable (`<prefix>-postgres`): those log group names and the
-final snapshot's name follow from it.
+final snapshot's name follow from it. Given the stack's alert topic, an RDS event subscription sends the instance's
+operational events (failover, failure, low storage, maintenance, ...) there.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from .datastore import DataStore
 PORT = 5432
 LOG_EXPORTS = ("postgresql", "upgrade")
 ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+# RDS's event categories for source type db-instance (`aws rds describe-event-categories --source-type db-instance`)
+# that need someone's attention; backup, creation, configuration change and the like are routine.
+ALERT_EVENT_CATEGORIES = ("availability", "deletion", "failover", "failure", "low storage", "maintenance",
+                          "notification", "recovery", "restoration")
 
 
 def parameter_group_family(engine_version: str) -> str:
@@ -48,6 +53,7 @@ class DatabaseArgs:
     monitoring_interval_seconds: int = 60
     slow_query_ms: int = 500
     log_retention_days: int = 90
+    alert_topic_arn: pulumi.Input[str] | None = None  # None: no RDS event subscription
 
 
 class Database(DataStore):
@@ -65,6 +71,7 @@ class Database(DataStore):
         self.port = self.instance.port
         self.database_name = self.instance.db_name
         self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.event_subscription = self._event_subscription(args.alert_topic_arn) if args.alert_topic_arn else None
         self.register_outputs({
             "endpoint": self.endpoint, "port": self.port, "database_name": self.database_name,
             "master_secret_arn": self.master_secret_arn, "security_group_id": self.security_group_id,
@@ -120,6 +127,12 @@ class Database(DataStore):
             opts=self.child(protect=args.protect, delete_before_replace=True,
                             depends_on=[monitoring_policy, *log_groups]),
         )
+
+    def _event_subscription(self, topic_arn: pulumi.Input[str]) -> aws.rds.EventSubscription:
+        return aws.rds.EventSubscription(
+            f"{self.label}-events", name=f"{self._args.name_prefix}-postgres-events", sns_topic=topic_arn,
+            source_type="db-instance", source_ids=[self.instance.identifier],
+            event_categories=list(ALERT_EVENT_CATEGORIES), opts=self.child())
 
     def _parameter_group(self) -> aws.rds.ParameterGroup:
         args = self._args

@@ -1,7 +1,6 @@
-"""Monitoring: where a stack's alerts go, what raises them, what it may spend, and what was deployed.
+"""Monitoring: what raises the stack's alerts, what it may spend, and what was deployed.
 
-    SNS topic (customer-managed KMS key that CloudWatch, Budgets and Cost Anomaly Detection may use: with the
-    default alias/aws/sns key their notifications are dropped silently) + email subscriptions
+    the alert topic (components/alerts.py, built before everything it watches; its ARN is an argument)
       <- metric alarms: one per (preset, watched resource), from the PRESETS table; alarm and OK actions
       <- AWS Budgets monthly cost budget on the stack's cost-allocation tag (80% forecast, 100% actual)
       <- Cost Anomaly Detection on the same tag (when enabled)
@@ -26,7 +25,7 @@ import pulumi_aws as aws
 
 from envstack.deployment import DeploymentRecord, parameter_name
 
-from .base import Component, key_policy, policy_document
+from .base import Component
 
 ABOVE, BELOW = "GreaterThanThreshold", "LessThanThreshold"
 GB, MB = 1024.0**3, 1024.0**2
@@ -81,11 +80,6 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "albElb5xx": 10, "albTarget5xx": 10, "albP99Seconds": 1.5, "albMinHealthyHosts": 1,
     "natPortAllocationErrors": 0, "eksNodeCpuPercent": 80, "eksNodeStatusCheckFailures": 0,
 }
-# Services that publish to the topic, and so must be able to use its key.
-PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
-ANOMALY_PUBLISHER = "costalerts.amazonaws.com"
-
-
 def member_cluster_ids(replication_group_id: pulumi.Input[str], nodes: int) -> list[pulumi.Output[str]]:
     """ElastiCache names a (cluster-mode disabled) replication group's nodes <id>-001, <id>-002, ...; its metrics
     are published per node (CacheClusterId)."""
@@ -120,6 +114,7 @@ class MonitoringTargets:
 class MonitoringArgs:
     stack: str
     name_prefix: str  # physical names: envstack-<stack>
+    alert_topic_arn: pulumi.Input[str]  # Alerts.topic_arn: alarms, budget and anomaly detection notify it
     region: str = "us-west-2"
     targets: MonitoringTargets = field(default_factory=MonitoringTargets)
     notification_emails: tuple[str, ...] = ()
@@ -130,7 +125,6 @@ class MonitoringArgs:
     anomaly_detection: bool = False
     anomaly_threshold_usd: float = 50.0
     deployment_record: DeploymentRecord | None = None
-    protect: bool = False
 
     @property
     def cost_tag(self) -> tuple[str, str]:
@@ -139,7 +133,6 @@ class MonitoringArgs:
 
 
 class Monitoring(Component):
-    alert_topic_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
     deployment_record_parameter: pulumi.Output[str] | None
 
@@ -148,18 +141,8 @@ class Monitoring(Component):
         super().__init__("envstack:observability:Monitoring", name, {
             "notificationEmails": len(args.notification_emails), "monthlyBudgetUsd": args.monthly_budget_usd,
             "alarmsOf": watched, "datapoints": f"{args.datapoints_to_alarm} of {args.evaluation_periods}",
-            "anomalyDetection": args.anomaly_detection}, opts, protect=args.protect)
+            "anomalyDetection": args.anomaly_detection}, opts)
         self._args = args
-        self.key = self.kms_key("alerts", f"{args.name_prefix}: alert topic encryption", policy=self._key_policy())
-        self.topic = aws.sns.Topic(f"{name}-alerts", name=f"{args.name_prefix}-alerts",
-                                   kms_master_key_id=self.key.arn, opts=self.child())
-        self.alert_topic_arn = self.topic.arn
-        self.topic_policy = aws.sns.TopicPolicy(f"{name}-alerts", arn=self.topic.arn,
-                                                policy=self._topic_policy(), opts=self.child())
-        self.subscriptions = [
-            aws.sns.TopicSubscription(f"{name}-email-{i}", topic=self.topic.arn, protocol="email", endpoint=email,
-                                      opts=self.child())
-            for i, email in enumerate(args.notification_emails)]
         self.alarms = self._alarms()
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard", dashboard_name=args.name_prefix, dashboard_body=self._dashboard_body(),
@@ -170,25 +153,9 @@ class Monitoring(Component):
         self.deployment_parameter = self._deployment_parameter()
         self.deployment_record_parameter = self.deployment_parameter.name if self.deployment_parameter else None
         self.register_outputs({
-            "alert_topic_arn": self.alert_topic_arn, "dashboard_name": self.dashboard_name,
+            "dashboard_name": self.dashboard_name,
             "alarm_count": len(self.alarms), "deployment_record_parameter": self.deployment_record_parameter,
         })
-
-    @property
-    def publishers(self) -> list[str]:
-        return [*PUBLISHERS, ANOMALY_PUBLISHER] if self._args.anomaly_detection else list(PUBLISHERS)
-
-    def _key_policy(self) -> pulumi.Output[str]:
-        return self.account_id.apply(lambda account: key_policy(account, {
-            "Sid": "AlertPublishersEncrypt", "Effect": "Allow", "Resource": "*",
-            "Principal": {"Service": self.publishers},
-            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"]}))
-
-    def _topic_policy(self) -> pulumi.Output[str]:
-        return pulumi.Output.all(self.topic.arn, self.account_id).apply(lambda ids: policy_document({
-            "Sid": "AlertPublishers", "Effect": "Allow", "Action": "SNS:Publish", "Resource": ids[0],
-            "Principal": {"Service": self.publishers},
-            "Condition": {"StringEquals": {"aws:SourceAccount": ids[1]}}}))
 
     def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
         targets = self._args.targets.dimensions()
@@ -210,7 +177,7 @@ class Monitoring(Component):
             comparison_operator=preset.comparison, threshold=threshold * preset.scale, period=preset.period,
             evaluation_periods=args.evaluation_periods, datapoints_to_alarm=args.datapoints_to_alarm,
             treat_missing_data=preset.missing_data, actions_enabled=True,
-            alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=self.child())
+            alarm_actions=[args.alert_topic_arn], ok_actions=[args.alert_topic_arn], opts=self.child())
 
     def _dashboard_body(self) -> pulumi.Output[str]:
         """One graph per preset that has something to watch, with its alarm threshold drawn on it."""
@@ -242,7 +209,7 @@ class Monitoring(Component):
 
         def notify(kind: str, percent: float) -> dict[str, Any]:
             return {"comparison_operator": "GREATER_THAN", "notification_type": kind, "threshold": percent,
-                    "threshold_type": "PERCENTAGE", "subscriber_sns_topic_arns": [self.topic.arn],
+                    "threshold_type": "PERCENTAGE", "subscriber_sns_topic_arns": [args.alert_topic_arn],
                     "subscriber_email_addresses": list(args.notification_emails) or None}
 
         return aws.budgets.Budget(
@@ -250,8 +217,7 @@ class Monitoring(Component):
             limit_amount=f"{args.monthly_budget_usd:.2f}", limit_unit="USD",
             # Costs are attributed through the activated cost-allocation tag (user:Stack) on every resource.
             cost_filters=[{"name": "TagKeyValue", "values": [f"user:{tag_key}${tag_value}"]}],
-            notifications=[notify("FORECASTED", 80), notify("ACTUAL", 100)],
-            opts=self.child(depends_on=[self.topic_policy]))
+            notifications=[notify("FORECASTED", 80), notify("ACTUAL", 100)], opts=self.child())
 
     def _anomaly_detection(self) -> aws.costexplorer.AnomalySubscription:
         args = self._args
@@ -264,11 +230,11 @@ class Monitoring(Component):
         return aws.costexplorer.AnomalySubscription(
             f"{self.label}-cost", name=f"{args.name_prefix}-cost", monitor_arn_lists=[monitor.arn],
             frequency="IMMEDIATE",  # the only frequency Cost Anomaly Detection allows for SNS subscribers
-            subscribers=[{"type": "SNS", "address": self.topic.arn}],
+            subscribers=[{"type": "SNS", "address": args.alert_topic_arn}],
             threshold_expression={"dimension": {
                 "key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "match_options": ["GREATER_THAN_OR_EQUAL"],
                 "values": [f"{args.anomaly_threshold_usd:g}"]}},
-            opts=self.child(depends_on=[self.topic_policy]))
+            opts=self.child())
 
     def _deployment_parameter(self) -> aws.ssm.Parameter | None:
         record = self._args.deployment_record

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pulumi
 
 from components.access_logs import AccessLogArgs, Transition
+from components.alerts import AlertsArgs
 from components.cache import CacheArgs
 from components.cluster import ClusterArgs, NodeGroupSpec
 from components.cluster_baseline import BaselineArgs, ContainerLimits, PodSecurity, Quota
@@ -56,18 +57,26 @@ def baseline(cfg: StackConfig) -> BaselineArgs:
         data_cidrs=tuple(subnets["isolated"]), https_egress_cidrs=tuple(str(c) for c in base.https_egress_cidrs))
 
 
-def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> DatabaseArgs:
+def alerts(cfg: StackConfig) -> AlertsArgs:
+    mon = cfg.monitoring
+    return AlertsArgs(name_prefix=cfg.name_prefix, notification_emails=mon.notification_emails,
+                      anomaly_detection=mon.anomaly_detection, protect=cfg.protect_stateful_resources)
+
+
+def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
+             alert_topic_arn: pulumi.Input[str] | None = None) -> DatabaseArgs:
     return DatabaseArgs(
         vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
         protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
-        **cfg.database.model_dump())
+        alert_topic_arn=alert_topic_arn, **cfg.database.model_dump())
 
 
-def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> CacheArgs:
+def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
+          alert_topic_arn: pulumi.Input[str] | None = None) -> CacheArgs:
     return CacheArgs(
         vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
         protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
-        **cfg.cache.model_dump())
+        notification_topic_arn=alert_topic_arn, **cfg.cache.model_dump())
 
 
 def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]]) \
@@ -87,13 +96,13 @@ def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids
         name_prefix=cfg.name_prefix, protect=cfg.protect_stateful_resources)
 
 
-def monitoring(cfg: StackConfig, targets: MonitoringTargets) -> MonitoringArgs:
+def monitoring(cfg: StackConfig, alert_topic_arn: pulumi.Input[str], targets: MonitoringTargets) -> MonitoringArgs:
     mon = cfg.monitoring
     return MonitoringArgs(
-        stack=cfg.stack, name_prefix=cfg.name_prefix, region=cfg.region, targets=targets,
+        stack=cfg.stack, name_prefix=cfg.name_prefix, region=cfg.region, alert_topic_arn=alert_topic_arn,
+        targets=targets,
         notification_emails=mon.notification_emails, thresholds=mon.alarm_thresholds.model_dump(by_alias=True),
         evaluation_periods=mon.evaluation_periods, datapoints_to_alarm=mon.datapoints_to_alarm,
         monthly_budget_usd=mon.monthly_budget_usd, anomaly_detection=mon.anomaly_detection,
         anomaly_threshold_usd=mon.anomaly_threshold_usd,
-        deployment_record=deployment.from_environment(cfg.stack, cfg.environment),
-        protect=cfg.protect_stateful_resources)
+        deployment_record=deployment.from_environment(cfg.stack, cfg.environment))

@@ -237,6 +237,7 @@ FREE: frozenset[str] = frozenset({
     "aws:kms/alias:Alias",
     "aws:lb/listener:Listener", "aws:lb/targetGroup:TargetGroup", "aws:lb/listenerRule:ListenerRule",
     "aws:autoscaling/attachment:Attachment",  # registers node-group instances in the target group
+    "aws:rds/eventSubscription:EventSubscription",  # RDS charges nothing for event notifications (SNS: free tier)
     "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "aws:s3/bucketPolicy:BucketPolicy",

@@ -49,11 +49,16 @@ def _upstream(synthesis: Synthesis, owner: dict[str, str]) -> dict[str, set[str]
 
 
 def architecture_order(synthesis: Synthesis) -> list[ResourceRecord]:
-    """Top-level components, those that others build on first (network before cluster before baseline)."""
+    """Top-level components, those that others build on first (network before cluster before baseline); among
+    those with as many dependencies, the one most others build on first (network before alerts)."""
     owner = top_components(synthesis)
     upstream = _upstream(synthesis, owner)
     components = [r for r in synthesis.resources if not r.custom and owner[r.urn] == r.name]
-    return sorted(components, key=lambda c: (len(upstream.get(c.name, ())), c.name))
+
+    def dependents(name: str) -> int:
+        return sum(name in others for others in upstream.values())
+
+    return sorted(components, key=lambda c: (len(upstream.get(c.name, ())), -dependents(c.name), c.name))
 
 
 def summary(synthesis: Synthesis) -> str:

@@ -302,6 +302,37 @@ def test_exported_logs_land_in_encrypted_log_groups_with_the_environments_retent
         assert group.urn in db.dependencies  # created before RDS would create them without retention
 
 
+# RDS's event categories for source type db-instance (Amazon RDS User Guide, "DB instance events").
+DB_INSTANCE_EVENT_CATEGORIES = {
+    "availability", "backup", "configuration change", "creation", "deletion", "failover", "failure", "low storage",
+    "maintenance", "notification", "read replica", "recovery", "restoration", "security", "security patching"}
+EVENT_SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
+
+
+def test_instance_events_go_to_the_alert_topic(stack):
+    db, subscription = stack.one(INSTANCE), only(children(stack, "database", EVENT_SUBSCRIPTION)).inputs
+    assert (subscription["sourceType"], subscription["sourceIds"]) == ("db-instance", [db.inputs["identifier"]])
+    assert subscription["snsTopic"] == stack.outputs["alertTopicArn"]
+    categories = set(subscription["eventCategories"])
+    assert categories <= DB_INSTANCE_EVENT_CATEGORIES
+    assert {"availability", "failover", "failure", "low storage", "maintenance", "deletion"} <= categories
+    assert subscription.get("enabled", True) is True
+    assert subscription["name"] == f"{db.inputs['identifier']}-events"
+
+
+STANDALONE_DATABASE = """
+from components.database import Database, DatabaseArgs
+
+Database("database", DatabaseArgs(vpc_id="vpc-1", subnet_group_name="db", protect=False))
+"""
+
+
+def test_no_alert_topic_means_no_event_subscription(tmp_path):
+    (tmp_path / "__main__.py").write_text(STANDALONE_DATABASE)
+    s = synthesize("dev", read_stack_config("dev"), root=tmp_path)
+    assert len(s.of_type(INSTANCE)) == 1 and not s.of_type(EVENT_SUBSCRIPTION)
+
+
 def test_prod_keys_are_protected_with_the_data():
     for s, protected in ((synth("prod"), True), (synth("dev"), False)):
         for component in ("database", "cache"):

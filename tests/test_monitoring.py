@@ -1,5 +1,5 @@
-"""Monitoring: every watched resource has its alarms, alerts reach an encrypted topic the publishers may use,
-budgets and anomaly detection per environment, log retention, the deployment record and the config's bad values."""
+"""Monitoring: every watched resource has its alarms, which notify the Alerts topic (tests/test_alerts.py), budgets
+and anomaly detection per environment, log retention, the deployment record and the config's bad values."""
 
 import json
 from collections import Counter
@@ -15,7 +15,6 @@ from envstack.deployment import DeploymentRecord, from_environment
 from envstack.synth import ResourceRecord, Synthesis, read_stack_config
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "aws:sns/topic:Topic"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 # What must watch each resource type: (metric names, dimension that names the resource).
@@ -157,39 +156,6 @@ def test_presets_and_configured_thresholds_are_the_same_keys():
 
 def test_nothing_to_watch_means_no_alarm_targets():
     assert all(dims == [] for dims in MonitoringTargets().dimensions().values())
-
-
-def _alerts_key(s: Synthesis) -> ResourceRecord:
-    topic = s.one(TOPIC)
-    return next(k for k in s.of_type("aws:kms/key:Key") if k.urn in topic.dependencies)
-
-
-def test_topic_is_encrypted_with_a_key_cloudwatch_and_budgets_may_use(stack):
-    topic, key = stack.one(TOPIC), _alerts_key(stack)
-    assert topic.inputs["kmsMasterKeyId"].endswith(f"key/{key.name}")
-    assert key.inputs["enableKeyRotation"] is True
-    statements = json.loads(key.inputs["policy"])["Statement"]
-    admin = next(s for s in statements if s["Action"] == "kms:*")
-    assert admin["Principal"]["AWS"].endswith(":root")
-    services = next(s for s in statements if "Service" in s["Principal"])
-    assert {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"} <= set(services["Principal"]["Service"])
-    assert ("costalerts.amazonaws.com" in services["Principal"]["Service"]) == settings(stack)["anomalyDetection"]
-    assert set(services["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
-
-
-def test_topic_policy_lets_only_this_accounts_publishers_publish(stack):
-    policy = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
-    (statement,) = policy["Statement"]
-    assert statement["Action"] == "SNS:Publish" and statement["Resource"] == topic_arn(stack)
-    assert {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"} <= set(statement["Principal"]["Service"])
-    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
-
-
-def test_email_subscriptions_follow_the_profile(stack):
-    emails = settings(stack)["notificationEmails"]
-    subscriptions = stack.of_type("aws:sns/topicSubscription:TopicSubscription")
-    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(emails)
-    assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic_arn(stack) for s in subscriptions)
 
 
 def test_monthly_cost_budget_on_the_stack_tag_warns_at_80_forecast_and_100_actual(stack):

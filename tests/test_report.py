@@ -12,6 +12,8 @@ def test_components_come_after_what_they_build_on(stack):
     assert order[0] == "network" and order[-1] == "monitoring"
     assert order.index("cluster") < order.index("baseline")
     assert order.index("cluster") < order.index("edge")  # the edge attaches to the node groups
+    assert order[1] == "alerts"  # the data stores notify its topic
+    assert order.index("alerts") < min(order.index("database"), order.index("cache"))
 
 
 def test_every_resource_belongs_to_one_listed_component(stack):

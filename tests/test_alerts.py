@@ -1,0 +1,110 @@
+"""Alerts: one encrypted topic, built before the data stores, that every AWS publisher of the stack may use."""
+
+import json
+from typing import Any
+
+from conftest import synth_with
+from test_database import children, only, transitive_dependencies
+
+from components.alerts import ANOMALY_PUBLISHER, PUBLISHERS
+from envstack.config import load_profile
+from envstack.synth import ResourceRecord, Synthesis
+
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+KEY = "aws:kms/key:Key"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+EVENT_SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
+# Alarms (CloudWatch), budgets, RDS event subscriptions, ElastiCache notifications.
+SERVICE_PUBLISHERS = {"cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.rds.amazonaws.com",
+                      "elasticache.amazonaws.com"}
+
+
+def monitoring_settings(s: Synthesis) -> dict[str, Any]:
+    return load_profile(s.environment).settings["monitoring"]
+
+
+def topic(s: Synthesis) -> ResourceRecord:
+    return only(children(s, "alerts", TOPIC))
+
+
+def topic_policy(s: Synthesis) -> ResourceRecord:
+    return only(children(s, "alerts", TOPIC_POLICY))
+
+
+def expected_publishers(s: Synthesis) -> set[str]:
+    anomaly = {ANOMALY_PUBLISHER} if monitoring_settings(s)["anomalyDetection"] else set()
+    return {*PUBLISHERS, *anomaly}
+
+
+def test_the_stack_has_one_topic_owned_by_alerts_and_exports_its_arn(stack):
+    assert [t.urn for t in stack.of_type(TOPIC)] == [topic(stack).urn]
+    assert topic(stack).inputs["name"] == f"envstack-{stack.stack}-alerts"
+    assert stack.outputs["alertTopicArn"].startswith("arn:aws:sns:")
+    assert stack.outputs["alertTopicArn"] == topic_policy(stack).inputs["arn"]
+
+
+def test_topic_is_encrypted_with_its_own_key_every_publisher_may_use(stack):
+    key = only(children(stack, "alerts", KEY))
+    assert topic(stack).inputs["kmsMasterKeyId"].endswith(f"key/{key.name}")
+    assert key.urn in topic(stack).dependencies
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.protect == load_profile(stack.environment).settings["protectStatefulResources"]
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    admin = only([s for s in statements if s["Action"] == "kms:*"])
+    assert admin["Principal"]["AWS"].endswith(":root")
+    (services,) = [s for s in statements if "Service" in s["Principal"]]
+    assert set(services["Principal"]["Service"]) == expected_publishers(stack)
+    assert set(services["Principal"]["Service"]) >= SERVICE_PUBLISHERS
+    assert set(services["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+def test_topic_policy_lets_only_this_accounts_publishers_publish(stack):
+    arn = stack.outputs["alertTopicArn"]
+    (statement,) = json.loads(topic_policy(stack).inputs["policy"])["Statement"]
+    assert statement["Action"] == "SNS:Publish" and statement["Resource"] == arn
+    assert set(statement["Principal"]["Service"]) == expected_publishers(stack)
+    assert set(statement["Principal"]["Service"]) >= SERVICE_PUBLISHERS
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": arn.split(":")[4]}}
+
+
+def test_email_subscriptions_follow_the_profile(stack):
+    emails = monitoring_settings(stack)["notificationEmails"]
+    subscriptions = children(stack, "alerts", "aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(emails)
+    assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == stack.outputs["alertTopicArn"]
+               for s in subscriptions)
+
+
+def assert_notifies_the_topic_once_it_may(s: Synthesis, record: ResourceRecord) -> None:
+    """Created after the topic and its policy (AWS checks it may publish when the subscription is made)."""
+    assert {topic(s).urn, topic_policy(s).urn} <= set(record.dependencies), record.urn
+
+
+def test_data_stores_notify_the_topic_created_before_them(stack):
+    group = only(children(stack, "cache", REPLICATION_GROUP))
+    assert group.inputs["notificationTopicArn"] == stack.outputs["alertTopicArn"]
+    assert_notifies_the_topic_once_it_may(stack, group)
+    subscription = only(children(stack, "database", EVENT_SUBSCRIPTION))
+    assert subscription.inputs["snsTopic"] == stack.outputs["alertTopicArn"]
+    assert_notifies_the_topic_once_it_may(stack, subscription)
+    # ...and the topic waits for neither data store.
+    ancestry = transitive_dependencies(stack.resources, topic_policy(stack).urn)
+    assert not {r.urn for r in stack.resources if r.parent and r.parent.endswith(("::database", "::cache"))} \
+        & (ancestry | {topic(stack).urn})
+
+
+def test_alarms_budget_and_anomaly_subscription_wait_for_the_topic_policy(stack):
+    notifiers = [*stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"), stack.one("aws:budgets/budget:Budget"),
+                 *stack.of_type("aws:costexplorer/anomalySubscription:AnomalySubscription")]
+    assert len(notifiers) > 2
+    for record in notifiers:
+        assert_notifies_the_topic_once_it_may(stack, record)
+
+
+def test_anomaly_detection_off_leaves_cost_alerts_out_of_both_policies():
+    s = synth_with("staging", monitoring={"anomalyDetection": False})
+    key_policy = json.loads(only(children(s, "alerts", KEY)).inputs["policy"])
+    (services,) = [st for st in key_policy["Statement"] if "Service" in st["Principal"]]
+    (published,) = json.loads(topic_policy(s).inputs["policy"])["Statement"]
+    assert set(services["Principal"]["Service"]) == set(published["Principal"]["Service"]) == set(PUBLISHERS)
