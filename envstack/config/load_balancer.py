@@ -3,24 +3,14 @@ checks, WAF and the access-log bucket's lifecycle."""
 
 import re
 from ipaddress import IPv4Network
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from policies.rules.alb import TLS_POLICIES  # the policies the pack allows: one list, so they cannot drift
+
 from .base import Model
 
-# ELB security policies that refuse TLS 1.0/1.1 (the provider's default, ELBSecurityPolicy-2016-08, admits them).
-TlsPolicy = Literal[
-    "ELBSecurityPolicy-TLS13-1-2-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
-    "ELBSecurityPolicy-TLS13-1-3-2021-06",
-    "ELBSecurityPolicy-TLS-1-2-2017-01",
-    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
-    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
-]
-TLS_POLICIES: tuple[str, ...] = get_args(TlsPolicy)
 StorageClass = Literal["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
 # S3 refuses a transition to an infrequent-access class before an object is 30 days old.
 MIN_DAYS_BEFORE = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
@@ -114,7 +104,7 @@ class AccessLogsConfig(Model):
 class LoadBalancerConfig(Model):
     tls: bool = True  # false only where a profile or stack says so explicitly: plain HTTP, no redirect
     certificate_arn: str | None = None
-    ssl_policy: TlsPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     allowed_cidrs: tuple[IPv4Network, ...] = Field(default=(IPv4Network("0.0.0.0/0"),), min_length=1)
     idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
     desync_mitigation_mode: Literal["defensive", "strictest"] = "defensive"
@@ -144,6 +134,13 @@ class LoadBalancerConfig(Model):
         if arn is not None and not ACM_ARN.match(arn):
             raise ValueError("expected an ACM certificate ARN: arn:aws:acm:<region>:<account>:certificate/<uuid>")
         return arn
+
+    @field_validator("ssl_policy")
+    @classmethod
+    def _tls12_or_newer(cls, policy: str) -> str:
+        if policy not in TLS_POLICIES:
+            raise ValueError(f"expected an ELB policy that refuses TLS 1.0/1.1, one of {', '.join(TLS_POLICIES)}")
+        return policy
 
     @property
     def certificate_region(self) -> str | None:
