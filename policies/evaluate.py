@@ -32,7 +32,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from .rules import all_policies
+from .rules import DEPLOYABILITY, all_policies
 from .rules.base import merged_config
 
 Record = Mapping[str, Any]
@@ -98,6 +98,9 @@ def resolve(policies: Sequence[Policy], config: Mapping[str, Any]) -> Resolved:
         raw = options.pop("enforcementLevel", entry if isinstance(entry, str) else None)
         level = _level(raw, name) if raw is not None else default or policy.enforcement_level \
             or EnforcementLevel.ADVISORY
+        if name in DEPLOYABILITY and raw is not None and level != EnforcementLevel.MANDATORY:
+            raise PolicyConfigError(f"{name}: a deployability rule (AWS would refuse the update) is mandatory in "
+                                    f"every environment; got {level.value} (set \"{name}\": \"mandatory\")")
         schema = policy.config_schema.properties if policy.config_schema else {}
         if extra := sorted(set(options) - set(schema)):
             raise PolicyConfigError(f"{name}: unknown options {', '.join(extra)}")

@@ -26,9 +26,21 @@ def _application(r: Resource) -> bool:
     return r.get("loadBalancerType", default="application") == "application"
 
 
-def alb_rule(name: str, description: str, severity: Severity, checkov: str) -> Callable[[ResourceCheck], Policy]:
+def alb_rule(name: str, description: str, severity: Severity, checkov: str = "",
+             deployability: bool = False) -> Callable[[ResourceCheck], Policy]:
     """A rule over application load balancers (network and gateway load balancers are skipped)."""
-    return resource_rule(name, description, LOAD_BALANCERS, severity=severity, checkov=checkov, when=_application)
+    return resource_rule(name, description, LOAD_BALANCERS, severity=severity, checkov=checkov, when=_application,
+                         deployability=deployability)
+
+
+# ELB API reference, CreateLoadBalancer: "[Application Load Balancers] You must specify subnets from at least two
+# Availability Zones." envstack puts one public subnet per AZ, so two subnets means two AZs.
+@alb_rule("alb-two-availability-zones", "An ALB needs subnets in at least two Availability Zones (AWS refuses one).",
+          severity=Severity.HIGH, deployability=True)
+def two_availability_zones(r: Resource) -> Iterator[str]:
+    subnets = len(as_list(r.get("subnets"))) or len(as_list(r.get("subnetMappings")))
+    if subnets < 2:
+        yield f"{subnets} subnet(s): an application load balancer needs subnets in at least two Availability Zones"
 
 
 @alb_rule("alb-access-logs", "ALBs must write access logs to S3.", severity=Severity.MEDIUM, checkov="CKV_AWS_91")

@@ -33,6 +33,11 @@ Props = Mapping[str, Any]
 REGISTRY: list[Policy] = []
 # Checkov ids per rule name, for documentation.
 CHECKOV: dict[str, str] = {}
+# Deployability rules: constraints AWS, EKS or a provider enforces at `pulumi up` that can be read from the
+# resources. They are mandatory in every environment (a dev stack that AWS refuses is no cheaper), so the
+# policy configuration may not relax them (`policies.evaluate.resolve` refuses it; tests check every file).
+DEPLOYABILITY: set[str] = set()
+DEPLOYABILITY_TAG = "deployability"
 
 _MISSING = object()
 
@@ -144,13 +149,19 @@ def _schema(options: Mapping[str, Mapping[str, Any]] | None) -> PolicyConfigSche
     return PolicyConfigSchema({k: dict(v) for k, v in options.items()}) if options else None
 
 
+def _tags(checkov: str, deployability: bool) -> list[str] | None:
+    tags = ([checkov] if checkov else []) + ([DEPLOYABILITY_TAG] if deployability else [])
+    return tags or None
+
+
 def resource_rule(name: str, description: str, types: Iterable[str], *, severity: Severity = Severity.HIGH,
                   checkov: str = "", options: Mapping[str, Mapping[str, Any]] | None = None,
                   level: EnforcementLevel = EnforcementLevel.MANDATORY,
-                  when: Callable[[Resource], bool] | None = None,
+                  when: Callable[[Resource], bool] | None = None, deployability: bool = False,
                   ) -> Callable[[ResourceCheck], ResourceValidationPolicy]:
     """Declare a resource rule: the check yields one message per problem and only sees the given types
-    (and, with `when`, only the resources the predicate accepts)."""
+    (and, with `when`, only the resources the predicate accepts). `deployability`: AWS would refuse it at
+    `pulumi up`, so the rule is mandatory in every environment."""
     wanted = frozenset(types)
 
     def declare(check: ResourceCheck) -> ResourceValidationPolicy:
@@ -165,8 +176,8 @@ def resource_rule(name: str, description: str, types: Iterable[str], *, severity
 
         policy = ResourceValidationPolicy(name=name, description=description, validate=validate,
                                           enforcement_level=level, config_schema=_schema(options),
-                                          severity=severity, tags=[checkov] if checkov else None)
-        _register(policy, checkov)
+                                          severity=severity, tags=_tags(checkov, deployability))
+        _register(policy, checkov, deployability)
         return policy
 
     return declare
@@ -174,8 +185,10 @@ def resource_rule(name: str, description: str, types: Iterable[str], *, severity
 
 def stack_rule(name: str, description: str, *, severity: Severity = Severity.HIGH, checkov: str = "",
                options: Mapping[str, Mapping[str, Any]] | None = None,
-               level: EnforcementLevel = EnforcementLevel.MANDATORY) -> Callable[[StackCheck], StackValidationPolicy]:
-    """Declare a stack rule: the check yields (message, urn) pairs over all resources of the stack."""
+               level: EnforcementLevel = EnforcementLevel.MANDATORY,
+               deployability: bool = False) -> Callable[[StackCheck], StackValidationPolicy]:
+    """Declare a stack rule: the check yields (message, urn) pairs over all resources of the stack.
+    `deployability`: as for `resource_rule`."""
 
     def declare(check: StackCheck) -> StackValidationPolicy:
         def validate(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -184,18 +197,22 @@ def stack_rule(name: str, description: str, *, severity: Severity = Severity.HIG
 
         policy = StackValidationPolicy(name=name, description=description, validate=validate,
                                        enforcement_level=level, config_schema=_schema(options),
-                                       severity=severity, tags=[checkov] if checkov else None)
-        _register(policy, checkov)
+                                       severity=severity, tags=_tags(checkov, deployability))
+        _register(policy, checkov, deployability)
         return policy
 
     return declare
 
 
-def _register(policy: Policy, checkov: str) -> None:
+def _register(policy: Policy, checkov: str, deployability: bool) -> None:
     if any(p.name == policy.name for p in REGISTRY):
         raise ValueError(f"duplicate policy name {policy.name}")
+    if deployability and policy.enforcement_level != EnforcementLevel.MANDATORY:
+        raise ValueError(f"deployability rule {policy.name} must be mandatory")
     REGISTRY.append(policy)
     CHECKOV[policy.name] = checkov
+    if deployability:
+        DEPLOYABILITY.add(policy.name)
 
 
 # ---- stack helpers -------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from policies.evaluate import resolve
+from policies.evaluate import PolicyConfigError, resolve
 from policies.pack import all_policies
-from policies.rules import CHECKOV
+from policies.rules import CHECKOV, DEPLOYABILITY
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 NAMES = [p.name for p in all_policies()]
@@ -51,6 +51,30 @@ def test_prod_makes_every_rule_mandatory() -> None:
     assert levels["rds-backup-retention"][1]["minimumDays"] == 30
 
 
+@pytest.mark.parametrize("env", ["prod", "staging", "dev"])
+def test_deployability_rules_are_mandatory_in_every_environment(env: str) -> None:
+    """The CLI reads the JSON as written, so each file names every deployability rule mandatory itself."""
+    assert DEPLOYABILITY, "the pack declares deployability rules"
+    cfg, levels = config(env), resolve(all_policies(), config(env))
+    for name in DEPLOYABILITY:
+        assert cfg.get(name) == "mandatory" or cfg.get(name, {}).get("enforcementLevel") == "mandatory", name
+        assert levels[name][0] == EnforcementLevel.MANDATORY, name
+
+
+@pytest.mark.parametrize("level", ["advisory", "disabled"])
+def test_a_deployability_rule_cannot_be_relaxed(level: str) -> None:
+    name = sorted(DEPLOYABILITY)[0]
+    with pytest.raises(PolicyConfigError, match=f"{name}: a deployability rule .* got {level}"):
+        resolve(all_policies(), {"all": "advisory", name: level})
+    with pytest.raises(PolicyConfigError, match=f"{name}: a deployability rule .* got {level}"):
+        resolve(all_policies(), {name: {"enforcementLevel": level}})
+
+
+def test_deployability_rules_are_tagged() -> None:
+    tagged = {p.name for p in all_policies() if "deployability" in (p.tags or [])}
+    assert tagged == DEPLOYABILITY
+
+
 def test_prod_options_equal_schema_defaults() -> None:
     """Defaults in code are prod's values, since the CLI fills options from the schema."""
     defaults = resolve(all_policies(), {})
@@ -64,8 +88,8 @@ def test_staging_and_dev_levels_and_thresholds() -> None:
     assert staging["protect-stateful-resources"][0] == EnforcementLevel.ADVISORY
     assert staging["alb-waf-association"][0] == EnforcementLevel.MANDATORY
     assert config("dev")["all"] == "advisory"
-    assert {level for name, (level, _) in dev.items() if name != "protect-stateful-resources"} == {
-        EnforcementLevel.ADVISORY}
+    assert {level for name, (level, _) in dev.items()
+            if name != "protect-stateful-resources" and name not in DEPLOYABILITY} == {EnforcementLevel.ADVISORY}
     assert dev["log-group-retention"][1]["minimumDays"] == 14
 
 

@@ -57,7 +57,7 @@ MNG_OK: dict[str, Any] = {"launchTemplate": {"id": "lt-123", "version": "1"}, "i
 LB_OK: dict[str, Any] = {
     "loadBalancerType": "application", "internal": False, "enableDeletionProtection": True,
     "accessLogs": {"bucket": "envstack-prod-alb-logs", "enabled": True}, "dropInvalidHeaderFields": True,
-    "desyncMitigationMode": "defensive",
+    "desyncMitigationMode": "defensive", "subnets": ["subnet-a", "subnet-b"],
 }
 HTTP_OK = {"protocol": "HTTP", "port": 80.0,
            "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443",
@@ -140,6 +140,8 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("launch-template-ebs-encrypted", MNG, MNG_OK, {"launchTemplate": None}, "no launchTemplate"),
     ("launch-template-ebs-encrypted", EKS, EKS_OK, {"skipDefaultNodeGroup": False}, "nodeRootVolumeEncrypted"),
     ("alb-access-logs", LB, LB_OK, {"accessLogs": {"bucket": "b", "enabled": False}}, "accessLogs"),
+    ("alb-two-availability-zones", LB, LB_OK, {"subnets": ["subnet-a"]}, "at least two Availability Zones"),
+    ("alb-two-availability-zones", LB, LB_OK, {"subnets": None}, "0 subnet(s)"),
     ("alb-deletion-protection", LB, LB_OK, {"enableDeletionProtection": False}, "enableDeletionProtection"),
     ("alb-drop-invalid-headers", LB, LB_OK, {"dropInvalidHeaderFields": None}, "dropInvalidHeaderFields"),
     ("alb-desync-mitigation", LB, LB_OK, {"desyncMitigationMode": "monitor"}, "monitor"),
