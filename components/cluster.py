@@ -5,8 +5,12 @@ control plane   private endpoint, reached on 443 from the listed private network
                 authentication mode API with access entries (no aws-auth ConfigMap), secrets encrypted with a CMK,
                 all five log types to a log group envstack creates (retention, CMK), an OIDC provider for IRSA, a
                 pinned version
+access          explicit access entries only: the role that runs `pulumi up` (cluster admin: it applies the
+                baseline), administrators, and CI deployers (a Kubernetes group the baseline's RBAC binds); the
+                implicit admin entry EKS gives the cluster's creator is turned off (see no_creator_admin_transform)
 node groups     managed, AL2023, in the private subnets, launched from envstack's launch template (IMDSv2 only
-                with hop limit 1, encrypted gp3 root volume), rolling updates, desired size left to the autoscaler
+                with hop limit 1, encrypted gp3 root volume), on the cluster's Kubernetes version, rolling
+                updates, desired size left to the autoscaler
 add-ons         EKS-managed and pinned: vpc-cni (with network policy enforcement), kube-proxy, eks-pod-identity-agent
                 before the nodes; coredns and aws-ebs-csi-driver (IRSA role) once there are nodes to run on
 
@@ -17,7 +21,7 @@ the nodes (the ALB on a NodePort) and what the nodes may reach (the database, th
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -66,6 +70,7 @@ class ClusterArgs:
     endpoint_public_access: bool = False
     public_access_cidrs: tuple[str, ...] = ()
     api_access_cidrs: tuple[str, ...] = ()  # private networks (runners, VPN) that reach the private endpoint
+    deployer_role_arn: str | None = None  # the role `pulumi up` runs as: cluster admin (it applies the baseline)
     admin_role_arns: tuple[str, ...] = ()
     ci_deployer_role_arns: tuple[str, ...] = ()
     ci_deployer_group: str = CI_DEPLOYER_GROUP
@@ -78,6 +83,15 @@ class ClusterArgs:
     tags: Mapping[str, str] = field(default_factory=dict)  # for launch template tag specifications
 
 
+def _cluster_admin(role_arn: str) -> eks.AccessEntryArgs:
+    """An access entry with AmazonEKSClusterAdminPolicy at cluster scope."""
+    partition = role_arn.split(":")[1]
+    return eks.AccessEntryArgs(principal_arn=role_arn, access_policies={
+        "cluster-admin": eks.AccessPolicyAssociationArgs(
+            policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
+
+
 def update_config_transform(max_unavailable: int) -> pulumi.ResourceTransform:
     """pulumi-eks's ManagedNodeGroup has no update config: set it on the aws:eks NodeGroup it creates."""
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -85,6 +99,23 @@ def update_config_transform(max_unavailable: int) -> pulumi.ResourceTransform:
             return None
         props = {**args.props, "updateConfig": {"maxUnavailable": max_unavailable}}
         return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+    return transform
+
+
+def no_creator_admin_transform() -> pulumi.ResourceTransform:
+    """pulumi-eks 4.x hard-codes `accessConfig.bootstrapClusterCreatorAdminPermissions: true` whenever
+    `authenticationMode` is set (nodejs/eks/cluster/cluster.ts; pulumi/pulumi-eks#2373: no argument overrides it).
+    EKS then gives whoever runs `pulumi up` an implicit admin access entry, and the explicit one envstack declares
+    for that role fails with 409 ResourceInUseException (terraform-aws-eks#3293), failing the whole component.
+    Turn the implicit entry off on the aws:eks Cluster it creates: every principal is an explicit, reviewed entry.
+    pulumi-eks lists the field in ignoreChanges, so this sets it at creation and never replaces a cluster."""
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != "aws:eks/cluster:Cluster":
+            return None
+        # pulumi-eks passes accessConfig as a plain object (never an Output) when authenticationMode is set.
+        given = cast(dict[str, Any], args.props.get("accessConfig") or {})
+        access = {**given, "bootstrapClusterCreatorAdminPermissions": False}
+        return pulumi.ResourceTransformResult(props={**args.props, "accessConfig": access}, opts=args.opts)
     return transform
 
 
@@ -165,7 +196,7 @@ class Cluster(Component):
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
             deletion_protection=a.deletion_protection,
             tags=dict(a.tags),
-            opts=self.child(depends_on=[self.control_plane_logs]),
+            opts=self.child(depends_on=[self.control_plane_logs], transforms=[no_creator_admin_transform()]),
         )
 
     def _api_access(self, security_group_id: pulumi.Input[str]) -> list[aws.vpc.SecurityGroupIngressRule]:
@@ -176,16 +207,15 @@ class Cluster(Component):
             opts=self.child()) for i, cidr in enumerate(self._args.api_access_cidrs)]
 
     def _access_entries(self) -> dict[str, eks.AccessEntryArgs]:
-        admins = {f"admin-{i}": eks.AccessEntryArgs(principal_arn=arn, access_policies={
-            "cluster-admin": eks.AccessPolicyAssociationArgs(
-                policy_arn=f"arn:{arn.split(':')[1]}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
-            for i, arn in enumerate(self._args.admin_role_arns)}
+        a = self._args
+        # The deployer and the administrators get cluster admin. The deployer's entry replaces the creator's
+        # implicit one (turned off above): without it `pulumi up` could not create the baseline's objects.
+        deployer = {"deployer": _cluster_admin(a.deployer_role_arn)} if a.deployer_role_arn else {}
+        admins = {f"admin-{i}": _cluster_admin(arn) for i, arn in enumerate(a.admin_role_arns)}
         # CI deployers get no EKS access policy: their rights are the namespaced RBAC of the cluster baseline.
-        deployers = {f"ci-deployer-{i}": eks.AccessEntryArgs(principal_arn=arn,
-                                                             kubernetes_groups=[self._args.ci_deployer_group])
-                     for i, arn in enumerate(self._args.ci_deployer_role_arns)}
-        return {**admins, **deployers}
+        deployers = {f"ci-deployer-{i}": eks.AccessEntryArgs(principal_arn=arn, kubernetes_groups=[a.ci_deployer_group])
+                     for i, arn in enumerate(a.ci_deployer_role_arns)}
+        return {**deployer, **admins, **deployers}
 
     def _launch_template(self, spec: NodeGroupSpec) -> aws.ec2.LaunchTemplate:
         """No AMI and no user data: EKS picks the AL2023 image for `amiType` and bootstraps the node itself."""
@@ -216,6 +246,10 @@ class Cluster(Component):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=spec.min_size, max_size=spec.max_size, desired_size=spec.desired_size),
             labels=dict(spec.labels),
+            # With a launch template pulumi-eks leaves `version` unset (nodejs/eks/nodes/nodegroup.ts,
+            # createManagedNodeGroup), so a cluster upgrade would move only the control plane. envstack's template
+            # names no AMI, so EKS accepts a version and rolls the nodes to it.
+            version=self._args.version,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
             ignore_scaling_changes=True,  # the autoscaler owns the desired size once the group exists

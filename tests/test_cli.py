@@ -52,10 +52,16 @@ def scratch_repo(tmp_path, monkeypatch):
      "envstack:netwerk"),
     (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    azCount: 2"),
      "envstack:network.azCount"),
+    # A private-only API nobody can reach, and a role given two access entries (EKS answers 409).
+    (("apiAccessCidrs: [10.250.0.0/24]", "apiAccessCidrs: []"), "envstack:cluster.apiAccessCidrs"),
+    (("ciDeployerRoleArns: [arn:aws:iam::111111111111:role/github-actions-deployer]",
+      "ciDeployerRoleArns: [arn:aws:iam::111111111111:role/platform-admin]"), "envstack:cluster.ciDeployerRoleArns"),
 ])
 def test_bad_stack_file_exits_2_naming_the_key_without_traceback(capsys, scratch_repo, edit, key):
     path = scratch_repo / "Pulumi.prod.yaml"
-    path.write_text(path.read_text().replace(*edit))
+    original = path.read_text()
+    assert edit[0] in original
+    path.write_text(original.replace(*edit))
     code, stdout, stderr = run(capsys, "synth", "prod")
     assert code == 2
     assert f"stack prod: {key} = " in stderr

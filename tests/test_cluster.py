@@ -12,7 +12,14 @@ from conftest import STACKS, synth, synth_with
 from pulumi.runtime.sync_await import _sync_await
 
 import components.cluster as cluster_module
-from components.cluster import LOG_TYPES, Cluster, ClusterArgs, NodeGroupSpec, update_config_transform
+from components.cluster import (
+    LOG_TYPES,
+    Cluster,
+    ClusterArgs,
+    NodeGroupSpec,
+    no_creator_admin_transform,
+    update_config_transform,
+)
 from envstack.config import ConfigError, load_profile, load_stack_config
 from envstack.config.loader import deep_merge
 from envstack.mocks import AwsMocks
@@ -86,15 +93,59 @@ def test_control_plane_log_group_exists_first_with_the_environments_retention(st
     assert group.urn in eks.dependencies
 
 
-def test_access_entries_map_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
+CLUSTER_ADMIN = {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                 "accessScope": {"type": "cluster"}}
+
+
+def test_access_entries_map_the_deployer_and_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
     raw = read_stack_config(stack.stack)["envstack:cluster"]
     entries = stack.one(EKS).inputs["accessEntries"]
-    assert entries["admin-0"]["principalArn"] == raw["adminRoleArns"][0]
-    assert entries["admin-0"]["accessPolicies"]["cluster-admin"] == {
-        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-        "accessScope": {"type": "cluster"}}
+    assert set(entries) == {"deployer", "admin-0", "ci-deployer-0"}
+    assert entries["deployer"] == {"principalArn": raw["deployerRoleArn"],
+                                   "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
+    assert entries["admin-0"] == {"principalArn": raw["adminRoleArns"][0],
+                                  "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
     assert entries["ci-deployer-0"] == {"principalArn": raw["ciDeployerRoleArns"][0],
                                         "kubernetesGroups": ["envstack:ci-deployers"]}
+    # One entry per principal: EKS refuses a second one (409 ResourceInUseException).
+    principals = [e["principalArn"] for e in entries.values()]
+    assert len(set(principals)) == len(principals)
+
+
+def test_the_creator_admin_transform_turns_off_the_implicit_entry_on_the_aws_cluster_only():
+    transform = no_creator_admin_transform()
+    opts = pulumi.ResourceOptions()
+    # What pulumi-eks 4.x sends for authenticationMode API (nodejs/eks/cluster/cluster.ts).
+    props = {"version": "1.35", "accessConfig": {"authenticationMode": "API",
+                                                 "bootstrapClusterCreatorAdminPermissions": True}}
+    result = transform(pulumi.ResourceTransformArgs(True, "aws:eks/cluster:Cluster", "c-eksCluster", props, opts))
+    assert result is not None and result.opts is opts
+    assert result.props == {"version": "1.35", "accessConfig": {
+        "authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}}
+    assert props["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is True  # the input is not mutated
+    for other in ("aws:eks/accessEntry:AccessEntry", "aws:eks/nodeGroup:NodeGroup", "eks:index:Cluster"):
+        assert transform(pulumi.ResourceTransformArgs(True, other, "x", dict(props), opts)) is None
+
+
+def test_the_creator_admin_transform_is_attached_to_the_eks_cluster(monkeypatch):
+    """Mocks never run it (pulumi-eks's child aws:eks Cluster is not created): check the component carries it."""
+    passed: dict[str, pulumi.ResourceOptions] = {}
+
+    class Recording(eks.Cluster):  # `name` is one of eks.Cluster's arguments (the EKS cluster's name)
+        def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kwargs: Any):
+            passed[resource_name] = opts or pulumi.ResourceOptions()
+            super().__init__(resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(cluster_module.eks, "Cluster", Recording)
+    mocked_cluster(deployer_role_arn="arn:aws:iam::123456789012:role/deployer")
+    [opts] = passed.values()
+    child = pulumi.ResourceTransformArgs(True, "aws:eks/cluster:Cluster", "cluster-eks-eksCluster",
+                                         {"accessConfig": {"authenticationMode": "API",
+                                                           "bootstrapClusterCreatorAdminPermissions": True}},
+                                         pulumi.ResourceOptions())
+    results = [t(child) for t in opts.transforms or []]
+    assert [r.props["accessConfig"] for r in results if r is not None] == [
+        {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}]
 
 
 # ---- node groups ----------------------------------------------------------------------------------------------
@@ -116,6 +167,21 @@ def test_prod_runs_three_on_demand_m_class_nodes_and_a_diversified_spot_group():
     assert all(t.startswith("m") for t in main["instanceTypes"])
     assert spot["capacityType"] == "SPOT" and spot["scalingConfig"]["minSize"] == 0
     assert len(spot["instanceTypes"]) >= 3 and len({t.split(".")[0] for t in spot["instanceTypes"]}) >= 3
+
+
+def test_every_node_group_runs_the_clusters_kubernetes_version(stack):
+    """pulumi-eks leaves `version` unset when a launch template is given: without it an upgrade moves only the
+    control plane."""
+    version = stack.one(EKS).inputs["version"]
+    assert version == profile(stack.environment)["version"]
+    groups = node_groups(stack)
+    assert groups and all(group["version"] == version for group in groups.values())
+
+
+def test_node_groups_follow_a_new_cluster_version():
+    s = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "version": "1.34"})
+    assert s.one(EKS).inputs["version"] == "1.34"
+    assert {g["version"] for g in node_groups(s).values()} == {"1.34"}
 
 
 def test_node_groups_are_al2023_private_launched_from_envstacks_template(stack):
@@ -279,8 +345,11 @@ def test_private_networks_reach_the_private_endpoint_on_443_by_separate_describe
     assert [v for v in report.violations if v["urn"] in {r.urn for r in rules}] == []
 
 
-def test_no_api_access_rule_unless_networks_are_listed(stack):
-    assert not [r for r in stack.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
+def test_api_access_rules_are_exactly_the_listed_networks(stack):
+    listed = read_stack_config(stack.stack)["envstack:cluster"].get("apiAccessCidrs", [])
+    rules = [r.inputs["cidrIpv4"] for r in stack.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
+    assert sorted(rules) == sorted(listed)
+    assert bool(rules) == (stack.environment == "prod")  # prod's endpoint is private: its runner needs a rule
 
 
 # ---- configuration ------------------------------------------------------------------------------------------
@@ -289,7 +358,8 @@ def test_no_api_access_rule_unless_networks_are_listed(stack):
 def problems(stack: str, **cluster: Any) -> list[str]:
     """Problem lines for the stack file with `cluster` settings merged into its envstack:cluster."""
     raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
-    raw["cluster"] = deep_merge(raw.get("cluster", {}), cluster)
+    merged = deep_merge(raw.get("cluster", {}), cluster)
+    raw["cluster"] = {k: v for k, v in merged.items() if v is not None}  # None: the key is removed
     with pytest.raises(ConfigError) as caught:
         load_stack_config(stack, raw, "us-west-2")
     return caught.value.render().splitlines()[1:]
@@ -340,6 +410,19 @@ INVALID = [
     ("dev", {"addonVersions": {"istio": "v1.0.0-eksbuild.1"}}, "envstack:cluster.addonVersions.istio",
      "unknown key"),
     ("dev", {"endpointPrivateAccess": False}, "envstack:cluster.endpointPrivateAccess", "unknown key"),
+    ("prod", {"apiAccessCidrs": []}, "envstack:cluster.apiAccessCidrs",
+     "(not set): required when endpointPublicAccess is false"),
+    ("staging", {"endpointPublicAccess": False, "publicAccessCidrs": []}, "envstack:cluster.apiAccessCidrs",
+     "required when endpointPublicAccess is false"),
+    ("dev", {"deployerRoleArn": "arn:aws:iam::123456789012:user/ci"}, "envstack:cluster.deployerRoleArn",
+     "the IAM role ARN `pulumi up` runs as"),
+    ("dev", {"deployerRoleArn": None}, "envstack:cluster.deployerRoleArn", "(not set): a value is required"),
+    ("prod", {"adminRoleArns": ["arn:aws:iam::111111111111:role/envstack-prod-deployer"]},
+     "envstack:cluster.adminRoleArns", "already in deployerRoleArn"),
+    ("prod", {"ciDeployerRoleArns": ["arn:aws:iam::111111111111:role/Platform-Admin"]},
+     "envstack:cluster.ciDeployerRoleArns", "already in adminRoleArns, and EKS gives a role one access entry"),
+    ("dev", {"adminRoleArns": ["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"]},
+     "envstack:cluster.adminRoleArns", "already in adminRoleArns"),
 ]
 
 

@@ -14,7 +14,8 @@ OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "gith
 CERTIFICATE = "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"
 STACK_FILE = {**OWNERSHIP, "allowedAccountIds": ["111111111111"],
               "loadBalancer": {"tls": True, "certificateArn": CERTIFICATE},
-              "cluster": {"publicAccessCidrs": ["52.94.0.0/22"]}}
+              "cluster": {"publicAccessCidrs": ["52.94.0.0/22"], "apiAccessCidrs": ["10.250.0.0/24"],
+                          "deployerRoleArn": "arn:aws:iam::111111111111:role/envstack-deployer"}}
 
 
 def load(environment: str = "dev", stack: str = "test", region: str | None = "us-west-2", **raw: Any):

@@ -196,6 +196,7 @@ class ClusterConfig(Model):
     endpoint_public_access: bool
     public_access_cidrs: tuple[IPv4Network, ...] = ()  # required when endpointPublicAccess (StackConfig.problems)
     api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
+    deployer_role_arn: str  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
     admin_role_arns: tuple[str, ...] = ()
     ci_deployer_role_arns: tuple[str, ...] = ()
     log_types: tuple[LogType, ...] = LOG_TYPES
@@ -215,6 +216,19 @@ class ClusterConfig(Model):
     @classmethod
     def _role_arns(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
         return _check_all(arns, _ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/platform-admin")
+
+    @field_validator("deployer_role_arn")
+    @classmethod
+    def _deployer_role_arn(cls, arn: str) -> str:
+        _check_all((arn,), _ROLE_ARN, "the IAM role ARN `pulumi up` runs as, such as "
+                                      "arn:aws:iam::123456789012:role/envstack-prod-deployer")
+        return arn
+
+    @property
+    def access_entry_roles(self) -> dict[str, tuple[str, ...]]:
+        """The role ARNs given an EKS access entry, by configuration key."""
+        return {"deployerRoleArn": (self.deployer_role_arn,), "adminRoleArns": self.admin_role_arns,
+                "ciDeployerRoleArns": self.ci_deployer_role_arns}
 
     @field_validator("node_groups")
     @classmethod

@@ -69,7 +69,8 @@ class StackConfig(Model):
 
     def problems(self) -> list[Problem]:
         """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need."""
-        return [*self._public_endpoint_needs_cidrs(), *self._nodes_need_nat()]
+        return [*self._public_endpoint_needs_cidrs(), *self._private_endpoint_needs_cidrs(),
+                *self._one_access_entry_per_role(), *self._nodes_need_nat()]
 
     def _public_endpoint_needs_cidrs(self) -> Iterable[Problem]:
         # EKS reads an empty list as 0.0.0.0/0, so a public endpoint names its CIDRs in the stack file.
@@ -77,6 +78,25 @@ class StackConfig(Model):
             yield Problem("envstack:cluster.publicAccessCidrs", MISSING,
                           "required when endpointPublicAccess is true (the office / VPN egress CIDRs; EKS would "
                           "otherwise open the API to the whole internet), or set endpointPublicAccess: false")
+
+    def _private_endpoint_needs_cidrs(self) -> Iterable[Problem]:
+        # The private endpoint answers only what the cluster security group admits on 443; with no public endpoint
+        # and no such rule, `pulumi up` cannot reach the API and every baseline object times out.
+        if not self.cluster.endpoint_public_access and not self.cluster.api_access_cidrs:
+            yield Problem("envstack:cluster.apiAccessCidrs", MISSING,
+                          "required when endpointPublicAccess is false: the private CIDRs of the runner or VPN that "
+                          "runs `pulumi up` (in or routed to the VPC), or set endpointPublicAccess: true")
+
+    def _one_access_entry_per_role(self) -> Iterable[Problem]:
+        # EKS allows one access entry per principal: a second one fails with 409 ResourceInUseException.
+        seen: dict[str, str] = {}
+        for key, arns in self.cluster.access_entry_roles.items():
+            for arn in arns:
+                if arn.casefold() in seen:
+                    yield Problem(f"envstack:cluster.{key}", arn,
+                                  f"a role listed once: it is already in {seen[arn.casefold()]}, and EKS gives a role "
+                                  "one access entry (a second fails with 409 ResourceInUseException)")
+                seen.setdefault(arn.casefold(), key)
 
     def _nodes_need_nat(self) -> Iterable[Problem]:
         # Nodes in the private subnets reach ECR, STS and EC2 through NAT: the VPC has no interface endpoints.
