@@ -19,7 +19,7 @@ import pulumi_aws as aws
 from .base import Component, assume_role_policy, policy_document
 
 NatGateways = Literal["none", "single", "perAz"]
-MAX_AZS = 4
+MIN_AZS, MAX_AZS = 2, 4  # the ALB and the DB subnet group need two AZs (envstack/config/network.py)
 TIERS = ("public", "private", "isolated")
 
 
@@ -29,8 +29,8 @@ def subnet_plan(cidr: str, az_count: int) -> dict[str, list[str]]:
     The VPC splits into quarters: the first two hold the private subnets (one eighth of the VPC each, for
     pods and nodes), the third the public subnets and the fourth the isolated ones (one sixty-fourth each).
     """
-    if not 1 <= az_count <= MAX_AZS:
-        raise ValueError(f"az_count must be between 1 and {MAX_AZS}, got {az_count}")
+    if not MIN_AZS <= az_count <= MAX_AZS:
+        raise ValueError(f"az_count must be between {MIN_AZS} and {MAX_AZS}, got {az_count}")
     vpc = IPv4Network(cidr)
     quarters = list(vpc.subnets(prefixlen_diff=2))
     slots = {

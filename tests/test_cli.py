@@ -56,6 +56,8 @@ def scratch_repo(tmp_path, monkeypatch):
     (("apiAccessCidrs: [10.250.0.0/24]", "apiAccessCidrs: []"), "envstack:cluster.apiAccessCidrs"),
     (("ciDeployerRoleArns: [arn:aws:iam::111111111111:role/github-actions-deployer]",
       "ciDeployerRoleArns: [arn:aws:iam::111111111111:role/platform-admin]"), "envstack:cluster.ciDeployerRoleArns"),
+    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    azCount: 1"),
+     "envstack:network.azCount"),
 ])
 def test_bad_stack_file_exits_2_naming_the_key_without_traceback(capsys, scratch_repo, edit, key):
     path = scratch_repo / "Pulumi.prod.yaml"

@@ -33,9 +33,10 @@ def test_subnet_plan_fits_the_vpc_without_overlap(cidr):
     assert not any(a.overlaps(b) for a, b in combinations(subnets, 2))
 
 
-def test_subnet_plan_refuses_more_azs_than_it_can_carve():
-    with pytest.raises(ValueError, match="az_count"):
-        subnet_plan("10.0.0.0/16", 5)
+@pytest.mark.parametrize("azs", [1, 5])
+def test_subnet_plan_refuses_one_az_and_more_than_it_can_carve(azs):
+    with pytest.raises(ValueError, match="between 2 and 4"):
+        subnet_plan("10.0.0.0/16", azs)
 
 
 @pytest.mark.parametrize(("stack", "azs", "nats"), [("dev", 2, 1), ("staging", 3, 1), ("prod", 3, 3)])

@@ -11,11 +11,12 @@ from .base import Model
 from .cluster import LOG_TYPES
 from .database import burstable
 from .errors import Problem
+from .network import MIN_AZS
 from .stack import StackConfig
 
 
 class Guardrails(Model):
-    min_az_count: int = 1
+    min_az_count: int = MIN_AZS  # the configuration's own minimum; prod raises it
     nat_gateway_per_az: bool = False
     protect_stateful_resources: bool = False
     require_allowed_account_ids: bool = False  # envstack:allowedAccountIds must name the account(s)

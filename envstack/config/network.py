@@ -8,11 +8,14 @@ from pydantic import Field, field_validator
 from .base import Model
 
 NatGateways = Literal["none", "single", "perAz"]
+# An ALB (ELB CreateLoadBalancer) and an RDS DB subnet group (CreateDBSubnetGroup) need subnets in two AZs, and a
+# Multi-AZ cache places its replica in another AZ: one AZ cannot deploy, whatever the environment.
+MIN_AZS, MAX_AZS = 2, 4
 
 
 class NetworkConfig(Model):
     cidr: IPv4Network
-    az_count: int = Field(ge=1, le=4)
+    az_count: int = Field(le=MAX_AZS)
     nat_gateways: NatGateways
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
 
@@ -24,6 +27,14 @@ class NetworkConfig(Model):
         if not cidr.is_private:
             raise ValueError("expected a private (RFC 1918) range")
         return cidr
+
+    @field_validator("az_count")
+    @classmethod
+    def _two_zones_at_least(cls, count: int) -> int:
+        if count < MIN_AZS:
+            raise ValueError(f"expected at least {MIN_AZS} availability zones: the ALB and the RDS subnet group need "
+                             "subnets in two AZs (ELB CreateLoadBalancer, RDS CreateDBSubnetGroup)")
+        return count
 
     @property
     def nat_gateway_count(self) -> int:

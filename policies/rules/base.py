@@ -79,6 +79,14 @@ def known(props: Any, *path: str | int, default: Any = None) -> Any:
         return default
 
 
+def known_count(props: Any, *path: str | int) -> int | None:
+    """How many items the list at `path` holds (0 when missing); None while it is not known yet."""
+    try:
+        return len(as_list(dig(props, *path)))
+    except UnknownValueError:
+        return None
+
+
 def truthy(value: Any) -> bool:
     """Booleans arrive as bools; some AWS inputs (launch template EBS) are the strings "true"/"false"."""
     return value is True or (isinstance(value, str) and value.lower() == "true")

@@ -9,6 +9,7 @@ from .base import Resource, as_list, known, resource_rule, retention_option, sho
 INSTANCE = "aws:rds/instance:Instance"
 CLUSTER = "aws:rds/cluster:Cluster"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
 RDS = (INSTANCE, CLUSTER)
 
 
@@ -121,3 +122,15 @@ def iam_auth(r: Resource) -> Iterator[str]:
 def auto_minor_upgrade(r: Resource) -> Iterator[str]:
     if r.get("autoMinorVersionUpgrade") is False:
         yield "autoMinorVersionUpgrade is false"
+
+
+# RDS API reference, CreateDBSubnetGroup: "DB subnet groups must contain at least one subnet in at least two AZs in
+# the AWS Region" (error DBSubnetGroupDoesNotCoverEnoughAZs). envstack puts one isolated subnet per AZ, so two
+# subnets means two AZs.
+@resource_rule("rds-subnet-group-two-availability-zones",
+               "A DB subnet group needs subnets in at least two Availability Zones (AWS refuses one).", [SUBNET_GROUP],
+               deployability=True)
+def subnet_group_two_azs(r: Resource) -> Iterator[str]:
+    subnets = len(as_list(r.get("subnetIds")))
+    if subnets < 2:
+        yield f"{subnets} subnet(s): a DB subnet group needs subnets in at least two Availability Zones"

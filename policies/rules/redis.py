@@ -7,6 +7,7 @@ from pulumi_policy import Severity
 from .base import Resource, resource_rule, retention_option, short_retention
 
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+CACHE_SUBNET_GROUP = "aws:elasticache/subnetGroup:SubnetGroup"
 
 
 @resource_rule("redis-at-rest-encryption", "Redis must be encrypted at rest with a customer-managed KMS key.",

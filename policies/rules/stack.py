@@ -9,9 +9,9 @@ from typing import Any
 from pulumi_policy import PolicyResource, Severity
 
 from .alb import LISTENERS, LOAD_BALANCERS
-from .base import as_list, known, linked, of_type, refers_to, stack_rule
+from .base import as_list, known, known_count, linked, of_type, refers_to, stack_rule
 from .rds import INSTANCE
-from .redis import REPLICATION_GROUP
+from .redis import CACHE_SUBNET_GROUP, REPLICATION_GROUP
 
 Findings = Iterator[tuple[str, str | None]]
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -91,3 +91,21 @@ def datastore_alarms(resources: list[PolicyResource], cfg: dict[str, Any]) -> Fi
             yield f"{store.resource_type} {store.name} has no CloudWatch metric alarm", store.urn
         elif missing := [m for m in required if m not in covered]:
             yield f"{store.resource_type} {store.name} has no alarm on {', '.join(missing)}", store.urn
+
+
+# ElastiCache guide, "Minimizing downtime in ElastiCache by using Multi-AZ": with Multi-AZ the primary and its
+# replicas are placed in different AZs, so the replication group's subnet group must span at least two (one subnet
+# per AZ in envstack's isolated tier). A single-AZ group (dev) may use a one-subnet subnet group.
+@stack_rule("cache-multi-az-subnets",
+            "A Multi-AZ replication group needs a cache subnet group with subnets in at least two Availability Zones.",
+            deployability=True)
+def cache_multi_az_subnets(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    groups = list(of_type(resources, CACHE_SUBNET_GROUP))
+    for cache in of_type(resources, REPLICATION_GROUP):
+        if known(cache.props, "multiAzEnabled") is not True:
+            continue
+        for group in (g for g in groups if linked(cache, g, "subnetGroupName")):
+            subnets = known_count(group.props, "subnetIds")
+            if subnets is not None and subnets < 2:
+                yield (f"replication group {cache.name} is Multi-AZ but its subnet group {group.name} has "
+                       f"{subnets} subnet(s); it needs subnets in at least two Availability Zones", cache.urn)

@@ -142,6 +142,8 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("alb-access-logs", LB, LB_OK, {"accessLogs": {"bucket": "b", "enabled": False}}, "accessLogs"),
     ("alb-two-availability-zones", LB, LB_OK, {"subnets": ["subnet-a"]}, "at least two Availability Zones"),
     ("alb-two-availability-zones", LB, LB_OK, {"subnets": None}, "0 subnet(s)"),
+    ("rds-subnet-group-two-availability-zones", "aws:rds/subnetGroup:SubnetGroup",
+     {"subnetIds": ["subnet-a", "subnet-b"]}, {"subnetIds": ["subnet-a"]}, "1 subnet(s)"),
     ("alb-deletion-protection", LB, LB_OK, {"enableDeletionProtection": False}, "enableDeletionProtection"),
     ("alb-drop-invalid-headers", LB, LB_OK, {"dropInvalidHeaderFields": None}, "dropInvalidHeaderFields"),
     ("alb-desync-mitigation", LB, LB_OK, {"desyncMitigationMode": "monitor"}, "monitor"),

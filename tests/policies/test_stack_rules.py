@@ -14,6 +14,7 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+CACHE_SUBNETS = "aws:elasticache/subnetGroup:SubnetGroup"
 ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/alb/50dc6c495c0c9188"
 
 
@@ -80,6 +81,22 @@ def test_datastore_alarm_metrics_are_configurable() -> None:
     alarm = resource(ALARM, "db-conn", {"metricName": "DatabaseConnections"}, dependencies=[db])
     assert check_stack("datastore-alarms", [db, alarm]) != []
     assert check_stack("datastore-alarms", [db, alarm], {"requiredRdsMetrics": ["DatabaseConnections"]}) == []
+
+
+def test_multi_az_cache_needs_subnets_in_two_azs() -> None:
+    one = resource(CACHE_SUBNETS, "cache-subnets", {"subnetIds": ["subnet-a"]})
+    two = resource(CACHE_SUBNETS, "cache-subnets", {"subnetIds": ["subnet-a", "subnet-b"]})
+
+    def cache(group, multi_az=True):
+        return resource(REDIS, "cache", {"multiAzEnabled": multi_az, "subnetGroupName": "x"},
+                        property_dependencies={"subnetGroupName": [group]})
+
+    assert check_stack("cache-multi-az-subnets", [two, cache(two)]) == []
+    assert check_stack("cache-multi-az-subnets", [one, cache(one, multi_az=False)]) == []  # dev: one node
+    violating = cache(one)
+    assert check_stack("cache-multi-az-subnets", [one, violating]) == [
+        ("replication group cache is Multi-AZ but its subnet group cache-subnets has 1 subnet(s); it needs subnets "
+         "in at least two Availability Zones", violating.urn)]
 
 
 def test_every_stack_rule_is_checked_here() -> None:
