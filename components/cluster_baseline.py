@@ -2,13 +2,16 @@
 
 isolation   Pod Security Admission labels (enforce / warn / audit levels per environment); NetworkPolicies:
             deny everything, then allow the namespace itself, DNS to kube-system, the database and cache ports in
-            the data subnets, HTTPS to the configured CIDRs (AWS APIs for IRSA), and the application port from
-            the load balancer's subnets and the nodes' subnets.
-            The ALB reaches pods through a NodePort: with externalTrafficPolicy Local packets keep the ALB's
-            address (the public subnets); with the default Cluster policy kube-proxy forwards them from a node
-            and SNATs them to that node's IP (the private subnets). Admitting both keeps the application
-            reachable whichever policy its Service uses; the price is that anything in the private subnets
-            (nodes, and pods, which take VPC addresses there) may also reach the application port.
+            the data subnets, HTTPS to the configured CIDRs, the EKS Pod Identity agent, and the application port
+            from the load balancer's subnets only.
+            The ALB reaches pods through a NodePort with externalTrafficPolicy Local: kube-proxy hands the packet
+            to a pod on the same node without SNAT, so it keeps the ALB's address (the public subnets). The
+            private subnets are not admitted: under the VPC CNI every pod has an address there. Kubelet probes
+            come from the node's own address, which the VPC CNI network policy agent always admits.
+exposure    a ValidatingAdmissionPolicy bound to the application namespaces: Services never LoadBalancer, never
+            externalIPs (CVE-2020-8554), NodePort only on the load balancer's port; a `services.nodeports` quota
+storage     one default StorageClass: EBS CSI gp3, encrypted, bound when the pod is scheduled (since Kubernetes 1.30
+            EKS marks no class default, so a claim without one would stay Pending)
 access      the application's ServiceAccount with a read-only Role; a CI-deployer Role that writes workloads
             (never RBAC, NetworkPolicies or quotas: those stay the platform's), bound to the Kubernetes group the
             CI access entry of the cluster maps to
@@ -21,8 +24,15 @@ from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes.admissionregistration.v1 import (
+    MatchResourcesArgs,
+    NamedRuleWithOperationsArgs,
+    ValidatingAdmissionPolicyBindingSpecArgs,
+    ValidatingAdmissionPolicySpecArgs,
+    ValidationArgs,
+)
 from pulumi_kubernetes.core.v1 import LimitRangeItemArgs, LimitRangeSpecArgs, ResourceQuotaSpecArgs
-from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, LabelSelectorRequirementArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import (
     IPBlockArgs,
     NetworkPolicyEgressRuleArgs,
@@ -53,6 +63,12 @@ CI_WRITES = {
     "networking.k8s.io": ["ingresses"],
 }
 CI_READS = {"": ["pods/log", "events", "endpoints"], "events.k8s.io": ["events"]}
+# The EKS Pod Identity agent answers pods on this link-local address, port 80 (EKS user guide, "Set up the Amazon
+# EKS Pod Identity Agent"); default-deny egress would block the credentials of every Pod Identity workload.
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+NAMESPACE_NAME = "kubernetes.io/metadata.name"  # the label the API server sets on every namespace
+STORAGE_CLASS = "gp3"
+EXPOSURE_POLICY = "envstack-service-exposure"
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class BaselineArgs:
     quota: Quota = Quota()
     container_limits: ContainerLimits = ContainerLimits()
     load_balancer_cidrs: tuple[str, ...] = ()  # where the ALB lives (the public subnets)
-    node_cidrs: tuple[str, ...] = ()  # where the nodes live (the private subnets): SNAT source of NodePort traffic
+    node_port: int = 30080  # the one NodePort a Service may use: the load balancer's target port
     data_cidrs: tuple[str, ...] = ()  # where the database and the cache live (the isolated subnets)
     data_ports: tuple[int, ...] = (5432, 6379)
     https_egress_cidrs: tuple[str, ...] = ()  # where pods may call HTTPS APIs (AWS STS, Secrets Manager, ECR...)
@@ -119,15 +135,18 @@ class ClusterBaseline(Component):
             "quota": vars(args.quota)}, opts)
         self._args = args
         self._provider = kube_provider
+        self.storage_class = self._default_storage_class()
         self.namespaces = [self._namespace(ns) for ns in args.namespaces]
-        self.register_outputs({"namespaces": [n.metadata.name for n in self.namespaces]})
+        self.exposure_policy = self._service_exposure_policy()
+        self.register_outputs({"namespaces": [n.metadata.name for n in self.namespaces],
+                               "storage_class": self.storage_class.metadata.name})
 
     def _opts(self) -> pulumi.ResourceOptions:
         return self.child(provider=self._provider)
 
-    def _meta(self, name: str, namespace: pulumi.Input[str] | None = None,
-              labels: dict[str, str] | None = None) -> ObjectMetaArgs:
-        return ObjectMetaArgs(name=name, namespace=namespace,
+    def _meta(self, name: str, namespace: pulumi.Input[str] | None = None, labels: dict[str, str] | None = None,
+              annotations: dict[str, str] | None = None) -> ObjectMetaArgs:
+        return ObjectMetaArgs(name=name, namespace=namespace, annotations=annotations,
                               labels={**MANAGED_BY, **self._args.extra_labels, **(labels or {})})
 
     def _namespace(self, name: str) -> k8s.core.v1.Namespace:
@@ -175,9 +194,10 @@ class ClusterBaseline(Component):
         self._egress_policy(key, ns, "allow-data-stores", a.data_cidrs, a.data_ports)
         # IRSA pods call STS, Secrets Manager, ECR... over HTTPS; AWS publishes no fixed ranges for them.
         self._egress_policy(key, ns, "allow-https-egress", a.https_egress_cidrs, [443])
+        self._egress_policy(key, ns, "allow-pod-identity-agent", [POD_IDENTITY_AGENT], [80])
         if a.load_balancer_cidrs:
             self._network_policy(key, ns, "allow-load-balancer", ["Ingress"], ingress=[NetworkPolicyIngressRuleArgs(
-                from_=_cidrs(a.load_balancer_cidrs + a.node_cidrs), ports=_ports([a.app_port]))])
+                from_=_cidrs(a.load_balancer_cidrs), ports=_ports([a.app_port]))])
 
     def _role(self, key: str, ns: pulumi.Input[str], role: str, rules: list[PolicyRuleArgs],
               subject: SubjectArgs) -> None:
@@ -202,7 +222,9 @@ class ClusterBaseline(Component):
             spec=ResourceQuotaSpecArgs(hard={
                 "requests.cpu": q.requests_cpu, "requests.memory": q.requests_memory,
                 "limits.cpu": q.limits_cpu, "limits.memory": q.limits_memory, "pods": str(q.pods),
-                "services.loadbalancers": "0"}),
+                # The ALB is the way in: no cloud load balancer, one NodePort Service (the admission policy
+                # pins its port).
+                "services.loadbalancers": "0", "services.nodeports": "1"}),
             opts=self._opts())
         k8s.core.v1.LimitRange(
             f"{self.label}-{key}-limits", metadata=self._meta("container-defaults", ns),
@@ -212,3 +234,46 @@ class ClusterBaseline(Component):
                 default_request={"cpu": c.default_request_cpu, "memory": c.default_request_memory},
                 max={"cpu": c.max_cpu, "memory": c.max_memory})]),
             opts=self._opts())
+
+    def _default_storage_class(self) -> k8s.storage.v1.StorageClass:
+        """The cluster's default class: the EBS CSI driver (an add-on of the cluster) with encrypted gp3 volumes,
+        created in the AZ of the pod that claims it (WaitForFirstConsumer), so a pod never waits for a volume
+        stuck in another zone."""
+        return k8s.storage.v1.StorageClass(
+            f"{self.label}-{STORAGE_CLASS}",
+            metadata=self._meta(STORAGE_CLASS, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
+            provisioner="ebs.csi.aws.com", parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True, reclaim_policy="Delete",
+            opts=self._opts())
+
+    def _service_exposure_policy(self) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
+        """Services in the application namespaces cannot open another way in: never LoadBalancer, never
+        externalIPs (CVE-2020-8554: a Service's externalIPs intercept traffic to any address), and NodePort only on
+        the load balancer's target port. admissionregistration.k8s.io/v1 (Kubernetes 1.30+)."""
+        port = self._args.node_port
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{self.label}-service-exposure", metadata=self._meta(EXPOSURE_POLICY),
+            spec=ValidatingAdmissionPolicySpecArgs(
+                failure_policy="Fail",
+                match_constraints=MatchResourcesArgs(resource_rules=[NamedRuleWithOperationsArgs(
+                    api_groups=[""], api_versions=["v1"], operations=["CREATE", "UPDATE"], resources=["services"])]),
+                validations=[
+                    ValidationArgs(expression="!has(object.spec.type) || object.spec.type != 'LoadBalancer'",
+                                   message="Services of type LoadBalancer are not allowed: the ALB is the way in"),
+                    ValidationArgs(expression="!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+                                   message="spec.externalIPs is not allowed (CVE-2020-8554)"),
+                    ValidationArgs(
+                        expression=f"!has(object.spec.type) || object.spec.type != 'NodePort' || "
+                                   f"object.spec.ports.all(p, has(p.nodePort) && p.nodePort == {port})",
+                        message=f"a NodePort Service must set nodePort: {port} (the load balancer's target port)"),
+                ]),
+            opts=self._opts())
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{self.label}-service-exposure", metadata=self._meta(EXPOSURE_POLICY),
+            spec=ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=policy.metadata.name, validation_actions=["Deny"],
+                match_resources=MatchResourcesArgs(namespace_selector=LabelSelectorArgs(match_expressions=[
+                    LabelSelectorRequirementArgs(key=NAMESPACE_NAME, operator="In",
+                                                 values=list(self._args.namespaces))]))),
+            opts=self._opts())
+        return policy

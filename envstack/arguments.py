@@ -47,14 +47,14 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
 
 
 def baseline(cfg: StackConfig) -> BaselineArgs:
-    """Namespaces, policies and RBAC; the ALB sits in the public tier, the nodes in the private one and the data
-    stores in the isolated one."""
+    """Namespaces, policies and RBAC; the ALB sits in the public tier (and reaches pods on its target port, the one
+    NodePort allowed) and the data stores in the isolated one."""
     base, subnets = cfg.cluster.baseline, subnet_plan(str(cfg.network.cidr), cfg.network.az_count)
     return BaselineArgs(
         namespaces=base.namespaces, app_port=base.app_port, pod_security=PodSecurity(**base.pod_security.model_dump()),
         pod_security_version=f"v{cfg.cluster.version}", quota=Quota(**base.quota.model_dump()),
         container_limits=ContainerLimits(**base.container_limits.model_dump()),
-        load_balancer_cidrs=tuple(subnets["public"]), node_cidrs=tuple(subnets["private"]),
+        load_balancer_cidrs=tuple(subnets["public"]), node_port=cfg.load_balancer.target_port,
         data_cidrs=tuple(subnets["isolated"]), https_egress_cidrs=tuple(str(c) for c in base.https_egress_cidrs))
 
 

@@ -3,6 +3,7 @@ namespaces, NetworkPolicies, RBAC and capacity limits follow the environment's p
 
 from typing import Any
 
+import celpy
 import kubernetes_validate
 import pytest
 from conftest import synth, synth_with
@@ -19,6 +20,10 @@ ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 HTTPS_EGRESS = "allow-https-egress"
+POD_IDENTITY = "allow-pod-identity-agent"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+ADMISSION_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 
 
 def manifest(inputs: Any) -> Any:
@@ -58,9 +63,9 @@ def test_every_kubernetes_object_is_valid_for_the_pinned_version(stack):
     objects = kubernetes_objects(stack)
     kinds = {r.inputs["kind"] for r in objects}
     assert kinds == {"Namespace", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "ResourceQuota",
-                     "LimitRange"}
+                     "LimitRange", "StorageClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     assert set(policies(stack)) == {"default-deny-all", "allow-same-namespace", "allow-dns", "allow-data-stores",
-                                    HTTPS_EGRESS, "allow-load-balancer"}
+                                    HTTPS_EGRESS, POD_IDENTITY, "allow-load-balancer"}
     for record in objects:
         kubernetes_validate.validate(manifest(record.inputs), version, strict=True)
 
@@ -130,9 +135,13 @@ def with_baseline(stack: str, **baseline: Any) -> Synthesis:
     return synth_with(stack, cluster={**cluster, "baseline": baseline})
 
 
-def https_egress_by_namespace(s: Synthesis) -> dict[str, dict[str, Any]]:
+def by_namespace(s: Synthesis, policy: str) -> dict[str, dict[str, Any]]:
     return {r.inputs["metadata"]["namespace"]: r.inputs["spec"] for r in s.of_type(NETWORK_POLICY)
-            if r.inputs["metadata"]["name"] == HTTPS_EGRESS}
+            if r.inputs["metadata"]["name"] == policy}
+
+
+def https_egress_by_namespace(s: Synthesis) -> dict[str, dict[str, Any]]:
+    return by_namespace(s, HTTPS_EGRESS)
 
 
 def test_https_egress_goes_to_the_profiles_cidrs_on_443(stack):
@@ -144,7 +153,7 @@ def test_https_egress_goes_to_the_profiles_cidrs_on_443(stack):
                                "ports": [{"protocol": "TCP", "port": 443}]}]
 
 
-def test_every_namespace_gets_https_egress_to_the_configured_cidrs_and_a_valid_policy():
+def test_every_namespace_gets_its_policies_and_the_admission_binding_covers_them_all():
     namespaces, cidrs = ["app", "jobs"], ["10.20.0.0/16", "52.94.0.0/22"]
     s = with_baseline("dev", namespaces=namespaces, httpsEgressCidrs=cidrs)
     found = https_egress_by_namespace(s)
@@ -152,8 +161,19 @@ def test_every_namespace_gets_https_egress_to_the_configured_cidrs_and_a_valid_p
     for spec in found.values():
         [rule] = spec["egress"]
         assert [peer["ipBlock"]["cidr"] for peer in rule["to"]] == cidrs
-    for record in s.of_type(NETWORK_POLICY):
+    assert set(by_namespace(s, POD_IDENTITY)) == set(namespaces)
+    [binding] = s.of_type(ADMISSION_BINDING)
+    assert binding.inputs["spec"]["matchResources"]["namespaceSelector"] == {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}
+    for record in kubernetes_objects(s):
         kubernetes_validate.validate(manifest(record.inputs), "1.35", strict=True)
+
+
+def test_pods_reach_the_pod_identity_agent(stack):
+    """EKS Pod Identity hands out credentials at 169.254.170.23:80; default-deny egress would block it."""
+    spec = policies(stack)[POD_IDENTITY]
+    assert spec == {"podSelector": {}, "policyTypes": ["Egress"], "egress": [
+        {"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80}]}]}
 
 
 def test_no_https_egress_policy_for_an_empty_list():
@@ -162,15 +182,70 @@ def test_no_https_egress_policy_for_an_empty_list():
     assert "allow-dns" in policies(s)
 
 
-def test_the_load_balancer_and_node_subnets_reach_the_application_port(stack):
-    """Node subnets too: under externalTrafficPolicy Cluster, kube-proxy SNATs NodePort traffic to a node's IP."""
+def test_only_the_load_balancer_subnets_reach_the_application_port(stack):
+    """Not the private subnets: under the VPC CNI every pod has an address there. With externalTrafficPolicy Local
+    packets keep the ALB's address; kubelet probes come from the node's own address, which the network policy
+    agent admits."""
     network = load_profile(stack.environment).settings["network"]
     plan = subnet_plan(network["cidr"], network["azCount"])
     spec = policies(stack)["allow-load-balancer"]
     assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
     [rule] = spec["ingress"]
-    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == plan["public"] + plan["private"]
+    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == plan["public"]
     assert rule["ports"] == [{"protocol": "TCP", "port": baseline_settings(stack.environment)["appPort"]}]
+
+
+def test_one_default_storage_class_ebs_csi_gp3_encrypted_bound_where_the_pod_runs(stack):
+    [storage_class] = stack.of_type(STORAGE_CLASS)
+    inputs = storage_class.inputs
+    assert inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert inputs["provisioner"] == "ebs.csi.aws.com"  # the cluster's aws-ebs-csi-driver add-on
+    assert inputs["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert "namespace" not in inputs["metadata"]
+
+
+def service(type_: str = "ClusterIP", **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "app"},
+            "spec": {"type": type_, "ports": [{"port": 80, "targetPort": 8080}], **spec}}
+
+
+def denials(policy: dict[str, Any], obj: dict[str, Any]) -> list[str]:
+    """The messages of the policy's validations that `obj` fails, evaluated with a CEL implementation."""
+    env = celpy.Environment()
+    activation = {"object": celpy.json_to_cel(obj)}
+    return [v["message"] for v in policy["spec"]["validations"]
+            if not env.program(env.compile(v["expression"])).evaluate(activation)]
+
+
+def test_services_cannot_open_another_way_in():
+    s = synth_with("dev", loadBalancer={"targetPort": 31000})  # the approved port follows the load balancer's
+    [policy] = [r.inputs for r in s.of_type(ADMISSION_POLICY)]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    assert policy["spec"]["matchConstraints"]["resourceRules"] == [{
+        "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["services"]}]
+    node_port = [{"port": 80, "targetPort": 8080, "nodePort": 31000}]
+    assert denials(policy, service()) == []
+    assert denials(policy, service("NodePort", ports=node_port, externalTrafficPolicy="Local")) == []
+    assert denials(policy, service("ExternalName", externalName="db.example.com")) == []
+    assert denials(policy, service("LoadBalancer")) == [
+        "Services of type LoadBalancer are not allowed: the ALB is the way in"]
+    assert denials(policy, service(externalIPs=["10.0.0.10"])) == ["spec.externalIPs is not allowed (CVE-2020-8554)"]
+    wrong_port = [{"port": 80, "targetPort": 8080, "nodePort": 30080}]
+    for bad in (service("NodePort", ports=wrong_port), service("NodePort")):
+        assert denials(policy, bad) == [
+            "a NodePort Service must set nodePort: 31000 (the load balancer's target port)"]
+
+
+def test_the_admission_policy_is_bound_to_the_application_namespaces_and_denies(stack):
+    [policy] = stack.of_type(ADMISSION_POLICY)
+    [binding] = stack.of_type(ADMISSION_BINDING)
+    spec = binding.inputs["spec"]
+    assert spec["policyName"] == policy.inputs["metadata"]["name"]
+    assert policy.urn in binding.dependencies
+    assert spec["validationActions"] == ["Deny"]
+    [selector] = spec["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert selector["values"] == list(baseline_settings(stack.environment)["namespaces"])
 
 
 def test_the_application_account_only_reads(stack):
@@ -205,7 +280,7 @@ def test_quota_and_limits_follow_the_profile(stack):
     q = settings["quota"]
     assert quota == {"requests.cpu": q["requestsCpu"], "requests.memory": q["requestsMemory"],
                      "limits.cpu": q["limitsCpu"], "limits.memory": q["limitsMemory"], "pods": str(q["pods"]),
-                     "services.loadbalancers": "0"}
+                     "services.loadbalancers": "0", "services.nodeports": "1"}
     [limit] = by_name(stack, "kubernetes:core/v1:LimitRange")["container-defaults"]["spec"]["limits"]
     c = settings["containerLimits"]
     assert limit == {"type": "Container",
