@@ -256,6 +256,9 @@ FREE: frozenset[str] = frozenset({
     "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+    "kubernetes:storage.k8s.io/v1:StorageClass",  # the class is free; the EBS volumes claimed through it are usage
 })
 FREE_PREFIXES = ("pulumi:providers:",)  # provider configurations are not cloud resources
 
