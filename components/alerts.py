@@ -31,6 +31,13 @@ class AlertsArgs:
     protect: bool = False
 
     @property
+    def warnings(self) -> list[str]:
+        if self.notification_emails:
+            return []
+        return [f"the alert topic {self.name_prefix}-alerts has no subscriber: alarms, budget and anomaly alerts "
+                "reach nobody (set envstack:monitoring.notificationEmails)"]
+
+    @property
     def publishers(self) -> list[str]:
         return [*PUBLISHERS, ANOMALY_PUBLISHER] if self.anomaly_detection else list(PUBLISHERS)
 
@@ -41,7 +48,7 @@ class Alerts(Component):
     def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:observability:Alerts", name, {
             "topic": f"{args.name_prefix}-alerts", "notificationEmails": len(args.notification_emails),
-            "publishers": args.publishers}, opts, protect=args.protect)
+            "publishers": args.publishers}, opts, protect=args.protect, warnings=args.warnings)
         self._args = args
         self.key = self.kms_key("key", f"{args.name_prefix}: alert topic encryption", policy=self._key_policy())
         self.topic = aws.sns.Topic(name, name=f"{args.name_prefix}-alerts", kms_master_key_id=self.key.arn,

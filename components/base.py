@@ -2,6 +2,7 @@
 (customer-managed KMS keys, service roles) that several components need."""
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -37,11 +38,15 @@ class Component(pulumi.ComponentResource):
     """A ComponentResource that records its key settings as its inputs (shown by `envstack synth`)."""
 
     def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None,
-                 protect: bool = False):
-        """`protect`: stateful children (data stores, KMS keys, log buckets) get the `protect` resource option."""
-        super().__init__(token, name, {"settings": settings}, opts)
+                 protect: bool = False, warnings: Sequence[str] = ()):
+        """`protect`: stateful children (data stores, KMS keys, log buckets) get the `protect` resource option.
+        `warnings`: what works but should not be left so; `pulumi preview/up` and `envstack synth` print them."""
+        super().__init__(token, name, {"settings": {**settings, **({"warnings": list(warnings)} if warnings else {})}},
+                         opts)
         self.label = name
         self.protect = protect
+        for warning in warnings:
+            pulumi.log.warn(warning, resource=self)
         self._logs_key: aws.kms.Key | None = None
 
     @property

@@ -117,7 +117,6 @@ class MonitoringArgs:
     alert_topic_arn: pulumi.Input[str]  # Alerts.topic_arn: alarms, budget and anomaly detection notify it
     region: str = "us-west-2"
     targets: MonitoringTargets = field(default_factory=MonitoringTargets)
-    notification_emails: tuple[str, ...] = ()
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     evaluation_periods: int = 3
     datapoints_to_alarm: int = 2
@@ -139,7 +138,7 @@ class Monitoring(Component):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         watched = {kind: len(dims) for kind, dims in args.targets.dimensions().items()}
         super().__init__("envstack:observability:Monitoring", name, {
-            "notificationEmails": len(args.notification_emails), "monthlyBudgetUsd": args.monthly_budget_usd,
+            "monthlyBudgetUsd": args.monthly_budget_usd,
             "alarmsOf": watched, "datapoints": f"{args.datapoints_to_alarm} of {args.evaluation_periods}",
             "anomalyDetection": args.anomaly_detection}, opts)
         self._args = args
@@ -207,15 +206,19 @@ class Monitoring(Component):
         args = self._args
         tag_key, tag_value = args.cost_tag
 
+        # The topic only: its e-mail subscriptions already reach the same people (an e-mail subscriber here too
+        # would send every budget alert twice).
         def notify(kind: str, percent: float) -> dict[str, Any]:
             return {"comparison_operator": "GREATER_THAN", "notification_type": kind, "threshold": percent,
-                    "threshold_type": "PERCENTAGE", "subscriber_sns_topic_arns": [args.alert_topic_arn],
-                    "subscriber_email_addresses": list(args.notification_emails) or None}
+                    "threshold_type": "PERCENTAGE", "subscriber_sns_topic_arns": [args.alert_topic_arn]}
 
         return aws.budgets.Budget(
             f"{self.label}-monthly", name=f"{args.name_prefix}-monthly", budget_type="COST", time_unit="MONTHLY",
             limit_amount=f"{args.monthly_budget_usd:.2f}", limit_unit="USD",
-            # Costs are attributed through the activated cost-allocation tag (user:Stack) on every resource.
+            # Costs are attributed through the cost-allocation tag user:Stack on every resource. AWS Billing only
+            # reports a tag once it is activated in the payer (management) account ("Activating user-defined cost
+            # allocation tags", Billing guide); until then this filter and the anomaly monitor see nothing.
+            # `envstack preflight` checks it.
             cost_filters=[{"name": "TagKeyValue", "values": [f"user:{tag_key}${tag_value}"]}],
             notifications=[notify("FORECASTED", 80), notify("ACTUAL", 100)], opts=self.child())
 

@@ -102,7 +102,7 @@ def monitoring(cfg: StackConfig, alert_topic_arn: pulumi.Input[str], targets: Mo
     return MonitoringArgs(
         stack=cfg.stack, name_prefix=cfg.name_prefix, region=cfg.region, alert_topic_arn=alert_topic_arn,
         targets=targets,
-        notification_emails=mon.notification_emails, thresholds=mon.alarm_thresholds.model_dump(by_alias=True),
+        thresholds=mon.alarm_thresholds.model_dump(by_alias=True),
         evaluation_periods=mon.evaluation_periods, datapoints_to_alarm=mon.datapoints_to_alarm,
         monthly_budget_usd=mon.monthly_budget_usd, anomaly_detection=mon.anomaly_detection,
         anomaly_threshold_usd=mon.anomaly_threshold_usd,

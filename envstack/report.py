@@ -77,6 +77,9 @@ def summary(synthesis: Synthesis) -> str:
         for type_, count in sorted(Counter(r.type for r in members).items()):
             lines.append(f"    {count:3d}  {type_}")
         lines.append("")
+    lines += [f"WARNING: {warning}" for warning in synthesis.warnings()]
+    if synthesis.warnings():
+        lines.append("")
     lines.append("outputs")
     for name, value in synthesis.outputs.items():
         lines.append(f"    {name} = {_short(value)}")

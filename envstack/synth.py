@@ -61,12 +61,18 @@ class Synthesis:
     def by_urn(self) -> dict[str, ResourceRecord]:
         return {r.urn: r for r in self.resources}
 
+    def warnings(self) -> list[str]:
+        """What components warn about (their `settings.warnings`), as `<component>: <warning>`."""
+        return [f"{r.name}: {warning}" for r in self.resources if not r.custom
+                for warning in (r.inputs.get("settings") or {}).get("warnings", [])]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
             "environment": self.environment,
             "resources": [asdict(r) for r in self.resources],
             "outputs": self.outputs,
+            "warnings": self.warnings(),
         }
 
 

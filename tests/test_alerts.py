@@ -8,6 +8,7 @@ from test_database import children, only, transitive_dependencies
 
 from components.alerts import ANOMALY_PUBLISHER, PUBLISHERS
 from envstack.config import load_profile
+from envstack.report import summary
 from envstack.synth import ResourceRecord, Synthesis
 
 TOPIC = "aws:sns/topic:Topic"
@@ -74,6 +75,18 @@ def test_email_subscriptions_follow_the_profile(stack):
     assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(emails)
     assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == stack.outputs["alertTopicArn"]
                for s in subscriptions)
+
+
+def test_a_topic_nobody_subscribes_to_is_a_loud_warning(stack):
+    """dev's profile lists no address: synth (summary and JSON) and `pulumi up` say so; staging and prod must list
+    one (guardrail minNotificationEmails)."""
+    nobody = not monitoring_settings(stack)["notificationEmails"]
+    warning = (f"alerts: the alert topic envstack-{stack.stack}-alerts has no subscriber: alarms, budget and anomaly "
+               "alerts reach nobody (set envstack:monitoring.notificationEmails)")
+    assert stack.warnings() == ([warning] if nobody else [])
+    assert stack.to_json()["warnings"] == stack.warnings()
+    assert (f"WARNING: {warning}" in summary(stack)) == nobody
+    assert nobody == (stack.environment == "dev")
 
 
 def assert_notifies_the_topic_once_it_may(s: Synthesis, record: ResourceRecord) -> None:

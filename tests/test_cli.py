@@ -24,7 +24,7 @@ def test_synth_prod_writes_the_documented_json(capsys, tmp_path):
     assert code == 0
     assert "network  [envstack:network:Network]" in stdout and "9  aws:ec2/subnet:Subnet" in stdout
     document = json.loads(out.read_text())
-    assert {"stack", "environment", "resources", "outputs"} <= set(document)
+    assert {"stack", "environment", "resources", "outputs", "warnings"} <= set(document)
     assert document["stack"] == "prod" and document["environment"] == "prod"
     for resource in document["resources"]:
         assert {"urn", "type", "name", "parent", "dependencies", "protect", "inputs"} <= set(resource)

@@ -251,8 +251,16 @@ def test_stack_file_overrides_one_threshold_and_adds_addresses(deployed_from_ci)
     assert thresholds["rdsCpuPercent"] == 55
     assert thresholds["rdsConnections"] == profile["rdsConnections"]
     assert len(s.of_type("aws:sns/topicSubscription:TopicSubscription")) == 2
-    budget = s.one("aws:budgets/budget:Budget").inputs
-    assert all(n["subscriberEmailAddresses"] == ["a@example.com", "b@example.com"] for n in budget["notifications"])
+    assert s.warnings() == []
+
+
+def test_budget_notifies_the_topic_only(stack):
+    """The topic's e-mail subscriptions reach the addresses; an e-mail subscriber on the budget would be a copy."""
+    notifications = stack.one("aws:budgets/budget:Budget").inputs["notifications"]
+    assert [n["notificationType"] for n in notifications] == ["FORECASTED", "ACTUAL"]
+    for notification in notifications:
+        assert notification["subscriberSnsTopicArns"] == [stack.outputs["alertTopicArn"]]
+        assert "subscriberEmailAddresses" not in notification
 
 
 # (environment, envstack:monitoring overrides, key path named, words expected)
@@ -278,6 +286,7 @@ INVALID = [
     ("dev", {"anomalyDetection": "sometimes"}, "envstack:monitoring.anomalyDetection", "boolean"),
     ("dev", {"anomalyThresholdUsd": 0}, "envstack:monitoring.anomalyThresholdUsd", "greater than 0"),
     ("prod", {"notificationEmails": []}, "envstack:monitoring.notificationEmails", "at least 1 address"),
+    ("staging", {"notificationEmails": []}, "envstack:monitoring.notificationEmails", "at least 1 address"),
     ("prod", {"anomalyDetection": False}, "envstack:monitoring.anomalyDetection", "requires true"),
 ]
 
