@@ -21,6 +21,7 @@ from components.cluster import (
     update_config_transform,
 )
 from envstack.config import ConfigError, load_profile, load_stack_config
+from envstack.config.cluster import ADDON_VERSIONS_FILE, AddonVersions, pinned_addon_versions
 from envstack.config.loader import deep_merge
 from envstack.mocks import AwsMocks
 from envstack.synth import ROOT, RecordingMonitor, Synthesis, read_stack_config
@@ -179,7 +180,11 @@ def test_every_node_group_runs_the_clusters_kubernetes_version(stack):
 
 
 def test_node_groups_follow_a_new_cluster_version():
-    s = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "version": "1.34"})
+    # 1.34 has no pins in envstack/addon_versions.yaml: this stack pins all five itself.
+    addons = {"vpcCni": "v1.20.0-eksbuild.1", "coredns": "v1.12.0-eksbuild.1", "kubeProxy": "v1.34.0-eksbuild.1",
+              "podIdentityAgent": "v1.3.9-eksbuild.1", "ebsCsiDriver": "v1.50.0-eksbuild.1"}
+    s = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "version": "1.34",
+                                   "addonVersions": addons})
     assert s.one(EKS).inputs["version"] == "1.34"
     assert {g["version"] for g in node_groups(s).values()} == {"1.34"}
 
@@ -235,8 +240,8 @@ def test_update_config_transform_sets_max_unavailable_on_the_aws_node_group_only
 def test_addons_are_managed_pinned_and_overwrite_on_update(stack):
     addons = {a.inputs["addonName"]: a.inputs for a in stack.of_type(ADDON)}
     assert set(addons) == ADDONS
-    pinned = profile(stack.environment)["addonVersions"]
-    assert {addons[n]["addonVersion"] for n in addons} == set(pinned.values())
+    pinned = AddonVersions.model_validate(pinned_addon_versions()[stack.one(EKS).inputs["version"]]).by_addon_name()
+    assert {name: addon["addonVersion"] for name, addon in addons.items()} == pinned
     assert addons["kube-proxy"]["addonVersion"].startswith(f"v{stack.one(EKS).inputs['version']}.")
     for addon in addons.values():
         assert addon["clusterName"] == stack.one(EKS).inputs["name"]
@@ -407,6 +412,11 @@ INVALID = [
     ("dev", group(diskSizeGib=8), "envstack:cluster.nodeGroups.main.diskSizeGib", "greater than or equal to 20"),
     ("dev", group(labels={"bad key!": "x"}), "envstack:cluster.nodeGroups.main.labels", "label keys"),
     ("dev", {"addonVersions": {"coredns": "1.13"}}, "envstack:cluster.addonVersions.coredns", "eksbuild"),
+    ("dev", {"version": "1.36"}, "envstack:cluster.version",
+     "envstack/addon_versions.yaml pins 1.35, and envstack:cluster.addonVersions does not set vpcCni, coredns, "
+     "kubeProxy, podIdentityAgent, ebsCsiDriver"),
+    ("dev", {"addonVersions": {"kubeProxy": "v1.34.1-eksbuild.1"}}, "envstack:cluster.addonVersions.kubeProxy",
+     "the cluster's Kubernetes minor (v1.35.x"),
     ("dev", {"addonVersions": {"istio": "v1.0.0-eksbuild.1"}}, "envstack:cluster.addonVersions.istio",
      "unknown key"),
     ("dev", {"endpointPrivateAccess": False}, "envstack:cluster.endpointPrivateAccess", "unknown key"),
@@ -438,13 +448,22 @@ def test_graviton_groups_run_the_arm_image_and_x86_groups_the_x86_one():
     assert stack_config("dev", nodeGroups={"main": {"instanceTypes": ["m7i.large", "m7a.large", "g4dn.xlarge"]}})
 
 
-def test_addon_versions_are_shared_by_every_environment_from_the_common_profile():
-    common = yaml.safe_load((ROOT / "envstack" / "profiles" / "common.yaml").read_text())
-    versions = common["settings"]["cluster"]["addonVersions"]
-    for stack in STACKS:
-        own = yaml.safe_load((ROOT / "envstack" / "profiles" / f"{stack}.yaml").read_text())
-        assert "addonVersions" not in own["settings"]["cluster"]
-        assert profile(stack)["addonVersions"] == versions
+def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_profiles():
+    pins = yaml.safe_load(ADDON_VERSIONS_FILE.read_text())
+    assert pins and pins == pinned_addon_versions()
+    for version, addons in pins.items():
+        assert AddonVersions.model_validate(addons).unset == []  # every add-on of every version
+        assert addons["kubeProxy"].startswith(f"v{version}.")
+    for name in ("common", *STACKS):
+        own = yaml.safe_load((ROOT / "envstack" / "profiles" / f"{name}.yaml").read_text())
+        assert "addonVersions" not in own["settings"].get("cluster", {})
+
+
+def test_a_stack_file_overrides_one_addon_and_keeps_the_others_pins():
+    cfg = stack_config("dev", addonVersions={"coredns": "v1.13.9-eksbuild.9"})
+    expected = {**AddonVersions.model_validate(pinned_addon_versions()["1.35"]).by_addon_name(),
+                "coredns": "v1.13.9-eksbuild.9"}
+    assert cfg.cluster.addon_versions.by_addon_name() == expected
 
 
 @pytest.mark.parametrize(("stack", "cluster", "key", "expected"), INVALID)

@@ -1,9 +1,12 @@
 """envstack:cluster — the EKS control plane, its managed node groups and add-ons, and the cluster baseline."""
 
 import re
+from functools import cache
 from ipaddress import IPv4Network
-from typing import Literal, Self
+from pathlib import Path
+from typing import Any, Literal, Self
 
+import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Model
@@ -98,25 +101,41 @@ class NodeGroupConfig(Model):
         return desired
 
 
-class AddonVersions(Model):
-    """Managed add-on versions, pinned for the cluster's Kubernetes version (`aws eks describe-addon-versions`)."""
+ADDON_VERSIONS_FILE = Path(__file__).resolve().parent.parent / "addon_versions.yaml"
 
-    vpc_cni: str
-    coredns: str
-    kube_proxy: str
-    pod_identity_agent: str
-    ebs_csi_driver: str
+
+class AddonVersions(Model):
+    """Managed add-on versions for the cluster's Kubernetes version: the pins of envstack/addon_versions.yaml under
+    the stack file's overrides. One left unset means the version has no pins (StackConfig.problems)."""
+
+    vpc_cni: str | None = None
+    coredns: str | None = None
+    kube_proxy: str | None = None
+    pod_identity_agent: str | None = None
+    ebs_csi_driver: str | None = None
 
     @field_validator("*")
     @classmethod
-    def _eksbuild(cls, version: str) -> str:
-        if not _ADDON_VERSION.match(version):
+    def _eksbuild(cls, version: str | None) -> str | None:
+        if version is not None and not _ADDON_VERSION.match(version):
             raise ValueError("expected an EKS add-on version such as v1.13.2-eksbuild.1")
         return version
 
     def by_addon_name(self) -> dict[str, str]:
-        return {"vpc-cni": self.vpc_cni, "coredns": self.coredns, "kube-proxy": self.kube_proxy,
-                "eks-pod-identity-agent": self.pod_identity_agent, "aws-ebs-csi-driver": self.ebs_csi_driver}
+        versions = {"vpc-cni": self.vpc_cni, "coredns": self.coredns, "kube-proxy": self.kube_proxy,
+                    "eks-pod-identity-agent": self.pod_identity_agent, "aws-ebs-csi-driver": self.ebs_csi_driver}
+        return {name: version for name, version in versions.items() if version is not None}
+
+    @property
+    def unset(self) -> list[str]:
+        """The configuration keys (camelCase) of the add-ons with no version."""
+        return [field.alias or name for name, field in type(self).model_fields.items() if getattr(self, name) is None]
+
+
+@cache
+def pinned_addon_versions() -> dict[str, dict[str, str]]:
+    """envstack/addon_versions.yaml: Kubernetes minor version -> add-on (configuration key) -> version."""
+    return yaml.safe_load(ADDON_VERSIONS_FILE.read_text(encoding="utf-8")) or {}
 
 
 class PodSecurityConfig(Model):
@@ -202,8 +221,20 @@ class ClusterConfig(Model):
     log_types: tuple[LogType, ...] = LOG_TYPES
     deletion_protection: bool = False
     node_groups: dict[str, NodeGroupConfig] = Field(min_length=1)
-    addon_versions: AddonVersions
+    addon_versions: AddonVersions = AddonVersions()  # from envstack/addon_versions.yaml by version (_pinned_addons)
     baseline: BaselineConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pinned_addons(cls, data: Any) -> Any:
+        """The add-on pins of the cluster's version, under the stack file's per-add-on overrides."""
+        if not isinstance(data, dict):
+            return data
+        pins = pinned_addon_versions().get(str(data.get("version")), {})
+        given = data.get("addonVersions", data.get("addon_versions")) or {}
+        if not isinstance(given, dict):
+            return data
+        return {**{k: v for k, v in data.items() if k != "addon_versions"}, "addonVersions": {**pins, **given}}
 
     @field_validator("version")
     @classmethod

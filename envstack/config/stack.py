@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from .base import Model
 from .cache import CacheConfig
-from .cluster import ClusterConfig
+from .cluster import ClusterConfig, pinned_addon_versions
 from .database import DatabaseConfig
 from .errors import MISSING, Problem
 from .load_balancer import LoadBalancerConfig
@@ -70,7 +70,7 @@ class StackConfig(Model):
     def problems(self) -> list[Problem]:
         """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need."""
         return [*self._public_endpoint_needs_cidrs(), *self._private_endpoint_needs_cidrs(),
-                *self._one_access_entry_per_role(), *self._nodes_need_nat()]
+                *self._one_access_entry_per_role(), *self._addons_pinned(), *self._nodes_need_nat()]
 
     def _public_endpoint_needs_cidrs(self) -> Iterable[Problem]:
         # EKS reads an empty list as 0.0.0.0/0, so a public endpoint names its CIDRs in the stack file.
@@ -97,6 +97,22 @@ class StackConfig(Model):
                                   f"a role listed once: it is already in {seen[arn.casefold()]}, and EKS gives a role "
                                   "one access entry (a second fails with 409 ResourceInUseException)")
                 seen.setdefault(arn.casefold(), key)
+
+    def _addons_pinned(self) -> Iterable[Problem]:
+        # An unpinned add-on would get whatever EKS defaults to, and could not be checked by a preflight.
+        unset = self.cluster.addon_versions.unset
+        if unset:
+            pinned = ", ".join(pinned_addon_versions()) or "none"
+            yield Problem("envstack:cluster.version", self.cluster.version,
+                          f"a Kubernetes version with pinned add-on versions: envstack/addon_versions.yaml pins "
+                          f"{pinned}, and envstack:cluster.addonVersions does not set {', '.join(unset)}; add the "
+                          "version's pins to the file (README, 'Add-on versions')")
+        # kube-proxy is built per Kubernetes minor: EKS offers only vX.Y.* for a cluster on X.Y.
+        kube_proxy = self.cluster.addon_versions.kube_proxy
+        if kube_proxy and not kube_proxy.startswith(f"v{self.cluster.version}."):
+            yield Problem("envstack:cluster.addonVersions.kubeProxy", kube_proxy,
+                          "a kube-proxy version of the cluster's Kubernetes minor "
+                          f"(v{self.cluster.version}.x-eksbuild.N)")
 
     def _nodes_need_nat(self) -> Iterable[Problem]:
         # Nodes in the private subnets reach ECR, STS and EC2 through NAT: the VPC has no interface endpoints.
