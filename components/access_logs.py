@@ -13,6 +13,11 @@ import pulumi_aws as aws
 from .base import Component, policy_document
 
 NONCURRENT_VERSION_DAYS = 30  # how long an overwritten or deleted log object survives when versioning is on
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7  # parts of an upload never completed are billed until aborted
+# S3 guide, "Transitioning objects": objects under 128 KB are not transitioned by default (a transition request
+# costs more than the storage it saves). Set explicitly: buckets made before September 2024 had the opposite
+# default, and a provider-computed value shows as drift.
+TRANSITION_MINIMUM_OBJECT_SIZE = "all_storage_classes_128K"
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,12 @@ class AccessLogBucket(Component):
             "expiration": {"days": args.expiration_days},
             "transitions": [{"days": t.days, "storage_class": t.storage_class} for t in args.transitions],
             "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            # The bucket policy lets ELB write under the prefix only, so this rule covers every upload.
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_UPLOAD_DAYS},
         }
-        aws.s3.BucketLifecycleConfiguration(self.label, bucket=self.bucket.id, rules=[rule], opts=self.child())
+        aws.s3.BucketLifecycleConfiguration(
+            self.label, bucket=self.bucket.id, rules=[rule],
+            transition_default_minimum_object_size=TRANSITION_MINIMUM_OBJECT_SIZE, opts=self.child())
 
     def _policy(self) -> aws.s3.BucketPolicy:
         # us-west-2 and every region launched before August 2022 deliver ALB logs as the region's ELB account;

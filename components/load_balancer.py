@@ -17,14 +17,17 @@ import pulumi
 import pulumi_aws as aws
 
 from .access_logs import AccessLogArgs, AccessLogBucket
-from .base import Component
+from .base import Component, policy_document
 from .connections import Connections
 
 HTTPS_PORT, HTTP_PORT = 443, 80
 TLS13_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3, and TLS 1.2 for older clients
 # AWS managed rule groups, in evaluation order around the rate limit (cheap IP reputation first).
 IP_REPUTATION = "AWSManagedRulesAmazonIpReputationList"
-MANAGED_AFTER_RATE_LIMIT = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
+MANAGED_AFTER_RATE_LIMIT = (COMMON_RULE_SET, "AWSManagedRulesKnownBadInputsRuleSet")
+# Never written to the WAF logs: credentials and session cookies of every request.
+REDACTED_HEADERS = ("authorization", "cookie")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,12 @@ class WafArgs:
     enabled: bool = True
     rate_limit: int = 2000  # requests per client IP per window
     rate_limit_window_seconds: int = 300
+    # Rules of the common rule set that count instead of block. WAF Developer Guide, "Core rule set (CRS) managed
+    # rule group": SizeRestrictions_BODY blocks bodies over 8 KB, and an ALB's WAF inspects only the first 8 KB
+    # ("Oversize web request components"), so by default it would block every larger upload.
+    counted_rules: tuple[str, ...] = ("SizeRestrictions_BODY",)
+    logging: bool = False
+    log_retention_days: int = 90
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +85,8 @@ class LoadBalancer(Component):
             "tls": args.tls, "sslPolicy": args.ssl_policy if args.tls else None,
             "allowedCidrs": list(args.allowed_cidrs), "deletionProtection": args.deletion_protection,
             "desyncMitigationMode": args.desync_mitigation_mode, "targetPort": args.target_port,
-            "waf": args.waf.enabled}, opts, protect=args.protect)
+            "waf": args.waf.enabled, "wafCountedRules": list(args.waf.counted_rules) if args.waf.enabled else [],
+            "wafLogging": args.waf.enabled and args.waf.logging}, opts, protect=args.protect)
         self._args = args
         self.listener_port = HTTPS_PORT if args.tls else HTTP_PORT
         self.target_port = args.target_port  # the NodePort: `allow(load_balancer, cluster, port=...)`
@@ -90,6 +100,7 @@ class LoadBalancer(Component):
         self.target_group = self._target_group()
         self.listeners = self._listeners()
         self.web_acl = self._web_acl() if args.waf.enabled else None
+        self.waf_logs = self._waf_logging(self.web_acl) if self.web_acl is not None and args.waf.logging else None
 
         self.dns_name, self.arn, self.zone_id = self.alb.dns_name, self.alb.arn, self.alb.zone_id
         self.register_outputs({
@@ -167,7 +178,9 @@ class LoadBalancer(Component):
             "statement": {"rate_based_statement": {
                 "limit": waf.rate_limit, "aggregate_key_type": "IP",
                 "evaluation_window_sec": waf.rate_limit_window_seconds}}}
-        rules = [_managed_rule_group(IP_REPUTATION), rate_limit, *map(_managed_rule_group, MANAGED_AFTER_RATE_LIMIT)]
+        rules = [_managed_rule_group(IP_REPUTATION), rate_limit,
+                 *(_managed_rule_group(group, waf.counted_rules if group == COMMON_RULE_SET else ())
+                   for group in MANAGED_AFTER_RATE_LIMIT)]
         acl = aws.wafv2.WebAcl(
             self.label, scope="REGIONAL", description=f"{self._args.name_prefix}: edge protection for the ALB",
             default_action={"allow": {}},
@@ -177,12 +190,45 @@ class LoadBalancer(Component):
         aws.wafv2.WebAclAssociation(self.label, resource_arn=self.alb.arn, web_acl_arn=acl.arn, opts=self.child())
         return acl
 
+    def _waf_logging(self, acl: aws.wafv2.WebAcl) -> aws.cloudwatch.LogGroup:
+        """Full request logs to `aws-waf-logs-<prefix>` (WAF refuses a destination without that prefix), with the
+        environment's retention, credentials and cookies redacted."""
+        args = self._args
+        log_group = self.log_group("waf-logs", args.waf.log_retention_days, name=f"aws-waf-logs-{args.name_prefix}")
+        # WAF delivers through CloudWatch Logs' log delivery, which needs a resource policy for
+        # delivery.logs.amazonaws.com. Left to itself WAF adds every log group to one shared `AWSWAF-LOGS` policy,
+        # which fails once it outgrows the 5,120-character limit (pulumi-aws wafv2.WebAclLoggingConfiguration
+        # warning; CloudWatch Logs guide, "Logs sent to CloudWatch Logs"): a policy of the stack's own instead.
+        # Each costs one of the 10 resource policies a region allows an account.
+        policy = aws.cloudwatch.LogResourcePolicy(
+            f"{self.label}-waf-logs", policy_name=f"{args.name_prefix}-waf-logs",
+            policy_document=pulumi.Output.all(log_group.arn, self.account_id, self.region).apply(
+                lambda v: log_delivery_policy(v[0], v[1], v[2])),
+            opts=self.child())
+        aws.wafv2.WebAclLoggingConfiguration(
+            self.label, resource_arn=acl.arn, log_destination_configs=[log_group.arn],
+            redacted_fields=[{"single_header": {"name": header}} for header in REDACTED_HEADERS],
+            opts=self.child(depends_on=[policy]))
+        return log_group
+
     def _visibility(self, metric: str) -> dict[str, Any]:
         return {"cloudwatch_metrics_enabled": True, "metric_name": f"{self._args.name_prefix}-{metric}",
                 "sampled_requests_enabled": True}
 
 
-def _managed_rule_group(group: str) -> dict[str, Any]:
-    """An AWS managed rule group applied with its own actions (override none: blocking rules block)."""
-    return {"name": group, "override_action": {"none": {}},
-            "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}}}
+def _managed_rule_group(group: str, counted: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An AWS managed rule group applied with its own actions (override none: blocking rules block), except the
+    `counted` rules, which only count (rule_action_overrides)."""
+    statement: dict[str, Any] = {"vendor_name": "AWS", "name": group}
+    if counted:
+        statement["rule_action_overrides"] = [{"name": rule, "action_to_use": {"count": {}}} for rule in counted]
+    return {"name": group, "override_action": {"none": {}}, "statement": {"managed_rule_group_statement": statement}}
+
+
+def log_delivery_policy(log_group_arn: str, account_id: str, region: str) -> str:
+    """CloudWatch Logs' log delivery may write to this log group only, for this account's deliveries."""
+    return policy_document({
+        "Sid": "LogDeliveryWrites", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{log_group_arn}:*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}})

@@ -248,6 +248,8 @@ FREE: frozenset[str] = frozenset({
     "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:sns/topicSubscription:TopicSubscription",
     "aws:ssm/parameter:Parameter",  # standard tier
     "aws:wafv2/webAclAssociation:WebAclAssociation",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",  # its volume is priced in the log group
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
     "random:index/randomPassword:RandomPassword",  # computed by the engine, nothing in AWS
     # Kubernetes objects run on the priced nodes. (A Service of type LoadBalancer would create a billed NLB:
     # it is deliberately absent, so adding one shows up as unpriced.)

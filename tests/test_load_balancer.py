@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import synth
+from conftest import synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
@@ -30,6 +30,7 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 BUCKET = "aws:s3/bucket:Bucket"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
 ATTACHMENT = "aws:autoscaling/attachment:Attachment"
 TLS13 = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ELB_ACCOUNT_US_WEST_2 = "797873946194"
@@ -143,8 +144,11 @@ def test_bucket_policy_lets_the_regional_elb_account_write_and_refuses_plain_htt
 ])
 def test_log_lifecycle_versioning_and_retention_per_environment(stack, days, transitions, versioned, retained):
     s = synth(stack)
-    (rule,) = one(s, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    lifecycle = one(s, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs
+    assert lifecycle["transitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+    (rule,) = lifecycle["rules"]
     assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": "alb/"}
+    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
     assert rule["expiration"] == {"days": days}
     assert rule.get("transitions", []) == transitions
     assert bool(edge(s, "aws:s3/bucketVersioning:BucketVersioning")) is versioned
@@ -171,6 +175,11 @@ def test_waf_with_managed_rule_groups_and_a_rate_limit_is_associated_with_the_al
     managed = {n: r for n, r in rules.items() if "managedRuleGroupStatement" in r["statement"]}
     assert set(managed) == MANAGED_GROUPS
     assert all(r["overrideAction"] == {"none": {}} and "action" not in r for r in managed.values())
+    # Bodies over 8 KB are counted, not blocked; every other rule keeps its own action.
+    overrides = {n: r["statement"]["managedRuleGroupStatement"].get("ruleActionOverrides") for n, r in managed.items()}
+    assert overrides == {"AWSManagedRulesCommonRuleSet": [{"name": "SizeRestrictions_BODY",
+                                                           "actionToUse": {"count": {}}}],
+                         "AWSManagedRulesKnownBadInputsRuleSet": None, "AWSManagedRulesAmazonIpReputationList": None}
     (rate,) = [r for r in rules.values() if "rateBasedStatement" in r["statement"]]
     assert rate["action"] == {"block": {}}
     assert rate["statement"]["rateBasedStatement"]["limit"] == 2000
@@ -186,7 +195,35 @@ def test_waf_with_managed_rule_groups_and_a_rate_limit_is_associated_with_the_al
 
 def test_dev_has_no_waf():
     s = synth("dev")
-    assert not edge(s, WEB_ACL) and not edge(s, WAF_ASSOCIATION)
+    assert not edge(s, WEB_ACL) and not edge(s, WAF_ASSOCIATION) and not edge(s, WAF_LOGGING)
+
+
+@pytest.mark.parametrize(("stack", "days"), [("staging", 30), ("prod", 90)])
+def test_waf_logs_to_its_own_log_group_with_credentials_redacted(stack, days):
+    s = synth(stack)
+    logging = one(s, WAF_LOGGING)
+    log_group = next(r for r in edge(s, "aws:cloudwatch/logGroup:LogGroup") if r.name == "edge-waf-logs")
+    assert log_group.inputs["name"] == f"aws-waf-logs-envstack-{stack}"  # WAF refuses any other prefix
+    assert log_group.inputs["retentionInDays"] == days and log_group.inputs["kmsKeyId"]
+    assert logging.inputs["resourceArn"] == one(s, WAF_ASSOCIATION).inputs["webAclArn"]
+    assert logging.inputs["logDestinationConfigs"] == [
+        f"arn:aws:logs:us-west-2:123456789012:log-group:aws-waf-logs-envstack-{stack}"]
+    assert logging.inputs["redactedFields"] == [{"singleHeader": {"name": "authorization"}},
+                                                {"singleHeader": {"name": "cookie"}}]
+    policy = one(s, "aws:cloudwatch/logResourcePolicy:LogResourcePolicy")
+    assert policy.urn in logging.dependencies
+    (statement,) = json.loads(policy.inputs["policyDocument"])["Statement"]
+    assert statement["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert statement["Resource"] == f"{logging.inputs['logDestinationConfigs'][0]}:*"
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+
+
+def test_counted_rules_and_logging_are_configurable():
+    s = synth_with("staging", loadBalancer={**read_stack_config("staging")["envstack:loadBalancer"],
+                                            "waf": {"countedRules": [], "logging": False}})
+    (common,) = [r for r in one(s, WEB_ACL).inputs["rules"] if r["name"] == "AWSManagedRulesCommonRuleSet"]
+    assert "ruleActionOverrides" not in common["statement"]["managedRuleGroupStatement"]
+    assert not edge(s, WAF_LOGGING)
 
 
 def test_alb_security_group_admits_only_the_listener_ports_and_never_allows_all_egress(stack):
@@ -344,6 +381,9 @@ INVALID = [
     ("dev", {"healthCheck": {"unhealthyThreshold": 11}}, "healthCheck.unhealthyThreshold", "less than or equal to 10"),
     ("dev", {"waf": {"rateLimit": 5}}, "waf.rateLimit", "greater than or equal to 10"),
     ("dev", {"waf": {"rateLimitWindowSeconds": 30}}, "waf.rateLimitWindowSeconds", "60"),
+    ("dev", {"waf": {"countedRules": ["SizeRestriction_BODY"]}}, "waf.countedRules", "AWSManagedRulesCommonRuleSet"),
+    ("dev", {"waf": {"countedRules": ["SizeRestrictions_BODY", "SizeRestrictions_BODY"]}}, "waf.countedRules",
+     "each rule once"),
     ("dev", {"accessLogs": {"prefix": "/alb/"}}, "accessLogs.prefix", "without leading or trailing '/'"),
     ("dev", {"accessLogs": {"prefix": "x/AWSLogs"}}, "accessLogs.prefix", "without 'AWSLogs'"),
     ("dev", {"accessLogs": {"expirationDays": 0}}, "accessLogs.expirationDays", "greater than or equal to 1"),

@@ -52,10 +52,37 @@ class HealthCheckConfig(Model):
         return timeout
 
 
+# The rules of AWS's core rule set (AWSManagedRulesCommonRuleSet), from the WAF Developer Guide's "Core rule set
+# (CRS) managed rule group" page: `countedRules` may only name these.
+COMMON_RULE_SET_RULES = (
+    "NoUserAgent_HEADER", "UserAgent_BadBots_HEADER", "SizeRestrictions_QUERYSTRING", "SizeRestrictions_Cookie_HEADER",
+    "SizeRestrictions_BODY", "SizeRestrictions_URIPATH", "EC2MetaDataSSRF_BODY", "EC2MetaDataSSRF_COOKIE",
+    "EC2MetaDataSSRF_URIPATH", "EC2MetaDataSSRF_QUERYARGUMENTS", "GenericLFI_QUERYARGUMENTS", "GenericLFI_URIPATH",
+    "GenericLFI_BODY", "RestrictedExtensions_URIPATH", "RestrictedExtensions_QUERYARGUMENTS",
+    "GenericRFI_QUERYARGUMENTS", "GenericRFI_BODY", "GenericRFI_URIPATH", "CrossSiteScripting_COOKIE",
+    "CrossSiteScripting_QUERYARGUMENTS", "CrossSiteScripting_BODY", "CrossSiteScripting_URIPATH",
+)
+
+
 class WafConfig(Model):
     enabled: bool = True
     rate_limit: int = Field(default=2000, ge=10, le=2_000_000_000)  # requests per client IP per window
     rate_limit_window_seconds: Literal[60, 120, 300, 600] = 300
+    # An ALB's WAF inspects only the first 8 KB of a body and SizeRestrictions_BODY blocks every body over 8 KB
+    # (every larger upload): counted (logged, not blocked) unless a stack says otherwise.
+    counted_rules: tuple[str, ...] = ("SizeRestrictions_BODY",)
+    logging: bool = False  # full request logs to the aws-waf-logs-<prefix> log group (headers redacted)
+
+    @field_validator("counted_rules")
+    @classmethod
+    def _common_rule_set_rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [r for r in rules if r not in COMMON_RULE_SET_RULES]
+        if unknown:
+            raise ValueError(f"expected rules of AWSManagedRulesCommonRuleSet (e.g. SizeRestrictions_BODY), got "
+                             f"{unknown}")
+        if len(set(rules)) != len(rules):
+            raise ValueError("expected each rule once")
+        return rules
 
 
 class TransitionConfig(Model):
