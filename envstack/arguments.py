@@ -89,7 +89,8 @@ def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids
         idle_timeout_seconds=lb.idle_timeout_seconds, desync_mitigation_mode=lb.desync_mitigation_mode,
         deletion_protection=lb.deletion_protection, target_port=lb.target_port,
         deregistration_delay_seconds=lb.deregistration_delay_seconds,
-        health_check=HealthCheck(**lb.health_check.model_dump()), waf=WafArgs(**lb.waf.model_dump(), log_retention_days=cfg.monitoring.log_retention_days),
+        health_check=HealthCheck(**lb.health_check.model_dump()),
+        waf=WafArgs(**lb.waf.model_dump(), log_retention_days=cfg.monitoring.log_retention_days),
         access_logs=AccessLogArgs(
             prefix=logs.prefix, expiration_days=logs.expiration_days, versioning=logs.versioning,
             transitions=tuple(Transition(t.days, t.storage_class) for t in logs.transitions),
