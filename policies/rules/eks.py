@@ -1,11 +1,13 @@
 """EKS: both the pulumi-eks component inputs (`eks:index:*`, what mocks show) and the AWS children a real preview
 shows (`aws:eks/cluster:Cluster`, `aws:eks/nodeGroup:NodeGroup`, `aws:ec2/launchTemplate:LaunchTemplate`)."""
 
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
-from pulumi_policy import Severity
+from pulumi_policy import PolicyResource, Severity
 
-from .base import Resource, as_list, resource_rule, truthy
+from .base import Resource, as_list, as_mapping, known, linked, of_type, resource_rule, stack_rule, truthy
 
 COMPONENT = "eks:index:Cluster"
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -13,7 +15,11 @@ CLUSTERS = (COMPONENT, CLUSTER)
 MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+INGRESS_RULES = ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                 "aws:ec2/securityGroupRule:SecurityGroupRule")
 OPEN = ("0.0.0.0/0", "::/0")
+Findings = Iterator[tuple[str, str | None]]
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
@@ -129,3 +135,122 @@ def ebs_encrypted(r: Resource) -> Iterator[str]:
         for i, volume in enumerate(ebs):
             if not truthy(volume.get("encrypted")):
                 yield f"blockDeviceMappings[{i}].ebs.encrypted is not true"
+
+
+# ---- deployability: what EKS refuses, or what makes `pulumi up` fail, read from the resources -------------------
+
+
+# pulumi-eks 4.x sets bootstrapClusterCreatorAdminPermissions: true whenever authenticationMode is given
+# (nodejs/eks/cluster/cluster.ts; pulumi/pulumi-eks#2373). EKS then creates an admin entry for the creator, and the
+# explicit entry envstack declares for the role that runs `pulumi up` fails with 409 ResourceInUseException
+# (terraform-aws-eks#3293). Only the aws:eks Cluster child shows the flag (the component's inputs never do).
+@resource_rule("eks-no-implicit-creator-admin",
+               "With access entries, the cluster creator's implicit admin entry must be off: the explicit entry for "
+               "the role that deploys would collide with it (409 ResourceInUseException).", [CLUSTER],
+               deployability=True)
+def no_implicit_creator_admin(r: Resource) -> Iterator[str]:
+    mode = r.get("accessConfig", "authenticationMode", default="CONFIG_MAP")
+    if mode in ("API", "API_AND_CONFIG_MAP") and r.get("accessConfig", "bootstrapClusterCreatorAdminPermissions",
+                                                       default=True) is not False:
+        yield ("accessConfig.bootstrapClusterCreatorAdminPermissions is not false: EKS adds an admin entry for "
+               "whoever creates the cluster, and an explicit entry for the same role fails with 409")
+
+
+def _clusters(resources: list[PolicyResource]) -> list[PolicyResource]:
+    return list(of_type(resources, *CLUSTERS))
+
+
+def _with_parent(cluster: PolicyResource) -> list[PolicyResource]:
+    """The aws:eks Cluster a pulumi-eks component creates, and that component: the program links to the latter."""
+    parent = cluster.parent
+    return [cluster, parent] if parent is not None and parent.resource_type == COMPONENT else [cluster]
+
+
+def _public(cluster: PolicyResource) -> bool | None:
+    prefix = () if cluster.resource_type == COMPONENT else ("vpcConfig",)
+    value = known(cluster.props, *prefix, "endpointPublicAccess", default=True)
+    return None if value is None else truthy(value)
+
+
+def _admits_443(rule: PolicyResource) -> bool:
+    props = rule.props
+    if rule.resource_type == INGRESS_RULES[1] and known(props, "type") != "ingress":
+        return False
+    protocol = str(known(props, "ipProtocol", default=known(props, "protocol", default="")))
+    if protocol in ("-1", "all"):
+        return True
+    low, high = known(props, "fromPort"), known(props, "toPort")
+    return protocol in ("tcp", "6") and isinstance(low, (int, float)) and isinstance(high, (int, float)) \
+        and low <= 443 <= high
+
+
+def _on_cluster_security_group(rule: PolicyResource, targets: list[PolicyResource]) -> bool:
+    group = known(rule.props, "securityGroupId")
+    ids = {known(t.props, "vpcConfig", "clusterSecurityGroupId") for t in targets}
+    return any(linked(rule, t, "securityGroupId") for t in targets) or (isinstance(group, str) and group in ids)
+
+
+# EKS user guide, "Cluster API server endpoint": with public access off, the API is reached only from the VPC or a
+# connected network, and the cluster security group must admit it on 443. pulumi-eks only logs its health wait
+# (cluster.ts), so `pulumi up` then times out on every Kubernetes object it applies.
+@stack_rule("eks-private-endpoint-reachable",
+            "A cluster without a public endpoint needs an ingress rule on 443 on its cluster security group, so the "
+            "runner that deploys reaches the private endpoint.", deployability=True)
+def private_endpoint_reachable(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    rules = [r for r in of_type(resources, *INGRESS_RULES) if _admits_443(r)]
+    for cluster in _clusters(resources):
+        if _public(cluster) is not False:
+            continue
+        targets = _with_parent(cluster)
+        if not any(_on_cluster_security_group(rule, targets) for rule in rules):
+            yield (f"cluster {cluster.name} has no public endpoint and no ingress rule on 443 on its cluster security "
+                   "group: nothing outside the cluster reaches the API (list apiAccessCidrs)", cluster.urn)
+
+
+def _principals(cluster: PolicyResource, entries: list[PolicyResource]) -> list[str]:
+    if cluster.resource_type == COMPONENT:
+        declared = as_mapping(known(cluster.props, "accessEntries", default={}))
+        return [str(known(e, "principalArn")) for e in declared.values() if known(e, "principalArn")]
+    return [str(known(e.props, "principalArn")) for e in entries
+            if linked(e, cluster, "clusterName") and isinstance(known(e.props, "principalArn"), str)]
+
+
+# EKS API reference, CreateAccessEntry: one access entry per IAM principal per cluster; a second one fails with
+# ResourceInUseException (409).
+@stack_rule("eks-access-entries-unique",
+            "An IAM principal may have only one access entry per cluster (EKS refuses a second with 409).",
+            deployability=True)
+def access_entries_unique(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    entries = list(of_type(resources, ACCESS_ENTRY))
+    for cluster in _clusters(resources):
+        twice = sorted(arn for arn, count in Counter(a.casefold() for a in _principals(cluster, entries)).items()
+                       if count > 1)
+        if twice:
+            yield f"cluster {cluster.name} has more than one access entry for {', '.join(twice)}", cluster.urn
+
+
+def _node_group_cluster(group: PolicyResource, clusters: list[PolicyResource]) -> PolicyResource | None:
+    prop = "cluster" if group.resource_type == MANAGED_NODE_GROUP else "clusterName"
+    return next((c for c in clusters if linked(group, c, prop)), None)
+
+
+# pulumi-eks leaves `version` unset when a launch template is given (nodejs/eks/nodes/nodegroup.ts,
+# createManagedNodeGroup), and EKS keeps such a group on the version it was created with: a control-plane upgrade
+# leaves the nodes behind until the version skew limit stops the next one. EKS refuses a node group newer than its
+# control plane (UpdateNodegroupVersion / CreateNodegroup). A template that names its own AMI cannot take a version:
+# envstack's templates never do (the rule would refuse one).
+@stack_rule("eks-node-group-version",
+            "Every managed node group must name its cluster's Kubernetes version.", deployability=True)
+def node_group_version(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    clusters = _clusters(resources)
+    for group in of_type(resources, MANAGED_NODE_GROUP, NODE_GROUP):
+        version, cluster = known(group.props, "version"), _node_group_cluster(group, clusters)
+        cluster_version = known(cluster.props, "version") if cluster else None
+        unset = "version" not in set(iter(group.props))  # an unknown value (an output) is set
+        # Without a launch template the pulumi-eks component fills in the cluster's version itself.
+        defaulted = group.resource_type == MANAGED_NODE_GROUP and known(group.props, "launchTemplate") is None
+        if unset and not defaulted:
+            yield (f"node group {group.name} names no Kubernetes version: with a launch template it stays on its "
+                   "creation version when the cluster is upgraded", group.urn)
+        elif version is not None and cluster_version is not None and str(version) != str(cluster_version):
+            yield (f"node group {group.name} runs Kubernetes {version}, its cluster {cluster_version}", group.urn)

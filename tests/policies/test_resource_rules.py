@@ -49,6 +49,9 @@ AWS_EKS_OK: dict[str, Any] = {
     "encryptionConfig": {"provider": {"keyArn": KMS_ARN}, "resources": ["secrets"]},
     "enabledClusterLogTypes": LOGS, "version": "1.34",
 }
+# What pulumi-eks creates for authenticationMode API once envstack's transform has turned the creator's entry off.
+AWS_EKS_API: dict[str, Any] = {**AWS_EKS_OK, "accessConfig": {"authenticationMode": "API",
+                                                              "bootstrapClusterCreatorAdminPermissions": False}}
 LT_OK: dict[str, Any] = {
     "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1.0, "httpEndpoint": "enabled"},
     "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true", "volumeType": "gp3"}}],
@@ -120,6 +123,10 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("eks-control-plane-logs", AWS_EKS, AWS_EKS_OK, {"enabledClusterLogTypes": None}, "lacks api"),
     ("eks-supported-version", EKS, EKS_OK, {"version": "1.27"}, "version 1.27"),
     ("eks-supported-version", AWS_EKS, AWS_EKS_OK, {"version": None}, "not pinned"),
+    ("eks-no-implicit-creator-admin", AWS_EKS, AWS_EKS_API, {"accessConfig": {
+        "authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}}, "is not false"),
+    ("eks-no-implicit-creator-admin", AWS_EKS, AWS_EKS_API, {"accessConfig": {"authenticationMode": "API"}},
+     "admin entry for whoever creates the cluster"),
     ("eks-no-default-node-group", EKS, EKS_OK, {"skipDefaultNodeGroup": None}, "skipDefaultNodeGroup"),
     ("eks-node-ssh-restricted", MNG, MNG_OK, {"remoteAccess": {"ec2SshKey": "ops"}}, "0.0.0.0/0"),
     ("eks-node-ssh-restricted", NODE_GROUP, {"remoteAccess": {"ec2SshKey": "ops", "sourceSecurityGroupIds": ["sg-1"]}},
@@ -242,7 +249,8 @@ def test_thresholds_come_from_config() -> None:
 
 def test_eks_component_defaults_are_insecure() -> None:
     """pulumi-eks defaults: public endpoint on, private off, no encryption, no logs, default node group."""
-    found = {rule: check(rule, EKS, {}) for rule in POLICIES if rule.startswith("eks-")}
+    found = {rule: check(rule, EKS, {}) for rule, p in POLICIES.items()
+             if rule.startswith("eks-") and isinstance(p, ResourceValidationPolicy)}
     assert all(found[rule] for rule in ("eks-private-endpoint", "eks-public-endpoint-restricted",
                                         "eks-secrets-encryption", "eks-control-plane-logs", "eks-supported-version",
                                         "eks-no-default-node-group")), found

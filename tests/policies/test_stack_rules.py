@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from typing import Any
 
 from policy_support import POLICIES, check_stack, resource
 from pulumi_policy import StackValidationPolicy
@@ -15,6 +16,13 @@ RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CACHE_SUBNETS = "aws:elasticache/subnetGroup:SubnetGroup"
+EKS = "eks:index:Cluster"
+AWS_EKS = "aws:eks/cluster:Cluster"
+MNG = "eks:index:ManagedNodeGroup"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/alb/50dc6c495c0c9188"
 
 
@@ -97,6 +105,89 @@ def test_multi_az_cache_needs_subnets_in_two_azs() -> None:
     assert check_stack("cache-multi-az-subnets", [one, violating]) == [
         ("replication group cache is Multi-AZ but its subnet group cache-subnets has 1 subnet(s); it needs subnets "
          "in at least two Availability Zones", violating.urn)]
+
+
+def test_a_private_only_cluster_needs_a_443_rule_on_its_cluster_security_group() -> None:
+    private = resource(EKS, "cluster-eks", {"endpointPublicAccess": False, "version": "1.35"})
+
+    def rule(port: float, target: Any = private, **props: Any) -> Any:
+        return resource(INGRESS, f"rule-{port:g}", {"ipProtocol": "tcp", "fromPort": port, "toPort": port,
+                                                     "securityGroupId": "sg-1", **props},
+                        property_dependencies={"securityGroupId": [target]})
+
+    assert check_stack("eks-private-endpoint-reachable", [private, rule(443.0)]) == []
+    # The ALB's NodePort rule on the same group does not reach the API; nor does 443 on another group.
+    elsewhere = resource("aws:ec2/securityGroup:SecurityGroup", "other", {})
+    for rules in ([rule(30080.0)], [rule(443.0, elsewhere)], []):
+        assert check_stack("eks-private-endpoint-reachable", [private, *rules]) == [
+            ("cluster cluster-eks has no public endpoint and no ingress rule on 443 on its cluster security group: "
+             "nothing outside the cluster reaches the API (list apiAccessCidrs)", private.urn)]
+    public = resource(EKS, "cluster-eks", {"endpointPublicAccess": True, "publicAccessCidrs": ["52.94.0.0/22"]})
+    assert check_stack("eks-private-endpoint-reachable", [public]) == []
+
+
+def test_the_aws_cluster_child_is_reached_through_its_component_or_its_security_group_id() -> None:
+    """A real preview shows pulumi-eks's aws:eks Cluster too; the program's rule names the component (or the id)."""
+    component = resource(EKS, "cluster-eks", {"endpointPublicAccess": False})
+    child = resource(AWS_EKS, "cluster-eks-eksCluster", {"vpcConfig": {
+        "endpointPublicAccess": False, "endpointPrivateAccess": True, "clusterSecurityGroupId": "sg-0abc"}})
+    child.parent = component
+    by_component = resource(INGRESS, "api", {"ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0},
+                            property_dependencies={"securityGroupId": [component]})
+    by_id = resource(SG_RULE, "api", {"type": "ingress", "protocol": "tcp", "fromPort": 0.0, "toPort": 65535.0,
+                                      "securityGroupId": "sg-0abc"})
+    assert check_stack("eks-private-endpoint-reachable", [component, child, by_component]) == []
+    assert check_stack("eks-private-endpoint-reachable", [child, by_id]) == []
+    egress = resource(SG_RULE, "api", {"type": "egress", "protocol": "-1", "securityGroupId": "sg-0abc"})
+    assert [urn for _, urn in check_stack("eks-private-endpoint-reachable", [child, egress])] == [child.urn]
+
+
+def test_one_access_entry_per_principal() -> None:
+    admin, deployer = "arn:aws:iam::111111111111:role/platform-admin", "arn:aws:iam::111111111111:role/deployer"
+    entries = {"deployer": {"principalArn": deployer}, "admin-0": {"principalArn": admin}}
+    assert check_stack("eks-access-entries-unique", [resource(EKS, "c", {"accessEntries": entries})]) == []
+    twice = resource(EKS, "c", {"accessEntries": {**entries, "ci-deployer-0": {"principalArn": admin.upper()}}})
+    assert check_stack("eks-access-entries-unique", [twice]) == [
+        (f"cluster c has more than one access entry for {admin}", twice.urn)]
+    # The aws:eks AccessEntry resources of a real preview, linked to their cluster by clusterName.
+    cluster = resource(AWS_EKS, "c-eksCluster", {"name": "envstack-prod"})
+    other = resource(AWS_EKS, "d-eksCluster", {"name": "envstack-staging"})
+
+    def entry(name: str, arn: str, target: Any) -> Any:
+        return resource(ACCESS_ENTRY, name, {"principalArn": arn, "clusterName": "x"},
+                        property_dependencies={"clusterName": [target]})
+
+    assert check_stack("eks-access-entries-unique", [cluster, other, entry("a", admin, cluster),
+                                                     entry("b", admin, other)]) == []
+    assert check_stack("eks-access-entries-unique", [cluster, entry("a", admin, cluster),
+                                                     entry("b", admin, cluster)]) == [
+        (f"cluster c-eksCluster has more than one access entry for {admin}", cluster.urn)]
+
+
+def test_node_groups_name_their_clusters_version() -> None:
+    cluster = resource(EKS, "cluster-eks", {"version": "1.35"})
+    template = {"id": "lt-1", "version": "1"}
+
+    def group(**props: Any) -> Any:
+        return resource(MNG, "cluster-main", {"launchTemplate": template, "cluster": "urn", **props},
+                        property_dependencies={"cluster": [cluster]})
+
+    assert check_stack("eks-node-group-version", [cluster, group(version="1.35")]) == []
+    # Without a launch template the pulumi-eks component fills in the cluster's version.
+    assert check_stack("eks-node-group-version", [cluster, group(launchTemplate=None)]) == []
+    behind = group()
+    assert check_stack("eks-node-group-version", [cluster, behind]) == [
+        ("node group cluster-main names no Kubernetes version: with a launch template it stays on its creation "
+         "version when the cluster is upgraded", behind.urn)]
+    newer = group(version="1.36")
+    assert check_stack("eks-node-group-version", [cluster, newer]) == [
+        ("node group cluster-main runs Kubernetes 1.36, its cluster 1.35", newer.urn)]
+    child_cluster = resource(AWS_EKS, "c-eksCluster", {"name": "envstack-prod", "version": "1.35"})
+    child = resource(NODE_GROUP, "cluster-main", {"clusterName": "envstack-prod", "version": "1.34"})
+    assert check_stack("eks-node-group-version", [child_cluster, child]) == [
+        ("node group cluster-main runs Kubernetes 1.34, its cluster 1.35", child.urn)]
+    assert [urn for _, urn in check_stack("eks-node-group-version", [child_cluster, resource(
+        NODE_GROUP, "cluster-main", {"clusterName": "envstack-prod"})])] == [child.urn]
 
 
 def test_every_stack_rule_is_checked_here() -> None:
