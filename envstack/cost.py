@@ -1,15 +1,17 @@
-"""The estimated monthly cost of a synthesized stack, priced from envstack/prices.yaml.
+"""The estimated monthly cost of a synthesized stack, priced with its region's table in envstack/prices.yaml.
 
 Each AWS resource type that costs money has one pricing function in PRICED; types that cost nothing by
-themselves are listed in FREE. A type in neither list is reported as unpriced (and fails tests/test_cost.py), so
-a new resource can never quietly drop out of the estimate. Usage-based charges (NAT data, log ingestion, LCUs,
-WAF requests, S3 storage) use the modest assumptions written next to their prices.
+themselves are listed in FREE. A type in neither list, or a size the table cannot price, is listed as unpriced and
+marks the estimate incomplete (`make cost` fails), so a resource can never quietly make the estimate cheaper. A
+region without a table gets no estimate. Usage-based charges (NAT data, log ingestion, LCUs, WAF requests, S3
+storage) use the modest assumptions written next to their items. Pricing functions read figures through
+`c.prices` (usd, monthly, assumed), which records every derived (not quoted) figure for the estimate.
 """
 
 import argparse
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,42 +22,134 @@ from .report import top_components
 from .synth import ResourceRecord, Synthesis
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
+PRICES_NAME = "envstack/prices.yaml"
 BUDGET = "aws:budgets/budget:Budget"
-# What each committed stack is designed to cost at most (USD/month). The seed budgets (100/500/2000) are the
-# profiles' monthlyBudgetUsd; dev cannot meet 100 with an EKS control plane ($73) and a NAT gateway ($33).
+AWS_PROVIDER = "pulumi:providers:aws"
+# What a stack of each environment is designed to cost at most (USD/month). The seed budgets (100/500/2000) are
+# the profiles' monthlyBudgetUsd; dev cannot meet 100 with an EKS control plane ($73) and a NAT gateway ($33).
 DESIGN_TARGETS_USD = {"dev": 250.0, "staging": 600.0, "prod": 2000.0}
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+# AWS's normalization factors (EC2: "Instance size flexibility", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+# apply_ri.html; RDS: "Size-flexible reserved DB instances"): within a family, on-demand prices are proportional to
+# them, so another size of a listed type is priced from it (and listed as derived).
+SIZE_UNITS = {"nano": 0.25, "micro": 0.5, "small": 1, "medium": 2, "large": 4, "xlarge": 8, **{
+    f"{n}xlarge": 8 * n for n in (2, 3, 4, 6, 8, 9, 10, 12, 16, 18, 24, 32, 48)}}
+
+
+class MissingPriceError(LookupError):
+    """The table has no figure for an item; the message names the file, region, item and type."""
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float
+    derived: str | None = None  # how a figure that is not a quote was obtained; None for a quote
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], float]:
+    if isinstance(value, Mapping):
+        return {p: v for k, sub in value.items() for p, v in _leaves(sub, (*path, str(k))).items()}
+    return {path: float(value)}
+
+
+def _resolve(regions: Mapping[str, Any], region: str, key: str) -> dict[tuple[str, ...], Price]:
+    """Region `region`'s figures for item `key`: its quotes, then what `ratio` x `of`'s figures derives."""
+    entry = regions[region]["prices"].get(key)
+    if entry is None:
+        return {}
+    prices = {path: Price(usd) for path, usd in _leaves(entry.get("usd", {})).items()}
+    if "ratio" in entry:
+        ratio, base = float(entry["ratio"]), str(entry["of"])
+        for path, price in _resolve(regions, base, key).items():
+            prices.setdefault(path, Price(round(price.usd * ratio, 5), f"{base} x {ratio:g}"))
+    return prices
+
+
+def _same_family(path: tuple[str, ...], table: Mapping[tuple[str, ...], Price]) -> tuple[str, Price, float] | None:
+    """A listed size of `path`'s instance family, its price and the size ratio (db.r7g.2xlarge: db.r7g.large, 4)."""
+    family, _, size = path[-1].rpartition(".")
+    if not family or size not in SIZE_UNITS:
+        return None
+    for other, price in table.items():
+        other_family, _, other_size = other[-1].rpartition(".")
+        if other[:-1] == path[:-1] and other_family == family and other_size in SIZE_UNITS:
+            return other[-1], price, SIZE_UNITS[size] / SIZE_UNITS[other_size]
+    return None
 
 
 @dataclass(frozen=True)
 class Prices:
+    """One region's table: figures by item (and type), usage assumptions, the date the figures were read."""
     region: str
     as_of: str
     hours_per_month: float
-    entries: Mapping[str, Mapping[str, Any]]
+    items: Mapping[str, Mapping[str, Any]]
+    table: Mapping[str, Mapping[tuple[str, ...], Price]]
+    derived_used: set[str] = field(default_factory=set, compare=False)  # "item type: how", for the estimate
+
+    def price(self, key: str, *path: str) -> Price:
+        """The figure for `key` (for tables: of the type at `path`); MissingPriceError names what is missing."""
+        price = self._lookup(key, *path)
+        if price.derived:
+            self.derived_used.add(f"{key}{' ' + '/'.join(path) if path else ''}: {price.derived}")
+        return price
+
+    def _lookup(self, key: str, *path: str) -> Price:
+        table = self.table.get(key, {})
+        if path in table:
+            return table[path]
+        sibling = _same_family(path, table) if path else None
+        if sibling is None:
+            what = f"no price for {'/'.join(path)}" if path else "no price"
+            raise MissingPriceError(f"{PRICES_NAME} {self.region} {key}: {what}")
+        name, price, factor = sibling
+        how = f"{factor:g} x {name}" + (f" ({price.derived})" if price.derived else "")
+        return Price(round(price.usd * factor, 5), how)
 
     def usd(self, key: str, *path: str) -> float:
-        """The price of `key` (for tables: of the item at `path`); KeyError names what is missing."""
-        value: Any = self.entries[key]["usd"]
-        for part in path:
-            if part not in value:
-                raise KeyError(f"prices.yaml {key}: no price for {'/'.join(path)}")
-            value = value[part]
-        return float(value)
+        return self.price(key, *path).usd
 
     def monthly(self, key: str, *path: str) -> float:
         """An hourly price, for a month."""
         return self.usd(key, *path) * self.hours_per_month
 
+    @property
+    def spot_factor(self) -> float:
+        """Spot as a fraction of the on-demand price (an assumption, the same in every region)."""
+        return float(self.items["ec2_instance"]["spot_factor"])
+
     def assumed(self, key: str) -> float:
-        """The usage assumption written next to a usage-based price."""
-        return float(next(v for k, v in self.entries[key].items() if k.startswith("assumed_")))
+        """The usage assumption written next to a usage-based item."""
+        return float(next(v for k, v in self.items[key].items() if k.startswith("assumed_")))
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    """Every region's table in envstack/prices.yaml."""
+    hours_per_month: float
+    items: Mapping[str, Mapping[str, Any]]
+    regions: Mapping[str, Any]
+
+    def for_region(self, region: str | None) -> Prices | None:
+        """`region`'s table, or None when the file has none for it (never another region's figures)."""
+        if region is None or region not in self.regions:
+            return None
+        table = {key: _resolve(self.regions, region, key) for key in self.items}
+        return Prices(region, str(self.regions[region]["as_of"]), self.hours_per_month, self.items, table)
 
 
 @cache
-def load_prices(path: Path = PRICES_FILE) -> Prices:
+def load_book(path: Path = PRICES_FILE) -> PriceBook:
     data = yaml.safe_load(path.read_text())
-    return Prices(data["region"], str(data["as_of"]), float(data["hours_per_month"]), data["prices"])
+    return PriceBook(float(data["hours_per_month"]), data["items"], data["regions"])
+
+
+def load_prices(region: str = "us-west-2", path: Path = PRICES_FILE) -> Prices:
+    """`region`'s table; KeyError when the file has none."""
+    prices = load_book(path).for_region(region)
+    if prices is None:
+        raise KeyError(f"{PRICES_NAME}: no table for {region}")
+    return prices
 
 
 @dataclass(frozen=True)
@@ -68,16 +162,39 @@ class LineItem:
 
 
 @dataclass(frozen=True)
+class Unpriced:
+    """A resource the estimate leaves out, and why."""
+    component: str
+    resource: str
+    type: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CostEstimate:
     stack: str
+    region: str | None
     items: tuple[LineItem, ...]
-    unpriced_types: tuple[str, ...]
+    unpriced: tuple[Unpriced, ...]
     budget_usd: float | None
-    prices: Prices
+    prices: Prices | None  # None: envstack/prices.yaml has no table for the region
+    environment: str = ""
+    derived: tuple[str, ...] = ()  # the figures used that are not quotes, and how each was derived
 
     @property
     def monthly_usd(self) -> float:
+        """The priced resources' total: the whole estimate only when `complete`."""
         return round(sum(i.monthly_usd for i in self.items), 2)
+
+    @property
+    def complete(self) -> bool:
+        return self.prices is not None and not self.unpriced
+
+    @property
+    def unpriced_types(self) -> tuple[str, ...]:
+        """Resource types neither priced nor free, and priced types whose size the table lacks (with the reason)."""
+        return tuple(sorted({u.type if u.reason == UNKNOWN_TYPE else f"{u.type} ({u.reason})"
+                             for u in self.unpriced}))
 
     @property
     def by_component(self) -> dict[str, float]:
@@ -90,10 +207,24 @@ class CostEstimate:
     def over_budget(self) -> bool:
         return self.budget_usd is not None and self.monthly_usd > self.budget_usd
 
+    @property
+    def design_target_usd(self) -> float | None:
+        return DESIGN_TARGETS_USD.get(self.environment)
+
+    def problems(self) -> list[str]:
+        """Why the estimate is not the stack's whole cost, one line each, pointing to the price file."""
+        if self.prices is None:
+            return [f"{PRICES_NAME} has no price table for {self.region}: no estimate for stack {self.stack} "
+                    f"(tables: {', '.join(load_book().regions)}); add one with as_of and a source per item"]
+        return [f"not priced: {u.component}/{u.resource} ({u.type}): {u.reason}" for u in self.unpriced]
+
     def to_json(self) -> dict[str, Any]:
-        return {"monthly_usd": self.monthly_usd, "by_component": self.by_component, "budget_usd": self.budget_usd,
-                "prices_as_of": self.prices.as_of, "unpriced_types": list(self.unpriced_types),
-                "line_items": [asdict(i) for i in self.items]}
+        p = self.prices
+        return {"monthly_usd": self.monthly_usd if p else None, "by_component": self.by_component,
+                "budget_usd": self.budget_usd, "prices_as_of": p.as_of if p else None,
+                "unpriced_types": list(self.unpriced_types), "line_items": [asdict(i) for i in self.items],
+                "region": self.region, "prices_region": p.region if p else None, "complete": self.complete,
+                "unpriced": [asdict(u) for u in self.unpriced], "derived_prices": list(self.derived)}
 
 
 @dataclass(frozen=True)
@@ -128,7 +259,7 @@ def _node_group(r: ResourceRecord, c: Context) -> list[Charge]:
     nodes = int(_get(r.inputs, "scalingConfig", "desiredSize", default=0))
     instance_type = (_get(r.inputs, "instanceTypes") or ["t3.medium"])[0]
     spot = _get(r.inputs, "capacityType") == "SPOT"
-    hourly = c.prices.monthly("ec2_instance", instance_type) * (c.prices.usd("spot_factor") if spot else 1)
+    hourly = c.prices.monthly("ec2_instance", instance_type) * (c.prices.spot_factor if spot else 1)
     disk = sum(float(_get(m, "ebs", "volumeSize", default=0)) for m in _launch_template_volumes(r, c)) \
         or float(_get(r.inputs, "diskSize", default=20))
     return [(f"{nodes} x {instance_type}{' spot' if spot else ''}", nodes * hourly),
@@ -265,6 +396,9 @@ FREE: frozenset[str] = frozenset({
 FREE_PREFIXES = ("pulumi:providers:",)  # provider configurations are not cloud resources
 
 
+UNKNOWN_TYPE = "resource type neither priced nor known free (add it to envstack/cost.py PRICED or FREE)"
+
+
 def _component(record: ResourceRecord) -> bool:
     """envstack's own component resources: groupings, priced through their children."""
     return not record.custom and record.type.startswith("envstack:")
@@ -280,33 +414,55 @@ def budget_of(synthesis: Synthesis) -> float | None:
     return sum(budgets) if budgets else None
 
 
+def region_of(synthesis: Synthesis) -> str | None:
+    """The region of the stack's AWS provider (what `aws:region` set)."""
+    providers = synthesis.of_type(AWS_PROVIDER)
+    region = providers[0].inputs.get("region") if providers else None
+    return str(region) if region else None
+
+
 def estimate(synthesis: Synthesis, prices: Prices | None = None) -> CostEstimate:
-    context = Context(prices or load_prices(), synthesis)
+    """Every resource priced with its region's table; what cannot be priced is listed, never counted as free."""
+    region = prices.region if prices else region_of(synthesis)
+    prices = replace(prices, derived_used=set()) if prices else load_book().for_region(region)
+    budget = budget_of(synthesis)
+    if prices is None:
+        return CostEstimate(synthesis.stack, region, (), (), budget, None, synthesis.environment)
+    context = Context(prices, synthesis)
     owner = top_components(synthesis)
     items: list[LineItem] = []
-    missing = {r.type for r in synthesis.resources if unpriced(r)}
+    missing: list[Unpriced] = []
     for r in synthesis.resources:
         try:
             charges = PRICED[r.type](r, context) if r.type in PRICED else []
-        except KeyError as error:  # a class or node type the table lacks
-            missing.add(f"{r.type} ({error.args[0]})")
+        except MissingPriceError as error:  # a class or node type the table lacks: never $0
+            missing.append(Unpriced(owner[r.urn], r.name, r.type, str(error)))
             continue
+        if unpriced(r):
+            missing.append(Unpriced(owner[r.urn], r.name, r.type, UNKNOWN_TYPE))
         items += [LineItem(owner[r.urn], r.name, r.type, what, round(usd, 2)) for what, usd in charges if usd]
-    return CostEstimate(synthesis.stack, tuple(items), tuple(sorted(missing)), budget_of(synthesis), context.prices)
+    return CostEstimate(synthesis.stack, region, tuple(items), tuple(missing), budget, prices,
+                        synthesis.environment, tuple(sorted(prices.derived_used)))
 
 
 def render(cost: CostEstimate) -> str:
     p = cost.prices
+    if p is None:
+        return "estimated monthly cost: none\nINCOMPLETE: " + cost.problems()[0]
     lines = [f"estimated monthly cost ({p.region} on-demand prices as of {p.as_of}, {p.hours_per_month:g} h/month)"]
     lines += [f"    {name:<24} ${usd:>10,.2f}" for name, usd in cost.by_component.items()]
     budget = f"   budget ${cost.budget_usd:,.2f}" if cost.budget_usd is not None else "   no budget"
-    lines.append(f"    {'total':<24} ${cost.monthly_usd:>10,.2f}{budget}")
+    total = "total" if cost.complete else "total (incomplete)"
+    lines.append(f"    {total:<24} ${cost.monthly_usd:>10,.2f}{budget}")
     if cost.over_budget:
         lines.append(f"WARNING: the estimate (${cost.monthly_usd:,.2f}) exceeds the stack's monthly budget "
                      f"(${cost.budget_usd:,.2f}, envstack:monitoring.monthlyBudgetUsd)")
-    if cost.unpriced_types:
-        lines.append("WARNING: not in the price table and not known to be free (add them to envstack/cost.py): "
-                     + ", ".join(cost.unpriced_types))
+    if cost.unpriced:
+        lines.append(f"INCOMPLETE: the total leaves out {len(cost.unpriced)} resource(s) it cannot price; "
+                     f"add their prices to {PRICES_NAME} ({p.region}) or their type to envstack/cost.py:")
+        lines += [f"    {problem}" for problem in cost.problems()]
+    if cost.derived:
+        lines.append(f"derived figures (not quotes; see the sources in {PRICES_NAME}): " + "; ".join(cost.derived))
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
-"""Estimated monthly cost of every stack, side by side: `python scripts/cost_report.py [STACK ...]`.
+"""Estimated monthly cost of every committed stack, side by side: `python scripts/cost_report.py [STACK ...]`.
 
-Runs each stack's program offline under Pulumi's mocks (like `envstack synth`) and prices it with
-envstack/prices.yaml, next to each stack's budget and design target. Prints figures only; exit code 1 when an
-estimate exceeds its stack's design target or a resource type is unpriced (a budget overrun is a warning).
+Runs each stack's program offline under Pulumi's mocks (like `envstack synth`) and prices it with its region's
+table in envstack/prices.yaml, next to its budget and its environment's design target. Prints figures only; exit
+code 1 when an estimate exceeds its design target or is incomplete (a resource it cannot price, or a region without
+a price table); a budget overrun is a warning.
 """
 
 import sys
@@ -10,35 +11,52 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envstack.cost import DESIGN_TARGETS_USD, CostEstimate, estimate
+from envstack.cost import PRICES_NAME, CostEstimate, estimate
+from envstack.stacks import committed
 from envstack.synth import synthesize
 
-STACKS = ("dev", "staging", "prod")
+
+def _money(value: float | None) -> str:
+    return f"{value:>12,.2f}" if value is not None else f"{'-':>12}"
 
 
 def table(estimates: dict[str, CostEstimate]) -> str:
     components = sorted({c for e in estimates.values() for c in e.by_component})
     header = f"{'USD / month':<16}" + "".join(f"{stack:>12}" for stack in estimates)
-    rows = [f"{c:<16}" + "".join(f"{e.by_component.get(c, 0):>12,.2f}" for e in estimates.values())
-            for c in components]
-    total = f"{'total':<16}" + "".join(f"{e.monthly_usd:>12,.2f}" for e in estimates.values())
-    budget = f"{'budget':<16}" + "".join(f"{e.budget_usd or 0:>12,.2f}" for e in estimates.values())
-    target = f"{'design target':<16}" + "".join(f"{DESIGN_TARGETS_USD.get(s, 0):>12,.2f}" for s in estimates)
-    return "\n".join([header, *rows, "-" * len(header), total, budget, target])
+    region = f"{'region':<16}" + "".join(f"{e.region or '?':>12}" for e in estimates.values())
+    rows = [f"{c:<16}" + "".join(_money(e.by_component.get(c, 0)) for e in estimates.values()) for c in components]
+    total = f"{'total':<16}" + "".join(_money(e.monthly_usd if e.prices else None) + ("" if e.complete else "*")
+                                       for e in estimates.values())
+    budget = f"{'budget':<16}" + "".join(_money(e.budget_usd) for e in estimates.values())
+    target = f"{'design target':<16}" + "".join(_money(e.design_target_usd) for e in estimates.values())
+    lines = [header, region, *rows, "-" * len(header), total, budget, target]
+    if not all(e.complete for e in estimates.values()):
+        lines.append("* incomplete: see FAIL below")
+    return "\n".join(lines)
 
 
-def main(stacks: list[str]) -> int:
-    estimates = {stack: estimate(synthesize(stack)) for stack in stacks}
+def problems(estimates: dict[str, CostEstimate]) -> list[str]:
+    """What makes the report fail: an estimate over its design target, or one that is not the whole cost."""
+    found = [f"FAIL {s}: estimate ${e.monthly_usd:,.2f} exceeds the {e.environment} design target "
+             f"${e.design_target_usd:,.2f}" for s, e in estimates.items()
+             if e.design_target_usd is not None and e.monthly_usd > e.design_target_usd]
+    for s, e in estimates.items():
+        if not e.complete:
+            found.append(f"FAIL {s}: the estimate is incomplete; price what it lacks in {PRICES_NAME}:")
+            found += [f"    {problem}" for problem in e.problems()]
+    return found
+
+
+def main(stacks: list[str] | None = None) -> int:
+    """Every committed stack (envstack/stacks.py) unless stacks are named."""
+    estimates = {stack: estimate(synthesize(stack)) for stack in stacks or committed()}
     print(table(estimates))
     warnings = [f"WARNING {s}: estimate ${e.monthly_usd:,.2f} exceeds budget ${e.budget_usd:,.2f}"
                 for s, e in estimates.items() if e.over_budget and e.budget_usd is not None]
-    problems = [f"FAIL {s}: estimate ${e.monthly_usd:,.2f} exceeds the design target ${DESIGN_TARGETS_USD[s]:,.2f}"
-                for s, e in estimates.items() if e.monthly_usd > DESIGN_TARGETS_USD.get(s, float("inf"))]
-    problems += [f"FAIL {s}: unpriced resource types {', '.join(e.unpriced_types)}"
-                 for s, e in estimates.items() if e.unpriced_types]
-    print("\n".join(["", *warnings, *problems]))
-    return 1 if problems else 0
+    failures = problems(estimates)
+    print("\n".join(["", *warnings, *failures]))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or list(STACKS)))
+    sys.exit(main(sys.argv[1:]))

@@ -1,16 +1,25 @@
 """The cost estimate: a complete, sourced price table, every resource priced or known free, budgets respected."""
 
 import argparse
+import copy
+import importlib.util
 from typing import Any
 
 import pytest
 import yaml
-from conftest import synth
+from conftest import synth, synth_with
 
 from envstack import cost
 from envstack.config import load_profile
 from envstack.report import top_components
-from envstack.synth import ResourceRecord, Synthesis
+from envstack.stacks import committed
+from envstack.synth import ROOT, ResourceRecord, Synthesis, read_stack_config
+
+_spec = importlib.util.spec_from_file_location("cost_report", ROOT / "scripts" / "cost_report.py")
+assert _spec and _spec.loader
+cost_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cost_report)
+REQUIRED_REGIONS = {"us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1"}
 
 
 def record(type_: str, name: str = "r", component: str = "comp", **inputs: Any) -> ResourceRecord:
@@ -19,11 +28,14 @@ def record(type_: str, name: str = "r", component: str = "comp", **inputs: Any) 
                           parent=parent, dependencies=[], protect=False, provider=None, custom=True, inputs=inputs)
 
 
-def synthesis(*records: ResourceRecord) -> Synthesis:
+def synthesis(*records: ResourceRecord, region: str = "us-west-2") -> Synthesis:
     component = ResourceRecord(urn="urn:pulumi:t::envstack::envstack:test:Thing::comp", type="envstack:test:Thing",
                                name="comp", parent="urn:pulumi:t::envstack::pulumi:pulumi:Stack::envstack-t",
                                dependencies=[], protect=False, provider=None, custom=False, inputs={})
-    return Synthesis("t", "dev", [component, *records], {})
+    provider = ResourceRecord(urn="urn:pulumi:t::envstack::pulumi:providers:aws::aws", type=cost.AWS_PROVIDER,
+                              name="aws", parent=None, dependencies=[], protect=False, provider=None, custom=True,
+                              inputs={"region": region})
+    return Synthesis("t", "dev", [provider, component, *records], {})
 
 
 def monthly(*records: ResourceRecord) -> float:
@@ -45,7 +57,8 @@ def test_every_priced_resource_has_a_line_item(stack):
 
 def test_estimate_meets_the_design_target(stack):
     estimate = cost.estimate(stack)
-    assert estimate.monthly_usd <= cost.DESIGN_TARGETS_USD[stack.stack]
+    assert estimate.complete and estimate.design_target_usd is not None
+    assert estimate.monthly_usd <= estimate.design_target_usd == cost.DESIGN_TARGETS_USD[stack.environment]
     assert estimate.budget_usd == load_profile(stack.environment).settings["monitoring"]["monthlyBudgetUsd"]
 
 
@@ -72,8 +85,71 @@ def test_a_resource_type_in_neither_list_is_reported():
 
 def test_an_instance_class_missing_from_the_table_is_reported_not_guessed():
     estimate = cost.estimate(synthesis(record("aws:rds/instance:Instance", instanceClass="db.x9.huge")))
-    assert estimate.unpriced_types == ("aws:rds/instance:Instance (prices.yaml rds_instance: no price for db.x9.huge)",)
-    assert estimate.items == ()
+    reason = "envstack/prices.yaml us-west-2 rds_instance: no price for db.x9.huge"
+    assert estimate.unpriced_types == (f"aws:rds/instance:Instance ({reason})",)
+    assert estimate.unpriced == (cost.Unpriced("comp", "r", "aws:rds/instance:Instance", reason),)
+    assert estimate.items == () and not estimate.complete
+    assert estimate.to_json()["complete"] is False
+    assert "total (incomplete)" in cost.render(estimate) and reason in cost.render(estimate)
+
+
+def test_an_incomplete_estimate_fails_the_cost_report_pointing_to_the_price_file(monkeypatch, capsys):
+    database = record("aws:rds/instance:Instance", instanceClass="db.x2g.large")  # a family the table lacks
+    monkeypatch.setattr(cost_report, "synthesize", lambda stack: synthesis(database))
+    assert cost_report.main(["t"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL t: the estimate is incomplete; price what it lacks in envstack/prices.yaml" in out
+    assert "comp/r (aws:rds/instance:Instance): envstack/prices.yaml us-west-2 rds_instance: no price for " \
+           "db.x2g.large" in out
+
+
+def test_the_cost_report_covers_every_committed_stack(monkeypatch, capsys):
+    monkeypatch.setattr(cost_report, "synthesize", synth)
+    assert cost_report.main() == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[3:] == committed() and len(committed()) >= 3
+
+
+def test_a_bigger_database_never_lowers_the_estimate():
+    """db.r7g.2xlarge is not listed: it is priced from db.r7g.large by AWS's size factor (4x), and says so."""
+    default = cost.estimate(synth("prod"))
+    bigger = cost.estimate(synth_with("prod", database={"instanceClass": "db.r7g.2xlarge"}))
+    assert bigger.complete
+    large = cost.load_prices("us-west-2").usd("rds_instance", "db.r7g.large")
+    assert bigger.by_component["database"] - default.by_component["database"] == pytest.approx(
+        2 * 730 * (4 * large - cost.load_prices().usd("rds_instance", "db.m7g.large")), abs=0.05)  # Multi-AZ
+    assert bigger.monthly_usd > default.monthly_usd
+    assert "rds_instance db.r7g.2xlarge: 4 x db.r7g.large" in bigger.derived
+
+
+def test_an_unknown_size_or_family_is_unpriced_not_cheaper():
+    for klass in ("db.r7g.metal", "db.x2g.large"):
+        estimate = cost.estimate(synthesis(record("aws:rds/instance:Instance", instanceClass=klass)))
+        assert not estimate.complete and estimate.items == (), klass
+
+
+def test_a_stack_is_priced_with_its_regions_table():
+    """The same dev stack in eu-west-1 is priced with eu-west-1's figures (NAT $0.048/h there, $0.045 in us-west-2)."""
+    home = cost.estimate(synth("dev"))
+    ireland = cost.estimate(synth_with("dev", **{"aws:region": "eu-west-1"}))
+    assert (home.region, ireland.region) == ("us-west-2", "eu-west-1")
+    assert ireland.prices is not None and ireland.prices.region == "eu-west-1" and ireland.complete
+    nat = next(i for i in ireland.items if i.description == "NAT gateway")
+    assert nat.monthly_usd == pytest.approx(0.048 * 730, abs=0.01)
+    assert ireland.monthly_usd > home.monthly_usd
+    assert "eu-west-1 on-demand prices" in cost.render(ireland)
+    assert any(d.startswith("rds_instance") and "us-west-2 x" in d for d in ireland.derived)  # RDS is not quoted
+
+
+def test_a_region_without_a_table_says_so_instead_of_borrowing_one():
+    stack = copy.deepcopy(synth("dev"))
+    next(r for r in stack.resources if r.type == cost.AWS_PROVIDER).inputs["region"] = "ap-south-1"
+    estimate = cost.estimate(stack)
+    assert estimate.prices is None and estimate.items == () and not estimate.complete
+    assert estimate.to_json()["monthly_usd"] is None and estimate.to_json()["prices_region"] is None
+    assert "envstack/prices.yaml has no price table for ap-south-1" in cost.render(estimate)
+    assert "us-west-2 on-demand" not in cost.render(estimate)
+    assert any("no price table for ap-south-1" in line for line in cost_report.problems({"dev": estimate}))
 
 
 def test_multi_az_doubles_the_instance_and_storage_and_the_managed_secret_counts():
@@ -88,7 +164,7 @@ def test_spot_nodes_cost_the_documented_fraction():
     group = dict(instanceTypes=["m7i.large"], scalingConfig={"desiredSize": 2}, diskSize=0.001)
     on_demand = monthly(record("eks:index:ManagedNodeGroup", **group))
     spot = monthly(record("eks:index:ManagedNodeGroup", capacityType="SPOT", **group))
-    assert spot == pytest.approx(on_demand * cost.load_prices().usd("spot_factor"), abs=0.02)
+    assert spot == pytest.approx(on_demand * cost.load_prices().spot_factor, abs=0.02)
 
 
 def test_node_group_root_volumes_come_from_its_launch_template():
@@ -108,12 +184,47 @@ def test_replication_group_prices_every_node_at_its_engines_rate():
     assert nodes == pytest.approx(2 * prices.monthly("elasticache_node", "valkey", "cache.t4g.small"), abs=0.01)
 
 
-def test_price_table_names_region_date_and_a_source_for_every_entry():
+def stack_regions() -> set[str]:
+    return {read_stack_config(stack)["aws:region"] for stack in committed()}
+
+
+def test_price_tables_cover_the_required_regions_and_every_stacks_region():
     table = yaml.safe_load(cost.PRICES_FILE.read_text())
-    assert table["region"] == "us-west-2" and table["hours_per_month"] == 730 and table["as_of"]
-    for key, entry in table["prices"].items():
-        assert entry["source"].startswith("https://aws.amazon.com/"), key
-        assert entry["unit"] and entry["usd"] is not None, key
+    assert REQUIRED_REGIONS | stack_regions() <= set(table["regions"])
+    assert table["hours_per_month"] == 730
+
+
+@pytest.mark.parametrize("region", sorted(yaml.safe_load(cost.PRICES_FILE.read_text())["regions"]))
+def test_every_region_prices_every_item_with_a_date_and_a_source(region):
+    """A quote names the AWS pricing page; a derived figure says "derived" and from which region's quote."""
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    regional = table["regions"][region]
+    assert regional["as_of"]
+    assert set(regional["prices"]) == set(table["items"])
+    for key, entry in regional["prices"].items():
+        assert table["items"][key]["unit"], key
+        assert "usd" in entry or "ratio" in entry, (region, key)
+        if "ratio" in entry:
+            assert "derived" in entry["source"] and "https://aws.amazon.com/" in entry["source"], (region, key)
+            assert "ratio" not in table["regions"][entry["of"]]["prices"][key], (region, key)  # one step from a quote
+        else:
+            assert entry["source"].startswith("https://aws.amazon.com/"), (region, key)
+        assert not entry["source"].startswith("derived") or "usd" not in entry, (region, key)
+
+
+def test_derived_figures_are_the_ratio_times_the_quote():
+    ireland, oregon = cost.load_prices("eu-west-1"), cost.load_prices("us-west-2")
+    assert ireland.price("ec2_instance", "t3.medium") == cost.Price(0.0456)  # quoted
+    derived = ireland.price("ec2_instance", "m7i.large")
+    assert derived.derived == "us-west-2 x 1.1146"
+    assert derived.usd == pytest.approx(oregon.usd("ec2_instance", "m7i.large") * 1.1146, abs=1e-5)
+    with pytest.raises(cost.MissingPriceError, match="envstack/prices.yaml eu-west-1 ec2_instance: no price"):
+        ireland.price("ec2_instance", "x9.huge")
+
+
+def test_every_committed_stack_region_gets_an_estimate(stack):
+    estimate = cost.estimate(stack)
+    assert estimate.prices is not None and estimate.prices.region == estimate.region
 
 
 def test_prices_cover_every_class_the_profiles_use(stack):
