@@ -218,7 +218,7 @@ def test_derived_figures_are_the_ratio_times_the_quote():
     derived = ireland.price("ec2_instance", "m7i.large")
     assert derived.derived == "us-west-2 x 1.1146"
     assert derived.usd == pytest.approx(oregon.usd("ec2_instance", "m7i.large") * 1.1146, abs=1e-5)
-    with pytest.raises(cost.MissingPriceError, match="envstack/prices.yaml eu-west-1 ec2_instance: no price"):
+    with pytest.raises(cost.MissingPriceError, match=r"envstack/prices\.yaml eu-west-1 ec2_instance: no price"):
         ireland.price("ec2_instance", "x9.huge")
 
 
