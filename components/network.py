@@ -4,6 +4,9 @@ public   (ALB, NAT gateways)  route to the internet gateway, `kubernetes.io/role
 private  (EKS nodes)          route to a NAT gateway (none | single | one per AZ), `kubernetes.io/role/internal-elb`
 isolated (RDS, ElastiCache)   no route out of the VPC at all; the DB and cache subnet groups live here
 
+A free S3 gateway endpoint serves the private and isolated tiers; interface endpoints (PrivateLink, private DNS) put
+the listed AWS APIs (STS, Secrets Manager, ECR, CloudWatch Logs...) inside the VPC, in the private subnets.
+
 Subnet CIDRs are a pure function of the VPC CIDR and the AZ's index, so adding an AZ never re-carves
 an existing subnet.
 """
@@ -51,6 +54,7 @@ class NetworkArgs:
     region: str = "us-west-2"
     name_prefix: str = "envstack"  # for Name tags: envstack-prod-private-us-west-2a
     protect: bool = False  # protect the flow-log encryption key
+    interface_endpoints: tuple[str, ...] = ()  # AWS service short names: "sts", "ecr.api", ...
 
 
 class Network(Component):
@@ -59,7 +63,8 @@ class Network(Component):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:network:Network", name, {
             "cidr": args.cidr, "azCount": args.az_count, "natGateways": args.nat_gateways,
-            "flowLogRetentionDays": args.flow_log_retention_days}, opts, protect=args.protect)
+            "flowLogRetentionDays": args.flow_log_retention_days,
+            "interfaceEndpoints": list(args.interface_endpoints)}, opts, protect=args.protect)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
         zones = aws.get_availability_zones_output(
@@ -89,6 +94,7 @@ class Network(Component):
         self.isolated_subnets = self._subnets("isolated", plan, lambda i: self.isolated_route_table, {})
 
         self._s3_gateway_endpoint()
+        self.interface_endpoints = self._interface_endpoints()
         self.flow_log_group = self._flow_logs()
         self.db_subnet_group, self.cache_subnet_group = self._data_subnet_groups()
 
@@ -181,6 +187,32 @@ class Network(Component):
             f"{self.label}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{self._args.region}.s3",
             vpc_endpoint_type="Gateway", route_table_ids=tables, tags={"Name": f"{self._args.name_prefix}-s3"},
             opts=self.child())
+
+    def _interface_endpoints(self) -> list[aws.ec2.VpcEndpoint]:
+        """One interface endpoint per listed service, its network interfaces in the private subnets (one per AZ) and
+        private DNS on, so the SDKs' usual names resolve to them: pods and nodes reach those APIs without NAT, and
+        the cluster's HTTPS egress policy can name the VPC instead of the internet."""
+        if not self._args.interface_endpoints:
+            return []
+        group = self._endpoint_security_group()
+        return [aws.ec2.VpcEndpoint(
+            f"{self.label}-{service.replace('.', '-')}", vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{self._args.region}.{service}", vpc_endpoint_type="Interface",
+            subnet_ids=self.private_subnet_ids, security_group_ids=[group.id], private_dns_enabled=True,
+            tags={"Name": f"{self._args.name_prefix}-{service}"}, opts=self.child())
+            for service in self._args.interface_endpoints]
+
+    def _endpoint_security_group(self) -> aws.ec2.SecurityGroup:
+        """The interface endpoints answer HTTPS from the VPC only."""
+        group = aws.ec2.SecurityGroup(
+            f"{self.label}-endpoints", vpc_id=self.vpc.id,
+            description=f"{self._args.name_prefix} interface VPC endpoints: HTTPS from the VPC only",
+            tags={"Name": f"{self._args.name_prefix}-endpoints"}, opts=self.child())
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self.label}-endpoints-https", security_group_id=group.id, ip_protocol="tcp", from_port=443,
+            to_port=443, cidr_ipv4=self._args.cidr,
+            description=f"HTTPS to the interface endpoints from {self._args.cidr}", opts=self.child())
+        return group
 
     def _flow_logs(self) -> aws.cloudwatch.LogGroup:
         log_group = self.log_group("flow-logs", self._args.flow_log_retention_days)

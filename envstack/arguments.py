@@ -27,7 +27,7 @@ def network(cfg: StackConfig) -> NetworkArgs:
     return NetworkArgs(
         cidr=str(net.cidr), az_count=net.az_count, nat_gateways=net.nat_gateways, flow_log_traffic=net.flow_log_traffic,
         flow_log_retention_days=cfg.monitoring.log_retention_days, region=cfg.region, name_prefix=cfg.name_prefix,
-        protect=cfg.protect_stateful_resources)
+        protect=cfg.protect_stateful_resources, interface_endpoints=net.interface_endpoints)
 
 
 def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]]) \
@@ -55,7 +55,15 @@ def baseline(cfg: StackConfig) -> BaselineArgs:
         pod_security_version=f"v{cfg.cluster.version}", quota=Quota(**base.quota.model_dump()),
         container_limits=ContainerLimits(**base.container_limits.model_dump()),
         load_balancer_cidrs=tuple(subnets["public"]), node_port=cfg.load_balancer.target_port,
-        data_cidrs=tuple(subnets["isolated"]), https_egress_cidrs=tuple(str(c) for c in base.https_egress_cidrs))
+        data_cidrs=tuple(subnets["isolated"]), https_egress_cidrs=https_egress_cidrs(cfg))
+
+
+def https_egress_cidrs(cfg: StackConfig) -> tuple[str, ...]:
+    """Where pods may open HTTPS: the VPC when it has interface endpoints (the AWS APIs answer there), then the
+    stack's explicit list of other destinations."""
+    vpc = (str(cfg.network.cidr),) if cfg.network.interface_endpoints else ()
+    extra = tuple(str(c) for c in cfg.cluster.baseline.https_egress_cidrs)
+    return vpc + tuple(c for c in extra if c not in vpc)
 
 
 def alerts(cfg: StackConfig) -> AlertsArgs:

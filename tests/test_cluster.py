@@ -436,9 +436,11 @@ INVALID = [
 ]
 
 
-def stack_config(stack: str, **cluster: Any) -> Any:
+def stack_config(stack: str, network: dict[str, Any] | None = None, **cluster: Any) -> Any:
     raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
-    return load_stack_config(stack, {**raw, "cluster": deep_merge(raw.get("cluster", {}), cluster)}, "us-west-2")
+    raw = {**raw, "cluster": deep_merge(raw.get("cluster", {}), cluster),
+           "network": deep_merge(raw.get("network", {}), network or {})}
+    return load_stack_config(stack, raw, "us-west-2")
 
 
 def test_graviton_groups_run_the_arm_image_and_x86_groups_the_x86_one():

@@ -8,9 +8,10 @@ import kubernetes_validate
 import pytest
 from conftest import synth, synth_with
 from kubernetes_validate import utils
-from test_cluster import problems
+from test_cluster import problems, stack_config
 
 from components.network import subnet_plan
+from envstack.arguments import https_egress_cidrs
 from envstack.config import load_profile
 from envstack.synth import ResourceRecord, Synthesis, read_stack_config
 
@@ -144,10 +145,11 @@ def https_egress_by_namespace(s: Synthesis) -> dict[str, dict[str, Any]]:
     return by_namespace(s, HTTPS_EGRESS)
 
 
-def test_https_egress_goes_to_the_profiles_cidrs_on_443(stack):
-    cidrs = baseline_settings(stack.environment)["httpsEgressCidrs"]
-    assert cidrs
-    spec = policies(stack)[HTTPS_EGRESS]
+@pytest.mark.parametrize(("stack", "cidrs"), [
+    ("dev", ["0.0.0.0/0"]),  # no interface endpoints: AWS APIs have no fixed ranges
+    ("staging", ["10.1.0.0/16"]), ("prod", ["10.2.0.0/16"])])  # the VPC, where the interface endpoints answer
+def test_https_egress_goes_to_the_vpc_where_it_has_endpoints_and_nowhere_else_by_default(stack, cidrs):
+    spec = policies(synth(stack))[HTTPS_EGRESS]
     assert spec["policyTypes"] == ["Egress"] and "ingress" not in spec
     assert spec["egress"] == [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs],
                                "ports": [{"protocol": "TCP", "port": 443}]}]
@@ -174,6 +176,14 @@ def test_pods_reach_the_pod_identity_agent(stack):
     spec = policies(stack)[POD_IDENTITY]
     assert spec == {"podSelector": {}, "policyTypes": ["Egress"], "egress": [
         {"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80}]}]}
+
+
+def test_extra_https_destinations_are_the_stack_files_explicit_list():
+    cfg = stack_config("prod", baseline={"httpsEgressCidrs": ["52.94.0.0/22", "10.2.0.0/16"]})
+    assert https_egress_cidrs(cfg) == ("10.2.0.0/16", "52.94.0.0/22")
+    no_endpoints = stack_config("prod", network={"interfaceEndpoints": []},
+                                baseline={"httpsEgressCidrs": ["52.94.0.0/22"]})
+    assert https_egress_cidrs(no_endpoints) == ("52.94.0.0/22",)
 
 
 def test_no_https_egress_policy_for_an_empty_list():

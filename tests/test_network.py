@@ -17,6 +17,8 @@ from envstack.synth import RecordingMonitor, ResourceRecord
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTE = "aws:ec2/route:Route"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 def test_subnet_plan_is_stable_when_an_az_is_added():
@@ -126,10 +128,30 @@ def test_default_security_group_allows_nothing(stack):
 def test_vpc_has_dns_and_a_free_s3_gateway_endpoint(stack):
     vpc = stack.one("aws:ec2/vpc:Vpc")
     assert vpc.inputs["enableDnsSupport"] and vpc.inputs["enableDnsHostnames"]
-    endpoint = stack.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    [endpoint] = [e for e in stack.of_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Gateway"]
     assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     assert "network-isolated-id" in endpoint.inputs["routeTableIds"]
+
+
+@pytest.mark.parametrize(("stack", "services"), [
+    ("dev", []), ("staging", ["sts", "secretsmanager", "ecr.api", "ecr.dkr", "logs"]),
+    ("prod", ["sts", "secretsmanager", "ecr.api", "ecr.dkr", "logs"])])
+def test_interface_endpoints_put_aws_apis_in_the_private_subnets_with_private_dns(stack, services):
+    s = synth(stack)
+    endpoints = [e.inputs for e in s.of_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Interface"]
+    assert sorted(e["serviceName"] for e in endpoints) == sorted(f"com.amazonaws.us-west-2.{n}" for n in services)
+    private = [subnet.name + "-id" for subnet in s.of_type(SUBNET) if subnet.inputs["tags"]["Tier"] == "private"]
+    groups = [g for g in s.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "network-endpoints"]
+    assert len(groups) == (1 if services else 0)
+    for endpoint in endpoints:
+        assert endpoint["privateDnsEnabled"] is True and endpoint["subnetIds"] == private
+        assert endpoint["securityGroupIds"] == ["network-endpoints-id"]
+    if services:
+        vpc_cidr = s.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"]
+        [rule] = [r.inputs for r in s.of_type(INGRESS_RULE) if r.inputs["securityGroupId"] == "network-endpoints-id"]
+        assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"], rule["cidrIpv4"]) == ("tcp", 443, 443, vpc_cidr)
+        assert rule["description"]
 
 
 def test_kubernetes_load_balancer_subnet_tags(stack):

@@ -8,6 +8,9 @@ from pydantic import Field, field_validator
 from .base import Model
 
 NatGateways = Literal["none", "single", "perAz"]
+# AWS services an interface endpoint may be created for (com.amazonaws.<region>.<name>): what pods and nodes call.
+InterfaceEndpoint = Literal["sts", "secretsmanager", "ecr.api", "ecr.dkr", "logs", "eks-auth", "eks", "ec2", "kms",
+                            "ssm", "elasticloadbalancing", "monitoring", "sqs", "sns"]
 # An ALB (ELB CreateLoadBalancer) and an RDS DB subnet group (CreateDBSubnetGroup) need subnets in two AZs, and a
 # Multi-AZ cache places its replica in another AZ: one AZ cannot deploy, whatever the environment.
 MIN_AZS, MAX_AZS = 2, 4
@@ -18,6 +21,16 @@ class NetworkConfig(Model):
     az_count: int = Field(le=MAX_AZS)
     nat_gateways: NatGateways
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    # Interface VPC endpoints (PrivateLink, private DNS) in the private subnets; each is billed per AZ-hour.
+    interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _once_each(cls, services: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({s for s in services if services.count(s) > 1})
+        if twice:
+            raise ValueError(f"each service once; listed twice: {twice}")
+        return services
 
     @field_validator("cidr")
     @classmethod

@@ -115,11 +115,12 @@ class StackConfig(Model):
                           f"(v{self.cluster.version}.x-eksbuild.N)")
 
     def _nodes_need_nat(self) -> Iterable[Problem]:
-        # Nodes in the private subnets reach ECR, STS and EC2 through NAT: the VPC has no interface endpoints.
+        # Nodes in the private subnets reach EC2, EKS and the image registries through NAT: the interface endpoints
+        # cover only what the workloads call.
         if self.network.nat_gateways == "none" and self.cluster.node_groups:
             yield Problem("envstack:network.natGateways", self.network.nat_gateways,
                           "'single' or 'perAz' while cluster.nodeGroups is not empty: EKS nodes in the private "
-                          "subnets cannot pull images or join the cluster without NAT (no interface endpoints)")
+                          "subnets cannot pull images or join the cluster without NAT")
 
     @property
     def name_prefix(self) -> str:
