@@ -120,6 +120,7 @@ INVALID = [
      "requires true"),
     ("dev", {"protectStatefulResources": "sometimes"}, "us-west-2", "envstack:protectStatefulResources", "boolean"),
     ("prod", {"allowedAccountIds": []}, "us-west-2", "envstack:allowedAccountIds", "at least one account id"),
+    ("staging", {"allowedAccountIds": []}, "us-west-2", "envstack:allowedAccountIds", "at least one account id"),
     # Nodes in the private subnets need NAT (no ECR/STS/EC2 interface endpoints), whatever the environment.
     ("dev", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways",
      "cannot pull images or join the cluster without NAT"),
@@ -150,8 +151,8 @@ def test_outside_prod_a_single_nat_gateway_is_enough():
     assert load("dev", network={"natGateways": "single"}).network.nat_gateway_count == 1
 
 
-def test_outside_prod_the_account_list_is_optional():
-    assert load("staging", allowedAccountIds=[]).allowed_account_ids == ()
+def test_in_dev_the_account_list_is_optional():
+    assert load("dev", allowedAccountIds=[]).allowed_account_ids == ()
 
 
 @pytest.mark.parametrize("name", ["Prod", "1dev", "my_stack", "dev-", "pr--42", "a-very-long-feature-stack"])

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from conftest import synth
 
 PROVIDER = "pulumi:providers:aws"
@@ -15,8 +16,9 @@ def test_one_aws_provider_per_stack_with_region_and_default_tags(stack):
     assert set(tags) == {"Project", "Environment", "Stack", "ManagedBy", "Owner", "Team", "Repository"}
 
 
-def test_prod_provider_refuses_other_accounts():
-    provider = synth("prod").one(PROVIDER)
+@pytest.mark.parametrize("name", ["staging", "prod"])
+def test_staging_and_prod_providers_refuse_other_accounts(name):
+    provider = synth(name).one(PROVIDER)
     assert json.loads(provider.inputs["allowedAccountIds"]) == ["111111111111"]
 
 
