@@ -28,9 +28,11 @@ cost: $(VENV_STAMP)
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .
 
-# GitHub Actions workflows, offline: actionlint (knows the actions' inputs) and GitHub's JSON schemas.
+# GitHub Actions workflows, offline: actionlint, again on a copy with SHA pins read as their tags (actionlint knows
+# popular actions' inputs by tag only), and GitHub's JSON schemas.
 lint-workflows: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync actionlint
+	$(UV) run --frozen --no-sync python scripts/actionlint_tags.py
 	$(UV) run --frozen --no-sync check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(UV) run --frozen --no-sync check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 

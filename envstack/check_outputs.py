@@ -14,7 +14,8 @@ from typing import Any
 
 from .config import ConfigError
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
-from .promote import RefusedError, read_record, stack_region
+from .promote import RefusedError, read_record
+from .stacks import StackFileError, describe
 from .synth import Synthesis, synthesize
 
 
@@ -39,8 +40,8 @@ def output_problems(expected: Synthesis, deployed: Mapping[str, Any]) -> list[st
 def record_problems(stack: str, commit: str) -> list[str]:
     """The deployment record must name `commit`: the next stage promotes what this record says the stack runs."""
     try:
-        record = read_record(stack, stack_region(stack))
-    except RefusedError as error:
+        record = read_record(stack, describe(stack).region)
+    except (RefusedError, StackFileError) as error:
         return [str(error)]
     return [] if record.commit == commit else [f"deployment record names commit {record.commit}, expected {commit}"]
 

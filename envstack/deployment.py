@@ -58,12 +58,16 @@ class DeploymentRecord:
 
 
 def from_environment(stack: str, environment: str, env: Mapping[str, str] | None = None) -> DeploymentRecord:
-    """The record for this deploy, from GitHub Actions' variables when present, else "local"."""
+    """The record for this deploy, from GitHub Actions' variables when present, else "local".
+
+    ENVSTACK_COMMIT, when set, is the commit deployed: a promotion or rollback runs in a workflow dispatched from
+    main whose GITHUB_SHA is main's head, not the commit it checks out (GitHub does not let a job override GITHUB_*).
+    """
     env = os.environ if env is None else env
     run = [env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
     return DeploymentRecord(
         stack=stack, environment=environment,
-        commit=env.get("GITHUB_SHA") or LOCAL,
+        commit=env.get("ENVSTACK_COMMIT") or env.get("GITHUB_SHA") or LOCAL,
         branch=env.get("GITHUB_REF_NAME") or LOCAL,
         deployed_by=env.get("GITHUB_ACTOR") or LOCAL,
         promoted_from=env.get("ENVSTACK_PROMOTED_FROM") or None,

@@ -1,15 +1,22 @@
 """`envstack promote SOURCE TARGET`: give TARGET the commit SOURCE runs, along an allowed promotion path only.
 
-The commit comes from SOURCE's deployment record (SSM `/envstack/<stack>/deployment`, in the region of SOURCE's
-stack file), and the current checkout must be that commit: the program that `pulumi up` runs is the checkout.
+Paths are between environments (each stack file's envstack:environment), so `staging -> prod-eu` is a promotion like
+`staging -> prod`. The commit comes from SOURCE's deployment record (SSM `/envstack/<stack>/deployment`, in the region
+of SOURCE's stack file). Refused: a path between environments not listed in PATHS, a dirty working tree or a checkout
+that is not that commit (the program `pulumi up` runs is the checkout), and a target that would move backwards (the
+commit is not a descendant of the one TARGET's record names) unless the move is a rollback.
+
+`envstack check-forward STACK --commit SHA` is the same backwards check for the deploy job: a queued or re-run deploy
+of an older commit is refused.
 """
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +26,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .deployment import LOCAL, DeploymentRecord, parameter_name
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from .policy_gate import POLICY_DIR, policy_config_path
-from .synth import ROOT, read_stack_config
+from .stacks import StackFileError, StackInfo, describe
+from .synth import ROOT
 
-DEFAULT_REGION = "us-west-2"  # as `envstack synth` assumes when a stack file names none
-
-# The seed documents' promotion paths: forward one step at a time, and prod -> staging to roll staging back.
+# The seed documents' promotion paths between environments: forward one step at a time, and prod -> staging to roll
+# staging back to what prod runs.
 PATHS: dict[tuple[str, str], str] = {
     ("dev", "staging"): "promotion",
     ("staging", "prod"): "promotion",
     ("prod", "staging"): "rollback",
 }
+ROLLBACK = "rollback"
+WORKFLOW = "promote.yml"  # .github/workflows/promote.yml: the same move in the target's GitHub environment
 
 
 class RefusedError(Exception):
@@ -46,32 +55,47 @@ class Step:
         return shlex.join([f"{k}={v}" for k, v in self.env] + list(self.argv))
 
 
-def check_path(source: str, target: str) -> str:
+def check_path(source: StackInfo, target: StackInfo) -> str:
     """The kind of move ("promotion" or "rollback"), or RefusedError naming the paths that exist."""
-    if (source, target) not in PATHS:
+    kind = PATHS.get((source.environment, target.environment))
+    if kind is None or source.stack == target.stack:
         allowed = ", ".join(f"{s}->{t}" for s, t in PATHS)
-        raise RefusedError(f"promotion {source}->{target} is not allowed; allowed paths: {allowed}")
-    return PATHS[(source, target)]
+        raise RefusedError(f"promotion {source.stack}->{target.stack} (environments {source.environment}->"
+                           f"{target.environment}) is not allowed; allowed paths between environments: {allowed} "
+                           f"(prod->staging is a rollback)")
+    return kind
 
 
-def read_record(stack: str, region: str) -> DeploymentRecord:
-    """SOURCE's deployment record from SSM, or RefusedError saying why it cannot be used."""
+def find_record(stack: str, region: str) -> DeploymentRecord | None:
+    """The stack's deployment record from SSM, None if it was never deployed, RefusedError if it cannot be used."""
     name = parameter_name(stack)
     try:
         value = boto3.client("ssm", region_name=region).get_parameter(Name=name)["Parameter"]["Value"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            raise RefusedError(f"no deployment record {name} in {region}: {stack} was never deployed by CI") from error
+            return None
         raise RefusedError(f"cannot read deployment record {name} in {region}: {error}") from error
     except BotoCoreError as error:
         raise RefusedError(f"cannot read deployment record {name} in {region}: {error}") from error
     try:
-        record = DeploymentRecord.from_json(value)
+        return DeploymentRecord.from_json(value)
     except (ValueError, KeyError, TypeError) as error:
         raise RefusedError(f"deployment record {name} is not a valid record ({error!r}): {value[:80]}") from error
+
+
+def read_record(stack: str, region: str) -> DeploymentRecord:
+    """The record of a stack that must have been deployed by CI (a promotion's source)."""
+    record = find_record(stack, region)
+    name = parameter_name(stack)
+    if record is None:
+        raise RefusedError(f"no deployment record {name} in {region}: {stack} was never deployed by CI")
     if record.commit == LOCAL:
         raise RefusedError(f"{stack} runs a local deploy with no recorded commit ({name}); deploy it from CI first")
     return record
+
+
+def _git(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def head_commit(cwd: Path = ROOT) -> str:
@@ -82,19 +106,64 @@ def head_commit(cwd: Path = ROOT) -> str:
         raise RefusedError(f"cannot tell which commit this checkout is (git rev-parse HEAD): {error}") from error
 
 
+def working_tree_changes(cwd: Path = ROOT) -> list[str]:
+    """`git status --porcelain`: modified, staged and untracked paths (ignored files excluded)."""
+    result = _git("status", "--porcelain", cwd=cwd)
+    if result.returncode != 0:
+        raise RefusedError(f"cannot tell whether the working tree is clean (git status): {result.stderr.strip()}")
+    return result.stdout.splitlines()
+
+
+def check_clean(changes: list[str]) -> None:
+    if changes:
+        raise RefusedError(f"the working tree has {len(changes)} uncommitted change(s) ({changes[0].strip()}"
+                           f"{', ...' if len(changes) > 1 else ''}): `pulumi up` would deploy them under the "
+                           f"recorded commit; commit or stash them first")
+
+
+def is_ancestor(older: str, newer: str, cwd: Path = ROOT) -> bool | None:
+    """Whether `older` is in `newer`'s history; None when git does not know one of them (a shallow clone)."""
+    code = _git("merge-base", "--is-ancestor", older, newer, cwd=cwd).returncode
+    return {0: True, 1: False}.get(code)
+
+
+def check_forward(stack: str, current: DeploymentRecord | None, commit: str, kind: str = "promotion") -> str:
+    """What deploying `commit` to `stack` means, or RefusedError when it would move the stack backwards."""
+    if current is None:
+        return f"{stack} has no deployment record: first deploy"
+    if current.commit == LOCAL:
+        return f"{stack} runs a local deploy with no recorded commit: nothing to compare with"
+    if current.commit == commit:
+        return f"{stack} already runs {commit}: deployed again"
+    ancestor = is_ancestor(current.commit, commit)
+    if ancestor:
+        return f"{stack} runs {current.commit}, an ancestor of {commit}: forward"
+    if kind == ROLLBACK:
+        return f"{stack} runs {current.commit}: rollback to {commit}"
+    if ancestor is None:
+        raise RefusedError(f"{stack} runs {current.commit}, which this checkout's history does not contain: cannot "
+                           f"tell whether {commit} is newer (fetch the full history: fetch-depth 0)")
+    raise RefusedError(f"{stack} runs {current.commit} and {commit} is not a descendant of it: deploying it would "
+                       f"move {stack} backwards; roll back with a rollback path (`envstack promote prod staging`)")
+
+
 def check_checkout(record: DeploymentRecord, source: str, head: str) -> None:
     if head != record.commit:
         raise RefusedError(f"{source} runs {record.commit} but this checkout is {head}: "
-                      f"run `git checkout {record.commit}` first")
+                           f"run `git checkout {record.commit}` first")
 
 
-def steps(source: str, target: str, commit: str, environment: str, yes: bool = False) -> list[Step]:
+def steps(source: str, target: StackInfo, commit: str, yes: bool = False) -> list[Step]:
     """`pulumi preview` then `pulumi up` of TARGET with the policy pack and TARGET's environment's policy config."""
     policy = ("--policy-pack", POLICY_DIR.name,
-              "--policy-pack-config", str(policy_config_path(environment).relative_to(ROOT)))
-    env = (("GITHUB_SHA", commit), ("ENVSTACK_PROMOTED_FROM", source))
-    up = ("pulumi", "up", "-s", target, *policy, *(("--yes",) if yes else ()))
-    return [Step(("pulumi", "preview", "-s", target, *policy), env), Step(up, env)]
+              "--policy-pack-config", str(policy_config_path(target.environment).relative_to(ROOT)))
+    env = (("ENVSTACK_COMMIT", commit), ("ENVSTACK_PROMOTED_FROM", source))
+    up = ("pulumi", "up", "-s", target.stack, *policy, *(("--yes",) if yes else ()))
+    return [Step(("pulumi", "preview", "-s", target.stack, *policy), env), Step(up, env)]
+
+
+def dispatch_command(source: str, target: str) -> list[str]:
+    return ["gh", "workflow", "run", WORKFLOW, "-f", f"source={source}", "-f", f"target={target}"]
 
 
 def run_steps(plan: Sequence[Step]) -> int:
@@ -107,36 +176,73 @@ def run_steps(plan: Sequence[Step]) -> int:
     return EXIT_OK
 
 
-def _stack_config(stack: str) -> Mapping[str, object]:
+def _describe(stack: str) -> StackInfo:
     try:
-        return read_stack_config(stack)
+        return describe(stack)
     except FileNotFoundError as error:
-        raise ValueError(f"unknown stack {stack}: {error}") from error
+        raise StackFileError(f"unknown stack {stack}: {error}") from error
 
 
-def stack_region(stack: str, config: Mapping[str, object] | None = None) -> str:
-    """Where the stack (and so its deployment record) lives: its stack file's aws:region."""
-    return str((config if config is not None else _stack_config(stack)).get("aws:region", DEFAULT_REGION))
+def write_github_output(values: dict[str, str]) -> None:
+    lines = [f"{key}={value}" for key, value in values.items()]
+    with open(os.environ.get("GITHUB_OUTPUT") or os.devnull, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _ci_outputs(source: StackInfo, target: StackInfo, kind: str) -> dict[str, str]:
+    return {"kind": kind, "rollback": str(kind == ROLLBACK).lower(),
+            "source": json.dumps(source.matrix_entry(), separators=(",", ":")),
+            "target": json.dumps(target.matrix_entry(promoted_from=source.stack), separators=(",", ":"))}
+
+
+def _promote(args: argparse.Namespace, source: StackInfo, target: StackInfo) -> int:
+    kind = check_path(source, target)
+    if args.describe and args.github_output:  # CI's first job: no AWS access yet; names the stacks and the move
+        write_github_output(_ci_outputs(source, target, kind))
+        return EXIT_OK
+    if args.dispatch:
+        return subprocess.run(dispatch_command(source.stack, target.stack), cwd=ROOT, check=False).returncode
+    if not args.github_output:
+        check_clean(working_tree_changes())
+    record = read_record(source.stack, source.region)
+    if args.github_output:  # CI: the deploy job checks out this commit and checks TARGET's record in its account
+        write_github_output({"commit": record.commit, **_ci_outputs(source, target, kind)})
+        return EXIT_OK
+    forward = check_forward(target.stack, find_record(target.stack, target.region), record.commit, kind)
+    check_checkout(record, source.stack, head_commit())
+    plan = steps(source.stack, target, record.commit, yes=args.yes)
+    print(f"{kind} {source.stack} -> {target.stack}: {target.stack} gets commit {record.commit} "
+          f"({source.stack} runs it: deployed by {record.deployed_by} from {record.branch}; {forward})")
+    for step in plan:
+        print(f"  {step}")
+    print(f"  or in {target.stack}'s GitHub environment ({target.environment}): "
+          f"{shlex.join(dispatch_command(source.stack, target.stack))}")
+    return run_steps(plan) if args.execute else EXIT_OK
 
 
 def promote(args: argparse.Namespace) -> int:
     try:
-        source_config, target_config = _stack_config(args.source), _stack_config(args.target)
-    except ValueError as error:
+        source, target = _describe(args.source), _describe(args.target)
+        return _promote(args, source, target)
+    except StackFileError as error:
         print(f"envstack promote: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
-        kind = check_path(args.source, args.target)
-        record = read_record(args.source, stack_region(args.source, source_config))
-        check_checkout(record, args.source, head_commit())
     except RefusedError as refusal:
         print(f"envstack promote: refused: {refusal}", file=sys.stderr)
         return EXIT_REFUSED
-    environment = str(target_config.get("envstack:environment", args.target))
-    plan = steps(args.source, args.target, record.commit, environment, yes=args.yes)
-    print(f"{kind} {args.source} -> {args.target}: {args.target} gets commit {record.commit} "
-          f"({args.source} runs it: deployed by {record.deployed_by} from {record.branch})")
-    for step in plan:
-        print(f"  {step}")
-    return run_steps(plan) if args.execute else EXIT_OK
 
+
+def check_forward_command(args: argparse.Namespace) -> int:
+    """`envstack check-forward STACK --commit SHA [--rollback]`: the deploy job's guard against going backwards."""
+    try:
+        info = _describe(args.stack)
+        print(check_forward(info.stack, find_record(info.stack, info.region), args.commit,
+                            ROLLBACK if args.rollback else "promotion"))
+    except StackFileError as error:
+        print(f"envstack check-forward: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RefusedError as refusal:
+        print(f"envstack check-forward: refused: {refusal}", file=sys.stderr)
+        return EXIT_REFUSED
+    return EXIT_OK

@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from envstack import stacks as stack_files
 from envstack.synth import Synthesis, read_stack_config, synthesize
 
-STACKS = ("dev", "staging", "prod")
+# Every stack file git tracks: a new Pulumi.<stack>.yaml is synthesized and checked like the others.
+STACKS = tuple(stack_files.committed())
 _cache: dict[str, Synthesis] = {}
 
 

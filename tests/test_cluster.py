@@ -20,7 +20,7 @@ from components.cluster import (
     no_creator_admin_transform,
     update_config_transform,
 )
-from envstack.config import ConfigError, load_profile, load_stack_config
+from envstack.config import ENVIRONMENTS, ConfigError, load_profile, load_stack_config
 from envstack.config.cluster import ADDON_VERSIONS_FILE, AddonVersions, pinned_addon_versions
 from envstack.config.loader import deep_merge
 from envstack.mocks import AwsMocks
@@ -456,7 +456,7 @@ def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_pro
     for version, addons in pins.items():
         assert AddonVersions.model_validate(addons).unset == []  # every add-on of every version
         assert addons["kubeProxy"].startswith(f"v{version}.")
-    for name in ("common", *STACKS):
+    for name in ("common", *ENVIRONMENTS):
         own = yaml.safe_load((ROOT / "envstack" / "profiles" / f"{name}.yaml").read_text())
         assert "addonVersions" not in own["settings"].get("cluster", {})
 
@@ -495,7 +495,7 @@ def test_prod_guardrails_reject_what_production_must_not_run(cluster, key, expec
     assert expected in matching[0], matching[0]
 
 
-@pytest.mark.parametrize("stack", [s for s in STACKS if s != "prod"])
+@pytest.mark.parametrize("stack", [s for s in STACKS if read_stack_config(s)["envstack:environment"] != "prod"])
 def test_outside_prod_the_same_values_are_allowed(stack):
     raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
     raw["cluster"] = deep_merge(raw["cluster"], {"publicAccessCidrs": ["0.0.0.0/0"], "logTypes": ["api"]})

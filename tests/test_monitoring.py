@@ -219,6 +219,8 @@ def test_deployment_record_reads_ci_variables_else_local():
         CI["GITHUB_SHA"], "main", "release-bot", "staging")
     assert ci.run_url == "https://github.com/example/envstack/actions/runs/42"
     assert DeploymentRecord.from_json(ci.to_json()) == ci
+    promoted = from_environment("prod", "prod", {**CI, "ENVSTACK_COMMIT": "f" * 40})
+    assert promoted.commit == "f" * 40  # a promotion dispatched from main deploys an older commit
     local = from_environment("dev", "dev", {})
     assert (local.commit, local.branch, local.deployed_by, local.promoted_from, local.run_url) == (
         "local", "local", "local", None, None)

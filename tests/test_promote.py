@@ -1,6 +1,8 @@
-"""`envstack promote`: allowed paths only, the source's deployment record (SSM, emulated by moto) and the checkout."""
+"""`envstack promote`: paths between environments only, a clean checkout of the commit the source's deployment record
+names (SSM, emulated by moto), never backwards outside a rollback; `envstack check-forward`; `check-outputs`."""
 
 import json
+import shutil
 import subprocess
 
 import boto3
@@ -8,7 +10,7 @@ import pytest
 from conftest import synth
 from moto import mock_aws
 
-from envstack import check_outputs, cli, promote
+from envstack import check_outputs, cli, promote, stacks
 from envstack.deployment import DeploymentRecord, parameter_name
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -35,10 +37,23 @@ def put_record(client, stack: str, commit: str = SHA, **fields) -> None:
 
 @pytest.fixture
 def head(monkeypatch):
-    """The checkout's commit, as `git rev-parse HEAD` would answer (set per test)."""
-    commit = {"sha": SHA}
-    monkeypatch.setattr(promote, "head_commit", lambda: commit["sha"])
-    return commit
+    """The checkout: its commit (`git rev-parse HEAD`), a clean working tree, and what git says of ancestry."""
+    state = {"sha": SHA, "changes": [], "ancestor": True}
+    monkeypatch.setattr(promote, "head_commit", lambda: state["sha"])
+    monkeypatch.setattr(promote, "working_tree_changes", lambda: state["changes"])
+    monkeypatch.setattr(promote, "is_ancestor", lambda older, newer: state["ancestor"])
+    return state
+
+
+@pytest.fixture
+def prod_eu(tmp_path, monkeypatch):
+    """A checkout with one more stack file, Pulumi.prod-eu.yaml (environment prod, eu-west-1)."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(stacks.ROOT / name, tmp_path / name)
+    text = (stacks.ROOT / "Pulumi.prod.yaml").read_text().replace("us-west-2", "eu-west-1")
+    (tmp_path / "Pulumi.prod-eu.yaml").write_text(text)
+    monkeypatch.setattr(promote, "describe", lambda stack: stacks.describe(stack, tmp_path))
+    return tmp_path
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -55,9 +70,26 @@ def test_paths_outside_the_promotion_order_are_refused_in_one_line(capsys, ssm, 
     code, out, err = run(capsys, source, target)
     assert code == 1
     assert err.strip().count("\n") == 0
-    assert f"promotion {source}->{target} is not allowed" in err
-    assert "dev->staging, staging->prod, prod->staging" in err
+    assert f"promotion {source}->{target} (environments {source}->{target}) is not allowed" in err
+    assert "allowed paths between environments: dev->staging, staging->prod, prod->staging" in err
     assert "pulumi" not in out
+
+
+@pytest.mark.parametrize(("source", "target", "kind"), [("staging", "prod-eu", "promotion"),
+                                                         ("prod-eu", "staging", "rollback")])
+def test_paths_are_between_environments_so_a_new_prod_stack_is_a_prod_target(capsys, ssm, head, prod_eu, source,
+                                                                              target, kind):
+    put_record(boto3.client("ssm", region_name=stacks.describe(source, prod_eu).region), source)
+    code, out, err = run(capsys, source, target)
+    assert code == 0, err
+    assert out.startswith(f"{kind} {source} -> {target}: {target} gets commit {SHA}")
+    assert f"pulumi up -s {target} --policy-pack policies --policy-pack-config policies/" in out
+
+
+@pytest.mark.parametrize(("source", "target"), [("prod", "prod-eu"), ("prod-eu", "prod"), ("dev", "prod-eu")])
+def test_moves_inside_prod_or_skipping_staging_are_refused(capsys, ssm, head, prod_eu, source, target):
+    code, _, err = run(capsys, source, target)
+    assert code == 1 and f"promotion {source}->{target} (environments" in err
 
 
 @pytest.mark.parametrize(("source", "target"), [("nope", "staging"), ("dev", "qa")])
@@ -65,6 +97,40 @@ def test_unknown_stack_is_bad_input(capsys, source, target):
     code, _, err = run(capsys, source, target)
     assert code == 2
     assert "unknown stack" in err and "Traceback" not in err
+
+
+def test_a_dirty_working_tree_is_refused(capsys, ssm, head):
+    put_record(ssm, "dev")
+    head["changes"] = [" M components/network.py", "?? notes.txt"]
+    code, out, err = run(capsys, "dev", "staging")
+    assert code == 1 and out == ""
+    assert "the working tree has 2 uncommitted change(s) (M components/network.py, ...)" in err
+
+
+def test_working_tree_changes_are_what_git_status_lists(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert promote.working_tree_changes(tmp_path) == []
+    (tmp_path / "new.txt").write_text("x")
+    assert promote.working_tree_changes(tmp_path) == ["?? new.txt"]
+
+
+def test_a_target_that_would_move_backwards_is_refused(capsys, ssm, head):
+    put_record(ssm, "staging", commit=SHA)
+    put_record(ssm, "prod", commit=OTHER_SHA)  # prod runs a commit that SHA does not descend from
+    head["ancestor"] = False
+    code, out, err = run(capsys, "staging", "prod")
+    assert code == 1 and out == ""
+    assert f"prod runs {OTHER_SHA} and {SHA} is not a descendant of it: deploying it would move prod backwards" in err
+
+
+def test_a_rollback_may_move_backwards(capsys, ssm, head):
+    put_record(ssm, "prod", commit=SHA)
+    put_record(ssm, "staging", commit=OTHER_SHA)
+    head["ancestor"] = False
+    code, out, _ = run(capsys, "prod", "staging")
+    assert code == 0
+    assert out.startswith(f"rollback prod -> staging: staging gets commit {SHA}")
+    assert f"staging runs {OTHER_SHA}: rollback to {SHA}" in out
 
 
 def test_missing_record_is_refused(capsys, ssm, head):
@@ -110,10 +176,12 @@ def test_allowed_path_prints_preview_and_up_with_the_policy_pack(capsys, ssm, he
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith(f"{kind} {source} -> {target}: {target} gets commit {OTHER_SHA}")
+    assert f"{target} has no deployment record: first deploy" in lines[0]
     policy = f"--policy-pack policies --policy-pack-config policies/{target}.json"
-    env = f"GITHUB_SHA={OTHER_SHA} ENVSTACK_PROMOTED_FROM={source}"
+    env = f"ENVSTACK_COMMIT={OTHER_SHA} ENVSTACK_PROMOTED_FROM={source}"
     assert lines[1].strip() == f"{env} pulumi preview -s {target} {policy}"
     assert lines[2].strip() == f"{env} pulumi up -s {target} {policy}"
+    assert lines[3].strip().endswith(f"gh workflow run promote.yml -f source={source} -f target={target}")
 
 
 def test_yes_is_passed_to_up_only(capsys, ssm, head):
@@ -135,7 +203,7 @@ def test_run_executes_preview_then_up_with_the_record_environment(capsys, ssm, h
     code, _, _ = run(capsys, "dev", "staging", "--run", "--yes")
     assert code == 0
     assert [argv[:2] for argv, _ in calls] == [["pulumi", "preview"], ["pulumi", "up"]]
-    assert all(env["GITHUB_SHA"] == SHA and env["ENVSTACK_PROMOTED_FROM"] == "dev" for _, env in calls)
+    assert all(env["ENVSTACK_COMMIT"] == SHA and env["ENVSTACK_PROMOTED_FROM"] == "dev" for _, env in calls)
 
 
 def test_run_stops_at_a_failed_preview(capsys, ssm, head, monkeypatch):
@@ -152,9 +220,88 @@ def test_run_stops_at_a_failed_preview(capsys, ssm, head, monkeypatch):
     assert len(calls) == 1 and "pulumi preview` exited 255" in err
 
 
+def test_dispatch_runs_the_promote_workflow_after_the_path_check(capsys, head, prod_eu, monkeypatch):
+    calls = []
+    monkeypatch.setattr(promote.subprocess, "run",
+                        lambda argv, cwd, check: calls.append(argv) or subprocess.CompletedProcess(argv, 0))
+    assert run(capsys, "staging", "prod-eu", "--dispatch")[0] == 0
+    assert calls == [["gh", "workflow", "run", "promote.yml", "-f", "source=staging", "-f", "target=prod-eu"]]
+    assert run(capsys, "dev", "prod-eu", "--dispatch")[0] == 1 and len(calls) == 1
+
+
+def test_ci_outputs_name_the_stacks_the_kind_and_the_commit(capsys, ssm, prod_eu, tmp_path, monkeypatch):
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert run(capsys, "prod", "staging", "--describe", "--github-output")[0] == 0
+    described = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert "commit" not in described and (described["kind"], described["rollback"]) == ("rollback", "true")
+    assert json.loads(described["target"])["environment"] == "staging"
+    output.unlink()
+    put_record(ssm, "staging")
+    assert run(capsys, "staging", "prod-eu", "--github-output")[0] == 0
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert values["commit"] == SHA and values["rollback"] == "false"
+    assert json.loads(values["target"]) == {"stack": "prod-eu", "environment": "prod", "region": "eu-west-1",
+                                            "stackKey": "PROD_EU", "environmentKey": "PROD",
+                                            "promotedFrom": "staging"}
+
+
 def test_head_commit_is_the_checkout():
     head = promote.head_commit()
     assert len(head) == 40 and all(c in "0123456789abcdef" for c in head)
+
+
+# --- envstack check-forward: the deploy job refuses to move a stack backwards -----------------------------------------
+
+def git(root, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def history(tmp_path, monkeypatch):
+    """A repository with two commits, old -> new, where the forward check asks git."""
+    git(tmp_path, "init", "-q")
+    commits = []
+    for message in ("old", "new"):
+        git(tmp_path, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", message)
+        commits.append(git(tmp_path, "rev-parse", "HEAD"))
+    real = promote.is_ancestor
+    monkeypatch.setattr(promote, "is_ancestor", lambda older, newer: real(older, newer, cwd=tmp_path))
+    return commits
+
+
+def forward(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["check-forward", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_deploying_a_descendant_or_the_same_commit_goes_ahead(capsys, ssm, history):
+    old, new = history
+    put_record(ssm, "prod", commit=old)
+    code, out, _ = forward(capsys, "prod", "--commit", new)
+    assert code == 0 and f"prod runs {old}, an ancestor of {new}: forward" in out
+    assert forward(capsys, "prod", "--commit", old)[0] == 0  # a re-run of the same commit
+
+
+def test_a_rerun_of_an_older_commit_is_refused_unless_it_is_a_rollback(capsys, ssm, history):
+    old, new = history
+    put_record(ssm, "prod", commit=new)
+    code, _, err = forward(capsys, "prod", "--commit", old)
+    assert code == 1 and f"prod runs {new} and {old} is not a descendant of it" in err
+    code, out, _ = forward(capsys, "prod", "--commit", old, "--rollback")
+    assert code == 0 and f"rollback to {old}" in out
+
+
+def test_a_recorded_commit_unknown_to_the_checkout_is_refused(capsys, ssm, history):
+    put_record(ssm, "prod", commit=OTHER_SHA)
+    code, _, err = forward(capsys, "prod", "--commit", history[1])
+    assert code == 1 and "which this checkout's history does not contain" in err and "fetch-depth 0" in err
+
+
+def test_the_first_deploy_has_nothing_to_compare_with(capsys, ssm, history):
+    code, out, _ = forward(capsys, "prod", "--commit", history[0])
+    assert code == 0 and "first deploy" in out
 
 
 # --- envstack check-outputs: the deploy job's post-deploy check, and the record the next stage promotes ---------------

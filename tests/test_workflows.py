@@ -1,11 +1,16 @@
-"""The GitHub Actions workflows: they name only stacks, files, make targets and envstack commands that exist, and they
-keep the delivery rules (same commit dev -> staging -> prod, environments, one update per stack, OIDC only where
-needed, policy pack on every preview and update, fork-safe pull request checks, drift, review stacks)."""
+"""The GitHub Actions workflows: they name only stacks, files, make targets and envstack commands that exist, follow
+the stack files (matrices from `envstack stacks`, variables per environment with a per-stack override, policy
+configuration per environment), and keep the delivery rules (same commit dev -> staging -> prod, environments, one
+update per stack, OIDC only where needed, credentials that outlive the job, pinned actions and CLI, policy pack on
+every preview and update, fork-safe pull request checks, forward-only deploys, a preview before prod's approval,
+drift told apart from errors, review stacks that keep their secrets provider and expire, promotion)."""
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,16 +18,19 @@ from typing import Any
 import pytest
 import yaml
 
-from envstack import cli
-from envstack.review import REVIEW_STACK, write_review_stack_file
+from envstack import cli, stacks
+from envstack.review import write_review_stack_file
 from envstack.synth import read_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / ".github" / "workflows"
+ACTIONS = REPO / ".github" / "actions"
 SETUP_ACTION = "./.github/actions/setup"
 PULUMI_ACTION = re.compile(r"^pulumi/actions@")
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 PR_NUMBER = "42"  # stands for ${{ github.event.pull_request.number }}
+sys.path.insert(0, str(REPO / "scripts"))
+import actionlint_tags  # noqa: E402  (scripts/ is not a package)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -33,9 +41,12 @@ def load(path: Path) -> dict[str, Any]:
 
 
 FILES = {path.name: load(path) for path in sorted(WORKFLOWS.glob("*.yml"))}
-ACTION = load(REPO / SETUP_ACTION / "action.yml")
-COMMITTED_STACKS = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml") if not REVIEW_STACK.match(
-    p.name.split(".")[1]))
+LOCAL_ACTIONS = {f"./.github/actions/{path.parent.name}": load(path) for path in sorted(ACTIONS.glob("*/action.yml"))}
+ACTION = LOCAL_ACTIONS[SETUP_ACTION]
+COMMITTED_STACKS = stacks.committed(REPO)
+INFOS = {stack: stacks.describe(stack, REPO) for stack in COMMITTED_STACKS}
+OUTPUTS = stacks.github_outputs(list(INFOS.values()))  # what the `stacks` jobs write for this checkout
+MATRIX_OUTPUT = re.compile(r"^\$\{\{ fromJSON\(needs\.stacks\.outputs\.(\w+)\) \}\}$")
 
 
 def jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -48,8 +59,9 @@ def steps() -> Iterator[tuple[str, str, dict[str, Any]]]:
     for name, job_id, job in jobs():
         for step in job.get("steps", []):
             yield name, job_id, step
-    for step in ACTION["runs"]["steps"]:
-        yield "actions/setup", "setup", step
+    for uses, action in LOCAL_ACTIONS.items():
+        for step in action["runs"]["steps"]:
+            yield uses, "action", step
 
 
 def pulumi_steps() -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -57,23 +69,16 @@ def pulumi_steps() -> Iterator[tuple[str, str, dict[str, Any]]]:
             if PULUMI_ACTION.match(s.get("uses", "")) and "command" in s.get("with", {}))
 
 
-def callers(workflow: str) -> list[tuple[str, dict[str, Any]]]:
-    """The jobs that call reusable `workflow`, with their `with:` (matrix expressions expanded per entry)."""
-    found = []
-    for _, job_id, job in jobs():
-        if job.get("uses") == f"./.github/workflows/{workflow}":
-            for values in matrix_entries(job):
-                found.append((job_id, {k: substitute(str(v), values) for k, v in job.get("with", {}).items()}))
-    return found
-
-
 def matrix_entries(job: dict[str, Any]) -> list[dict[str, str]]:
-    matrix = job.get("strategy", {}).get("matrix", {})
-    if "include" in matrix:
-        return [{k: str(v) for k, v in entry.items()} for entry in matrix["include"]]
-    if "stack" in matrix:
-        return [{"stack": stack} for stack in matrix["stack"]]
-    return [{}]
+    """The matrix of a job, with `fromJSON(needs.stacks.outputs.X)` read from what `envstack stacks` writes."""
+    include = job.get("strategy", {}).get("matrix", {}).get("include")
+    if include is None:
+        return [{}]
+    if isinstance(include, str):
+        key = MATRIX_OUTPUT.match(include)
+        assert key, include
+        return [{k: str(v) for k, v in entry.items()} for entry in yaml.safe_load(OUTPUTS[key.group(1)])]
+    return [{k: str(v) for k, v in entry.items()} for entry in include]
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
@@ -82,19 +87,28 @@ def substitute(text: str, values: dict[str, str]) -> str:
         expression = match.group(1)
         if expression == "github.event.pull_request.number":
             return PR_NUMBER
-        key = expression.split(".", 1)[-1]
-        if expression.split(".")[0] in ("matrix", "inputs") and key in values:
+        head, _, key = expression.partition(".")
+        if head in ("matrix", "inputs") and key in values:
             return values[key]
         return match.group(0)
     return EXPRESSION.sub(one, text)
 
 
+def callers(workflow: str, caller: str | None = None) -> list[tuple[str, dict[str, str]]]:
+    """The jobs that call reusable `workflow` (in `caller` only, if given), with their `with:` per matrix entry."""
+    found = []
+    for name, job_id, job in jobs():
+        if job.get("uses") == f"./.github/workflows/{workflow}" and caller in (None, name):
+            for values in matrix_entries(job):
+                found.append((job_id, {k: substitute(str(v), values) for k, v in job.get("with", {}).items()}))
+    return found
+
+
 def contexts(workflow: str) -> list[dict[str, str]]:
-    """Every set of `inputs`/`matrix` values a job of `workflow` runs with."""
-    job_sets = [entry for job in FILES[workflow]["jobs"].values() for entry in matrix_entries(job)]
+    """Every set of `inputs`/`matrix` values a job of `workflow` runs with (promote.yml's are its dispatch's)."""
     if "workflow_call" in FILES[workflow]["on"]:
-        return [values for _, values in callers(workflow)]
-    return job_sets
+        return [values for _, values in callers(workflow) if "fromJSON(needs.path" not in str(values)]
+    return [entry for job in FILES[workflow]["jobs"].values() for entry in matrix_entries(job)]
 
 
 def run_scripts() -> Iterator[tuple[str, str]]:
@@ -104,14 +118,57 @@ def run_scripts() -> Iterator[tuple[str, str]]:
 
 
 def is_stack(name: str) -> bool:
-    return (REPO / f"Pulumi.{name}.yaml").exists() or bool(REVIEW_STACK.match(name))
+    return name in COMMITTED_STACKS or bool(stacks.REVIEW_STACK.match(name))
+
+
+# --- a tiny evaluator for the variable lookups the workflows use -----------------------------------------------------
+
+VARS_INDEX = re.compile(r"^vars\[format\('(\w*)\{0\}', inputs\.([\w-]+)\)\]$")
+
+
+def evaluate(expression: str, inputs: dict[str, str], variables: dict[str, str]) -> str:
+    """`a || b || 'literal'` over `vars[format('X_{0}', inputs.k)]`, `vars.NAME`, `inputs.k` and literals."""
+    inner = EXPRESSION.fullmatch(expression.strip())
+    text = inner.group(1) if inner else expression
+    text = text.strip()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    for term in (t.strip() for t in text.split("||")):
+        if m := VARS_INDEX.match(term):
+            value = variables.get(m.group(1) + inputs[m.group(2)], "")
+        elif term.startswith("vars."):
+            value = variables.get(term[5:], "")
+        elif term.startswith("inputs."):
+            value = inputs[term[7:]]
+        elif term.startswith("'") and term.endswith("'"):
+            value = term[1:-1]
+        else:
+            raise AssertionError(f"unexpected term {term!r} in {expression!r}")
+        if value:
+            return value
+    return ""
+
+
+def stack_inputs(stack: str) -> dict[str, str]:
+    info = INFOS[stack]
+    return {"stack": stack, "environment": info.environment, "region": info.region, "stack-key": info.stack_key,
+            "environment-key": info.environment_key}
+
+
+def test_the_evaluator_reads_overrides_fallbacks_and_literals():
+    inputs = {"stack-key": "PROD_EU", "environment-key": "PROD"}
+    expression = ("${{ vars[format('R_{0}', inputs.stack-key)] || vars[format('R_{0}', inputs.environment-key)]"
+                  " || 'x' }}")
+    assert evaluate(expression, inputs, {"R_PROD": "p", "R_PROD_EU": "e"}) == "e"
+    assert evaluate(expression, inputs, {"R_PROD": "p"}) == "p"
+    assert evaluate(expression, inputs, {}) == "x"
 
 
 # --- references -------------------------------------------------------------------------------------------------------
 
 def test_there_are_workflows_for_every_event():
     events = {event for workflow in FILES.values() for event in workflow["on"]}
-    assert {"pull_request", "push", "schedule", "workflow_call"} <= events
+    assert {"pull_request", "push", "schedule", "workflow_call", "workflow_dispatch"} <= events
 
 
 def test_every_stack_a_workflow_names_exists():
@@ -119,20 +176,42 @@ def test_every_stack_a_workflow_names_exists():
     for workflow in FILES:
         for values in contexts(workflow):
             named += [values[k] for k in ("stack",) if k in values]
-    for _, _, step in pulumi_steps():
-        named.append(substitute(step["with"]["stack-name"], {}))
+    for name, _, step in pulumi_steps():
+        for values in contexts(name) if name in FILES else [{}]:
+            named.append(substitute(step["with"]["stack-name"], values))
     resolved = [name for name in named if "${{" not in name]
-    assert resolved, "no stack names found in the workflows"
+    assert set(COMMITTED_STACKS) <= set(resolved)
     assert [name for name in resolved if not is_stack(name)] == []
 
 
-def test_every_committed_stack_is_synthesized_on_pull_requests_and_deployed_on_main():
-    synthesized = {values["stack"] for values in matrix_entries(FILES["pull-request.yml"]["jobs"]["synth"])}
-    deployed = {values["stack"] for _, values in callers("deploy-stack.yml")}
-    assert synthesized == set(COMMITTED_STACKS) == deployed
+def stacks_of(workflow: str, caller: str | None = None) -> list[str]:
+    return sorted(values["stack"] for _, values in callers(workflow, caller))
 
 
-def test_every_preview_and_update_runs_the_policy_pack_with_an_existing_environment_config():
+def test_every_committed_stack_is_synthesized_previewed_drift_checked_and_deployed():
+    synthesized = sorted(values["stack"] for values in matrix_entries(FILES["pull-request.yml"]["jobs"]["synth"]))
+    assert synthesized == COMMITTED_STACKS
+    assert stacks_of("preview-stack.yml") == COMMITTED_STACKS
+    assert stacks_of("drift-stack.yml") == COMMITTED_STACKS
+    assert stacks_of("deploy-stack.yml", "deploy.yml") == COMMITTED_STACKS
+
+
+def test_matrix_entries_come_from_the_stack_files():
+    """The `stacks` jobs run `envstack stacks --github-output`; every matrix reads one of its outputs."""
+    for name, job_id, job in jobs():
+        include = job.get("strategy", {}).get("matrix", {}).get("include")
+        if include is None:
+            continue
+        key = MATRIX_OUTPUT.match(str(include))
+        assert key, (name, job_id)
+        assert "stacks" in job["needs"], (name, job_id)
+        producer = FILES[name]["jobs"]["stacks"]
+        assert producer["outputs"][key.group(1)] == f"${{{{ steps.stacks.outputs.{key.group(1)} }}}}"
+        assert any(s.get("run") == "envstack stacks --github-output" for s in producer["steps"])
+        assert "permissions" not in producer
+
+
+def test_every_preview_and_update_runs_the_policy_pack_with_the_stacks_environment_config():
     checked = 0
     for name, job_id, step in pulumi_steps():
         inputs = step["with"]
@@ -142,11 +221,13 @@ def test_every_preview_and_update_runs_the_policy_pack_with_an_existing_environm
         for values in contexts(name):
             config = substitute(inputs["policyPackConfigs"], values)
             stack = substitute(inputs["stack-name"], values)
-            environment = read_stack_config(stack)["envstack:environment"] if not REVIEW_STACK.match(stack) else "dev"
+            review = stacks.REVIEW_STACK.match(stack)
+            environment = "dev" if review else read_stack_config(stack)["envstack:environment"]
             assert config == f"policies/{environment}.json", (name, job_id, stack)
             assert (REPO / config).exists(), config
             checked += 1
-    assert checked >= 7  # 3 PR previews, 3 deploys, the review stack
+    prod = [s for s, info in INFOS.items() if info.environment == "prod"]
+    assert checked >= 2 * len(COMMITTED_STACKS) + len(prod) + 1  # PR previews, deploys, prod previews, review stack
 
 
 def test_make_targets_and_envstack_commands_exist():
@@ -158,23 +239,47 @@ def test_make_targets_and_envstack_commands_exist():
         used_targets |= set(re.findall(r"\bmake ([\w-]+)", script))
         used_commands |= set(re.findall(r"\benvstack ([\w-]+)", script))
     assert {"test", "synth", "setup"} <= used_targets
-    assert {"synth", "check-outputs", "review-stack-file"} <= used_commands
+    assert {"synth", "check-outputs", "check-forward", "stacks", "promote", "review-stack-file",
+            "review-stacks"} <= used_commands
     assert used_targets <= targets
     assert used_commands <= commands
 
 
-def test_local_actions_and_reusable_workflows_exist_and_actions_are_pinned():
+def uses_lines() -> list[tuple[str, str]]:
+    paths = sorted(WORKFLOWS.glob("*.yml")) + sorted(ACTIONS.glob("*/action.yml"))
+    return [(path.name, line.strip()) for path in paths for line in path.read_text().splitlines()
+            if line.strip().startswith(("uses:", "- uses:"))]
+
+
+def test_third_party_actions_are_pinned_by_commit_with_the_tag_in_a_comment():
+    """A tag can be moved to other code; a commit cannot. The comment says which release the commit is."""
+    third_party = [(name, line) for name, line in uses_lines() if "./" not in line]
+    assert len(third_party) >= 10
+    for name, line in third_party:
+        assert re.search(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), (name, line)
+    # one commit per action: the same release everywhere
+    commits: dict[str, set[str]] = {}
+    for _, line in third_party:
+        action, commit = line.split("uses: ", 1)[1].split(" #")[0].split("@")
+        commits.setdefault(action, set()).add(commit)
+    assert all(len(found) == 1 for found in commits.values()), commits
+
+
+def test_local_actions_and_reusable_workflows_exist():
     for name, job_id, job in jobs():
         if "uses" in job:
             assert (REPO / job["uses"]).is_file(), (name, job_id)
     for name, job_id, step in steps():
-        uses = step.get("uses")
-        if uses is None:
-            continue
-        if uses.startswith("./"):
-            assert (REPO / uses / "action.yml").is_file(), (name, job_id, uses)
-        else:
-            assert re.match(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$", uses), (name, job_id, uses)
+        if step.get("uses", "").startswith("./"):
+            assert (REPO / step["uses"] / "action.yml").is_file(), (name, job_id)
+
+
+def test_the_pulumi_cli_is_the_version_of_the_sdk_in_uv_lock():
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    sdk = next(p["version"] for p in lock["package"] if p["name"] == "pulumi")
+    assert (REPO / ".pulumi-version").read_text().strip() == sdk
+    installs = [s for _, _, s in steps() if PULUMI_ACTION.match(s.get("uses", ""))]
+    assert installs and all(s["with"]["pulumi-version-file"] == ".pulumi-version" for s in installs)
 
 
 # --- shape of every workflow ------------------------------------------------------------------------------------------
@@ -189,11 +294,14 @@ def test_bash_by_default_read_only_token_and_timeouts(name):
             assert 0 < job["timeout-minutes"] <= 120, (name, job_id)
 
 
-def job_needs_aws(name: str, job: dict[str, Any]) -> bool:
+def setup_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if s.get("uses") == SETUP_ACTION and s.get("with", {}).get("aws-role-arn")]
+
+
+def job_needs_aws(job: dict[str, Any]) -> bool:
     if "uses" in job:
-        return "aws-role-arn" in job.get("with", {})
-    return any(step.get("uses") == SETUP_ACTION and "aws-role-arn" in step.get("with", {})
-               for step in job.get("steps", []))
+        return any(job_needs_aws(called) for called in called_jobs(job))
+    return bool(setup_steps(job))
 
 
 def called_jobs(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -201,20 +309,36 @@ def called_jobs(job: dict[str, Any]) -> list[dict[str, Any]]:
     return list(FILES[Path(job["uses"]).name]["jobs"].values()) if "uses" in job else []
 
 
-def job_comments(job: dict[str, Any]) -> bool:
-    all_steps = job.get("steps", []) + [s for called in called_jobs(job) for s in called.get("steps", [])]
-    return any(str(s.get("with", {}).get("comment-on-pr", "false")) != "false" for s in all_steps)
+def own_and_called_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return job.get("steps", []) + [s for called in called_jobs(job) for s in called.get("steps", [])]
 
 
-def test_oidc_and_pull_request_write_only_where_needed():
+def job_writes_pull_requests(job: dict[str, Any]) -> bool:
+    all_steps = own_and_called_steps(job)
+    return (any(str(s.get("with", {}).get("comment-on-pr", "false")) != "false" for s in all_steps)
+            or any("--destroy" in s.get("run", "") for s in all_steps))  # the clean-up's `gh pr edit/comment`
+
+
+def job_writes_issues(job: dict[str, Any]) -> bool:
+    return any("gh issue" in s.get("run", "") for s in own_and_called_steps(job))
+
+
+def test_oidc_pull_request_and_issue_write_only_where_needed():
     """Also in reusable workflows: their top-level `contents: read` caps their jobs, whatever the caller grants, so
-    a job that logs in to AWS or comments must ask for it itself."""
+    a job that logs in to AWS, comments or opens issues must ask for it itself."""
     for name, job_id, job in jobs():
         permissions = job.get("permissions", {})
         assert permissions.get("contents", "read") == "read", (name, job_id)
-        assert (permissions.get("id-token") == "write") == job_needs_aws(name, job), (name, job_id)
-        assert (permissions.get("pull-requests") == "write") == job_comments(job), (name, job_id)
-        assert set(permissions) <= {"contents", "id-token", "pull-requests"}, (name, job_id)
+        assert (permissions.get("id-token") == "write") == job_needs_aws(job), (name, job_id)
+        assert (permissions.get("pull-requests") == "write") == job_writes_pull_requests(job), (name, job_id)
+        assert (permissions.get("issues") == "write") == job_writes_issues(job), (name, job_id)
+        assert set(permissions) <= {"contents", "id-token", "pull-requests", "issues"}, (name, job_id)
+
+
+def test_no_job_holds_aws_credentials_and_a_token_that_writes_issues():
+    for name, job_id, job in jobs():
+        if "steps" in job:
+            assert not (setup_steps(job) and job.get("permissions", {}).get("issues") == "write"), (name, job_id)
 
 
 LEVELS = {"none": 0, "read": 1, "write": 2}
@@ -222,7 +346,7 @@ LEVELS = {"none": 0, "read": 1, "write": 2}
 
 def test_callers_grant_what_every_called_job_asks_for():
     """GitHub refuses to start a run whose nested job asks for more than its caller grants, even a job its `if:` would
-    skip: so drift (no pull request comment) has a reusable workflow of its own."""
+    skip: so drift (no pull request comment) and the approval preview have reusable workflows of their own."""
     checked = 0
     for name, job_id, job in jobs():
         granted = job.get("permissions", {})
@@ -230,23 +354,108 @@ def test_callers_grant_what_every_called_job_asks_for():
             for scope, level in called.get("permissions", {}).items():
                 assert LEVELS[granted.get(scope, "none")] >= LEVELS[level], (name, job_id, scope)
                 checked += 1
-    assert checked >= 3 * 2 + 3 + 2  # deploy x3 (contents, id-token), preview (+ pull-requests), drift
+    assert checked >= 15  # deploy x4 callers, previews, drift (+ issues), promote
 
 
-def test_aws_credentials_only_by_oidc_role():
+def test_aws_credentials_only_by_oidc_role_for_as_long_as_the_job_may_run():
+    """configure-aws-credentials asks for one hour unless told (src/index.ts DEFAULT_ROLE_DURATION): a two-hour
+    deploy would lose its credentials half-way."""
     configure = [s for _, _, s in steps() if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
-    assert configure and all(set(s["with"]) >= {"role-to-assume", "aws-region"} for s in configure)
+    assert configure and all(set(s["with"]) >= {"role-to-assume", "aws-region", "role-duration-seconds"}
+                             for s in configure)
     text = "\n".join(p.read_text() for p in WORKFLOWS.glob("*.yml"))
     assert "aws-access-key-id" not in text and "secrets.AWS" not in text
+    checked = 0
+    default = ACTION["inputs"]["role-duration-seconds"]["default"]
+    for name, job_id, job in jobs():
+        for step in setup_steps(job):
+            seconds = int(step["with"].get("role-duration-seconds", default))
+            assert job["timeout-minutes"] * 60 <= seconds <= 43200, (name, job_id, seconds)
+            checked += 1
+    assert checked >= 8  # preview, approval preview, deploy, drift, review up, down, clean-up, promote record
+    assert FILES["deploy-stack.yml"]["jobs"]["deploy"]["timeout-minutes"] == 120
+
+
+# --- variables: per environment, with a per-stack override under a name GitHub allows -------------------------------
+
+GITHUB_VARIABLE = re.compile(r"^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]*$")
+ROLE_OF = {"preview-stack.yml": "AWS_PREVIEW_ROLE_ARN_", "drift-stack.yml": "AWS_PREVIEW_ROLE_ARN_",
+           "approval-preview-stack.yml": "AWS_PREVIEW_ROLE_ARN_", "deploy-stack.yml": "AWS_ROLE_ARN_"}
+
+
+def role_expression(workflow: str) -> str:
+    job, = FILES[workflow]["jobs"].values() if workflow != "drift-stack.yml" else [FILES[workflow]["jobs"]["drift"]]
+    setup = next(s for s in job["steps"] if s.get("uses") == SETUP_ACTION)
+    role = setup["with"]["aws-role-arn"]
+    return job["env"][EXPRESSION.fullmatch(role).group(1).split(".", 1)[1]] if role.startswith("${{ env.") else role
+
+
+@pytest.mark.parametrize("workflow", sorted(ROLE_OF))
+def test_each_stack_job_uses_its_stacks_role_else_its_environments(workflow):
+    """Read-only preview roles for previews and drift, deploy roles for deploys; `AWS_ROLE_ARN_PROD_EU` overrides
+    `AWS_ROLE_ARN_PROD` for prod-eu only."""
+    prefix = ROLE_OF[workflow]
+    expression = role_expression(workflow)
+    for stack in COMMITTED_STACKS:
+        inputs = stack_inputs(stack)
+        environment_var, stack_var = prefix + inputs["environment-key"], prefix + inputs["stack-key"]
+        assert GITHUB_VARIABLE.match(environment_var) and GITHUB_VARIABLE.match(stack_var)
+        assert evaluate(expression, inputs, {environment_var: "env-role"}) == "env-role"
+        assert evaluate(expression, inputs, {environment_var: "env-role", stack_var: "own-role"}) == "own-role"
+        other = prefix + ("STAGING" if inputs["environment-key"] != "STAGING" else "PROD")
+        assert evaluate(expression, inputs, {other: "x"}) == ""
+
+
+@pytest.mark.parametrize("workflow", ["preview-stack.yml", "drift-stack.yml", "approval-preview-stack.yml",
+                                      "deploy-stack.yml"])
+def test_each_stack_job_runs_on_its_runner_with_its_backend(workflow):
+    """prod's EKS API is private (and dev/staging's allow listed CIDRs only): `pulumi up`, preview and refresh need a
+    runner that reaches it, `RUNNER_<STACK>` else `RUNNER_<ENV>`, GitHub-hosted when neither is set. The backend is
+    `PULUMI_BACKEND_URL_<ENV>` else the shared `PULUMI_BACKEND_URL`."""
+    for job in FILES[workflow]["jobs"].values():
+        if "env" not in job or "PULUMI_BACKEND_URL" not in job["env"]:
+            continue
+        for stack in COMMITTED_STACKS:
+            inputs = stack_inputs(stack)
+            runner = job["runs-on"]
+            assert evaluate(runner, inputs, {}) == "ubuntu-latest"
+            assert evaluate(runner, inputs, {f"RUNNER_{inputs['environment-key']}": "env-runner"}) == "env-runner"
+            assert evaluate(runner, inputs, {f"RUNNER_{inputs['environment-key']}": "env-runner",
+                                             f"RUNNER_{inputs['stack-key']}": "own"}) == "own"
+            backend = job["env"]["PULUMI_BACKEND_URL"]
+            assert evaluate(backend, inputs, {"PULUMI_BACKEND_URL": "s3://shared"}) == "s3://shared"
+            assert evaluate(backend, inputs, {"PULUMI_BACKEND_URL": "s3://shared",
+                                              f"PULUMI_BACKEND_URL_{inputs['environment-key']}": "s3://own"}
+                            ) == "s3://own"
+
+
+def test_callers_pass_each_stacks_environment_region_and_variable_keys():
+    for workflow in ROLE_OF:
+        for job_id, values in callers(workflow):
+            if "fromJSON(needs.path" in str(values):
+                continue  # promote.yml: checked in its own test
+            stack = values["stack"]
+            assert {k: values[k] for k in stack_inputs(stack)} == stack_inputs(stack), (workflow, job_id)
+
+
+def test_deploy_roles_only_in_jobs_with_a_github_environment():
+    """A deploy role's OIDC trust names only `environment:<env>`: a job without an environment could not assume it,
+    and one that could would be a way around the environment's reviewers."""
+    deploying = [(name, job_id, job) for name, job_id, job in jobs()
+                 if any(re.search(r"AWS_ROLE_ARN_", str(s["with"]["aws-role-arn"])) for s in setup_steps(job))]
+    assert len(deploying) >= 4  # deploy, review stack up and down, review clean-up
+    for name, job_id, job in deploying:
+        assert job.get("environment"), (name, job_id)
+    assert FILES["deploy-stack.yml"]["jobs"]["deploy"]["environment"] == "${{ inputs.environment }}"
 
 
 # --- pull requests ----------------------------------------------------------------------------------------------------
 
 def test_pull_request_checks_run_without_credentials():
     workflow = FILES["pull-request.yml"]
-    for job_id in ("test", "synth"):
+    for job_id in ("test", "stacks", "synth"):
         job = workflow["jobs"][job_id]
-        assert "permissions" not in job and not job_needs_aws("pull-request.yml", job)
+        assert "permissions" not in job and not job_needs_aws(job)
         assert "secrets." not in yaml.safe_dump(job) and "vars." not in yaml.safe_dump(job)
     synth = workflow["jobs"]["synth"]
     script = next(s["run"] for s in synth["steps"] if "make synth" in s.get("run", ""))
@@ -259,99 +468,139 @@ def test_previews_only_for_branches_of_this_repository_with_a_role():
     preview = FILES["pull-request.yml"]["jobs"]["preview"]
     assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
     called = FILES["preview-stack.yml"]["jobs"]["preview"]
-    assert called["if"] == "inputs.aws-role-arn != ''"
+    inputs = stack_inputs(COMMITTED_STACKS[0])
+    variable = f"AWS_PREVIEW_ROLE_ARN_{inputs['environment-key']}"
+    assert evaluate(called["if"].removesuffix(" != ''"), inputs, {}) == ""
+    assert evaluate(called["if"].removesuffix(" != ''"), inputs, {variable: "role"}) == "role"
     step = next(s for s in called["steps"] if PULUMI_ACTION.match(s.get("uses", "")))
     assert step["with"]["command"] == "preview" and step["with"]["comment-on-pr"] is True
 
 
-def role_variables(workflow: str) -> dict[str, str]:
-    """stack -> the role variable each call of `workflow` passes."""
-    return {values["stack"]: values["aws-role-arn"] for _, values in callers(workflow)}
-
-
-def test_previews_and_drift_use_the_read_only_roles_and_deploys_the_deploy_roles():
-    """The deploy roles trust only `environment:<env>` subjects: a pull request or a scheduled run never gets them."""
-    read_only = {stack: f"${{{{ vars.AWS_PREVIEW_ROLE_ARN_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}
-    deploy = {stack: f"${{{{ vars.AWS_ROLE_ARN_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}
-    assert role_variables("preview-stack.yml") == read_only
-    assert role_variables("drift-stack.yml") == read_only
-    assert role_variables("deploy-stack.yml") == deploy
-
-
-def test_deploy_roles_only_in_jobs_with_a_github_environment():
-    """A deploy role's OIDC trust names only `environment:<env>`: a job without an environment could not assume it,
-    and one that could would be a way around the environment's reviewers."""
-    deploying = [(name, job_id, job) for name, job_id, job in jobs()
-                 if any("vars.AWS_ROLE_ARN_" in str(s.get("with", {}).get("aws-role-arn", ""))
-                        for s in job.get("steps", []))]
-    deploying += [("deploy-stack.yml", job_id, job) for job_id, job in FILES["deploy-stack.yml"]["jobs"].items()]
-    assert len(deploying) >= 3  # deploy, review stack up and down
-    for name, job_id, job in deploying:
-        assert job.get("environment"), (name, job_id)
-
-
-# --- runners ----------------------------------------------------------------------------------------------------------
-
-RUNNER_INPUT = "${{ inputs.runner || 'ubuntu-latest' }}"
-
-
-def test_every_stack_job_runs_on_its_environments_runner():
-    """prod's EKS API is private (and dev/staging's allow listed CIDRs only): `pulumi up`, preview and refresh need a
-    runner that reaches it, chosen per environment by `vars.RUNNER_<ENV>`, GitHub-hosted when that is empty."""
-    for workflow in ("deploy-stack.yml", "preview-stack.yml", "drift-stack.yml"):
-        assert FILES[workflow]["on"]["workflow_call"]["inputs"]["runner"]["default"] == ""
-        for job_id, job in FILES[workflow]["jobs"].items():
-            assert job["runs-on"] == RUNNER_INPUT, (workflow, job_id)
-        runners = {values["stack"]: values["runner"] for _, values in callers(workflow)}
-        assert runners == {stack: f"${{{{ vars.RUNNER_{stack.upper()} }}}}" for stack in COMMITTED_STACKS}, workflow
-    for job_id, job in FILES["review-stack.yml"]["jobs"].items():  # review stacks are built from the dev profile
-        assert job["runs-on"] == "${{ vars.RUNNER_DEV || 'ubuntu-latest' }}", job_id
-
-
 # --- merge to main ----------------------------------------------------------------------------------------------------
 
-def test_main_deploys_dev_then_staging_then_prod():
+def test_main_deploys_every_stack_of_dev_then_staging_then_prod_with_a_preview_before_prods_approval():
     workflow = FILES["deploy.yml"]
     assert workflow["on"] == {"push": {"branches": ["main"]}}
     chain = workflow["jobs"]
-    assert chain["dev"]["needs"] == "test"
-    assert chain["staging"]["needs"] == "dev" and chain["prod"]["needs"] == "staging"
-    assert {job_id: job["with"].get("promoted-from") for job_id, job in chain.items() if "uses" in job} == {
-        "dev": None, "staging": "dev", "prod": "staging"}
-    assert {job_id: job["with"]["stack"] for job_id, job in chain.items() if "uses" in job} == {
-        "dev": "dev", "staging": "staging", "prod": "prod"}
+    assert chain["dev"]["needs"] == ["test", "stacks"]
+    assert chain["staging"]["needs"] == ["stacks", "dev"]
+    assert chain["prod-preview"]["needs"] == ["stacks", "staging"]
+    assert chain["prod"]["needs"] == ["stacks", "prod-preview"]
+    for stage in ("dev", "staging", "prod"):
+        deployed = callers("deploy-stack.yml", "deploy.yml")
+        entries = [values for job_id, values in deployed if job_id == stage]
+        assert sorted(v["stack"] for v in entries) == sorted(s for s, i in INFOS.items() if i.environment == stage)
+        assert all(v["environment"] == stage and v["ref"] == "${{ github.sha }}" for v in entries)
+        previous = {"dev": "", "staging": "dev", "prod": "staging"}[stage]
+        assert all(v["promoted-from"] == ",".join(s for s, i in INFOS.items() if i.environment == previous)
+                   for v in entries)
+    previewed = [values for _, values in callers("approval-preview-stack.yml", "deploy.yml")]
+    assert sorted(v["stack"] for v in previewed) == sorted(s for s, i in INFOS.items() if i.environment == "prod")
+    assert all(v["ref"] == "${{ github.sha }}" for v in previewed)
 
 
-def test_each_deploy_runs_in_its_environment_one_at_a_time_from_the_pushed_commit():
+def test_the_approver_reads_a_preview_of_that_commit_against_that_stack():
+    job = FILES["approval-preview-stack.yml"]["jobs"]["preview"]
+    assert "if" not in job and "pull-requests" not in job["permissions"]
+    check = job["steps"][0]["run"]
+    assert 'if [ -z "$PREVIEW_ROLE" ]' in check and "exit 1" in check  # no role: the gate fails, never skips
+    checkout = job["steps"][1]
+    assert checkout["with"]["ref"] == "${{ inputs.ref }}"
+    step = next(s for s in job["steps"] if PULUMI_ACTION.match(s.get("uses", "")))
+    assert step["with"]["command"] == "preview" and step["with"]["comment-on-summary"] is True
+
+
+def test_each_deploy_runs_in_its_environment_one_at_a_time_forward_only():
     job = FILES["deploy-stack.yml"]["jobs"]["deploy"]
-    assert job["environment"] == "${{ inputs.stack }}"
     assert job["concurrency"] == {"group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
     checkout = job["steps"][0]
-    assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["ref"] == "${{ github.sha }}"
+    assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["ref"] == "${{ inputs.ref }}"
+    assert checkout["with"]["fetch-depth"] == 0  # the forward check needs the history
+    assert job["env"]["ENVSTACK_COMMIT"] == "${{ inputs.ref }}"
     assert job["env"]["ENVSTACK_PROMOTED_FROM"] == "${{ inputs.promoted-from }}"
     names = [s.get("uses", s.get("run", "")) for s in job["steps"]]
+    forward = next(i for i, n in enumerate(names) if "envstack check-forward" in n)
     up = next(i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command") == "up")
     check = next(i for i, n in enumerate(names) if "envstack check-outputs" in n)
-    assert up < check
-    assert '--commit "$GITHUB_SHA"' in job["steps"][check]["run"]
+    assert forward < up < check
+    assert 'envstack check-forward "$STACK" --commit "$ENVSTACK_COMMIT" "${rollback[@]}"' in names[forward]
+    assert '--commit "$ENVSTACK_COMMIT"' in job["steps"][check]["run"]
     assert "pulumi stack output --stack \"$STACK\" --json" in job["steps"][check]["run"]
 
 
-# --- drift and review stacks ------------------------------------------------------------------------------------------
+def run_bash(script: str, env: dict[str, str], tmp_path: Path, fakes: dict[str, str]) -> subprocess.CompletedProcess:
+    """A workflow step's script in bash -eo pipefail (GitHub's `shell: bash`), with fake commands first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    environment = {**os.environ, **env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], env=environment,
+                          capture_output=True, text=True, timeout=30)
 
-def test_drift_runs_on_a_schedule_for_every_stack_and_fails_visibly():
+
+@pytest.mark.parametrize(("rollback", "argv"), [("false", "check-forward prod --commit abc"),
+                                                ("true", "check-forward prod --commit abc --rollback")])
+def test_the_forward_check_passes_rollback_only_for_a_rollback(tmp_path, rollback, argv):
+    job = FILES["deploy-stack.yml"]["jobs"]["deploy"]
+    step = next(s for s in job["steps"] if "envstack check-forward" in s.get("run", ""))
+    result = run_bash(step["run"], {"STACK": "prod", "ENVSTACK_COMMIT": "abc", "ROLLBACK": rollback}, tmp_path,
+                      {"envstack": 'echo "$@"'})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == argv
+
+
+# --- drift ------------------------------------------------------------------------------------------------------------
+
+def drift_step() -> dict[str, Any]:
+    return next(s for s in FILES["drift-stack.yml"]["jobs"]["drift"]["steps"] if s.get("id") == "refresh")
+
+
+@pytest.mark.parametrize(("code", "result", "fails", "annotation"), [
+    (0, "clean", False, None),
+    (7, "drift", True, "::error title=drift in prod::"),
+    (1, "error", True, "::error title=drift check of prod failed::pulumi refresh exited 1"),
+    (255, "error", True, "exited 255"),
+])
+def test_drift_is_exit_code_7_and_any_other_failure_is_an_error(tmp_path, code, result, fails, annotation):
+    """`--expect-no-changes` exits 7 when changes were proposed (pulumi/pulumi cmd/exit_codes.go ExitNoChanges)."""
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    ran = run_bash(drift_step()["run"], {"STACK": "prod", "GITHUB_OUTPUT": str(output),
+                                         "GITHUB_STEP_SUMMARY": str(summary)}, tmp_path, {"pulumi": f"exit {code}"})
+    assert (ran.returncode != 0) == fails
+    assert output.read_text() == f"result={result}\n"
+    if annotation:
+        assert annotation in ran.stdout
+    assert ("DRIFTED" in summary.read_text()) == (result == "drift")
+
+
+def test_drift_runs_daily_for_every_stack_and_opens_one_issue_per_drifted_stack():
     workflow = FILES["drift.yml"]
     assert workflow["on"]["schedule"][0]["cron"]
-    job = workflow["jobs"]["drift"]
-    assert job["uses"] == "./.github/workflows/drift-stack.yml"
-    assert {entry["stack"] for entry in job["strategy"]["matrix"]["include"]} == set(COMMITTED_STACKS)
-    called = FILES["drift-stack.yml"]["jobs"]["drift"]
-    assert called["if"] == "inputs.aws-role-arn != ''"
-    assert called["concurrency"] == {"group": "drift-${{ inputs.stack }}", "cancel-in-progress": False}
-    detect = next(s for s in called["steps"] if "pulumi refresh" in s.get("run", ""))
-    assert "pulumi refresh --stack \"$STACK\" --preview-only --expect-no-changes" in detect["run"]
-    assert "::error" in detect["run"] and "exit 1" in detect["run"]
+    assert stacks_of("drift-stack.yml") == COMMITTED_STACKS
+    called = FILES["drift-stack.yml"]["jobs"]
+    assert called["drift"]["concurrency"] == {"group": "drift-${{ inputs.stack }}", "cancel-in-progress": False}
+    assert called["drift"]["outputs"]["result"] == "${{ steps.refresh.outputs.result }}"
+    assert called["issue"]["needs"] == "drift"
+    assert called["issue"]["if"] == "always() && needs.drift.outputs.result == 'drift'"
 
+
+@pytest.mark.parametrize(("existing", "expected"), [("", "issue create --title drift: prod"),
+                                                    ("12", "issue comment 12 --body Still drifted")])
+def test_drift_issue_is_created_once_then_commented(tmp_path, existing, expected):
+    step = FILES["drift-stack.yml"]["jobs"]["issue"]["steps"][0]
+    env = {"STACK": "prod", "ENVIRONMENT": "prod", "TITLE": "drift: prod", "RUN_URL": "https://x/runs/1"}
+    log = tmp_path / "gh.log"
+    fake = f'echo "$*" >> {log}\nif [ "$2" = list ]; then echo "{existing}"; fi'
+    ran = run_bash(step["run"], env, tmp_path, {"gh": fake})
+    assert ran.returncode == 0, ran.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith('issue list --state open --search "drift: prod" in:title')
+    assert calls[1].startswith(expected) and len(calls) == 2
+
+
+# --- review stacks ----------------------------------------------------------------------------------------------------
 
 def test_review_stack_is_created_from_dev_on_the_label_and_removed_on_close():
     workflow = FILES["review-stack.yml"]
@@ -360,25 +609,45 @@ def test_review_stack_is_created_from_dev_on_the_label_and_removed_on_close():
     for job in (up, down):
         assert "'review-stack'" in job["if"] and "head.repo.full_name == github.repository" in job["if"]
         assert job["environment"] == "review"
+        assert "vars.AWS_ROLE_ARN_REVIEW != ''" in job["if"]
+        assert setup_steps(job)[0]["with"]["aws-role-arn"] == "${{ vars.AWS_ROLE_ARN_REVIEW }}"
+        writes = next(s["run"] for s in job["steps"] if "envstack review-stack-file" in s.get("run", ""))
+        assert 'envstack review-stack-file "$PR_NUMBER" --secrets-provider "$SECRETS_PROVIDER"' in writes
     assert "github.event.action != 'closed'" in up["if"] and "github.event.action == 'closed'" in down["if"]
-    create = next(s for s in up["steps"] if s.get("with", {}).get("command") == "up")
-    assert create["with"]["upsert"] is True
-    assert create["with"]["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}"
+    assert workflow["env"]["SECRETS_PROVIDER"] == "${{ vars.PULUMI_SECRETS_PROVIDER_REVIEW }}"
+    names = [s.get("run", s.get("uses", "")) for s in up["steps"]]
+    admit = next(i for i, n in enumerate(names) if "envstack review-stacks admit" in n)
+    create = next(i for i, s in enumerate(up["steps"]) if s.get("with", {}).get("command") == "up")
+    assert admit < create
+    assert up["steps"][create]["with"]["upsert"] is True
+    assert up["steps"][create]["with"]["secrets-provider"] == "${{ env.SECRETS_PROVIDER }}"
     remove = next(s for s in down["steps"] if s.get("with", {}).get("command") == "destroy")
     assert remove["with"]["remove"] is True
     assert substitute(remove["with"]["stack-name"], {}) == f"pr-{PR_NUMBER}"
     assert workflow["env"]["STACK"] == "pr-${{ github.event.pull_request.number }}"
 
 
-def test_review_stack_file_is_dev_without_dev_secrets(tmp_path):
+def test_review_stacks_expire_on_a_schedule():
+    workflow = FILES["review-stack-cleanup.yml"]
+    assert workflow["on"]["schedule"][0]["cron"]
+    job = workflow["jobs"]["clean-up"]
+    assert job["environment"] == "review"
+    script = next(s["run"] for s in job["steps"] if "envstack review-stacks clean-up" in s.get("run", ""))
+    assert '--max-age-days "$MAX_AGE_DAYS" --destroy' in script and '--secrets-provider "$SECRETS_PROVIDER"' in script
+    assert job["env"]["MAX_AGE_DAYS"] == "${{ vars.REVIEW_STACK_MAX_AGE_DAYS || 7 }}"
+
+
+def test_review_stack_file_is_dev_without_dev_secrets_and_names_the_review_secrets_provider(tmp_path):
     shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     dev = (REPO / "Pulumi.dev.yaml").read_text().replace("config:", "secretsprovider: awskms://alias/x\n"
                                                          "encryptedkey: AQID\nconfig:", 1)
     (tmp_path / "Pulumi.dev.yaml").write_text(dev + "  envstack:apiToken:\n    secure: AAABAGZha2U=\n")
-    path = write_review_stack_file(7, root=tmp_path)
+    provider = "awskms://alias/envstack-review?region=us-west-2"
+    path = write_review_stack_file(7, provider, root=tmp_path)
     assert path.name == "Pulumi.pr-7.yaml"
     document = yaml.safe_load(path.read_text())
-    assert set(document) == {"config"}
+    # the review key, never dev's: no `encryptedkey` of dev's data key, and a provider on every run
+    assert document["secretsprovider"] == provider and set(document) == {"secretsprovider", "config"}
     config = read_stack_config("pr-7", tmp_path)
     assert config["envstack:environment"] == "dev"
     assert "envstack:apiToken" not in config
@@ -386,25 +655,59 @@ def test_review_stack_file_is_dev_without_dev_secrets(tmp_path):
         k: v for k, v in read_stack_config("dev", tmp_path).items() if k != "envstack:apiToken"}
 
 
-def test_review_stack_file_command_rejects_a_non_number(capsys):
-    assert cli.main(["review-stack-file", "0"]) == 2
-    with pytest.raises(SystemExit):
-        cli.main(["review-stack-file", "abc"])
+@pytest.mark.parametrize("argv", [["0", "--secrets-provider", "awskms://alias/x"],
+                                  ["7", "--secrets-provider", ""], ["7", "--secrets-provider", "passphrase"]])
+def test_review_stack_file_command_rejects_a_bad_number_or_provider(capsys, argv):
+    assert cli.main(["review-stack-file", *argv]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_review_stack_file_command_needs_a_number_and_a_provider():
+    for argv in (["abc", "--secrets-provider", "awskms://alias/x"], ["7"]):
+        with pytest.raises(SystemExit):
+            cli.main(["review-stack-file", *argv])
+
+
+# --- promotion --------------------------------------------------------------------------------------------------------
+
+def test_promote_workflow_deploys_the_sources_commit_in_the_targets_environment():
+    workflow = FILES["promote.yml"]
+    assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"source", "target"}
+    jobs_ = workflow["jobs"]
+    assert "permissions" not in jobs_["path"]  # path check: no AWS access
+    path_run = next(s["run"] for s in jobs_["path"]["steps"] if "envstack promote" in s.get("run", ""))
+    assert path_run == 'envstack promote "$SOURCE" "$TARGET" --describe --github-output'
+    record_run = next(s["run"] for s in jobs_["record"]["steps"] if "envstack promote" in s.get("run", ""))
+    assert record_run == 'envstack promote "$SOURCE" "$TARGET" --github-output'
+    role = setup_steps(jobs_["record"])[0]["with"]["aws-role-arn"]
+    assert "AWS_PREVIEW_ROLE_ARN_" in role and "needs.path.outputs.source" in role  # the source's read-only role
+    deploy = jobs_["deploy"]
+    assert deploy["uses"] == "./.github/workflows/deploy-stack.yml"
+    assert deploy["with"]["ref"] == "${{ needs.record.outputs.commit }}"
+    assert deploy["with"]["environment"] == "${{ fromJSON(needs.path.outputs.target).environment }}"
+    assert deploy["with"]["rollback"] == "${{ needs.record.outputs.rollback == 'true' }}"
+    assert "approval-preview" in deploy["needs"]
+    assert jobs_["approval-preview"]["if"] == "fromJSON(needs.path.outputs.target).environment == 'prod'"
 
 
 # --- the linters themselves -------------------------------------------------------------------------------------------
 
-def test_actionlint_rejects_an_input_pulumi_actions_does_not_have(tmp_path):
-    """The offline lint in `make test` really checks action inputs (the policy pack inputs are camelCase)."""
-    actionlint = Path(sys.executable).parent / "actionlint"
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # actionlint finds the project by its .git
-    (tmp_path / ".github").mkdir()
-    shutil.copytree(WORKFLOWS, tmp_path / ".github" / "workflows")
-    shutil.copytree(REPO / ".github" / "actions", tmp_path / ".github" / "actions")
-    ok = subprocess.run([str(actionlint)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0, ok.stdout
-    broken = tmp_path / ".github" / "workflows" / "deploy-stack.yml"
+def copy_of_github(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / ".github", tmp_path / ".github")
+    return tmp_path
+
+
+def test_actionlint_checks_inputs_of_actions_pinned_by_commit(tmp_path):
+    """Plain actionlint skips the inputs of a SHA-pinned action; scripts/actionlint_tags.py lints them by tag."""
+    root = copy_of_github(tmp_path)
+    assert actionlint_tags.main(root) == 0
+    broken = root / ".github" / "workflows" / "deploy-stack.yml"
     broken.write_text(broken.read_text().replace("policyPacks:", "policy-packs:"))
-    result = subprocess.run([str(actionlint)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert 'input "policy-packs" is not defined in action "pulumi/actions@v7"' in result.stdout
+    assert actionlint_tags.main(root) == 1
+
+
+def test_a_commit_pin_without_its_tag_is_refused():
+    text, problems = actionlint_tags.with_tags("      - uses: pulumi/actions@" + "a" * 40 + "\n", "x.yml")
+    assert problems and "has no `# vN.M.P` tag comment" in problems[0]
+    text, problems = actionlint_tags.with_tags("      - uses: pulumi/actions@" + "a" * 40 + " # v7.0.0\n", "x.yml")
+    assert problems == [] and text == "      - uses: pulumi/actions@v7\n"
