@@ -1,11 +1,13 @@
-"""AccessLogBucket: the S3 bucket an Application Load Balancer writes its access logs to.
+"""AccessLogBucket: an S3 bucket AWS delivers logs to: an Application Load Balancer's access logs (writer `elb`) or
+VPC flow logs (writer `log-delivery`, CloudWatch Logs' log delivery service).
 
-ALB access logs support only SSE-S3 (AES256) encryption, not KMS. ACLs are disabled (BucketOwnerEnforced); the
-bucket policy lets the region's Elastic Load Balancing account write under `<prefix>/AWSLogs/<account>/` and
-refuses every request not made over TLS. The lifecycle (transitions, expiry) is data from the profile.
+SSE-S3 (AES256): ALB access logs support no KMS key. ACLs are disabled (BucketOwnerEnforced); the bucket policy
+lets the writer put objects under `<prefix>/AWSLogs/<account>/` only and refuses every request not made over TLS.
+The lifecycle (transitions, expiry) is data from the profile.
 """
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -26,9 +28,15 @@ class Transition:
     storage_class: str  # STANDARD_IA, GLACIER, ...
 
 
+LogWriter = Literal["elb", "log-delivery"]
+LOG_DELIVERY = "delivery.logs.amazonaws.com"
+
+
 @dataclass(frozen=True)
 class AccessLogArgs:
     prefix: str = "alb"
+    writer: LogWriter = "elb"
+    kind: str = "alb-logs"  # in the bucket's name: <name_prefix>-<kind>-<suffix>
     expiration_days: int = 90
     transitions: tuple[Transition, ...] = ()
     versioning: bool = False
@@ -39,26 +47,45 @@ class AccessLogArgs:
     @property
     def bucket_prefix(self) -> str:
         """S3 adds a unique suffix; the prefix must be lowercase and at most 37 characters."""
-        return f"{self.name_prefix[:27].lower()}-alb-logs-"
+        return f"{self.name_prefix[:35 - len(self.kind)].lower()}-{self.kind}-"
 
 
-def log_delivery_policy(bucket_arn: str, account_id: str, elb_account_arn: str, prefix: str) -> str:
-    """ELB may only put objects under this account's log prefix; nobody may use the bucket without TLS."""
-    return policy_document(
-        {"Sid": "ElbLogDeliveryWrites", "Effect": "Allow", "Action": "s3:PutObject",
-         "Principal": {"AWS": elb_account_arn}, "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*"},
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Action": "s3:*", "Principal": "*",
-         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    )
+def bucket_policy(bucket_arn: str, *writes: dict[str, Any]) -> str:
+    """The writers' statements; nobody may use the bucket without TLS."""
+    return policy_document(*writes, {
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Action": "s3:*", "Principal": "*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+
+
+def elb_writes(bucket_arn: str, account_id: str, elb_account_arn: str, prefix: str) -> dict[str, Any]:
+    """ELB may only put objects under this account's log prefix."""
+    return {"Sid": "ElbLogDeliveryWrites", "Effect": "Allow", "Action": "s3:PutObject",
+            "Principal": {"AWS": elb_account_arn}, "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*"}
+
+
+def log_delivery_writes(bucket_arn: str, account_id: str, region: str, prefix: str) -> list[dict[str, Any]]:
+    """VPC guide, "Amazon S3 bucket permissions for flow logs": log delivery writes under this account's prefix and
+    checks the bucket's ACL, only for this account's deliveries (aws:SourceAccount / aws:SourceArn)."""
+    only_ours = {"StringEquals": {"aws:SourceAccount": account_id},
+                 "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}
+    return [
+        {"Sid": "AWSLogDeliveryWrite", "Effect": "Allow", "Principal": {"Service": LOG_DELIVERY},
+         "Action": "s3:PutObject", "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*",
+         "Condition": {**only_ours, "StringEquals": {"aws:SourceAccount": account_id,
+                                                     "s3:x-amz-acl": "bucket-owner-full-control"}}},
+        {"Sid": "AWSLogDeliveryAclCheck", "Effect": "Allow", "Principal": {"Service": LOG_DELIVERY},
+         "Action": ["s3:GetBucketAcl", "s3:ListBucket"], "Resource": bucket_arn, "Condition": only_ours},
+    ]
 
 
 class AccessLogBucket(Component):
     bucket: aws.s3.Bucket
     policy: aws.s3.BucketPolicy
 
-    def __init__(self, name: str, args: AccessLogArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("envstack:edge:AccessLogBucket", name, {
-            "prefix": args.prefix, "expirationDays": args.expiration_days,
+    def __init__(self, name: str, args: AccessLogArgs, opts: pulumi.ResourceOptions | None = None,
+                 token: str = "envstack:edge:AccessLogBucket"):
+        super().__init__(token, name, {
+            "prefix": args.prefix, "writer": args.writer, "expirationDays": args.expiration_days,
             "transitions": [f"{t.storage_class}@{t.days}d" for t in args.transitions],
             "versioning": args.versioning, "forceDestroy": args.force_destroy}, opts, protect=args.protect)
         self._args = args
@@ -99,10 +126,15 @@ class AccessLogBucket(Component):
             transition_default_minimum_object_size=TRANSITION_MINIMUM_OBJECT_SIZE, opts=self.child())
 
     def _policy(self) -> aws.s3.BucketPolicy:
-        # us-west-2 and every region launched before August 2022 deliver ALB logs as the region's ELB account;
-        # only newer regions accept the logdelivery.elasticloadbalancing.amazonaws.com service principal.
-        elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        document = pulumi.Output.all(self.bucket.arn, self.account_id, elb_account.arn).apply(
-            lambda v: log_delivery_policy(v[0], v[1], v[2], self._args.prefix))
+        prefix = self._args.prefix
+        if self._args.writer == "elb":
+            # us-west-2 and every region launched before August 2022 deliver ALB logs as the region's ELB account;
+            # only newer regions accept the logdelivery.elasticloadbalancing.amazonaws.com service principal.
+            elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            document = pulumi.Output.all(self.bucket.arn, self.account_id, elb_account.arn).apply(
+                lambda v: bucket_policy(v[0], elb_writes(v[0], v[1], v[2], prefix)))
+        else:
+            document = pulumi.Output.all(self.bucket.arn, self.account_id, self.region).apply(
+                lambda v: bucket_policy(v[0], *log_delivery_writes(v[0], v[1], v[2], prefix)))
         return aws.s3.BucketPolicy(self.label, bucket=self.bucket.id, policy=document,
                                    opts=self.child(depends_on=[self.public_access_block]))

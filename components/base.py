@@ -2,7 +2,7 @@
 (customer-managed KMS keys, service roles) that several components need."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pulumi
@@ -13,8 +13,19 @@ def policy_document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def assume_role_policy(service: str) -> str:
-    return policy_document({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}})
+# How a service names what it acts for: (region, account) -> the ARN (pattern) of the resources that may use a role.
+SourceArn = Callable[[str, str], str]
+
+
+def assume_role_policy(service: str, account_id: str | None = None, source_arn: str | None = None) -> str:
+    """A trust policy for `service`; with `account_id` (and `source_arn`), only when it acts for this account's
+    (and these) resources: aws:SourceAccount / aws:SourceArn against the confused deputy (IAM guide, "The confused
+    deputy problem")."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}
+    if account_id is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id},
+                                  **({"ArnLike": {"aws:SourceArn": source_arn}} if source_arn else {})}
+    return policy_document(statement)
 
 
 def key_policy(account_id: str, *statements: dict[str, Any]) -> str:
@@ -70,10 +81,14 @@ class Component(pulumi.ComponentResource):
                       target_key_id=key.key_id, opts=self.child())
         return key
 
-    def service_role(self, suffix: str, service: str, managed_policy_arns: tuple[str, ...] = ()) -> aws.iam.Role:
-        """A role only `service` may assume, with AWS-managed policies attached as separate resources."""
-        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=assume_role_policy(service),
-                            opts=self.child())
+    def service_role(self, suffix: str, service: str, managed_policy_arns: tuple[str, ...] = (),
+                     source_arn: SourceArn | None = None) -> aws.iam.Role:
+        """A role only `service` may assume, with AWS-managed policies attached as separate resources. With
+        `source_arn`, only while acting for this account's resources of that ARN (confused-deputy conditions)."""
+        trust: pulumi.Input[str] = assume_role_policy(service) if source_arn is None else pulumi.Output.all(
+            self.region, self.account_id).apply(
+            lambda ids: assume_role_policy(service, ids[1], source_arn(ids[0], ids[1])))
+        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust, opts=self.child())
         self.attach_policies(role, suffix, managed_policy_arns)
         return role
 

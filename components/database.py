@@ -80,7 +80,7 @@ class Database(DataStore):
     def _instance(self, identifier: str) -> aws.rds.Instance:
         args = self._args
         parameter_group = self._parameter_group()
-        monitoring_role, monitoring_policy = self._monitoring_role()
+        monitoring_role, monitoring_policy = self._monitoring_role(identifier)
         log_groups = [self.log_group(f"{log}-logs", args.log_retention_days,
                                      name=f"/aws/rds/instance/{identifier}/{log}") for log in LOG_EXPORTS]
         return aws.rds.Instance(
@@ -145,9 +145,11 @@ class Database(DataStore):
             ],
             opts=self.child())
 
-    def _monitoring_role(self) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
+    def _monitoring_role(self, identifier: str) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         """Enhanced monitoring's role; RDS checks its permissions when the instance is created, hence the pair."""
-        role = self.service_role("monitoring", "monitoring.rds.amazonaws.com")
+        # RDS guide, "Setting up and enabling Enhanced Monitoring" (confused deputy): only for this instance.
+        role = self.service_role("monitoring", "monitoring.rds.amazonaws.com",
+                                 source_arn=lambda region, account: f"arn:aws:rds:{region}:{account}:db:{identifier}")
         policy = aws.iam.RolePolicyAttachment(f"{self.label}-monitoring", role=role.name,
                                               policy_arn=ENHANCED_MONITORING_POLICY, opts=self.child())
         return role, policy

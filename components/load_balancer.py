@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .access_logs import AccessLogArgs, AccessLogBucket
+from .access_logs import LOG_DELIVERY, AccessLogArgs, AccessLogBucket
 from .base import Component, policy_document
 from .connections import Connections
 
@@ -203,7 +203,7 @@ class LoadBalancer(Component):
         policy = aws.cloudwatch.LogResourcePolicy(
             f"{self.label}-waf-logs", policy_name=f"{args.name_prefix}-waf-logs",
             policy_document=pulumi.Output.all(log_group.arn, self.account_id, self.region).apply(
-                lambda v: log_delivery_policy(v[0], v[1], v[2])),
+                lambda v: log_group_delivery_policy(v[0], v[1], v[2])),
             opts=self.child())
         aws.wafv2.WebAclLoggingConfiguration(
             self.label, resource_arn=acl.arn, log_destination_configs=[log_group.arn],
@@ -225,10 +225,10 @@ def _managed_rule_group(group: str, counted: tuple[str, ...] = ()) -> dict[str, 
     return {"name": group, "override_action": {"none": {}}, "statement": {"managed_rule_group_statement": statement}}
 
 
-def log_delivery_policy(log_group_arn: str, account_id: str, region: str) -> str:
+def log_group_delivery_policy(log_group_arn: str, account_id: str, region: str) -> str:
     """CloudWatch Logs' log delivery may write to this log group only, for this account's deliveries."""
     return policy_document({
-        "Sid": "LogDeliveryWrites", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Sid": "LogDeliveryWrites", "Effect": "Allow", "Principal": {"Service": LOG_DELIVERY},
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{log_group_arn}:*",
         "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
                       "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}})

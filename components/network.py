@@ -12,18 +12,20 @@ an existing subnet.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from .base import Component, assume_role_policy, policy_document
+from .access_logs import AccessLogArgs, AccessLogBucket
+from .base import Component, policy_document
 
 NatGateways = Literal["none", "single", "perAz"]
 MIN_AZS, MAX_AZS = 2, 4  # the ALB and the DB subnet group need two AZs (envstack/config/network.py)
 TIERS = ("public", "private", "isolated")
+FLOW_LOG_PREFIX = "vpc-flow-logs"  # the folder flow logs are written under in their bucket
 
 
 def subnet_plan(cidr: str, az_count: int) -> dict[str, list[str]]:
@@ -45,26 +47,39 @@ def subnet_plan(cidr: str, az_count: int) -> dict[str, list[str]]:
 
 
 @dataclass(frozen=True)
+class FlowLogs:
+    """What the VPC's flow logs record and where they go. CloudWatch Logs ingests vended logs at twice the price of
+    delivery to S3, and 600 s aggregation writes up to ten times fewer records than 60 s for long-lived flows."""
+
+    traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    aggregation_seconds: Literal[60, 600] = 600
+    destination: Literal["cloud-watch-logs", "s3"] = "cloud-watch-logs"
+    retention_days: int = 14  # the log group's retention, or the bucket's expiry
+
+
+@dataclass(frozen=True)
 class NetworkArgs:
     cidr: str = "10.0.0.0/16"
     az_count: int = 2
     nat_gateways: NatGateways = "single"
-    flow_log_retention_days: int = 14
-    flow_log_traffic: str = "ALL"
+    flow_logs: FlowLogs = field(default_factory=FlowLogs)
     region: str = "us-west-2"
     name_prefix: str = "envstack"  # for Name tags: envstack-prod-private-us-west-2a
-    protect: bool = False  # protect the flow-log encryption key
+    protect: bool = False  # protect the flow-log encryption key and bucket
     interface_endpoints: tuple[str, ...] = ()  # AWS service short names: "sts", "ecr.api", ...
 
 
 class Network(Component):
     vpc_id: pulumi.Output[str]
+    flow_log_bucket: AccessLogBucket | None = None  # with flow logs to S3
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:network:Network", name, {
             "cidr": args.cidr, "azCount": args.az_count, "natGateways": args.nat_gateways,
-            "flowLogRetentionDays": args.flow_log_retention_days,
-            "interfaceEndpoints": list(args.interface_endpoints)}, opts, protect=args.protect)
+            "flowLogs": f"{args.flow_logs.traffic}/{args.flow_logs.aggregation_seconds}s to "
+                        f"{args.flow_logs.destination}, {args.flow_logs.retention_days} days",
+            "interfaceEndpoints": list(args.interface_endpoints)}, opts,
+            protect=args.protect)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
         zones = aws.get_availability_zones_output(
@@ -95,7 +110,7 @@ class Network(Component):
 
         self._s3_gateway_endpoint()
         self.interface_endpoints = self._interface_endpoints()
-        self.flow_log_group = self._flow_logs()
+        self.flow_log = self._flow_log()
         self.db_subnet_group, self.cache_subnet_group = self._data_subnet_groups()
 
         self.register_outputs({
@@ -214,20 +229,52 @@ class Network(Component):
             description=f"HTTPS to the interface endpoints from {self._args.cidr}", opts=self.child())
         return group
 
-    def _flow_logs(self) -> aws.cloudwatch.LogGroup:
-        log_group = self.log_group("flow-logs", self._args.flow_log_retention_days)
-        role = aws.iam.Role(
-            f"{self.label}-flow-logs",
-            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"), opts=self.child())
-        aws.iam.RolePolicy(
+    def _flow_log(self) -> aws.ec2.FlowLog:
+        flow = self._args.flow_logs
+        destination = self._flow_logs_to_s3() if flow.destination == "s3" else self._flow_logs_to_cloudwatch()
+        return aws.ec2.FlowLog(
+            f"{self.label}-flow-log", vpc_id=self.vpc.id, traffic_type=flow.traffic,
+            log_destination_type=flow.destination, max_aggregation_interval=flow.aggregation_seconds,
+            **destination)
+
+    def _flow_logs_to_cloudwatch(self) -> dict[str, Any]:
+        """A log group of its own and the role VPC Flow Logs publishes with."""
+        log_group = self.log_group("flow-logs", self._args.flow_logs.retention_days)
+        # VPC guide, "IAM role for publishing flow logs to CloudWatch Logs": trust only for this account's flow logs
+        # (the flow log's id is not known before it exists, hence vpc-flow-log/*).
+        role = self.service_role(
+            "flow-logs", "vpc-flow-logs.amazonaws.com",
+            source_arn=lambda region, account: f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*")
+        policy = aws.iam.RolePolicy(
             f"{self.label}-flow-logs", role=role.id,
-            policy=log_group.arn.apply(lambda arn: policy_document({
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"]})),
+            policy=pulumi.Output.all(log_group.arn, self.region, self.account_id).apply(
+                lambda v: flow_log_role_policy(v[0], v[1], v[2])),
             opts=self.child())
-        aws.ec2.FlowLog(
-            f"{self.label}-flow-log", vpc_id=self.vpc.id, traffic_type=self._args.flow_log_traffic,
-            log_destination_type="cloud-watch-logs", log_destination=log_group.arn, iam_role_arn=role.arn,
-            max_aggregation_interval=60, opts=self.child())
-        return log_group
+        return {"log_destination": log_group.arn, "iam_role_arn": role.arn, "opts": self.child(depends_on=[policy])}
+
+    def _flow_logs_to_s3(self) -> dict[str, Any]:
+        """A log bucket of its own, written by the log delivery service (no role), kept `retention_days`."""
+        args = self._args
+        bucket = AccessLogBucket(
+            f"{self.label}-flow-logs", AccessLogArgs(
+                prefix=FLOW_LOG_PREFIX, writer="log-delivery", kind="flow-logs",
+                expiration_days=args.flow_logs.retention_days, force_destroy=not args.protect,
+                name_prefix=args.name_prefix, protect=args.protect),
+            self.child(), token="envstack:network:FlowLogBucket")
+        self.flow_log_bucket = bucket
+        # The policy first: given a bucket without it, VPC Flow Logs writes its own policy over the existing one.
+        return {"log_destination": pulumi.Output.concat(bucket.bucket.arn, f"/{FLOW_LOG_PREFIX}"),
+                "destination_options": {"file_format": "plain-text", "per_hour_partition": True},
+                "opts": self.child(depends_on=[bucket.policy])}
+
+
+def flow_log_role_policy(log_group_arn: str, region: str, account_id: str) -> str:
+    """The VPC guide's minimum permissions, on this log group only. DescribeLogGroups lists, so it takes the
+    account's log-group:* ARN (CloudWatch Logs guide); no CreateLogGroup: a deleted group is not silently re-made
+    without retention and encryption."""
+    return policy_document(
+        {"Sid": "WriteFlowLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+         "Resource": [log_group_arn, f"{log_group_arn}:*"]},
+        {"Sid": "FindTheLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups",
+         "Resource": f"arn:aws:logs:{region}:{account_id}:log-group:*"})

@@ -16,7 +16,7 @@ from components.cluster_baseline import BaselineArgs, ContainerLimits, PodSecuri
 from components.database import DatabaseArgs
 from components.load_balancer import HealthCheck, LoadBalancerArgs, WafArgs
 from components.monitoring import MonitoringArgs, MonitoringTargets
-from components.network import NetworkArgs, subnet_plan
+from components.network import FlowLogs, NetworkArgs, subnet_plan
 
 from . import deployment
 from .config import StackConfig
@@ -25,9 +25,11 @@ from .config import StackConfig
 def network(cfg: StackConfig) -> NetworkArgs:
     net = cfg.network
     return NetworkArgs(
-        cidr=str(net.cidr), az_count=net.az_count, nat_gateways=net.nat_gateways, flow_log_traffic=net.flow_log_traffic,
-        flow_log_retention_days=cfg.monitoring.log_retention_days, region=cfg.region, name_prefix=cfg.name_prefix,
-        protect=cfg.protect_stateful_resources, interface_endpoints=net.interface_endpoints)
+        cidr=str(net.cidr), az_count=net.az_count, nat_gateways=net.nat_gateways,
+        flow_logs=FlowLogs(traffic=net.flow_log_traffic, aggregation_seconds=net.flow_log_aggregation_seconds,
+                           destination=net.flow_log_destination, retention_days=cfg.monitoring.log_retention_days),
+        region=cfg.region, name_prefix=cfg.name_prefix, protect=cfg.protect_stateful_resources,
+        interface_endpoints=net.interface_endpoints)
 
 
 def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]]) \

@@ -283,8 +283,12 @@ def test_parameter_group_enforces_tls_and_logs_slow_queries(stack):
 def test_enhanced_monitoring_role_is_attached_before_the_instance_exists(stack):
     db = stack.one(INSTANCE)
     role = only([r for r in children(stack, "database", "aws:iam/role:Role") if r.name == "database-monitoring"])
-    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "monitoring.rds.amazonaws.com"}
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    # Confused deputy (RDS guide): RDS may assume it only for this account's instance.
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:us-west-2:123456789012:db:{db.inputs['identifier']}"}}
     attachment = only(children(stack, "database", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert attachment.inputs["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
     assert db.inputs["monitoringRoleArn"].endswith(f":role/{role.name}")

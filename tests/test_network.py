@@ -1,5 +1,6 @@
 """The network component: subnet plan, tiers, NAT layout, isolation, flow logs, locked-down defaults."""
 
+import json
 from ipaddress import IPv4Network
 from itertools import combinations
 
@@ -109,15 +110,70 @@ def test_isolated_tier_has_no_route_out_of_the_vpc(stack):
             assert assoc.inputs["routeTableId"] == isolated_table
 
 
-def test_flow_logs_go_to_a_log_group_with_the_environments_retention():
-    for stack, days in (("dev", 14), ("staging", 30), ("prod", 90)):
-        s = synth(stack)
-        flow_log = s.one("aws:ec2/flowLog:FlowLog")
-        assert flow_log.inputs["trafficType"] == "ALL"
-        assert flow_log.inputs["logDestinationType"] == "cloud-watch-logs"
-        assert flow_log.inputs["vpcId"] == "network-vpc-id"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+
+
+@pytest.mark.parametrize(("stack", "traffic", "destination", "days"), [
+    ("dev", "REJECT", "cloud-watch-logs", 14), ("staging", "ALL", "s3", 30), ("prod", "ALL", "s3", 90)])
+def test_flow_log_delivery_and_aggregation_per_environment(stack, traffic, destination, days):
+    """dev: rejected flows into CloudWatch (a trickle); staging and prod: every flow into S3 at half the price."""
+    s = synth(stack)
+    flow_log = s.one(FLOW_LOG).inputs
+    assert (flow_log["trafficType"], flow_log["logDestinationType"]) == (traffic, destination)
+    assert flow_log["maxAggregationInterval"] == 600 and flow_log["vpcId"] == "network-vpc-id"
+    if destination == "s3":
+        bucket = next(r for r in s.of_type("aws:s3/bucket:Bucket") if r.name == "network-flow-logs")
+        assert flow_log["logDestination"].startswith(f"arn:aws:s3:::{bucket.inputs['bucketPrefix']}")
+        assert flow_log["logDestination"].endswith("/vpc-flow-logs") and "iamRoleArn" not in flow_log
+        lifecycle = next(r for r in s.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+                         if r.name == "network-flow-logs")
+        assert lifecycle.inputs["rules"][0]["expiration"] == {"days": days}
+        assert bucket.protect is (stack == "prod") and bucket.inputs["forceDestroy"] is (stack != "prod")
+    else:
         log_group = next(r for r in s.of_type("aws:cloudwatch/logGroup:LogGroup") if r.name == "network-flow-logs")
         assert log_group.inputs["retentionInDays"] == days
+        assert flow_log["logDestination"].endswith(":log-group:network-flow-logs")
+
+
+def test_flow_log_bucket_admits_log_delivery_for_this_account_only():
+    s = synth("prod")
+    policy = next(r for r in s.of_type("aws:s3/bucketPolicy:BucketPolicy") if r.name == "network-flow-logs")
+    flow_log = s.one(FLOW_LOG)
+    assert policy.urn in flow_log.dependencies  # else VPC Flow Logs writes its own policy over ours
+    write, acl_check, deny = json.loads(policy.inputs["policy"])["Statement"]
+    only_ours = {"aws:SourceAccount": "123456789012"}
+    assert write["Principal"] == acl_check["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert write["Resource"] == f"{flow_log.inputs['logDestination']}/AWSLogs/123456789012/*"
+    assert write["Condition"]["StringEquals"] == {**only_ours, "s3:x-amz-acl": "bucket-owner-full-control"}
+    assert acl_check["Condition"]["StringEquals"] == only_ours
+    assert {write["Condition"]["ArnLike"]["aws:SourceArn"], acl_check["Condition"]["ArnLike"]["aws:SourceArn"]} == {
+        "arn:aws:logs:us-west-2:123456789012:*"}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_flow_log_role_has_the_guides_minimum_on_its_log_group_and_a_confused_deputy_trust():
+    s = synth("dev")
+    role = next(r for r in s.of_type("aws:iam/role:Role") if r.name == "network-flow-logs")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                  "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-west-2:123456789012:vpc-flow-log/*"}}
+    policy = next(r for r in s.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "network-flow-logs")
+    write, describe = json.loads(policy.inputs["policy"])["Statement"]
+    group = "arn:aws:logs:us-west-2:123456789012:log-group:network-flow-logs"
+    assert set(write["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"}
+    assert write["Resource"] == [group, f"{group}:*"]
+    assert describe["Action"] == "logs:DescribeLogGroups"
+    assert describe["Resource"] == "arn:aws:logs:us-west-2:123456789012:log-group:*"  # a list action: no one group
+    assert policy.urn in s.one(FLOW_LOG).dependencies
+
+
+def test_flow_log_settings_are_validated():
+    with pytest.raises(ConfigError) as caught:
+        synth_with("dev", network={"flowLogAggregationSeconds": 300, "flowLogDestination": "firehose"})
+    rendered = caught.value.render()
+    assert "envstack:network.flowLogAggregationSeconds = 300" in rendered
+    assert "envstack:network.flowLogDestination = 'firehose'" in rendered
 
 
 def test_default_security_group_allows_nothing(stack):
@@ -166,9 +222,3 @@ def test_data_subnet_groups_use_the_isolated_tier(stack):
     for type_ in ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup"):
         group = stack.one(type_)
         assert sorted(group.inputs["subnetIds"]) == sorted(f"{u.rsplit('::', 1)[1]}-id" for u in isolated)
-
-
-def test_flow_log_role_may_only_write_its_own_log_group():
-    s = synth("dev")
-    policy = s.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]
-    assert "log-group:network-flow-logs" in policy and '"*"' not in policy

@@ -21,6 +21,8 @@ class NetworkConfig(Model):
     az_count: int = Field(le=MAX_AZS)
     nat_gateways: NatGateways
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    flow_log_aggregation_seconds: Literal[60, 600] = 600  # the only intervals VPC flow logs offer
+    flow_log_destination: Literal["cloud-watch-logs", "s3"] = "cloud-watch-logs"
     # Interface VPC endpoints (PrivateLink, private DNS) in the private subnets; each is billed per AZ-hour.
     interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
 
