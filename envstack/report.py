@@ -67,7 +67,7 @@ def summary(synthesis: Synthesis) -> str:
     lines = [f"envstack synth {synthesis.stack}  (environment {synthesis.environment}, "
              f"{len(synthesis.resources)} resources)", ""]
     for component in components:
-        members = [r for r in synthesis.resources if owner[r.urn] == component.name and r is not component]
+        members = [r for r in synthesis.resources if owner[r.urn] == component.name and r.custom]
         protected = sum(r.protect for r in members)
         lines.append(f"{component.name}  [{component.type}]  {len(members)} resources"
                      + (f", {protected} protected" if protected else ""))
