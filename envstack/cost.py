@@ -180,6 +180,7 @@ class CostEstimate:
     prices: Prices | None  # None: envstack/prices.yaml has no table for the region
     environment: str = ""
     derived: tuple[str, ...] = ()  # the figures used that are not quotes, and how each was derived
+    contingent: tuple[LineItem, ...] = ()  # charges that start only under a condition named in each: not in the total
 
     @property
     def monthly_usd(self) -> float:
@@ -224,7 +225,8 @@ class CostEstimate:
                 "budget_usd": self.budget_usd, "prices_as_of": p.as_of if p else None,
                 "unpriced_types": list(self.unpriced_types), "line_items": [asdict(i) for i in self.items],
                 "region": self.region, "prices_region": p.region if p else None, "complete": self.complete,
-                "unpriced": [asdict(u) for u in self.unpriced], "derived_prices": list(self.derived)}
+                "unpriced": [asdict(u) for u in self.unpriced], "derived_prices": list(self.derived),
+                "contingent_line_items": [asdict(i) for i in self.contingent]}
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,17 @@ def _get(inputs: Mapping[str, Any], *path: str, default: Any = None) -> Any:
 
 def _eks_control_plane(r: ResourceRecord, c: Context) -> list[Charge]:
     return [("EKS control plane", c.prices.monthly("eks_cluster"))]
+
+
+def _eks_extended_support(r: ResourceRecord, c: Context) -> list[Charge]:
+    """upgradePolicy EXTENDED: once the version leaves standard support (14 months after its EKS release) the
+    cluster stays on it at the extended-support rate instead of being upgraded (EKS user guide, "Cluster upgrade
+    policy"). A condition, not today's cost: listed apart from the total."""
+    if _get(r.inputs, "upgradePolicy", "supportType") != "EXTENDED":
+        return []
+    version = r.inputs.get("version", "its version")
+    return [(f"EKS extended support, once Kubernetes {version} leaves standard support",
+             c.prices.monthly("eks_extended_support"))]
 
 
 def _node_group(r: ResourceRecord, c: Context) -> list[Charge]:
@@ -347,6 +360,12 @@ PRICED: dict[str, Pricer] = {
     "aws:wafv2/webAcl:WebAcl": _web_acl,
 }
 
+# Charges a resource incurs only once a condition (named in the charge) holds: shown, never in the total.
+CONTINGENT: dict[str, Pricer] = {
+    "eks:index:Cluster": _eks_extended_support,
+    "aws:eks/cluster:Cluster": _eks_extended_support,
+}
+
 # Types that cost nothing by themselves (their cost, if any, is in a priced resource: a launch template's volumes
 # in its node group, a flow log's delivery in its log group's ingestion, SNS within the free tier).
 FREE: frozenset[str] = frozenset({
@@ -431,18 +450,21 @@ def estimate(synthesis: Synthesis, prices: Prices | None = None) -> CostEstimate
     context = Context(prices, synthesis)
     owner = top_components(synthesis)
     items: list[LineItem] = []
+    contingent: list[LineItem] = []
     missing: list[Unpriced] = []
     for r in synthesis.resources:
         try:
             charges = PRICED[r.type](r, context) if r.type in PRICED else []
+            later = CONTINGENT[r.type](r, context) if r.type in CONTINGENT else []
         except MissingPriceError as error:  # a class or node type the table lacks: never $0
             missing.append(Unpriced(owner[r.urn], r.name, r.type, str(error)))
             continue
         if unpriced(r):
             missing.append(Unpriced(owner[r.urn], r.name, r.type, UNKNOWN_TYPE))
         items += [LineItem(owner[r.urn], r.name, r.type, what, round(usd, 2)) for what, usd in charges if usd]
+        contingent += [LineItem(owner[r.urn], r.name, r.type, what, round(usd, 2)) for what, usd in later if usd]
     return CostEstimate(synthesis.stack, region, tuple(items), tuple(missing), budget, prices,
-                        synthesis.environment, tuple(sorted(prices.derived_used)))
+                        synthesis.environment, tuple(sorted(prices.derived_used)), tuple(contingent))
 
 
 def render(cost: CostEstimate) -> str:
@@ -461,6 +483,8 @@ def render(cost: CostEstimate) -> str:
         lines.append(f"INCOMPLETE: the total leaves out {len(cost.unpriced)} resource(s) it cannot price; "
                      f"add their prices to {PRICES_NAME} ({p.region}) or their type to envstack/cost.py:")
         lines += [f"    {problem}" for problem in cost.problems()]
+    lines += [f"not in the total: {i.component} +${i.monthly_usd:,.2f}/month, {i.description}"
+              for i in cost.contingent]
     if cost.derived:
         lines.append(f"derived figures (not quotes; see the sources in {PRICES_NAME}): " + "; ".join(cost.derived))
     return "\n".join(lines)

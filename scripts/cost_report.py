@@ -29,7 +29,11 @@ def table(estimates: dict[str, CostEstimate]) -> str:
                                        for e in estimates.values())
     budget = f"{'budget':<16}" + "".join(_money(e.budget_usd) for e in estimates.values())
     target = f"{'design target':<16}" + "".join(_money(e.design_target_usd) for e in estimates.values())
+    later = f"{'+ if extended':<16}" + "".join(_money(sum(i.monthly_usd for i in e.contingent) or None)
+                                               for e in estimates.values())
     lines = [header, region, *rows, "-" * len(header), total, budget, target]
+    if any(e.contingent for e in estimates.values()):
+        lines.append(later + "   (not in the total: charges that start under a condition, see envstack synth)")
     if not all(e.complete for e in estimates.values()):
         lines.append("* incomplete: see FAIL below")
     return "\n".join(lines)

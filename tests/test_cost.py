@@ -67,6 +67,30 @@ def test_only_dev_exceeds_its_seed_budget():
     assert [s for s in ("dev", "staging", "prod") if cost.estimate(synth(s)).over_budget] == ["dev"]
 
 
+def test_interface_endpoints_cost_per_endpoint_and_az():
+    estimate, prices = cost.estimate(synth("prod")), cost.load_prices("us-west-2")
+    endpoints = [i for i in estimate.items if i.type == "aws:ec2/vpcEndpoint:VpcEndpoint"]
+    azs = load_profile("prod").settings["network"]["azCount"]
+    assert len(endpoints) == len(load_profile("prod").settings["network"]["interfaceEndpoints"]) == 5
+    assert all(i.monthly_usd == pytest.approx(azs * prices.monthly("vpc_interface_endpoint")) for i in endpoints)
+    assert {i.component for i in endpoints} == {"network"}
+    assert not [i for i in cost.estimate(synth("dev")).items if i.type == "aws:ec2/vpcEndpoint:VpcEndpoint"]
+
+
+@pytest.mark.parametrize(("stack", "extra"), [("dev", []), ("staging", []), ("prod", [365.0])])
+def test_extended_support_is_shown_apart_from_the_total(stack, extra):
+    """upgradePolicy EXTENDED costs $0.50 per cluster-hour more once the version leaves standard support: visible,
+    but not today's cost."""
+    estimate = cost.estimate(synth(stack))
+    assert [i.monthly_usd for i in estimate.contingent] == extra
+    assert estimate.monthly_usd == pytest.approx(sum(i.monthly_usd for i in estimate.items), abs=0.01)
+    assert estimate.to_json()["contingent_line_items"] == [
+        {"component": "cluster", "resource": "cluster-eks", "type": "eks:index:Cluster", "monthly_usd": 365.0,
+         "description": "EKS extended support, once Kubernetes 1.35 leaves standard support"}][:len(extra)]
+    shown = "not in the total: cluster +$365.00/month, EKS extended support" in cost.render(estimate)
+    assert shown == bool(extra)
+
+
 def test_components_add_up_to_the_total(stack):
     estimate = cost.estimate(stack)
     assert sum(estimate.by_component.values()) == pytest.approx(estimate.monthly_usd, abs=0.05)
