@@ -8,7 +8,7 @@ from pathlib import Path
 
 from policies.evaluate import PolicyConfigError
 
-from . import cost, policy_gate
+from . import cost, diff, policy_gate
 from .check_outputs import check_outputs
 from .config import ConfigError
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
@@ -110,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     form.add_argument("--github-output", action="store_true",
                       help="append `all`, `dev`, `staging`, `prod` matrices to $GITHUB_OUTPUT")
     p.set_defaults(run=list_stacks)
+    diff.add_parser(commands)
     return root
 
 

@@ -37,8 +37,13 @@ def render(report: PolicyReport, environment: str) -> str:
     return "\n".join(lines)
 
 
+def to_json(report: PolicyReport, environment: str) -> dict[str, object]:
+    """The `policy` field of `envstack synth --json`."""
+    return {"environment": environment, **report.to_dict()}
+
+
 def section(synthesis: Synthesis, args: argparse.Namespace) -> tuple[str, object, int]:
     environment = getattr(args, "enforce", None) or synthesis.environment
     report = check(synthesis, environment)
     print("\n" + render(report, environment))
-    return "policy", {"environment": environment, **report.to_dict()}, 1 if has_mandatory(report) else 0
+    return "policy", to_json(report, environment), 1 if has_mandatory(report) else 0

@@ -313,10 +313,14 @@ def own_and_called_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return job.get("steps", []) + [s for called in called_jobs(job) for s in called.get("steps", [])]
 
 
+COMMENT_API = re.compile(r"\bgh api\b.*?/comments\b|\bgh pr comment\b")  # the GitHub CLI posting a comment
+
+
 def job_writes_pull_requests(job: dict[str, Any]) -> bool:
     all_steps = own_and_called_steps(job)
     return (any(str(s.get("with", {}).get("comment-on-pr", "false")) != "false" for s in all_steps)
-            or any("--destroy" in s.get("run", "") for s in all_steps))  # the clean-up's `gh pr edit/comment`
+            or any("--destroy" in s.get("run", "") for s in all_steps)  # the clean-up's `gh pr edit/comment`
+            or any(COMMENT_API.search(s.get("run", "")) for s in all_steps))
 
 
 def job_writes_issues(job: dict[str, Any]) -> bool:
@@ -453,7 +457,7 @@ def test_deploy_roles_only_in_jobs_with_a_github_environment():
 
 def test_pull_request_checks_run_without_credentials():
     workflow = FILES["pull-request.yml"]
-    for job_id in ("test", "stacks", "synth"):
+    for job_id in ("test", "stacks", "synth", "diff"):
         job = workflow["jobs"][job_id]
         assert "permissions" not in job and not job_needs_aws(job)
         assert "secrets." not in yaml.safe_dump(job) and "vars." not in yaml.safe_dump(job)
@@ -462,6 +466,34 @@ def test_pull_request_checks_run_without_credentials():
     assert "$GITHUB_STEP_SUMMARY" in script and 'exit "$status"' in script
     upload = next(s for s in synth["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "out/${{ matrix.stack }}.json"
+
+
+def test_every_committed_stack_is_diffed_base_against_head_into_the_job_summary():
+    """`envstack diff STACK@<base sha> STACK --format markdown`: the base commit needs the full history."""
+    job = FILES["pull-request.yml"]["jobs"]["diff"]
+    assert {values["stack"] for values in matrix_entries(job)} == set(COMMITTED_STACKS)
+    assert job["steps"][0]["with"]["fetch-depth"] == 0
+    step = next(s for s in job["steps"] if "envstack diff" in s.get("run", ""))
+    assert step["env"] == {"STACK": "${{ matrix.stack }}", "BASE": "${{ github.event.pull_request.base.sha }}"}
+    assert 'envstack diff "$STACK@$BASE" "$STACK" --format markdown' in step["run"]
+    assert "$GITHUB_STEP_SUMMARY" in step["run"] and 'exit "$status"' in step["run"]
+    argv = ["diff", "dev@main", "dev", "--format", "markdown"]
+    assert cli.parser().parse_args(argv).run.__module__ == "envstack.diff"
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()" and upload["with"]["name"] == "diff-${{ matrix.stack }}"
+
+
+def test_the_diff_comment_is_one_comment_updated_in_place_from_this_repositorys_branches_only():
+    job = FILES["pull-request.yml"]["jobs"]["diff-comment"]
+    assert job["needs"] == "diff" and job_writes_pull_requests(job)
+    assert job["if"] == "always() && github.event.pull_request.head.repo.full_name == github.repository"
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    download = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"]["pattern"] == "diff-*"
+    script = next(s["run"] for s in job["steps"] if "run" in s)
+    assert "--method PATCH" in script and "startswith" in script  # finds its own comment by the marker
+    assert [j for j, other in FILES["pull-request.yml"]["jobs"].items() if job_writes_pull_requests(other)] == [
+        "preview", "diff-comment"]
 
 
 def test_previews_only_for_branches_of_this_repository_with_a_role():
