@@ -87,7 +87,8 @@ class AccessLogBucket(Component):
         super().__init__(token, name, {
             "prefix": args.prefix, "writer": args.writer, "expirationDays": args.expiration_days,
             "transitions": [f"{t.storage_class}@{t.days}d" for t in args.transitions],
-            "versioning": args.versioning, "forceDestroy": args.force_destroy}, opts, protect=args.protect)
+            "versioning": args.versioning, "forceDestroy": args.force_destroy}, opts, protect=args.protect,
+            name_prefix=args.name_prefix)
         self._args = args
         self.bucket = aws.s3.Bucket(
             name, bucket_prefix=args.bucket_prefix, force_destroy=args.force_destroy,

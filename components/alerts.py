@@ -11,11 +11,12 @@ it sends.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from .base import Component, key_policy, policy_document
+from .base import Component, policy_document
 
 # Services that publish to the topic, and so must be able to use its key.
 PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.rds.amazonaws.com",
@@ -48,9 +49,12 @@ class Alerts(Component):
     def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:observability:Alerts", name, {
             "topic": f"{args.name_prefix}-alerts", "notificationEmails": len(args.notification_emails),
-            "publishers": args.publishers}, opts, protect=args.protect, warnings=args.warnings)
+            "publishers": args.publishers}, opts, protect=args.protect, warnings=args.warnings,
+            name_prefix=args.name_prefix)
         self._args = args
-        self.key = self.kms_key("key", f"{args.name_prefix}: alert topic encryption", policy=self._key_policy())
+        # The publishers (service principals) use the key as themselves; the account's principals through SNS only.
+        self.key = self.kms_key("key", f"{args.name_prefix}: alert topic encryption", services=("sns",),
+                                statements=lambda account, region: [self._publishers_use_key()])
         self.topic = aws.sns.Topic(name, name=f"{args.name_prefix}-alerts", kms_master_key_id=self.key.arn,
                                    opts=self.child())
         self.topic_policy = aws.sns.TopicPolicy(name, arn=self.topic.arn, policy=self._topic_policy(),
@@ -63,11 +67,9 @@ class Alerts(Component):
         self.topic_arn = pulumi.Output.all(self.topic.arn, self.topic_policy.id).apply(lambda values: values[0])
         self.register_outputs({"topic_arn": self.topic_arn})
 
-    def _key_policy(self) -> pulumi.Output[str]:
-        return self.account_id.apply(lambda account: key_policy(account, {
-            "Sid": "AlertPublishersEncrypt", "Effect": "Allow", "Resource": "*",
-            "Principal": {"Service": self._args.publishers},
-            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"]}))
+    def _publishers_use_key(self) -> dict[str, Any]:
+        return {"Sid": "AlertPublishersEncrypt", "Effect": "Allow", "Resource": "*",
+                "Principal": {"Service": self._args.publishers}, "Action": ["kms:GenerateDataKey*", "kms:Decrypt"]}
 
     def _topic_policy(self) -> pulumi.Output[str]:
         return pulumi.Output.all(self.topic.arn, self.account_id).apply(lambda ids: policy_document({

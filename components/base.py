@@ -2,7 +2,7 @@
 (customer-managed KMS keys, service roles) that several components need."""
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -28,20 +28,55 @@ def assume_role_policy(service: str, account_id: str | None = None, source_arn: 
     return policy_document(statement)
 
 
+# Key administration without use: what the KMS console's default policy gives key administrators, minus
+# kms:CreateGrant (a grant is use). The account root as principal delegates these to IAM policies, so the key stays
+# manageable (CreateKey/PutKeyPolicy refuse a policy that locks the caller out: the lockout safety check).
+KEY_ADMINISTRATION = (
+    "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:Describe*", "kms:Get*", "kms:List*", "kms:Put*",
+    "kms:Update*", "kms:Enable*", "kms:Disable*", "kms:Revoke*", "kms:RetireGrant", "kms:TagResource",
+    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+)
+# What the AWS managed keys (aws/rds, aws/secretsmanager, ...) let the account's principals do through their service.
+KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey",
+           "kms:CreateGrant", "kms:ListGrants")
+# (account, region) -> statements a key's policy adds for services that call KMS as themselves.
+KeyStatements = Callable[[str, str], list[dict[str, Any]]]
+
+
+def account_root(account_id: str) -> dict[str, str]:
+    return {"AWS": f"arn:aws:iam::{account_id}:root"}
+
+
 def key_policy(account_id: str, *statements: dict[str, Any]) -> str:
-    """A KMS key policy: the account administers the key through IAM; `statements` grant AWS services use."""
-    admin = {"Sid": "AccountAdministers", "Effect": "Allow", "Action": "kms:*", "Resource": "*",
-             "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}}
+    """A KMS key policy: the account administers the key (through IAM) but cannot use it; `statements` say who may."""
+    admin = {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": account_root(account_id),
+             "Action": list(KEY_ADMINISTRATION), "Resource": "*"}
     return policy_document(admin, *statements)
 
 
-def logs_may_use_key(account_id: str, region: str) -> dict[str, Any]:
-    """CloudWatch Logs may encrypt with the key, only for log groups of this account and region."""
+def use_through(account_id: str, region: str, services: Sequence[str]) -> dict[str, Any]:
+    """The account's principals (with IAM permission) may use the key only through these services: kms:ViaService
+    and kms:CallerAccount, the AWS managed keys' own pattern (KMS guide, "kms:ViaService")."""
+    return {"Sid": "UseThroughServices", "Effect": "Allow", "Principal": account_root(account_id),
+            "Action": list(KEY_USE), "Resource": "*",
+            "Condition": {"StringEquals": {
+                "kms:CallerAccount": account_id,
+                "kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services]}}}
+
+
+def log_group_arn(account_id: str, region: str, name: str) -> str:
+    return f"arn:aws:logs:{region}:{account_id}:log-group:{name}"
+
+
+def logs_may_use_key(account_id: str, region: str, log_groups: Sequence[str]) -> dict[str, Any]:
+    """CloudWatch Logs may use the key for these log groups only: the encryption context names the group (CloudWatch
+    Logs guide, "Encrypt log data in CloudWatch Logs using AWS KMS")."""
     return {
         "Sid": "CloudWatchLogsEncrypt", "Effect": "Allow", "Resource": "*",
         "Principal": {"Service": f"logs.{region}.amazonaws.com"},
         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:*"}},
+        "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": [
+            log_group_arn(account_id, region, name) for name in log_groups]}},
     }
 
 
@@ -49,13 +84,15 @@ class Component(pulumi.ComponentResource):
     """A ComponentResource that records its key settings as its inputs (shown by `envstack synth`)."""
 
     def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None,
-                 protect: bool = False, warnings: Sequence[str] = ()):
+                 protect: bool = False, warnings: Sequence[str] = (), name_prefix: str = "envstack"):
         """`protect`: stateful children (data stores, KMS keys, log buckets) get the `protect` resource option.
-        `warnings`: what works but should not be left so; `pulumi preview/up` and `envstack synth` print them."""
+        `warnings`: what works but should not be left so; `pulumi preview/up` and `envstack synth` print them.
+        `name_prefix` (envstack-<stack>): in key aliases and log group names, so stacks sharing an account differ."""
         super().__init__(token, name, {"settings": {**settings, **({"warnings": list(warnings)} if warnings else {})}},
                          opts)
         self.label = name
         self.protect = protect
+        self.name_prefix = name_prefix
         for warning in warnings:
             pulumi.log.warn(warning, resource=self)
         self._logs_key: aws.kms.Key | None = None
@@ -72,12 +109,27 @@ class Component(pulumi.ComponentResource):
         """Options for a child resource: parented here, so it inherits this component's provider."""
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def kms_key(self, suffix: str, description: str, policy: pulumi.Input[str] | None = None) -> aws.kms.Key:
-        """A customer-managed key with yearly rotation and an alias naming its owner; protected with the component."""
+    def kms_key(self, suffix: str, description: str, *, services: Sequence[str] = (),
+                statements: KeyStatements | None = None, users: Sequence[pulumi.Input[str]] = ()) -> aws.kms.Key:
+        """A customer-managed key with yearly rotation, an explicit policy and an alias naming its stack and owner;
+        protected with the component. Policy: the account administers it; its principals use it only through
+        `services` (kms:ViaService); `statements` add services calling KMS as themselves; `users` are role ARNs
+        allowed to use it directly (a service role that must be named in the key policy)."""
+
+        def policy(values: list[Any]) -> str:
+            account, region, direct = values[0], values[1], values[2]
+            return key_policy(
+                account, *([use_through(account, region, services)] if services else []),
+                *(statements(account, region) if statements else []),
+                *([{"Sid": "ServiceRolesUse", "Effect": "Allow", "Principal": {"AWS": list(direct)},
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants"],
+                    "Resource": "*"}] if direct else []))
+
         key = aws.kms.Key(
-            f"{self.label}-{suffix}", description=description, enable_key_rotation=True,
-            deletion_window_in_days=30, policy=policy, opts=self.child(protect=self.protect))
-        aws.kms.Alias(f"{self.label}-{suffix}", name_prefix=f"alias/envstack/{self.label}-{suffix}-",
+            f"{self.label}-{suffix}", description=description, enable_key_rotation=True, deletion_window_in_days=30,
+            policy=pulumi.Output.all(self.account_id, self.region, pulumi.Output.all(*users)).apply(policy),
+            opts=self.child(protect=self.protect))
+        aws.kms.Alias(f"{self.label}-{suffix}", name=f"alias/{self.name_prefix}/{self.label}-{suffix}",
                       target_key_id=key.key_id, opts=self.child())
         return key
 
@@ -98,13 +150,20 @@ class Component(pulumi.ComponentResource):
         return [aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
                                              opts=self.child()) for i, arn in enumerate(arns)]
 
-    def log_group(self, suffix: str, retention_days: int, name: pulumi.Input[str] | None = None) \
-            -> aws.cloudwatch.LogGroup:
-        """A log group with retention, encrypted with this component's logs key (created on first use)."""
-        if self._logs_key is None:
-            policy = pulumi.Output.all(self.account_id, self.region).apply(
-                lambda ids: key_policy(ids[0], logs_may_use_key(ids[0], ids[1])))
-            self._logs_key = self.kms_key("logs", f"{self.label}: CloudWatch Logs encryption", policy=policy)
-        return aws.cloudwatch.LogGroup(
+    def log_groups(self, retention_days: int, names: Mapping[str, str]) -> dict[str, aws.cloudwatch.LogGroup]:
+        """Log groups (suffix -> name) with retention, encrypted with a logs key of this component that CloudWatch
+        Logs may use for these groups only. Names are explicit, so the key policy can name them (and they carry
+        the stack); a component makes its log groups in one call, as the key is made for them."""
+        if self._logs_key is not None:
+            raise ValueError(f"{self.label}: log groups are made in one call (their key policy names them all)")
+        self._logs_key = self.kms_key(
+            "logs", f"{self.name_prefix} {self.label}: CloudWatch Logs encryption",
+            statements=lambda account, region: [logs_may_use_key(account, region, list(names.values()))])
+        return {suffix: aws.cloudwatch.LogGroup(
             f"{self.label}-{suffix}", name=name, retention_in_days=retention_days, kms_key_id=self._logs_key.arn,
-            opts=self.child())
+            opts=self.child()) for suffix, name in names.items()}
+
+    def log_group(self, suffix: str, retention_days: int, name: str | None = None) -> aws.cloudwatch.LogGroup:
+        """This component's one log group: `name`, or /<name_prefix>/<label>/<suffix>."""
+        name = name or f"/{self.name_prefix}/{self.label}/{suffix}"
+        return self.log_groups(retention_days, {suffix: name})[suffix]

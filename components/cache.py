@@ -18,6 +18,9 @@ from .datastore import DataStore
 PORT = 6379
 AUTH_TOKEN_LENGTH = 64  # ElastiCache accepts 16-128 printable characters
 Engine = Literal["redis", "valkey"]
+# ElastiCache guide, "At-Rest Encryption": kms:ViaService must name both elasticache and dax; Secrets Manager keeps
+# the AUTH token under the same key.
+KEY_SERVICES = ("elasticache", "dax", "secretsmanager")
 
 
 def parameter_group_family(engine: Engine, engine_version: str) -> str:
@@ -52,7 +55,8 @@ class Cache(DataStore):
             "engine": f"{args.engine} {args.engine_version}", "nodeType": args.node_type, "nodes": args.nodes,
             "automaticFailover": args.automatic_failover, "multiAz": args.multi_az,
             "snapshotRetentionDays": args.snapshot_retention_days, "protect": args.protect}, opts,
-            protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=display_name)
+            protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=display_name,
+            name_prefix=args.name_prefix, key_services=KEY_SERVICES)
         self._args = args
         self.auth_secret, auth_token = self._auth_token(display_name)
         self.replication_group = self._replication_group(display_name, auth_token)

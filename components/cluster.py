@@ -38,6 +38,7 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
 )
+CLUSTER_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"  # what pulumi-eks gives its own cluster role
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 # Networking add-ons go in before the nodes (a node without a CNI never gets ready); the others need nodes to run.
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
@@ -129,10 +130,16 @@ class Cluster(Component):
             "endpointPublicAccess": args.endpoint_public_access, "publicAccessCidrs": list(args.public_access_cidrs),
             "apiAccessCidrs": list(args.api_access_cidrs),
             "nodeGroups": [g.name for g in args.node_groups], "logTypes": list(args.log_types)}, opts,
-            protect=args.protect)
+            protect=args.protect, name_prefix=args.name)
         self._args = args
         self.name = args.name
-        self.secrets_key = self.kms_key("secrets", f"EKS secrets envelope encryption for {args.name}")
+        # The cluster's own role (pulumi-eks would make one we could not name before the key): the secrets key's
+        # policy must name it, or a version upgrade fails with "Role ... could not be assumed"
+        # (aws/containers-roadmap#1533). The account's principals use the key through EKS only (cluster creation
+        # grants the role through EKS).
+        self.cluster_role = self.service_role("eks", "eks.amazonaws.com", (CLUSTER_POLICY,))
+        self.secrets_key = self.kms_key("secrets", f"EKS secrets envelope encryption for {args.name}",
+                                        services=("eks",), users=[self.cluster_role.arn])
         self.control_plane_logs = self._control_plane_log_group()
         self.node_role = self.service_role("nodes", "ec2.amazonaws.com", NODE_POLICIES)
         self.eks = self._cluster()
@@ -182,6 +189,7 @@ class Cluster(Component):
             public_access_cidrs=list(a.public_access_cidrs) if a.endpoint_public_access else None,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=self._access_entries(),
+            service_role=self.cluster_role,
             encryption_config_key_arn=self.secrets_key.arn,
             enabled_cluster_log_types=list(a.log_types),
             create_oidc_provider=True,

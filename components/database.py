@@ -17,6 +17,9 @@ from .datastore import DataStore
 
 PORT = 5432
 LOG_EXPORTS = ("postgresql", "upgrade")
+# The store's key: storage, snapshots and Performance Insights through RDS (RDS guide, "Changing an AWS KMS policy
+# for Performance Insights": kms:ViaService rds), the RDS-managed master user secret through Secrets Manager.
+KEY_SERVICES = ("rds", "secretsmanager")
 ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 # RDS's event categories for source type db-instance (`aws rds describe-event-categories --source-type db-instance`)
 # that need someone's attention; backup, creation, configuration change and the like are routine.
@@ -64,7 +67,8 @@ class Database(DataStore):
             "storageGb": f"{args.allocated_storage_gb}-{args.max_allocated_storage_gb}",
             "backupRetentionDays": args.backup_retention_days, "deletionProtection": args.deletion_protection,
             "protect": args.protect}, opts,
-            protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier)
+            protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier, name_prefix=args.name_prefix,
+            key_services=KEY_SERVICES)
         self._args = args
         self.instance = self._instance(identifier)
         self.endpoint = self.instance.address
@@ -81,8 +85,8 @@ class Database(DataStore):
         args = self._args
         parameter_group = self._parameter_group()
         monitoring_role, monitoring_policy = self._monitoring_role(identifier)
-        log_groups = [self.log_group(f"{log}-logs", args.log_retention_days,
-                                     name=f"/aws/rds/instance/{identifier}/{log}") for log in LOG_EXPORTS]
+        log_groups = list(self.log_groups(args.log_retention_days, {
+            f"{log}-logs": f"/aws/rds/instance/{identifier}/{log}" for log in LOG_EXPORTS}).values())
         return aws.rds.Instance(
             self.label,
             identifier=identifier,

@@ -16,9 +16,11 @@ from .connections import Connections
 
 class DataStore(Component):
     def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None, *,
-                 protect: bool, vpc_id: pulumi.Input[str], port: int, display_name: str):
-        super().__init__(token, name, settings, opts, protect=protect)
-        self.key = self.kms_key("key", f"{name}: {display_name} storage, snapshots and secrets")
+                 protect: bool, vpc_id: pulumi.Input[str], port: int, display_name: str, name_prefix: str,
+                 key_services: tuple[str, ...]):
+        """`key_services`: the services that use the store's key for the account's principals (kms:ViaService)."""
+        super().__init__(token, name, settings, opts, protect=protect, name_prefix=name_prefix)
+        self.key = self.kms_key("key", f"{display_name}: storage, snapshots and secrets", services=key_services)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}", vpc_id=vpc_id, description=f"{display_name}: ingress on {port} from connected groups only",
             tags={"Name": display_name}, opts=self.child())

@@ -86,7 +86,8 @@ class LoadBalancer(Component):
             "allowedCidrs": list(args.allowed_cidrs), "deletionProtection": args.deletion_protection,
             "desyncMitigationMode": args.desync_mitigation_mode, "targetPort": args.target_port,
             "waf": args.waf.enabled, "wafCountedRules": list(args.waf.counted_rules) if args.waf.enabled else [],
-            "wafLogging": args.waf.enabled and args.waf.logging}, opts, protect=args.protect)
+            "wafLogging": args.waf.enabled and args.waf.logging}, opts, protect=args.protect,
+            name_prefix=args.name_prefix)
         self._args = args
         self.listener_port = HTTPS_PORT if args.tls else HTTP_PORT
         self.target_port = args.target_port  # the NodePort: `allow(load_balancer, cluster, port=...)`

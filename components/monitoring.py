@@ -140,7 +140,7 @@ class Monitoring(Component):
         super().__init__("envstack:observability:Monitoring", name, {
             "monthlyBudgetUsd": args.monthly_budget_usd,
             "alarmsOf": watched, "datapoints": f"{args.datapoints_to_alarm} of {args.evaluation_periods}",
-            "anomalyDetection": args.anomaly_detection}, opts)
+            "anomalyDetection": args.anomaly_detection}, opts, name_prefix=args.name_prefix)
         self._args = args
         self.alarms = self._alarms()
         self.dashboard = aws.cloudwatch.Dashboard(

@@ -79,7 +79,7 @@ class Network(Component):
             "flowLogs": f"{args.flow_logs.traffic}/{args.flow_logs.aggregation_seconds}s to "
                         f"{args.flow_logs.destination}, {args.flow_logs.retention_days} days",
             "interfaceEndpoints": list(args.interface_endpoints)}, opts,
-            protect=args.protect)
+            protect=args.protect, name_prefix=args.name_prefix)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
         zones = aws.get_availability_zones_output(

@@ -51,10 +51,12 @@ def test_topic_is_encrypted_with_its_own_key_every_publisher_may_use(stack):
     assert key.urn in topic(stack).dependencies
     assert key.inputs["enableKeyRotation"] is True
     assert key.protect == load_profile(stack.environment).settings["protectStatefulResources"]
-    statements = json.loads(key.inputs["policy"])["Statement"]
-    admin = only([s for s in statements if s["Action"] == "kms:*"])
-    assert admin["Principal"]["AWS"].endswith(":root")
-    (services,) = [s for s in statements if "Service" in s["Principal"]]
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    assert set(statements) == {"AccountAdministers", "UseThroughServices", "AlertPublishersEncrypt"}
+    # The account's principals publish (and so use the key) through SNS only.
+    assert statements["UseThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "sns.us-west-2.amazonaws.com"]
+    services = statements["AlertPublishersEncrypt"]
     assert set(services["Principal"]["Service"]) == expected_publishers(stack)
     assert set(services["Principal"]["Service"]) >= SERVICE_PUBLISHERS
     assert set(services["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}

@@ -134,8 +134,9 @@ def test_own_parameter_group_of_the_engines_family(stack):
 def test_slow_log_goes_to_an_encrypted_log_group_with_the_environments_retention(stack):
     delivery = only(stack.one(GROUP).inputs["logDeliveryConfigurations"])
     log_group = only(children(stack, "cache", LOG_GROUP))
+    assert log_group.inputs["name"] == f"/envstack-{stack.stack}/cache/slow-log"  # several stacks, one account
     assert delivery == {"logType": "slow-log", "destinationType": "cloudwatch-logs", "logFormat": "json",
-                        "destination": log_group.name}
+                        "destination": log_group.inputs["name"]}
     assert log_group.inputs["retentionInDays"] == load_profile(stack.environment).settings["monitoring"][
         "logRetentionDays"]
     assert log_group.inputs["kmsKeyId"]

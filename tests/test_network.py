@@ -132,7 +132,8 @@ def test_flow_log_delivery_and_aggregation_per_environment(stack, traffic, desti
     else:
         log_group = next(r for r in s.of_type("aws:cloudwatch/logGroup:LogGroup") if r.name == "network-flow-logs")
         assert log_group.inputs["retentionInDays"] == days
-        assert flow_log["logDestination"].endswith(":log-group:network-flow-logs")
+        assert log_group.inputs["name"] == f"/envstack-{stack}/network/flow-logs"
+        assert flow_log["logDestination"].endswith(f":log-group:/envstack-{stack}/network/flow-logs")
 
 
 def test_flow_log_bucket_admits_log_delivery_for_this_account_only():
@@ -160,7 +161,7 @@ def test_flow_log_role_has_the_guides_minimum_on_its_log_group_and_a_confused_de
                                   "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-west-2:123456789012:vpc-flow-log/*"}}
     policy = next(r for r in s.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "network-flow-logs")
     write, describe = json.loads(policy.inputs["policy"])["Statement"]
-    group = "arn:aws:logs:us-west-2:123456789012:log-group:network-flow-logs"
+    group = "arn:aws:logs:us-west-2:123456789012:log-group:/envstack-dev/network/flow-logs"
     assert set(write["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"}
     assert write["Resource"] == [group, f"{group}:*"]
     assert describe["Action"] == "logs:DescribeLogGroups"

@@ -1,5 +1,6 @@
 """Application load balancers and their listeners."""
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +11,8 @@ from .base import Resource, ResourceCheck, as_list, dig, resource_rule
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+WAF_LOG_PREFIX = "aws-waf-logs-"
 TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
@@ -94,3 +97,14 @@ def tls_policy(r: Resource) -> Iterator[str]:
             yield f"sslPolicy {policy or '(provider default, TLS 1.0)'} is not an allowed TLS 1.2+ policy"
         if not r.present("certificateArn"):
             yield "certificateArn is not set"
+
+
+# WAF API reference, LoggingConfiguration: "The name that you give the destination must start with aws-waf-logs-"
+# (CloudWatch Logs log group, S3 bucket or Firehose stream).
+@resource_rule("waf-log-destination-name", "WAF logs go only to a destination named aws-waf-logs-*.", [WAF_LOGGING],
+               deployability=True)
+def waf_log_destination_name(r: Resource) -> Iterator[str]:
+    for arn in as_list(r.get("logDestinationConfigs")):
+        name = re.split(r"log-group:|deliverystream/|:::", str(arn))[-1]
+        if not name.startswith(WAF_LOG_PREFIX):
+            yield f"log destination {arn}: its name must start with {WAF_LOG_PREFIX}"

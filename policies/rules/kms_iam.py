@@ -59,6 +59,27 @@ def no_wildcard_principal(r: Resource) -> Iterator[str]:
             yield f"policy Statement[{i}] allows Principal * without a Condition"
 
 
+def _allows(statement: Mapping[str, Any], action: str) -> bool:
+    """Does the statement's Action list cover `action` (exactly, `*`, `service:*` or a `prefix*` wildcard)?"""
+    return any(a == action or a in ("*", "kms:*") or (a.endswith("*") and action.startswith(a[:-1]))
+               for a in as_list(statement.get("Action")) if isinstance(a, str))
+
+
+# KMS API reference, CreateKey / PutKeyPolicy (BypassPolicyLockoutSafetyCheck): KMS refuses, with
+# MalformedPolicyDocumentException, a policy that would not let the caller change it again. Who calls is not
+# readable here; an IAM principal (the account root delegates to IAM) that may kms:PutKeyPolicy unconditionally is.
+@resource_rule("kms-key-policy-manageable",
+               "An explicit key policy must let an IAM principal change it (KMS's lockout safety check refuses it "
+               "otherwise).", [KEY], deployability=True)
+def key_policy_manageable(r: Resource) -> Iterator[str]:
+    if not r.present("policy"):
+        return  # no policy: the default key policy lets the account administer the key
+    if not any("AWS" in as_mapping(s.get("Principal")) and not s.get("Condition") and _allows(s, "kms:PutKeyPolicy")
+               for _, s in statements(r.get("policy"))):
+        yield ("no statement lets an IAM principal kms:PutKeyPolicy without a condition: KMS refuses a policy that "
+               "locks its caller out")
+
+
 @resource_rule("iam-no-wildcard-actions", "IAM policies must not allow every action (*).",
                [*POLICY_DOCUMENTS, ROLE], severity=Severity.CRITICAL, checkov="CKV_AWS_62, CKV_AWS_63, CKV_AWS_355")
 def no_wildcard_actions(r: Resource) -> Iterator[str]:

@@ -190,6 +190,20 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("kms-key-rotation", KEY, {"enableKeyRotation": True}, {"enableKeyRotation": False}, "enableKeyRotation"),
     ("kms-no-wildcard-principal", KEY, {"policy": KEY_POLICY_OK},
      {"policy": '{"Statement": {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*"}}'}, "Principal *"),
+    ("kms-key-policy-manageable", KEY, {"policy": KEY_POLICY_OK},
+     {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
+                '"Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}]}'}, "locks its caller out"),
+    ("kms-key-policy-manageable", KEY, {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": '
+                                                  '"arn:aws:iam::123456789012:root"}, "Action": "kms:Put*"}]}'},
+     {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, '
+                '"Action": "kms:*"}]}'}, "kms:PutKeyPolicy"),
+    ("waf-log-destination-name", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+     {"logDestinationConfigs": ["arn:aws:logs:us-west-2:123456789012:log-group:aws-waf-logs-envstack-prod"]},
+     {"logDestinationConfigs": ["arn:aws:logs:us-west-2:123456789012:log-group:/envstack-prod/waf"]},
+     "must start with aws-waf-logs-"),
+    ("waf-log-destination-name", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+     {"logDestinationConfigs": ["arn:aws:s3:::aws-waf-logs-envstack"]},
+     {"logDestinationConfigs": ["arn:aws:s3:::envstack-waf-logs"]}, "arn:aws:s3:::envstack-waf-logs"),
     ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": POLICY_OK},
      {"policy": '{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'},
      "Statement[0] allows Action *"),
