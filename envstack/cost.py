@@ -29,6 +29,8 @@ AWS_PROVIDER = "pulumi:providers:aws"
 # the profiles' monthlyBudgetUsd; dev cannot meet 100 with an EKS control plane ($73) and a NAT gateway ($33).
 DESIGN_TARGETS_USD = {"dev": 250.0, "staging": 600.0, "prod": 2000.0}
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
 # AWS's normalization factors (EC2: "Instance size flexibility", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
 # apply_ri.html; RDS: "Size-flexible reserved DB instances"): within a family, on-demand prices are proportional to
 # them, so another size of a listed type is priced from it (and listed as derived).
@@ -121,6 +123,21 @@ class Prices:
     def assumed(self, key: str) -> float:
         """The usage assumption written next to a usage-based item."""
         return float(next(v for k, v in self.items[key].items() if k.startswith("assumed_")))
+
+    def flow_log_gb(self, environment: str, traffic: str, interval_seconds: int) -> float:
+        """The GB a month a VPC flow log delivers: the environment's assumed volume of ALL traffic at 600 s
+        (prices.yaml vpc_flow_logs), scaled for REJECT only and for 60 s aggregation."""
+        item = self.items["vpc_flow_logs"]
+        volumes = item["assumed_gb_per_month"]
+        if environment not in volumes:
+            raise MissingPriceError(f"{PRICES_NAME} items vpc_flow_logs: no assumed volume for {environment!r}")
+        share = float(item["reject_share"]) if traffic == "REJECT" else 1.0
+        factor = float(item["interval_60s_factor"]) if interval_seconds == 60 else 1.0
+        return round(float(volumes[environment]) * share * factor, 2)
+
+    @property
+    def waf_log_kb_per_request(self) -> float:
+        return float(self.items["waf_requests"]["log_kb_per_request"])
 
 
 @dataclass(frozen=True)
@@ -238,6 +255,10 @@ class Context:
         by_urn = self.synthesis.by_urn()
         return next((by_urn[u] for u in record.dependencies if u in by_urn and by_urn[u].type == type_), None)
 
+    def fed_by(self, record: ResourceRecord, type_: str) -> bool:
+        """Does a resource of `type_` depend on `record` (a flow log or WAF logging writing to a log group)?"""
+        return any(record.urn in other.dependencies for other in self.synthesis.of_type(type_))
+
 
 Charge = tuple[str, float]  # (what, USD per month)
 Pricer = Callable[[ResourceRecord, Context], list[Charge]]
@@ -329,6 +350,29 @@ def _web_acl(r: ResourceRecord, c: Context) -> list[Charge]:
             (f"WAF requests (assumed {millions:g} M)", millions * c.prices.usd("waf_requests"))]
 
 
+def _flow_log(r: ResourceRecord, c: Context) -> list[Charge]:
+    """What the flow log delivers a month (the environment's assumed volume), to S3 at the vended-log price or to
+    CloudWatch Logs at its ingestion price (the log group's line leaves it out)."""
+    traffic, interval = str(r.inputs.get("trafficType", "ALL")), int(r.inputs.get("maxAggregationInterval", 600))
+    gb = c.prices.flow_log_gb(c.synthesis.environment, traffic, interval)
+    to_s3 = r.inputs.get("logDestinationType") == "s3"
+    return [(f"flow logs, {traffic} at {interval} s, to {'S3' if to_s3 else 'CloudWatch Logs'} (assumed {gb:g} GB)",
+             gb * c.prices.usd("vpc_flow_logs" if to_s3 else "cloudwatch_logs"))]
+
+
+def _log_group(r: ResourceRecord, c: Context) -> list[Charge]:
+    """Ingestion: a flow log's is priced on the flow log; WAF logs are the assumed requests x a record's size;
+    any other group the modest assumption of cloudwatch_logs."""
+    if c.fed_by(r, FLOW_LOG):
+        return []
+    if c.fed_by(r, WAF_LOGGING):
+        millions, kb = c.prices.assumed("waf_requests"), c.prices.waf_log_kb_per_request
+        gb = millions * kb  # a million records of 1 KB: 1 GB
+        return [(f"WAF request logs (assumed {millions:g} M requests x {kb:g} KB = {gb:g} GB)",
+                 gb * c.prices.usd("cloudwatch_logs"))]
+    return _assumed_usage("log ingestion, GB", "cloudwatch_logs")(r, c)
+
+
 def _flat(description: str, key: str, hourly: bool = False) -> Pricer:
     return lambda r, c: [(description, c.prices.monthly(key) if hourly else c.prices.usd(key))]
 
@@ -354,7 +398,8 @@ PRICED: dict[str, Pricer] = {
     "aws:secretsmanager/secret:Secret": _flat("secret", "secretsmanager_secret"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _flat("alarm", "cloudwatch_alarm"),
     "aws:cloudwatch/dashboard:Dashboard": _flat("dashboard", "cloudwatch_dashboard"),
-    "aws:cloudwatch/logGroup:LogGroup": _assumed_usage("log ingestion, GB", "cloudwatch_logs"),
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:ec2/flowLog:FlowLog": _flow_log,
     "aws:s3/bucket:Bucket": _assumed_usage("S3 storage, GB", "s3_standard"),
     "aws:s3/bucketV2:BucketV2": _assumed_usage("S3 storage, GB", "s3_standard"),
     "aws:wafv2/webAcl:WebAcl": _web_acl,
@@ -367,12 +412,12 @@ CONTINGENT: dict[str, Pricer] = {
 }
 
 # Types that cost nothing by themselves (their cost, if any, is in a priced resource: a launch template's volumes
-# in its node group, a flow log's delivery in its log group's ingestion, SNS within the free tier).
+# in its node group, WAF logging's volume in its log group's ingestion, SNS within the free tier).
 FREE: frozenset[str] = frozenset({
     "aws:budgets/budget:Budget",  # budgets without actions are free
     "aws:costexplorer/anomalyMonitor:AnomalyMonitor", "aws:costexplorer/anomalySubscription:AnomalySubscription",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl",
-    "aws:ec2/flowLog:FlowLog", "aws:ec2/internetGateway:InternetGateway", "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:ec2/internetGateway:InternetGateway", "aws:ec2/launchTemplate:LaunchTemplate",
     "aws:ec2/networkAcl:NetworkAcl", "aws:ec2/route:Route", "aws:ec2/routeTable:RouteTable",
     "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/securityGroup:SecurityGroup",
     "aws:ec2/subnet:Subnet", "aws:ec2/vpc:Vpc",

@@ -50,8 +50,10 @@ def test_every_priced_resource_has_a_line_item(stack):
     estimate = cost.estimate(stack)
     priced = {(r.name, r.type) for r in stack.resources if r.type in cost.PRICED}
     charged = {(i.resource, i.type) for i in estimate.items}
+    flow_log_groups = {u for f in stack.of_type(cost.FLOW_LOG) for u in f.dependencies}  # priced on the flow log
     free_by_design = {(r.name, r.type) for r in stack.resources
-                      if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.inputs.get("vpcEndpointType") == "Gateway"}
+                      if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.inputs.get("vpcEndpointType") == "Gateway"
+                      or r.type == "aws:cloudwatch/logGroup:LogGroup" and r.urn in flow_log_groups}
     assert priced - free_by_design == charged
 
 
@@ -65,6 +67,42 @@ def test_estimate_meets_the_design_target(stack):
 def test_only_dev_exceeds_its_seed_budget():
     """The seed budgets are 100/500/2000; dev cannot meet 100 (the EKS control plane alone is $73), and says so."""
     assert [s for s in ("dev", "staging", "prod") if cost.estimate(synth(s)).over_budget] == ["dev"]
+
+
+@pytest.mark.parametrize(("stack", "description", "gb", "item"), [
+    ("dev", "flow logs, REJECT at 600 s, to CloudWatch Logs (assumed 0.25 GB)", 0.25, "cloudwatch_logs"),
+    ("staging", "flow logs, ALL at 600 s, to S3 (assumed 20 GB)", 20, "vpc_flow_logs"),
+    ("prod", "flow logs, ALL at 600 s, to S3 (assumed 60 GB)", 60, "vpc_flow_logs"),
+])
+def test_flow_logs_are_priced_from_the_environments_assumed_volume(stack, description, gb, item):
+    """Per environment (prices.yaml vpc_flow_logs): S3 vended-log delivery or CloudWatch Logs ingestion, and the
+    log group a flow log writes to is not charged a second time."""
+    estimate, prices = cost.estimate(synth(stack)), cost.load_prices("us-west-2")
+    (line,) = [i for i in estimate.items if i.type == cost.FLOW_LOG]
+    assert (line.component, line.description) == ("network", description)
+    assert line.monthly_usd == pytest.approx(gb * prices.usd(item), abs=0.01)
+    assert not [i for i in estimate.items if i.resource == "network-flow-logs" and "ingestion" in i.description]
+
+
+def test_all_traffic_every_minute_into_cloudwatch_costs_the_most():
+    """The issue's most expensive choice: 3x the records at 60 s, at twice S3's price per GB."""
+    def flow_log(**inputs: Any) -> float:
+        return monthly(record(cost.FLOW_LOG, **inputs))
+
+    cheapest = flow_log(trafficType="REJECT", maxAggregationInterval=600, logDestinationType="s3")
+    s3 = flow_log(trafficType="ALL", maxAggregationInterval=600, logDestinationType="s3")
+    cloudwatch = flow_log(trafficType="ALL", maxAggregationInterval=600, logDestinationType="cloud-watch-logs")
+    every_minute = flow_log(trafficType="ALL", maxAggregationInterval=60, logDestinationType="cloud-watch-logs")
+    assert cheapest < s3 < cloudwatch < every_minute == pytest.approx(3 * cloudwatch, abs=0.01)
+    assert cloudwatch == pytest.approx(2 * s3, abs=0.01)
+
+
+def test_waf_logs_are_priced_from_the_assumed_requests():
+    estimate, prices = cost.estimate(synth("prod")), cost.load_prices("us-west-2")
+    (line,) = [i for i in estimate.items if i.resource == "edge-waf-logs"]
+    gb = prices.assumed("waf_requests") * prices.waf_log_kb_per_request
+    assert line.description == f"WAF request logs (assumed 5 M requests x 1.5 KB = {gb:g} GB)"
+    assert line.monthly_usd == pytest.approx(gb * prices.usd("cloudwatch_logs"), abs=0.01)
 
 
 def test_interface_endpoints_cost_per_endpoint_and_az():
