@@ -51,9 +51,10 @@ def test_every_priced_resource_has_a_line_item(stack):
     priced = {(r.name, r.type) for r in stack.resources if r.type in cost.PRICED}
     charged = {(i.resource, i.type) for i in estimate.items}
     flow_log_groups = {u for f in stack.of_type(cost.FLOW_LOG) for u in f.dependencies}  # priced on the flow log
-    free_by_design = {(r.name, r.type) for r in stack.resources
-                      if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.inputs.get("vpcEndpointType") == "Gateway"
-                      or r.type == "aws:cloudwatch/logGroup:LogGroup" and r.urn in flow_log_groups}
+    gateways = {(r.name, r.type) for r in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                if r.inputs.get("vpcEndpointType") == "Gateway"}
+    free_by_design = gateways | {(r.name, r.type) for r in stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+                                 if r.urn in flow_log_groups}
     assert priced - free_by_design == charged
 
 
