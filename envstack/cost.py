@@ -24,7 +24,6 @@ from .synth import ResourceRecord, Synthesis
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 PRICES_NAME = "envstack/prices.yaml"
 BUDGET = "aws:budgets/budget:Budget"
-AWS_PROVIDER = "pulumi:providers:aws"
 # What a stack of each environment is designed to cost at most (USD/month). The seed budgets (100/500/2000) are
 # the profiles' monthlyBudgetUsd; dev cannot meet 100 with an EKS control plane ($73) and a NAT gateway ($33).
 DESIGN_TARGETS_USD = {"dev": 250.0, "staging": 600.0, "prod": 2000.0}
@@ -478,16 +477,9 @@ def budget_of(synthesis: Synthesis) -> float | None:
     return sum(budgets) if budgets else None
 
 
-def region_of(synthesis: Synthesis) -> str | None:
-    """The region of the stack's AWS provider (what `aws:region` set)."""
-    providers = synthesis.of_type(AWS_PROVIDER)
-    region = providers[0].inputs.get("region") if providers else None
-    return str(region) if region else None
-
-
 def estimate(synthesis: Synthesis, prices: Prices | None = None) -> CostEstimate:
     """Every resource priced with its region's table; what cannot be priced is listed, never counted as free."""
-    region = prices.region if prices else region_of(synthesis)
+    region = prices.region if prices else synthesis.region
     prices = replace(prices, derived_used=set()) if prices else load_book().for_region(region)
     budget = budget_of(synthesis)
     if prices is None:

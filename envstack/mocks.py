@@ -157,9 +157,20 @@ CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
 }
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) and len(value) >= 4 else []
+
+
 class AwsMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str):
         self.region = region
+        # What these mocks make up (ids, ARNs, endpoints, addresses, the account): the summary labels outputs built
+        # from them, so that nobody mistakes them for what AWS will return.
+        self.invented: set[str] = {ACCOUNT_ID}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id = f"{args.name}-id"
@@ -172,6 +183,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         extra = OUTPUTS.get(args.typ)
         if extra:
             state.update(extra(args.name, args.inputs, self.region))
+        given = set(_strings(args.inputs))
+        self.invented.update(v for v in _strings([resource_id, state]) if v not in given and v != self.region)
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

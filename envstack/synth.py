@@ -25,6 +25,7 @@ from .mocks import AwsMocks
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "envstack"
 SECRET = "[secret]"
+AWS_PROVIDER = "pulumi:providers:aws"
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Synthesis:
     resources: list[ResourceRecord]
     outputs: dict[str, Any]
     secret_outputs: list[str] = field(default_factory=list)
+    mock_values: frozenset[str] = frozenset()  # ids, ARNs, addresses... the mocks made up (see envstack/mocks.py)
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -66,6 +68,34 @@ class Synthesis:
         return [f"{r.name}: {warning}" for r in self.resources if not r.custom
                 for warning in (r.inputs.get("settings") or {}).get("warnings", [])]
 
+    def _provider_input(self, key: str) -> Any:
+        providers = self.of_type(AWS_PROVIDER)
+        return providers[0].inputs.get(key) if providers else None
+
+    @property
+    def region(self) -> str | None:
+        """The region of the stack's AWS provider (what `aws:region` set)."""
+        region = self._provider_input("region")
+        return str(region) if region else None
+
+    @property
+    def allowed_account_ids(self) -> list[str]:
+        """The accounts the provider may touch (`envstack:allowedAccountIds`); empty: any."""
+        value = self._provider_input("allowedAccountIds") or []
+        return [str(a) for a in (json.loads(value) if isinstance(value, str) else value)]
+
+    def invented_by_mocks(self, value: Any) -> bool:
+        """Whether a value is, or is built from, something the mocks made up rather than the configuration."""
+        if isinstance(value, dict):
+            return any(self.invented_by_mocks(v) for v in value.values())
+        if isinstance(value, list):
+            return any(self.invented_by_mocks(v) for v in value)
+        return isinstance(value, str) and value != SECRET and (
+            value in self.mock_values or any(len(m) >= 12 and m in value for m in self.mock_values))
+
+    def mock_outputs(self) -> list[str]:
+        return [name for name, value in self.outputs.items() if self.invented_by_mocks(value)]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
@@ -73,6 +103,9 @@ class Synthesis:
             "resources": [asdict(r) for r in self.resources],
             "outputs": self.outputs,
             "warnings": self.warnings(),
+            "region": self.region,
+            "allowed_account_ids": self.allowed_account_ids,
+            "mock_outputs": self.mock_outputs(),
         }
 
 
@@ -158,7 +191,8 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     pulumi.runtime.set_all_config(values, secret_keys)
     region = values.get("aws:region", "us-west-2")
     settings.ROOT.set(None)
-    monitor = RecordingMonitor(AwsMocks(region))
+    mocks = AwsMocks(region)
+    monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -168,7 +202,7 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     environment = values.get(f"{PROJECT}:environment", "")
     # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
     records = sorted(monitor.records, key=lambda r: r.urn)
-    return Synthesis(stack, environment, records, outputs, secret_outputs)
+    return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented))
 
 
 def _stack_outputs() -> tuple[dict[str, Any], list[str]]:

@@ -13,7 +13,7 @@ from envstack import cost
 from envstack.config import load_profile
 from envstack.report import top_components
 from envstack.stacks import committed
-from envstack.synth import ROOT, ResourceRecord, Synthesis, read_stack_config
+from envstack.synth import AWS_PROVIDER, ROOT, ResourceRecord, Synthesis, read_stack_config
 
 _spec = importlib.util.spec_from_file_location("cost_report", ROOT / "scripts" / "cost_report.py")
 assert _spec and _spec.loader
@@ -32,7 +32,7 @@ def synthesis(*records: ResourceRecord, region: str = "us-west-2") -> Synthesis:
     component = ResourceRecord(urn="urn:pulumi:t::envstack::envstack:test:Thing::comp", type="envstack:test:Thing",
                                name="comp", parent="urn:pulumi:t::envstack::pulumi:pulumi:Stack::envstack-t",
                                dependencies=[], protect=False, provider=None, custom=False, inputs={})
-    provider = ResourceRecord(urn="urn:pulumi:t::envstack::pulumi:providers:aws::aws", type=cost.AWS_PROVIDER,
+    provider = ResourceRecord(urn="urn:pulumi:t::envstack::pulumi:providers:aws::aws", type=AWS_PROVIDER,
                               name="aws", parent=None, dependencies=[], protect=False, provider=None, custom=True,
                               inputs={"region": region})
     return Synthesis("t", "dev", [provider, component, *records], {})
@@ -206,7 +206,7 @@ def test_a_stack_is_priced_with_its_regions_table():
 
 def test_a_region_without_a_table_says_so_instead_of_borrowing_one():
     stack = copy.deepcopy(synth("dev"))
-    next(r for r in stack.resources if r.type == cost.AWS_PROVIDER).inputs["region"] = "ap-south-1"
+    next(r for r in stack.resources if r.type == AWS_PROVIDER).inputs["region"] = "ap-south-1"
     estimate = cost.estimate(stack)
     assert estimate.prices is None and estimate.items == () and not estimate.complete
     assert estimate.to_json()["monthly_usd"] is None and estimate.to_json()["prices_region"] is None
