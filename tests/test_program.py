@@ -46,7 +46,7 @@ def test_stack_outputs(stack):
     count = {"dev": 2, "staging": 3, "prod": 3}[stack.environment]
     for tier in ("public", "private", "isolated"):
         assert len(outputs[f"{tier}SubnetIds"]) == count
-    assert len(outputs["natPublicIps"]) == {"dev": 1, "staging": 1, "prod": 3}[stack.stack]
+    assert len(outputs["natPublicIps"]) == {"dev": 1, "staging": 1, "prod": 3}[stack.environment]
     assert outputs["dbSubnetGroupName"] and outputs["cacheSubnetGroupName"]
 
 
