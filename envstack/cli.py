@@ -91,6 +91,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("number", type=int, help="pull request number")
     p.add_argument("--secrets-provider", required=True, metavar="URL",
                    help="the review stacks' cloud secrets provider, e.g. awskms://alias/envstack-review?region=...")
+    p.add_argument("--deployer-role-arn", metavar="ARN",
+                   help="the role `pulumi up` runs as (the review role): envstack:cluster.deployerRoleArn")
     p.set_defaults(run=review_stack_file)
     p = commands.add_parser("review-stacks", help="review stacks in the backend: admit a new one under the cap, "
                                                   "clean up closed or old ones (runs pulumi and gh)")

@@ -15,7 +15,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 ACCOUNT_ID = "123456789012"
-ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-2": "797873946194"}
+# The regional Elastic Load Balancing accounts (ELB guide, "Enable access logs for your Application Load Balancer").
+ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-2": "797873946194",
+                "eu-west-1": "156460612806", "eu-central-1": "054676820928"}
 Outputs = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from envstack import stacks as stack_files
+from envstack.config import load_profile
 from envstack.synth import Synthesis, read_stack_config, synthesize
 
 # Every stack file git tracks: a new Pulumi.<stack>.yaml is synthesized and checked like the others.
@@ -31,6 +32,17 @@ def synth_with(stack: str, **overrides: Any) -> Synthesis:
         else:
             config[full] = value
     return synthesize(stack, config)
+
+
+def region(synthesis: Synthesis) -> str:
+    """The stack file's aws:region (a new stack may live elsewhere than us-west-2)."""
+    return str(read_stack_config(synthesis.stack)["aws:region"])
+
+
+def network_settings(synthesis: Synthesis) -> dict[str, Any]:
+    """The profile's network settings overlaid with the stack file's (its own CIDR, say)."""
+    profile = load_profile(synthesis.environment).settings["network"]
+    return {**profile, **read_stack_config(synthesis.stack).get("envstack:network", {})}
 
 
 @pytest.fixture(params=STACKS)

@@ -4,7 +4,7 @@ import json
 from dataclasses import asdict
 
 import pytest
-from conftest import synth
+from conftest import region, synth
 from test_database import (
     KEY,
     LOG_GROUP,
@@ -113,7 +113,7 @@ def test_encrypted_at_rest_with_the_components_key_and_in_transit(stack):
     group = stack.one(GROUP).inputs
     key = only([k for k in children(stack, "cache", KEY) if k.name == "cache-key"])
     assert group["atRestEncryptionEnabled"] is True
-    assert group["kmsKeyId"] == f"arn:aws:kms:us-west-2:123456789012:key/{key.name}"
+    assert group["kmsKeyId"] == f"arn:aws:kms:{region(stack)}:123456789012:key/{key.name}"
     assert group["transitEncryptionEnabled"] is True and group["transitEncryptionMode"] == "required"
     assert group["port"] == 6379
 

@@ -6,7 +6,7 @@ from typing import Any
 import celpy
 import kubernetes_validate
 import pytest
-from conftest import synth, synth_with
+from conftest import network_settings, synth, synth_with
 from kubernetes_validate import utils
 from test_cluster import problems, stack_config
 
@@ -123,7 +123,7 @@ def test_dns_is_allowed_to_kube_dns_only(stack):
 
 
 def test_data_store_ports_are_reachable_in_the_isolated_subnets_only(stack):
-    network = load_profile(stack.environment).settings["network"]
+    network = network_settings(stack)
     plan = subnet_plan(network["cidr"], network["azCount"])
     [rule] = policies(stack)["allow-data-stores"]["egress"]
     assert [peer["ipBlock"]["cidr"] for peer in rule["to"]] == plan["isolated"]
@@ -196,7 +196,7 @@ def test_only_the_load_balancer_subnets_reach_the_application_port(stack):
     """Not the private subnets: under the VPC CNI every pod has an address there. With externalTrafficPolicy Local
     packets keep the ALB's address; kubelet probes come from the node's own address, which the network policy
     agent admits."""
-    network = load_profile(stack.environment).settings["network"]
+    network = network_settings(stack)
     plan = subnet_plan(network["cidr"], network["azCount"])
     spec = policies(stack)["allow-load-balancer"]
     assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec

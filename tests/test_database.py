@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import synth, synth_with
+from conftest import region, synth, synth_with
 
 from components.database import parameter_group_family
 from envstack.config import ConfigError, load_profile, load_stack_config
@@ -234,7 +234,7 @@ def test_staging_takes_a_final_snapshot_and_cannot_be_deleted_by_accident():
 def test_instance_is_hardened_in_every_environment(stack):
     db = stack.one(INSTANCE).inputs
     key = only([k for k in children(stack, "database", KEY) if k.name == "database-key"])
-    arn = f"arn:aws:kms:us-west-2:123456789012:key/{key.name}"
+    arn = f"arn:aws:kms:{region(stack)}:123456789012:key/{key.name}"
     assert db["engine"] == "postgres"
     assert db["storageEncrypted"] is True and db["kmsKeyId"] == arn
     assert db["storageType"] == "gp3"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import synth, synth_with
+from conftest import region, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
@@ -17,7 +17,7 @@ from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from envstack.config import ConfigError, load_stack_config
 from envstack.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
 from envstack.config.loader import deep_merge
-from envstack.mocks import AwsMocks
+from envstack.mocks import ELB_ACCOUNTS, AwsMocks
 from envstack.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
 from policies.evaluate import evaluate
 
@@ -33,7 +33,6 @@ WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
 ATTACHMENT = "aws:autoscaling/attachment:Attachment"
 TLS13 = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-ELB_ACCOUNT_US_WEST_2 = "797873946194"
 MANAGED_GROUPS = {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
                   "AWSManagedRulesAmazonIpReputationList"}
 
@@ -130,7 +129,7 @@ def test_bucket_policy_lets_the_regional_elb_account_write_and_refuses_plain_htt
     write, deny = statements
     bucket_arn = f"arn:aws:s3:::{stack.outputs['accessLogBucket']}"
     assert write["Effect"] == "Allow" and write["Action"] == "s3:PutObject"
-    assert write["Principal"] == {"AWS": f"arn:aws:iam::{ELB_ACCOUNT_US_WEST_2}:root"}
+    assert write["Principal"] == {"AWS": f"arn:aws:iam::{ELB_ACCOUNTS[region(stack)]}:root"}
     assert write["Resource"] == f"{bucket_arn}/alb/AWSLogs/123456789012/*"
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
     assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
@@ -259,8 +258,8 @@ def test_every_node_group_is_attached_to_the_target_group(stack):
 def test_stack_outputs(stack):
     outputs = stack.outputs
     assert outputs["loadBalancerArn"].startswith(
-        "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/")
-    assert outputs["loadBalancerDnsName"].endswith(".us-west-2.elb.amazonaws.com")
+        f"arn:aws:elasticloadbalancing:{region(stack)}:123456789012:loadbalancer/app/")
+    assert outputs["loadBalancerDnsName"].endswith(f".{region(stack)}.elb.amazonaws.com")
     assert outputs["loadBalancerZoneId"] == "Z1H1FL5HABSF5"
     assert outputs["accessLogBucket"].startswith(f"envstack-{stack.stack}-alb-logs-")
 

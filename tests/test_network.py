@@ -6,7 +6,7 @@ from itertools import combinations
 
 import pulumi
 import pytest
-from conftest import synth, synth_with
+from conftest import region, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
@@ -186,7 +186,7 @@ def test_vpc_has_dns_and_a_free_s3_gateway_endpoint(stack):
     vpc = stack.one("aws:ec2/vpc:Vpc")
     assert vpc.inputs["enableDnsSupport"] and vpc.inputs["enableDnsHostnames"]
     [endpoint] = [e for e in stack.of_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Gateway"]
-    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{region(stack)}.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     assert "network-isolated-id" in endpoint.inputs["routeTableIds"]
 

@@ -47,7 +47,9 @@ def backend(monkeypatch):
     monkeypatch.setattr(review.subprocess, "run",
                         lambda argv, cwd, check: ran.append(argv) or subprocess.CompletedProcess(argv, 0))
     monkeypatch.setattr(review, "datetime", type("FrozenDatetime", (datetime,), {"now": staticmethod(lambda tz: NOW)}))
-    monkeypatch.setattr(review, "write_review_stack_file", lambda number, provider: ran.append(["write", number]))
+    monkeypatch.setattr(review, "write_review_stack_file",
+                        lambda number, provider, deployer_role_arn: ran.append(["write", number, deployer_role_arn]))
+    monkeypatch.setenv("ENVSTACK_DEPLOYER_ROLE_ARN", "arn:aws:iam::1:role/review")
     return ran
 
 
@@ -61,12 +63,12 @@ def test_clean_up_lists_without_destroying(capsys, backend):
 
 def test_clean_up_destroys_removes_and_unlabels_an_open_pull_request(capsys, backend):
     assert cli.main(["review-stacks", "clean-up", "--destroy", "--secrets-provider", PROVIDER]) == 0
-    assert backend[0] == ["write", 3]
+    assert backend[0] == ["write", 3, "arn:aws:iam::1:role/review"]
     assert backend[1] == ["pulumi", "destroy", "--stack", "pr-3", "--yes", "--remove", "--non-interactive"]
     assert backend[2] == ["gh", "pr", "edit", "3", "--remove-label", "review-stack"]
     assert backend[3][:4] == ["gh", "pr", "comment", "3"]
-    assert backend[4:] == [["write", 7], ["pulumi", "destroy", "--stack", "pr-7", "--yes", "--remove",
-                                          "--non-interactive"]]  # pull request 7 is closed: nothing to unlabel
+    assert backend[4:] == [["write", 7, "arn:aws:iam::1:role/review"],  # pull request 7 is closed: no label to remove
+                           ["pulumi", "destroy", "--stack", "pr-7", "--yes", "--remove", "--non-interactive"]]
 
 
 def test_clean_up_refuses_to_destroy_without_a_cloud_secrets_provider(capsys, backend):

@@ -644,7 +644,9 @@ def test_review_stack_is_created_from_dev_on_the_label_and_removed_on_close():
         assert "vars.AWS_ROLE_ARN_REVIEW != ''" in job["if"]
         assert setup_steps(job)[0]["with"]["aws-role-arn"] == "${{ vars.AWS_ROLE_ARN_REVIEW }}"
         writes = next(s["run"] for s in job["steps"] if "envstack review-stack-file" in s.get("run", ""))
-        assert 'envstack review-stack-file "$PR_NUMBER" --secrets-provider "$SECRETS_PROVIDER"' in writes
+        assert ('envstack review-stack-file "$PR_NUMBER" --secrets-provider "$SECRETS_PROVIDER" \\\n'
+                '  --deployer-role-arn "$DEPLOYER_ROLE_ARN"') in writes
+    assert workflow["env"]["DEPLOYER_ROLE_ARN"] == "${{ vars.AWS_ROLE_ARN_REVIEW }}"
     assert "github.event.action != 'closed'" in up["if"] and "github.event.action == 'closed'" in down["if"]
     assert workflow["env"]["SECRETS_PROVIDER"] == "${{ vars.PULUMI_SECRETS_PROVIDER_REVIEW }}"
     names = [s.get("run", s.get("uses", "")) for s in up["steps"]]
@@ -675,7 +677,7 @@ def test_review_stack_file_is_dev_without_dev_secrets_and_names_the_review_secre
                                                          "encryptedkey: AQID\nconfig:", 1)
     (tmp_path / "Pulumi.dev.yaml").write_text(dev + "  envstack:apiToken:\n    secure: AAABAGZha2U=\n")
     provider = "awskms://alias/envstack-review?region=us-west-2"
-    path = write_review_stack_file(7, provider, root=tmp_path)
+    path = write_review_stack_file(7, provider, root=tmp_path, deployer_role_arn="arn:aws:iam::1:role/review")
     assert path.name == "Pulumi.pr-7.yaml"
     document = yaml.safe_load(path.read_text())
     # the review key, never dev's: no `encryptedkey` of dev's data key, and a provider on every run
@@ -683,8 +685,10 @@ def test_review_stack_file_is_dev_without_dev_secrets_and_names_the_review_secre
     config = read_stack_config("pr-7", tmp_path)
     assert config["envstack:environment"] == "dev"
     assert "envstack:apiToken" not in config
-    assert {k: v for k, v in config.items() if k != "envstack:apiToken"} == {
-        k: v for k, v in read_stack_config("dev", tmp_path).items() if k != "envstack:apiToken"}
+    dev = read_stack_config("dev", tmp_path)
+    assert config["envstack:cluster"] == {**dev["envstack:cluster"], "deployerRoleArn": "arn:aws:iam::1:role/review"}
+    assert {k: v for k, v in config.items() if k not in ("envstack:apiToken", "envstack:cluster")} == {
+        k: v for k, v in dev.items() if k not in ("envstack:apiToken", "envstack:cluster")}
 
 
 @pytest.mark.parametrize("argv", [["0", "--secrets-provider", "awskms://alias/x"],
