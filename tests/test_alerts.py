@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from conftest import synth_with
+from conftest import region, synth_with
 from test_database import children, only, transitive_dependencies
 
 from components.alerts import ANOMALY_PUBLISHER, PUBLISHERS
@@ -55,7 +55,7 @@ def test_topic_is_encrypted_with_its_own_key_every_publisher_may_use(stack):
     assert set(statements) == {"AccountAdministers", "UseThroughServices", "AlertPublishersEncrypt"}
     # The account's principals publish (and so use the key) through SNS only.
     assert statements["UseThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"] == [
-        "sns.us-west-2.amazonaws.com"]
+        f"sns.{region(stack)}.amazonaws.com"]
     services = statements["AlertPublishersEncrypt"]
     assert set(services["Principal"]["Service"]) == expected_publishers(stack)
     assert set(services["Principal"]["Service"]) >= SERVICE_PUBLISHERS

@@ -288,7 +288,7 @@ def test_enhanced_monitoring_role_is_attached_before_the_instance_exists(stack):
     # Confused deputy (RDS guide): RDS may assume it only for this account's instance.
     assert trust["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "123456789012"},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:us-west-2:123456789012:db:{db.inputs['identifier']}"}}
+        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:{region(stack)}:123456789012:db:{db.inputs['identifier']}"}}
     attachment = only(children(stack, "database", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert attachment.inputs["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
     assert db.inputs["monitoringRoleArn"].endswith(f":role/{role.name}")

@@ -5,6 +5,8 @@ aliases and log group names carry the stack."""
 import json
 from typing import Any
 
+from conftest import region
+
 from components.base import KEY_ADMINISTRATION, KEY_USE
 from envstack.synth import ResourceRecord, Synthesis
 
@@ -12,7 +14,6 @@ KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROOT = {"AWS": "arn:aws:iam::123456789012:root"}
-REGION = "us-west-2"
 # Which services' principals may use each store's key (kms:ViaService), by key resource name.
 VIA_SERVICES = {
     "database-key": ["rds", "secretsmanager"],
@@ -50,7 +51,7 @@ def test_account_principals_use_a_key_only_through_its_services(stack):
                 condition = statement["Condition"]["StringEquals"]
                 assert condition["kms:CallerAccount"] == "123456789012"
                 assert condition["kms:ViaService"] == [
-                    f"{service}.{REGION}.amazonaws.com" for service in VIA_SERVICES[key.name]]
+                    f"{service}.{region(stack)}.amazonaws.com" for service in VIA_SERVICES[key.name]]
     used_through = {k.name for k in keys(stack) if "UseThroughServices" in statements(k)}
     assert used_through == set(VIA_SERVICES)
 
@@ -60,12 +61,12 @@ def test_log_keys_serve_exactly_the_log_groups_of_their_component(stack):
     assert groups
     for key in [k for k in keys(stack) if k.name.endswith("-logs")]:
         (logs,) = [s for s in statements(key).values() if s["Principal"] != ROOT]
-        assert logs["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
+        assert logs["Principal"] == {"Service": f"logs.{region(stack)}.amazonaws.com"}
         named = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
         encrypted = [g for g in groups if g.inputs["kmsKeyId"].endswith(f":key/{key.name}")]
         assert encrypted
         assert sorted(named) == sorted(
-            f"arn:aws:logs:{REGION}:123456789012:log-group:{g.inputs['name']}" for g in encrypted)
+            f"arn:aws:logs:{region(stack)}:123456789012:log-group:{g.inputs['name']}" for g in encrypted)
     assert all(any(g.inputs["kmsKeyId"].endswith(f":key/{k.name}") for k in keys(stack)) for g in groups)
 
 
