@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from .config.files import ROOT, read_stack_config, stack_file
 from .mocks import AwsMocks
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ROOT", "ResourceRecord", "Synthesis", "read_stack_config", "stack_file", "synthesize"]
+
 PROJECT = "envstack"
 SECRET = "[secret]"
 AWS_PROVIDER = "pulumi:providers:aws"
@@ -155,22 +156,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                                       for key, deps in sorted(request.propertyDependencies.items())},
             ))
         return response
-
-
-def stack_file(stack: str, root: Path = ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
-
-
-def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` of Pulumi.yaml's defaults overlaid with Pulumi.<stack>.yaml, as the CLI would."""
-    path = stack_file(stack, root)
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name}: create it with at least envstack:environment")
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
-    defaults = {k if ":" in k else f"{PROJECT}:{k}": v.get("value", v.get("default")) if isinstance(v, dict) else v
-                for k, v in (project.get("config") or {}).items()}
-    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    return {**{k: v for k, v in defaults.items() if v is not None}, **values}
 
 
 def _runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:

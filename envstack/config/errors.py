@@ -1,11 +1,17 @@
-"""Configuration problems, reported one line each, before any resource is registered."""
+"""Configuration problems, reported one line each, before any resource is registered.
+
+Nothing here imports Pulumi: `envstack validate` reports the same lines without loading the SDKs
+(envstack/config/pulumi_source.py turns a ConfigError into the RunError Pulumi prints without a traceback).
+"""
 
 from dataclasses import dataclass
-from typing import Any
-
-import pulumi
+from typing import Any, Protocol
 
 NAMESPACE = "envstack"
+
+
+class Reported(Protocol):
+    def line(self, stack: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -21,15 +27,28 @@ class Problem:
         return f"stack {stack}: {self.key} = {shown}: {self.expected}"
 
 
+@dataclass(frozen=True)
+class FileProblem:
+    """A stack file that cannot be read as configuration at all: where (file, line) and why."""
+
+    file: str
+    message: str
+    line_number: int | None = None
+
+    def line(self, stack: str) -> str:
+        where = f"{self.file}:{self.line_number}" if self.line_number else self.file
+        return f"stack {stack}: {where}: {self.message}"
+
+
 MISSING: Any = object()  # the value of a key that is required but absent
 
 
-class ConfigError(pulumi.RunError):
-    """Raised with every problem found; pulumi prints RunError messages without a traceback."""
+class ConfigError(Exception):
+    """Raised with every problem found."""
 
-    def __init__(self, stack: str, problems: list[Problem]):
+    def __init__(self, stack: str, problems: list[Problem] | list[FileProblem] | list[Reported]):
         self.stack = stack
-        self.problems = problems
+        self.problems: list[Reported] = list(problems)
         super().__init__(self.render())
 
     def render(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from policies.rules.alb import TLS_POLICIES  # the policies the pack allows: one list, so they cannot drift
+from policies.tls import TLS_POLICIES  # the policies the pack allows: one list, so they cannot drift
 
 from .base import Model
 

@@ -5,9 +5,13 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from .errors import NAMESPACE
+from .errors import NAMESPACE, ConfigError
 from .loader import REGION_KEY, load_stack_config, parse_value
 from .stack import StackConfig
+
+
+class ProgramConfigError(ConfigError, pulumi.RunError):
+    """A ConfigError raised inside the program: Pulumi prints a RunError's message without a traceback."""
 
 
 def namespace_values(namespace: str = NAMESPACE) -> dict[str, Any]:
@@ -18,4 +22,7 @@ def namespace_values(namespace: str = NAMESPACE) -> dict[str, Any]:
 
 
 def stack_config() -> StackConfig:
-    return load_stack_config(pulumi.get_stack(), namespace_values(), runtime_config.get_config(REGION_KEY))
+    try:
+        return load_stack_config(pulumi.get_stack(), namespace_values(), runtime_config.get_config(REGION_KEY))
+    except ConfigError as error:
+        raise ProgramConfigError(error.stack, error.problems) from None
