@@ -1,101 +1,164 @@
-"""The `envstack` command. Exit codes: 0 ok, 1 a mandatory policy violation or refused action, 2 bad input."""
+"""The `envstack` command. Exit codes: 0 ok, 1 a mandatory policy violation or refused action, 2 bad input.
+
+Each command's module is imported only when that command runs, so `envstack validate` and `envstack config` never
+load Pulumi or the provider SDKs (tests/test_cli.py checks sys.modules): keep imports of heavy modules out of the
+top of this file.
+"""
 
 import argparse
+import contextlib
+import importlib
+import importlib.util
+import io
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, TextIO
 
-from policies.evaluate import PolicyConfigError
-
-from . import cost, diff, policy_gate
-from .check_outputs import check_outputs
 from .config import ConfigError
+from .config.files import ROOT
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
-from .promote import WORKFLOW, check_forward_command, promote
-from .report import summary
-from .review import review_stack_file, review_stacks
-from .stacks import list_stacks
-from .synth import Synthesis, synthesize
+from .validate import load, report_error
 
-# Sections added to `synth` by later stages (cost, policy): each gets the synthesis and the parsed arguments,
-# prints its part of the summary and returns (json key, json value, exit code).
-SynthSection = Callable[[Synthesis, argparse.Namespace], tuple[str, object, int]]
-SYNTH_SECTIONS: list[SynthSection] = [policy_gate.section, cost.section]
+STDOUT = "-"  # `--json -`: the document on standard output, the human summary on standard error
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def lazy(target: str) -> Command:
+    """The command `module:function` (relative to envstack), imported when it runs."""
+    module, name = target.split(":")
+
+    def run(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module, __package__), name)(args))
+    run.__module__, run.__qualname__ = importlib.util.resolve_name(module, __package__), name
+    return run
+
+
+def synth_sections() -> list[Callable[[Any, argparse.Namespace], tuple[str, object, int]]]:
+    """Sections added to `synth` after the summary: each gets the synthesis and the parsed arguments, prints its
+    part of the summary and returns (json key, json value, exit code)."""
+    from . import cost, policy_gate
+
+    return [policy_gate.section, cost.section]
+
+
+@contextlib.contextmanager
+def human_output(args: argparse.Namespace) -> Iterator[TextIO]:
+    """Where the summary goes: nowhere with --quiet, standard error when the JSON takes standard output."""
+    stream: TextIO = io.StringIO() if args.quiet else sys.stderr if args.json == STDOUT else sys.stdout
+    with contextlib.redirect_stdout(stream):
+        yield stream
 
 
 def synth(args: argparse.Namespace) -> int:
     try:
-        synthesis = synthesize(args.stack)
+        load(args.stack, args.root)  # the configuration first, without the SDKs: a typo costs well under a second
+    except (ConfigError, FileNotFoundError) as error:
+        return report_error(error, args.stack)
+    from policies.evaluate import PolicyConfigError
+
+    from .report import summary
+    from .synth import synthesize
+
+    try:
+        synthesis = synthesize(args.stack, root=args.root)
     except ConfigError as error:
-        print(error.render(), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except FileNotFoundError as error:
-        print(f"stack {args.stack}: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(summary(synthesis))
+        return report_error(error, args.stack)
     document = synthesis.to_json()
     code = EXIT_OK
-    for section in SYNTH_SECTIONS:
-        try:
-            key, value, section_code = section(synthesis, args)
-        except PolicyConfigError as error:
-            print(f"stack {args.stack}: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        document[key] = value
-        code = max(code, section_code)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        print(f"\nwrote {args.json}")
+    with human_output(args):
+        print(summary(synthesis))
+        for section in synth_sections():
+            try:
+                key, value, section_code = section(synthesis, args)
+            except PolicyConfigError as error:
+                print(f"stack {args.stack}: {error}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            document[key] = value
+            code = max(code, section_code)
+        if args.json and args.json != STDOUT:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+            print(f"\nwrote {args.json}")
+    if args.json == STDOUT:
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    if args.quiet and code != EXIT_OK:
+        broken = sorted({v["policy"] for v in document.get("policy", {}).get("violations", [])
+                         if v["level"] == "mandatory"})
+        print(f"stack {args.stack}: mandatory policy violations: {', '.join(broken)}", file=sys.stderr)
     return code
 
 
+def package_version() -> str:
+    try:
+        return version("envstack")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="envstack", description=__doc__)
+    root = argparse.ArgumentParser(prog="envstack", description=__doc__.split("\n\n")[0])
+    root.add_argument("--version", action="version", version=f"envstack {package_version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print only problems (the exit code tells)")
     commands = root.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("synth", help="run a stack's program offline under Pulumi's mocks")
+
+    def command(name: str, run: Command, help: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(run=run)
+        return p
+
+    p = command("validate", lazy(".validate:validate"), "check stacks' configuration and guardrails, without "
+                                                        "running the program (well under a second)")
+    p.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every Pulumi.<stack>.yaml)")
+    p = command("synth", synth, "run a stack's program offline under Pulumi's mocks")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
-    p.add_argument("--json", metavar="PATH", help="also write the machine-readable synthesis here")
+    p.add_argument("--json", metavar="PATH", help="also write the machine-readable synthesis here ('-': standard "
+                                                  "output, the summary then goes to standard error)")
     p.add_argument("--enforce", metavar="ENV", choices=["dev", "staging", "prod"],
                    help="evaluate policies with another environment's policy configuration")
-    p.set_defaults(run=synth)
-    p = commands.add_parser("promote", help="give TARGET the commit SOURCE runs, between environments dev->staging, "
-                                            "staging->prod, prod->staging (rollback)")
+    p = command("diff", lazy(".diff:run"), "what changes from A to B: resources, inputs, cost, policy (A, B: STACK, "
+                                           "STACK@GITREF or a synth JSON file)")
+    p.add_argument("operands", nargs="+", metavar="A B", help="STACK, STACK@REF (e.g. prod@main) or FILE.json")
+    p.add_argument("--base", metavar="REF", help="compare STACK at git revision REF with the working tree's STACK")
+    p.add_argument("--format", choices=["text", "markdown"], default="text",
+                   help="markdown: for a pull request's job summary or comment")
+    p = command("promote", lazy(".promote:promote"), "give TARGET the commit SOURCE runs, between environments "
+                                                     "dev->staging, staging->prod, prod->staging (rollback)")
     p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")
     p.add_argument("target", help="stack that gets that commit")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--run", dest="execute", action="store_true", help="run the preview and update it prints")
     mode.add_argument("--dispatch", action="store_true",
-                      help=f"run it in CI instead: `gh workflow run {WORKFLOW}` (the target's GitHub environment)")
+                      help="run it in CI instead: `gh workflow run promote.yml` (the target's GitHub environment)")
     mode.add_argument("--github-output", action="store_true",
                       help="CI: read the source's record and write commit, kind, source and target to $GITHUB_OUTPUT")
     p.add_argument("--describe", action="store_true",
                    help="CI, with --github-output: check the path only (no AWS); write kind, source and target")
     p.add_argument("--yes", action="store_true", help="pass --yes to `pulumi up` (no confirmation prompt)")
-    p.set_defaults(run=promote)
-    p = commands.add_parser("check-forward", help="refuse to deploy a commit that is not a descendant of the one "
-                                                  "the stack's deployment record names")
+    p = command("check-forward", lazy(".promote:check_forward_command"),
+                "refuse to deploy a commit that is not a descendant of the one the stack's deployment record names")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (region) and its deployment record")
     p.add_argument("--commit", metavar="SHA", required=True, help="the commit about to be deployed")
     p.add_argument("--rollback", action="store_true", help="a rollback: going backwards is the point")
-    p.set_defaults(run=check_forward_command)
-    p = commands.add_parser("check-outputs", help="check a deployed stack's `pulumi stack output --json` against "
-                                                  "the outputs the program exports")
+    p = command("check-outputs", lazy(".check_outputs:check_outputs"),
+                "check a deployed stack's `pulumi stack output --json` against the outputs the program exports")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("file", help="JSON written by `pulumi stack output --json`")
     p.add_argument("--commit", metavar="SHA", help="also require the stack's deployment record to name this commit")
-    p.set_defaults(run=check_outputs)
-    p = commands.add_parser("review-stack-file", help="write Pulumi.pr-<NUMBER>.yaml: pull request NUMBER's review "
-                                                      "stack, from the dev stack file")
+    p = command("review-stack-file", lazy(".review:review_stack_file"),
+                "write Pulumi.pr-<NUMBER>.yaml: pull request NUMBER's review stack, from the dev stack file")
     p.add_argument("number", type=int, help="pull request number")
     p.add_argument("--secrets-provider", required=True, metavar="URL",
                    help="the review stacks' cloud secrets provider, e.g. awskms://alias/envstack-review?region=...")
     p.add_argument("--deployer-role-arn", metavar="ARN",
                    help="the role `pulumi up` runs as (the review role): envstack:cluster.deployerRoleArn")
-    p.set_defaults(run=review_stack_file)
-    p = commands.add_parser("review-stacks", help="review stacks in the backend: admit a new one under the cap, "
-                                                  "clean up closed or old ones (runs pulumi and gh)")
+    p = command("review-stacks", lazy(".review:review_stacks"),
+                "review stacks in the backend: admit a new one under the cap, clean up closed or old ones (runs "
+                "pulumi and gh)")
     actions = p.add_subparsers(dest="action", required=True)
     q = actions.add_parser("admit", help="refuse a new review stack when --max exist already")
     q.add_argument("number", type=int, help="pull request number")
@@ -104,20 +167,18 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--max-age-days", type=int, default=7, help="destroy review stacks older than this (default 7)")
     q.add_argument("--destroy", action="store_true", help="destroy and remove them (else only list them)")
     q.add_argument("--secrets-provider", default="", metavar="URL", help="with --destroy: as for review-stack-file")
-    p.set_defaults(run=review_stacks)
-    p = commands.add_parser("stacks", help="the committed stacks: environment, region, GitHub variable suffixes "
-                                           "(the CI matrices)")
+    p = command("stacks", lazy(".stacks:list_stacks"), "the committed stacks: environment, region, GitHub variable "
+                                                       "suffixes (the CI matrices)")
     form = p.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print the matrix entries as JSON")
     form.add_argument("--github-output", action="store_true",
                       help="append `all`, `dev`, `staging`, `prod` matrices to $GITHUB_OUTPUT")
-    p.set_defaults(run=list_stacks)
-    diff.add_parser(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.root = ROOT
     return int(args.run(args))
 
 

@@ -330,12 +330,3 @@ def run(args: argparse.Namespace) -> int:
     print(render_markdown(diff) if args.format == "markdown" else render_text(diff), end="")
     return EXIT_OK
 
-
-def add_parser(commands: Any) -> None:
-    p = commands.add_parser("diff", help="what changes from A to B: resources, inputs, cost, policy (A, B: STACK, "
-                                         "STACK@GITREF or a synth JSON file)")
-    p.add_argument("operands", nargs="+", metavar="A B", help="STACK, STACK@REF (e.g. prod@main) or FILE.json")
-    p.add_argument("--base", metavar="REF", help="compare STACK at git revision REF with the working tree's STACK")
-    p.add_argument("--format", choices=["text", "markdown"], default="text",
-                   help="markdown: for a pull request's job summary or comment")
-    p.set_defaults(run=run)

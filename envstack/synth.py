@@ -5,7 +5,6 @@ No cloud account and no Pulumi CLI: the stack file's configuration is fed to the
 provider, inputs), and the stack outputs are resolved, secrets kept opaque.
 """
 
-import json
 import runpy
 import sys
 from dataclasses import asdict, dataclass, field
@@ -19,13 +18,12 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-from .config.files import ROOT, read_stack_config, stack_file
+from .config.files import ROOT, SECRET, read_stack_config, runtime_config, stack_file
 from .mocks import AwsMocks
 
 __all__ = ["ROOT", "ResourceRecord", "Synthesis", "read_stack_config", "stack_file", "synthesize"]
 
 PROJECT = "envstack"
-SECRET = "[secret]"
 AWS_PROVIDER = "pulumi:providers:aws"
 
 
@@ -158,21 +156,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def _runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque."""
-    values: dict[str, str] = {}
-    secrets: list[str] = []
-    for key, value in config.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[key], secrets = SECRET, [*secrets, key]
-        else:
-            values[key] = value if isinstance(value, str) else json.dumps(value)
-    return values, secrets
-
-
 def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
     """Run `__main__.py` for `stack` under mocks. `config` replaces the stack file's values when given."""
-    values, secret_keys = _runtime_config(read_stack_config(stack, root) if config is None else config)
+    values, secret_keys = runtime_config(read_stack_config(stack, root) if config is None else config)
     pulumi.runtime.set_all_config(values, secret_keys)
     region = values.get("aws:region", "us-west-2")
     settings.ROOT.set(None)

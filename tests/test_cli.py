@@ -1,13 +1,18 @@
 """`envstack synth`: summary, JSON format and exit codes."""
 
+import io
 import json
 import shutil
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from envstack import cli
-from envstack import synth as synth_module
+from envstack.terminal import paint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,8 +45,7 @@ def scratch_repo(tmp_path, monkeypatch):
     """A copy of the project's program and stack files, so a test can write a broken stack file."""
     for name in ("Pulumi.yaml", "Pulumi.prod.yaml", "__main__.py"):
         shutil.copy(REPO / name, tmp_path / name)
-    original = synth_module.synthesize
-    monkeypatch.setattr(cli, "synthesize", lambda stack: original(stack, root=tmp_path))
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
     return tmp_path
 
 
@@ -76,8 +80,6 @@ def test_unknown_stack_exits_2(capsys):
 
 
 def test_the_installed_command_runs(tmp_path):
-    import subprocess
-
     envstack = shutil.which("envstack") or str(REPO / ".venv/bin/envstack")
     result = subprocess.run([envstack, "synth", "dev", "--json", str(tmp_path / "dev.json")],
                             capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -125,3 +127,140 @@ def test_the_json_is_deterministic(capsys, tmp_path):
     for path in (first, second):
         assert run(capsys, "synth", "staging", "--json", str(path))[0] == 0
     assert first.read_text() == second.read_text()
+
+
+SDKS = ("pulumi", "pulumi_aws", "pulumi_eks", "pulumi_kubernetes", "pulumi_policy", "boto3", "grpc")
+
+
+def fresh_interpreter(code: str, root: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a new Python (the command as a user runs it), the envstack checkout at `root`."""
+    prelude = f"import sys\nfrom pathlib import Path\nfrom envstack import cli\ncli.ROOT = Path({str(root)!r})\n"
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("argv", [["validate", "prod"], ["validate"], ["synth", "prod"]])
+def test_validation_never_imports_pulumi_or_the_provider_sdks(argv, tmp_path):
+    """`validate`, and `synth` on a stack file with a typo, answer before any SDK is imported."""
+    root = tmp_path if argv[0] == "synth" else REPO
+    if argv[0] == "synth":
+        for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+            shutil.copy(REPO / name, tmp_path / name)
+        typo = tmp_path / "Pulumi.prod.yaml"
+        typo.write_text(typo.read_text() + "  envstack:netwerk: {azCount: 3}\n")
+    result = fresh_interpreter(f"code = cli.main({argv!r})\n"
+                               f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & set({SDKS!r}))\n"
+                               "print('LOADED', loaded, 'EXIT', code)", root)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED [] EXIT " + ("2" if argv[0] == "synth" else "0") in result.stdout, result.stdout + result.stderr
+    if argv[0] == "synth":
+        assert "stack prod: envstack:netwerk = " in result.stderr
+
+
+def test_validate_checks_every_stack_file_by_default(capsys):
+    code, stdout, stderr = run(capsys, "validate")
+    assert code == 0, stderr
+    assert [line.split(":")[0] for line in stdout.splitlines()] == ["stack dev", "stack prod", "stack staging"]
+
+
+def test_validate_reports_every_stack_with_a_problem_and_exits_2(capsys, scratch_repo):
+    path = scratch_repo / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("us-west-2", "us-west-9", 1))
+    code, stdout, stderr = run(capsys, "validate", "prod", "nope")
+    assert code == 2
+    assert "stack prod: aws:region = 'us-west-9'" in stderr and "no stack file Pulumi.nope.yaml" in stderr
+    assert "Traceback" not in stderr and stdout == ""
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"envstack {version('envstack')}"
+
+
+def test_json_dash_writes_the_document_to_standard_output_and_quiet_prints_nothing_else(capsys):
+    code, stdout, stderr = run(capsys, "synth", "dev", "--json", "-", "--quiet")
+    assert code == 0, stderr
+    assert json.loads(stdout)["stack"] == "dev"  # standard output is the JSON document and nothing else
+    assert stderr == ""
+
+
+def test_json_dash_moves_the_summary_to_standard_error(capsys):
+    code, stdout, stderr = run(capsys, "synth", "staging", "--json", "-")
+    assert code == 0
+    assert json.loads(stdout)["environment"] == "staging"
+    assert "network  [envstack:network:Network]" in stderr and "policy (staging configuration)" in stderr
+
+
+def test_quiet_names_the_broken_rules_when_it_exits_1(capsys):
+    code, stdout, stderr = run(capsys, "synth", "dev", "--enforce", "prod", "-q")
+    assert code == 1 and stdout == ""
+    assert stderr.startswith("stack dev: mandatory policy violations: ") and "log-group-retention" in stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert paint("invalid", "error", Terminal()) == "\033[1;31minvalid\033[0m"
+    assert paint("invalid", "error", io.StringIO()) == "invalid"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert paint("invalid", "error", Terminal()) == "invalid"
+
+
+def test_problems_on_a_terminal_are_coloured(capsys, monkeypatch, scratch_repo):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    path = scratch_repo / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("us-west-2", "us-west-9", 1))
+    assert cli.main(["validate", "prod"]) == 2
+    assert sys.stderr.getvalue().startswith("\033[1;31minvalid configuration (1 problem(s)):\033[0m\n")
+
+
+def test_setup_compiles_the_sdks_to_bytecode():
+    """PYTHONDONTWRITEBYTECODE is set on these machines: only the install can leave .pyc files behind."""
+    dry_run = subprocess.run(["make", "-n", "-B", ".venv/.synced"], capture_output=True, text=True, cwd=REPO,
+                             check=True).stdout
+    sync = [line for line in dry_run.splitlines() if " sync " in line]
+    assert sync and all("--compile-bytecode" in line for line in sync), dry_run
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["compile-bytecode"] is True
+
+
+HEADER = "config:\n  aws:region: us-west-2\n"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (HEADER + "\tenvstack:environment: prod\n", "Pulumi.prod.yaml:3: not valid YAML: a tab character: YAML indents "
+                                                "with spaces only"),
+    (HEADER + "  envstack:environment: [prod\n", "Pulumi.prod.yaml:4: not valid YAML: "),
+    (HEADER + "  envstack:environment: prod\n envstack:team: x\n", "Pulumi.prod.yaml:4: not valid YAML: "),
+    ("config:\n  - envstack:environment: prod\n", "Pulumi.prod.yaml:1: `config:` must be a mapping of "
+                                                  "`namespace:key: value` lines, got a list"),
+    ("- config:\n    envstack:environment: prod\n", "Pulumi.prod.yaml:1: expected a mapping with a `config:` section, "
+                                                   "got a list"),
+    ("just text\n", "Pulumi.prod.yaml:1: expected a mapping with a `config:` section, got a string"),
+    (HEADER + "  envstack:environment: prod\n  envstack:environment: dev\n",
+     "Pulumi.prod.yaml:4: key 'envstack:environment' is set twice (first at line 3); the Pulumi CLI refuses"),
+    (HEADER + "  envstack:network:\n    cidr: 10.9.0.0/16\n    azCount: 3\n    cidr: 10.8.0.0/16\n",
+     "Pulumi.prod.yaml:6: key 'cidr' is set twice (first at line 4)"),
+    (HEADER + "  environment: prod\n", "Pulumi.prod.yaml:3: config key 'environment' has no namespace: stack files "
+                                       "name `namespace:key`, e.g. envstack:environment"),
+    (HEADER + "  3: x\n", "Pulumi.prod.yaml:3: config key 3 is a number"),
+    (HEADER + "  envstack:environment: prod\n  envstack:allowedAccountIds: [012345670123]\n",
+     "envstack:allowedAccountIds[0] = 1402433619: expected a 12-digit AWS account id: unquoted, YAML reads it as the "
+     "number 1402433619 (leading zeros dropped, a leading 0 read as octal); quote it"),
+    ("", "envstack:environment = (not set): expected one of dev, staging, prod"),
+    ("# nothing configured yet\n", "envstack:environment = (not set): expected one of dev, staging, prod"),
+    ("config:\n", "envstack:environment = (not set): expected one of dev, staging, prod"),
+])
+def test_a_stack_file_that_is_not_configuration_is_one_line_per_problem(capsys, scratch_repo, text, expected):
+    (scratch_repo / "Pulumi.prod.yaml").write_text(text)
+    for command in ("validate", "synth"):
+        code, stdout, stderr = run(capsys, command, "prod")
+        assert code == 2, stderr
+        assert f"stack prod: {expected}" in stderr, stderr
+        assert "Traceback" not in stdout + stderr

@@ -105,8 +105,25 @@ INVALID = [
      "retention values"),
     ("dev", {"monitoring": {"monthlyBudgetUsd": 0}}, "us-west-2", "envstack:monitoring.monthlyBudgetUsd",
      "greater than 0"),
-    ("dev", {"allowedAccountIds": ["1234"]}, "us-west-2", "envstack:allowedAccountIds", "12-digit"),
+    ("dev", {"allowedAccountIds": ["1234"]}, "us-west-2", "envstack:allowedAccountIds[0]", "12-digit"),
+    # Numbers as YAML reads them unquoted: one that cannot be an account id as written is refused, asking for quotes.
+    ("dev", {"allowedAccountIds": ["111111111111", 1234]}, "us-west-2", "envstack:allowedAccountIds[1]",
+     "quote it"),
+    ("dev", {"allowedAccountIds": [0o12345670123]}, "us-west-2", "envstack:allowedAccountIds[0]",
+     "a leading 0 read as octal"),
+    ("dev", {"database": {"engineVersion": 16.4}}, "us-west-2", "envstack:database.engineVersion", "quote it"),
+    ("dev", {"database": {"engineVersion": 15}}, "us-west-2", "envstack:database.engineVersion", "(16, 17)"),
     ("dev", {}, "Oregon", "aws:region", "AWS region"),
+    ("dev", {}, "us-west-9", "aws:region", "did you mean us-west-2"),
+    ("dev", {"monitoring": {"notificationEmails": ["a@example.com", "b@example.com", "c@example", "d@example.com"]}},
+     "us-west-2", "envstack:monitoring.notificationEmails[2]", "an email address"),
+    ("dev", {"monitoring": {"notificationEmails": ["a@example.com", "a@example.com"]}}, "us-west-2",
+     "envstack:monitoring.notificationEmails", "listed more than once: ['a@example.com']"),
+    ("dev", {"netwrok": {}}, "us-west-2", "envstack:netwrok", "did you mean network?"),
+    # `pulumi config set envstack:network.azCount 3` without --path sets a flat key.
+    ("dev", {"network.azCount": 3}, "us-west-2", "envstack:network.azCount", "pulumi config set --path"),
+    ("dev", {"loadBalancer": {"accessLogs": {"transitions": [{"days": 40, "storageClass": "GLACIER", "x": 1}]}}},
+     "us-west-2", "envstack:loadBalancer.accessLogs.transitions[0].x", "expected one of: days, storageClass"),
     ("dev", {}, None, "aws:region", "required"),
     ("dev", {"owner": ""}, "us-west-2", "envstack:owner", "at least 1 character"),
     ("dev", {"stack": "other"}, "us-west-2", "envstack:stack", "not configurable"),
@@ -160,7 +177,7 @@ def test_stack_names_that_would_break_physical_names_are_refused(name):
     with pytest.raises(ConfigError) as caught:
         load("dev", stack=name)
     [line] = caught.value.render().splitlines()[1:]
-    assert line.startswith(f"stack {name}: envstack:stack = {name!r}: expected a Pulumi stack name"), line
+    assert line.startswith(f"stack {name}: stack name = {name!r}: expected a Pulumi stack name"), line
 
 
 @pytest.mark.parametrize("name", ["dev", "pr-42", "feature-x1", "a" * 20])
@@ -193,3 +210,40 @@ def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
         assert load("dev").monitoring.log_retention_days == 7  # the common setting fills the gap
     finally:
         loader.load_profile.cache_clear()
+
+
+def test_numbers_written_by_pulumi_config_set_path_are_read_as_text():
+    """`pulumi config set --path 'envstack:allowedAccountIds[0]' 123456789012` writes a YAML number, as does
+    `envstack:database.engineVersion 17`: what they mean is the text."""
+    cfg = load("dev", allowedAccountIds=[123456789012, "012345678901"], database={"engineVersion": 16})
+    assert cfg.allowed_account_ids == ("123456789012", "012345678901")
+    assert cfg.database.engine_version == "16"
+
+
+def test_a_refused_account_list_adds_no_second_problem():
+    lines = problems("prod", allowedAccountIds=[1234])
+    assert [line.split(" = ")[0] for line in lines] == ["stack broken: envstack:allowedAccountIds[0]"], lines
+
+
+@pytest.mark.parametrize("raw", [
+    {"cluster": {"nodeGroups": {"main": {"instanceType": "m7i.large"}}}},
+    {"cluster": {"baseline": {"quota": {"cpu": "1"}}}},
+    {"loadBalancer": {"accessLogs": {"transitions": [{"days": 40, "storageClass": "GLACIER", "after": 1}]}}},
+    {"monitoring": {"alarmThresholds": {"rdsCpu": 80}}},
+])
+def test_an_unknown_key_lists_the_keys_of_its_place_never_none(raw):
+    [line] = [line for line in problems("dev", **raw) if "unknown key" in line]
+    assert "expected one of: " in line and "one of: none" not in line, line
+
+
+def test_cross_area_rules_are_reported_with_the_errors_of_other_areas():
+    lines = problems("dev", network={"natGateways": "none", "azCount": "two"}, cluster={"version": "1.x"})
+    assert [line.split(" = ")[0].removeprefix("stack broken: ") for line in lines] == [
+        "envstack:network.azCount", "envstack:cluster.version", "envstack:network.natGateways"], lines
+    assert "without NAT" in lines[2]
+
+
+def test_a_rule_never_reads_a_default_in_place_of_a_refused_value():
+    # The cluster's own error hides only the cluster's values: the add-on pins of its version still apply.
+    lines = problems("dev", cluster={"nodeGroups": {"main": {"minSize": 1, "maxSize": 2, "desiredSize": 5}}})
+    assert len(lines) == 1 and lines[0].startswith("stack broken: envstack:cluster.nodeGroups.main.desiredSize = 5")

@@ -267,7 +267,7 @@ def test_budget_notifies_the_topic_only(stack):
 
 # (environment, envstack:monitoring overrides, key path named, words expected)
 INVALID = [
-    ("dev", {"notificationEmails": ["oncall"]}, "envstack:monitoring.notificationEmails", "email addresses"),
+    ("dev", {"notificationEmails": ["oncall"]}, "envstack:monitoring.notificationEmails[0]", "an email address"),
     ("dev", {"notificationEmails": ["a@example.com", "a@example.com"]}, "envstack:monitoring.notificationEmails",
      "each address once"),
     ("dev", {"evaluationPeriods": 1}, "envstack:monitoring.evaluationPeriods", "greater than or equal to 2"),

@@ -1,4 +1,9 @@
-"""Shared base for every configuration model: camelCase keys, unknown keys rejected, immutable."""
+"""Shared base for every configuration model: camelCase keys, unknown keys rejected, immutable; and the checks
+list elements share, so a problem names the element that is wrong (`notificationEmails[2]`), not the list."""
+
+import re
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -12,3 +17,22 @@ class Model(BaseModel):
         frozen=True,
         strict=False,
     )
+
+
+def matches(pattern: str | re.Pattern[str], expected: str) -> Callable[[str], str]:
+    """An after-validator: the value matches `pattern`, else "expected <expected>"."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(f"expected {expected}")
+        return value
+    return check
+
+
+def integer_as_text(value: Any) -> Any:
+    """A before-validator for text that YAML (and `pulumi config set --path`) may hand over as a whole number:
+    `engineVersion: 16` means "16". Other numbers are left for the string check, which asks to quote them."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value

@@ -3,9 +3,9 @@
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from .base import Model
+from .base import Model, integer_as_text
 from .windows import check_apart, daily, weekly, window
 
 Engine = Literal["redis", "valkey"]
@@ -20,7 +20,7 @@ MaintenanceWindow = Annotated[str, AfterValidator(window(weekly, 60))]
 
 class CacheConfig(Model):
     engine: Engine
-    engine_version: str
+    engine_version: Annotated[str, BeforeValidator(integer_as_text)]  # a whole number is read as its text
     node_type: str
     nodes: int = Field(ge=1, le=6)
     automatic_failover: bool

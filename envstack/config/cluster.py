@@ -4,12 +4,12 @@ import re
 from functools import cache
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from .base import Model
+from .base import Model, matches
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -51,11 +51,15 @@ def _within(cidrs: tuple[IPv4Network, ...], ranges: tuple[IPv4Network, ...], ins
     return [str(c) for c in cidrs if any(c.subnet_of(r) for r in ranges) == inside]
 
 
-def _check_all(values: tuple[str, ...], pattern: re.Pattern[str], expected: str) -> tuple[str, ...]:
-    bad = [v for v in values if not pattern.match(v)]
-    if bad:
-        raise ValueError(f"expected {expected}, got {bad}")
-    return values
+# Checked one by one, so a problem names the element: envstack:cluster.adminRoleArns[1].
+RoleArn = Annotated[str, AfterValidator(matches(_ROLE_ARN, "an IAM role ARN such as "
+                                                           "arn:aws:iam::123456789012:role/platform-admin"))]
+InstanceType = Annotated[str, AfterValidator(matches(_INSTANCE_TYPE, "an EC2 instance type such as m7i.large"))]
+LabelKey = Annotated[str, AfterValidator(matches(_LABEL_KEY, "a Kubernetes label key such as workload or "
+                                                             "example.com/tier"))]
+Namespace = Annotated[str, AfterValidator(matches(_DNS_LABEL, "a lowercase DNS label such as app"))]
+NodeGroupName = Annotated[str, AfterValidator(matches(r"^[a-z][a-z0-9-]{0,19}$", "a short lowercase node group "
+                                                                                 "name (at most 20 characters)"))]
 
 
 class NodeGroupConfig(Model):
@@ -63,18 +67,17 @@ class NodeGroupConfig(Model):
 
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
-    instance_types: tuple[str, ...] = Field(min_length=1)
+    instance_types: tuple[InstanceType, ...] = Field(min_length=1)
     min_size: int = Field(ge=0, le=100)
     max_size: int = Field(ge=1, le=100)
     desired_size: int = Field(ge=0, le=100)
     disk_size_gib: int = Field(default=20, ge=20, le=1000)
     max_unavailable: int = Field(default=1, ge=1, le=100)
-    labels: dict[str, str] = {}
+    labels: dict[LabelKey, str] = {}
 
     @field_validator("instance_types")
     @classmethod
     def _instance_types(cls, types: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        _check_all(types, _INSTANCE_TYPE, "EC2 instance types such as m7i.large")
         if info.data.get("capacity_type") == "SPOT" and len(types) < 2:
             raise ValueError("a SPOT group needs at least 2 instance types, so one reclaimed type does not "
                              "empty the group")
@@ -85,12 +88,6 @@ class NodeGroupConfig(Model):
                              f"families only: m7g, c7gn, t4g...; AL2023_x86_64_STANDARD the others): {wrong} do not "
                              "match; change amiType or the instance types")
         return types
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        _check_all(tuple(labels), _LABEL_KEY, "Kubernetes label keys such as workload or example.com/tier")
-        return labels
 
     @field_validator("desired_size")
     @classmethod
@@ -190,7 +187,7 @@ class ContainerLimitsConfig(Model):
 
 
 class BaselineConfig(Model):
-    namespaces: tuple[str, ...] = Field(default=("app",), min_length=1)
+    namespaces: tuple[Namespace, ...] = Field(default=("app",), min_length=1)
     app_port: int = Field(default=8080, ge=1024, le=65535)  # the container port the load balancer reaches
     pod_security: PodSecurityConfig
     quota: QuotaConfig
@@ -201,7 +198,6 @@ class BaselineConfig(Model):
     @field_validator("namespaces")
     @classmethod
     def _namespaces(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        _check_all(names, _DNS_LABEL, "lowercase DNS labels such as app")
         reserved = [n for n in names if n in ("default", "kube-system", "kube-public", "kube-node-lease")
                     or n.startswith("kube-")]
         if reserved:
@@ -215,12 +211,12 @@ class ClusterConfig(Model):
     endpoint_public_access: bool
     public_access_cidrs: tuple[IPv4Network, ...] = ()  # required when endpointPublicAccess (StackConfig.problems)
     api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
-    deployer_role_arn: str  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
-    admin_role_arns: tuple[str, ...] = ()
-    ci_deployer_role_arns: tuple[str, ...] = ()
+    deployer_role_arn: RoleArn  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
+    admin_role_arns: tuple[RoleArn, ...] = ()
+    ci_deployer_role_arns: tuple[RoleArn, ...] = ()
     log_types: tuple[LogType, ...] = LOG_TYPES
     deletion_protection: bool = False
-    node_groups: dict[str, NodeGroupConfig] = Field(min_length=1)
+    node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(min_length=1)
     addon_versions: AddonVersions = AddonVersions()  # from envstack/addon_versions.yaml by version (_pinned_addons)
     baseline: BaselineConfig
 
@@ -243,29 +239,11 @@ class ClusterConfig(Model):
             raise ValueError('expected a Kubernetes minor version as a string, such as "1.35"')
         return version
 
-    @field_validator("admin_role_arns", "ci_deployer_role_arns")
-    @classmethod
-    def _role_arns(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_all(arns, _ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/platform-admin")
-
-    @field_validator("deployer_role_arn")
-    @classmethod
-    def _deployer_role_arn(cls, arn: str) -> str:
-        _check_all((arn,), _ROLE_ARN, "the IAM role ARN `pulumi up` runs as, such as "
-                                      "arn:aws:iam::123456789012:role/envstack-prod-deployer")
-        return arn
-
     @property
     def access_entry_roles(self) -> dict[str, tuple[str, ...]]:
         """The role ARNs given an EKS access entry, by configuration key."""
         return {"deployerRoleArn": (self.deployer_role_arn,), "adminRoleArns": self.admin_role_arns,
                 "ciDeployerRoleArns": self.ci_deployer_role_arns}
-
-    @field_validator("node_groups")
-    @classmethod
-    def _group_names(cls, groups: dict[str, NodeGroupConfig]) -> dict[str, NodeGroupConfig]:
-        _check_all(tuple(groups), re.compile(r"^[a-z][a-z0-9-]{0,19}$"), "short lowercase node group names")
-        return groups
 
     @field_validator("public_access_cidrs")
     @classmethod

@@ -3,9 +3,9 @@
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from .base import Model
+from .base import Model, integer_as_text
 from .windows import check_apart, daily, weekly, window
 
 POSTGRES_MAJORS = (16, 17)
@@ -27,7 +27,7 @@ def burstable(instance_class: str) -> bool:
 
 
 class DatabaseConfig(Model):
-    engine_version: str
+    engine_version: Annotated[str, BeforeValidator(integer_as_text)]  # `engineVersion: 17` means "17"
     instance_class: str
     allocated_storage_gb: int = Field(ge=20, le=65536)
     max_allocated_storage_gb: int = Field(le=65536)

@@ -7,6 +7,7 @@ document or `config:` that is not a mapping, a key without its namespace. Empty 
 an empty configuration.
 """
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from .errors import ConfigError, FileProblem
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT = "envstack"
 PROJECT_FILE = "Pulumi.yaml"
+SECRET = "[secret]"  # what a `secure:` value shows offline: its plaintext needs the stack's secrets provider
 
 
 def stack_file(stack: str, root: Path = ROOT) -> Path:
@@ -36,7 +38,7 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 if key in seen:
@@ -91,13 +93,13 @@ def read_yaml(path: Path, stack: str) -> YamlFile:
         raise ConfigError(stack, [FileProblem(path.name, f"cannot be read: {error}")]) from None
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
-        data = loader.construct_document(node) if node is not None else None  # type: ignore[no-untyped-call]
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         message, line = _syntax_error(error)
         raise ConfigError(stack, [FileProblem(path.name, message, line)]) from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     if loader.duplicates:
         raise ConfigError(stack, [
             FileProblem(path.name, f"key {key!r} is set twice (first at line {first}); the Pulumi CLI refuses a "
@@ -125,7 +127,7 @@ def config_section(document: YamlFile, stack: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(stack, [FileProblem(name, "`config:` must be a mapping of `namespace:key: value` lines, "
                                                     f"got {_kind(config)}", document.line_of("config"))])
-    problems = [FileProblem(name, _bad_key(key), document.line_of("config", key))
+    problems = [FileProblem(name, _bad_key(key), document.line_of("config", str(key)))
                 for key in config if not (isinstance(key, str) and ":" in key.strip(":"))]
     if problems:
         raise ConfigError(stack, problems)
@@ -163,3 +165,15 @@ def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
         raise FileNotFoundError(f"no stack file {path.name}: create it with at least envstack:environment")
     values = config_section(read_yaml(path, stack), stack)
     return {**project_defaults(root, stack), **values}
+
+
+def runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque."""
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key], secrets = SECRET, [*secrets, key]
+        else:
+            values[key] = value if isinstance(value, str) else json.dumps(value)
+    return values, secrets

@@ -5,6 +5,7 @@ Each check returns the problems it finds; the loader reports them all at once.
 """
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from .base import Model
@@ -46,11 +47,14 @@ def _requires(cfg: StackConfig, key: str, value: Any, ok: bool, expected: str) -
         yield Problem(f"envstack:{key}", value, f"environment {cfg.environment} requires {expected}")
 
 
-def _stack(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    ids = list(cfg.allowed_account_ids)
+def _protection(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     yield from _requires(cfg, "protectStatefulResources", cfg.protect_stateful_resources,
                          cfg.protect_stateful_resources or not g.protect_stateful_resources,
                          "true (data stores and keys must be protected)")
+
+
+def _accounts(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
+    ids = list(cfg.allowed_account_ids)
     yield from _requires(cfg, "allowedAccountIds", ids, bool(ids) or not g.require_allowed_account_ids,
                          "at least one account id, so the stack can never be deployed into the wrong account")
 
@@ -146,9 +150,14 @@ def _cluster(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          f"every control-plane log type; missing {missing}")
 
 
-CHECKS: list[Check] = [_stack, _network, _monitoring, _database, _cache, _load_balancer, _certificate_region, _cluster]
+CHECKS: list[Check] = [_protection, _accounts, _network, _monitoring, _database, _cache, _load_balancer,
+                       _certificate_region, _cluster]
+
+
+def rules(cfg: StackConfig, guardrails: Guardrails) -> list[Callable[[], Iterable[Problem]]]:
+    """The configuration's own cross-key rules, then the environment's guardrails, each to be run on its own."""
+    return [*cfg.rules(), *(partial(rule, cfg, guardrails) for rule in CHECKS)]
 
 
 def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:
-    """The configuration's own cross-key rules, then the environment's guardrails."""
-    return [*cfg.problems(), *(problem for rule in CHECKS for problem in rule(cfg, guardrails))]
+    return [problem for rule in rules(cfg, guardrails) for problem in rule()]

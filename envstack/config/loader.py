@@ -1,16 +1,17 @@
 """Builds a StackConfig from a stack's raw `envstack:` values and its environment's profile."""
 
+import difflib
 import json
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import MISSING, NAMESPACE, ConfigError, Problem
-from .guardrails import CHECKS, Guardrails, check
+from .guardrails import Guardrails, check, rules
 from .stack import ENVIRONMENTS, StackConfig
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
@@ -75,8 +76,10 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None) ->
     try:
         config = StackConfig.model_validate(document)
     except ValidationError as error:
-        # Report the guardrails of the areas that are valid too, so one run shows every problem.
-        problems += _problems(error) + _guardrails_of_valid_areas(document, profile.guardrails)
+        # Every rule that reads only valid values runs too, so one run shows every problem.
+        locations = [tuple(e["loc"]) for e in error.errors()]
+        problems += _problems(error) + _checks_of_valid_parts(_partial(StackConfig, document, locations),
+                                                              profile.guardrails)
         raise ConfigError(stack, problems) from None
     problems += check(config, profile.guardrails)
     if problems:
@@ -84,22 +87,50 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None) ->
     return config
 
 
-def _guardrails_of_valid_areas(document: Mapping[str, Any], guardrails: Guardrails) -> list[Problem]:
-    """Guardrail checks over a configuration whose invalid areas are left out; a check needing one is skipped."""
-    valid: dict[str, Any] = {}
-    for name, field in StackConfig.model_fields.items():
+def _partial(model: Any, data: Mapping[str, Any], errors: list[tuple[Any, ...]]) -> Any:
+    """`model` built from the valid parts of `data`: a field with an error is absent (reading it raises
+    AttributeError), or, when it is itself a model with errors only in some fields, a partial model too."""
+    values: dict[str, Any] = {}
+    absent: list[str] = []
+    data = _before_validators(model, data)
+    for name, field in model.model_fields.items():
         key = field.alias or name
-        if key in document and field.annotation is not None:
-            try:
-                valid[name] = TypeAdapter(field.annotation).validate_python(document[key])
-            except ValidationError:
-                continue
-    partial = StackConfig.model_construct(**valid)
+        if key not in data or field.annotation is None:
+            continue
+        inner = [loc[1:] for loc in errors if loc and loc[0] == key]
+        annotation = field.annotation
+        if not inner:
+            values[name] = TypeAdapter(annotation).validate_python(data[key])
+        elif _is_model(annotation) and isinstance(data[key], Mapping) and all(inner):
+            values[name] = _partial(annotation, data[key], inner)
+        else:
+            absent.append(name)
+    partial = model.model_construct(**values)
+    for name in absent:
+        partial.__dict__.pop(name, None)  # not the field's default: a rule must not read a value the user did not set
+    return partial
+
+
+def _before_validators(model: Any, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`data` as the model's own mode="before" validators pass it on (e.g. the cluster's add-on pins filled in)."""
+    for decorator in model.__pydantic_decorators__.model_validators.values():
+        if decorator.info.mode == "before":
+            data = getattr(model, decorator.cls_var_name)(data)
+    return data
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _checks_of_valid_parts(partial: StackConfig, guardrails: Guardrails) -> list[Problem]:
+    """The cross-key rules and guardrails that read only valid values; one reading a value with an error of its own
+    is skipped (its error is reported already)."""
     found: list[Problem] = []
-    for rule in CHECKS:
+    for rule in rules(partial, guardrails):
         try:
-            found += rule(partial, guardrails)
-        except AttributeError:  # the rule reads an area that is invalid: its own error is reported already
+            found += list(rule())
+        except AttributeError:
             continue
     return found
 
@@ -109,15 +140,34 @@ def _problems(error: ValidationError) -> list[Problem]:
 
 
 def _problem(e: Any) -> Problem:
-    loc = tuple(e["loc"])
+    loc = tuple(part for part in e["loc"] if part != "[key]")  # a mapping key with an error: the key is its input
     key = _key(loc)
     if e["type"] == "missing":
         return Problem(key, MISSING, "a value is required")
     if e["type"] == "extra_forbidden":
-        known = ", ".join(_known_keys(loc[:-1])) or "none"
-        return Problem(key, e["input"], f"unknown key; expected one of: {known}")
+        return Problem(key, e["input"], _unknown_key(loc))
+    if loc == ("stack",):
+        return Problem("stack name", e["input"], str(e["msg"]).removeprefix("Value error, ") +
+                       "; choose another with `pulumi stack init` (the stack file is Pulumi.<stack>.yaml)")
+    if e["type"] == "string_type" and isinstance(e["input"], int | float) and not isinstance(e["input"], bool):
+        return Problem(key, e["input"], "expected a string, and YAML read this unquoted value as a number "
+                                        "(1.30 as 1.3, 0123 as octal 83): quote it in the stack file")
     message = str(e["msg"]).removeprefix("Value error, ")
+    if message.startswith("Input should be "):  # pydantic's own wording, in the voice of the other messages
+        message = "expected " + message.removeprefix("Input should be ")
     return Problem(key, e["input"], message)
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    name = str(loc[-1])
+    if len(loc) == 1 and "." in name:  # `pulumi config set envstack:network.azCount 3` without --path
+        return (f"unknown key; a nested value is set with `pulumi config set --path 'envstack:{name}' VALUE` (in the "
+                f"stack file: envstack:{name.split('.')[0]}: then the rest, indented)")
+    known = _known_keys(loc[:-1])
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]}? (expected one of: {', '.join(known)})"
+    return f"unknown key; expected one of: {', '.join(known)}" if known else "unknown key"
 
 
 def _key(loc: tuple[Any, ...]) -> str:
@@ -130,15 +180,23 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The camelCase keys the model accepts at a location, for 'did you mean' help."""
+    """The camelCase keys the model at a location accepts, for 'did you mean' help ([] if it is not a model)."""
     model: Any = StackConfig
     for part in loc:
-        if isinstance(part, int):
-            continue
-        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
+        if _is_model(model):
+            field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            model = field.annotation
+        else:
+            model = _element(model)  # a list index or a mapping key (a node group's name): the elements' type
+    if not _is_model(model):
+        return []
     hidden = {"stack", "project", "region"} if model is StackConfig else set()
     return [f.alias or n for n, f in model.model_fields.items() if n not in hidden]
+
+
+def _element(annotation: Any) -> Any:
+    """The model inside `tuple[Model, ...]` or `dict[str, Model]`, else the annotation itself."""
+    args = [a for a in get_args(annotation) if a is not Ellipsis]
+    return args[-1] if args else annotation

@@ -1,10 +1,11 @@
 """envstack:monitoring — log retention, budget, where alerts go and when alarms fire."""
 
 import re
+from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from .base import Model
+from .base import Model, matches
 
 # The values CloudWatch Logs accepts for retentionInDays.
 LOG_RETENTION_DAYS = (
@@ -12,6 +13,7 @@ LOG_RETENTION_DAYS = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")
+Email = Annotated[str, AfterValidator(matches(_EMAIL, "an email address such as oncall@example.com"))]
 
 
 class AlarmThresholds(Model):
@@ -38,7 +40,7 @@ class AlarmThresholds(Model):
 class MonitoringConfig(Model):
     log_retention_days: int
     monthly_budget_usd: float = Field(gt=0)
-    notification_emails: tuple[str, ...] = ()
+    notification_emails: tuple[Email, ...] = ()
     alarm_thresholds: AlarmThresholds
     evaluation_periods: int = Field(ge=2, le=20)  # M of N: never 1 of 1 (one noisy datapoint pages someone)
     datapoints_to_alarm: int = Field(ge=1)
@@ -55,11 +57,9 @@ class MonitoringConfig(Model):
     @field_validator("notification_emails")
     @classmethod
     def _email_addresses(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [e for e in emails if not _EMAIL.match(e)]
-        if bad:
-            raise ValueError(f"expected email addresses such as oncall@example.com, got {bad}")
-        if len(set(emails)) != len(emails):
-            raise ValueError("expected each address once")
+        repeated = sorted({e for e in emails if emails.count(e) > 1})
+        if repeated:
+            raise ValueError(f"expected each address once; listed more than once: {repeated}")
         return emails
 
     @field_validator("datapoints_to_alarm")

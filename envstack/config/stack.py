@@ -1,12 +1,12 @@
 """The whole typed configuration of one stack: its environment's profile plus the stack file's overrides."""
 
 import re
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from .base import Model
+from .base import Model, matches
 from .cache import CacheConfig
 from .cluster import ClusterConfig, pinned_addon_versions
 from .database import DatabaseConfig
@@ -14,12 +14,30 @@ from .errors import MISSING, Problem
 from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
+from .regions import check_region
 
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
 
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def _account_id_number(value: Any) -> Any:
+    """`pulumi config set --path 'envstack:allowedAccountIds[0]' 123456789012` writes a number: take it when it has
+    12 digits. YAML drops leading zeros from an unquoted number (and reads 0-7 digits after a 0 as octal), so any
+    other number cannot be meant as written."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if len(str(value)) == 12:
+            return str(value)
+        raise ValueError(f"expected a 12-digit AWS account id: unquoted, YAML reads it as the number {value} (leading "
+                         "zeros dropped, a leading 0 read as octal); quote it, e.g. '012345678901'")
+    return value
+
+
+AccountId = Annotated[str, BeforeValidator(_account_id_number),
+                      AfterValidator(matches(_ACCOUNT_ID, "a 12-digit AWS account id such as '123456789012'"))]
 # Physical names derive from the stack name: `envstack-<stack>-valkey` must fit ElastiCache's 40-character
 # replication group ids and `envstack-<stack>-postgres` RDS's rules (no "--", no trailing hyphen).
 _STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
@@ -35,7 +53,7 @@ class StackConfig(Model):
     owner: str = Field(min_length=1)
     team: str = Field(min_length=1)
     repository: str = Field(min_length=1)
-    allowed_account_ids: tuple[str, ...] = ()
+    allowed_account_ids: tuple[AccountId, ...] = ()
     protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
     network: NetworkConfig
     monitoring: MonitoringConfig
@@ -54,23 +72,17 @@ class StackConfig(Model):
 
     @field_validator("region")
     @classmethod
-    def _region_shape(cls, region: str) -> str:
-        if not _REGION.match(region):
-            raise ValueError("expected an AWS region such as us-west-2")
-        return region
+    def _region_exists(cls, region: str) -> str:
+        return check_region(region)
 
-    @field_validator("allowed_account_ids")
-    @classmethod
-    def _account_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [i for i in ids if not _ACCOUNT_ID.match(i)]
-        if bad:
-            raise ValueError(f"expected 12-digit AWS account ids, got {bad}")
-        return ids
+    def rules(self) -> list[Callable[[], Iterable[Problem]]]:
+        """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need.
+        Each runs on its own, so the loader can skip one that reads an area with errors of its own."""
+        return [self._public_endpoint_needs_cidrs, self._private_endpoint_needs_cidrs,
+                self._one_access_entry_per_role, self._addons_pinned, self._nodes_need_nat]
 
     def problems(self) -> list[Problem]:
-        """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need."""
-        return [*self._public_endpoint_needs_cidrs(), *self._private_endpoint_needs_cidrs(),
-                *self._one_access_entry_per_role(), *self._addons_pinned(), *self._nodes_need_nat()]
+        return [problem for rule in self.rules() for problem in rule()]
 
     def _public_endpoint_needs_cidrs(self) -> Iterable[Problem]:
         # EKS reads an empty list as 0.0.0.0/0, so a public endpoint names its CIDRs in the stack file.
