@@ -5,6 +5,7 @@ No cloud account and no Pulumi CLI: the stack file's configuration is fed to the
 provider, inputs), and the stack outputs are resolved, secrets kept opaque.
 """
 
+import json
 import runpy
 import sys
 from dataclasses import asdict, dataclass, field

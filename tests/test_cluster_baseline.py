@@ -308,7 +308,7 @@ def test_production_gets_more_room_than_dev():
 
 BAD = [
     ({"namespaces": ["kube-system"]}, "envstack:cluster.baseline.namespaces", "system namespaces"),
-    ({"namespaces": ["App_1"]}, "envstack:cluster.baseline.namespaces", "DNS labels"),
+    ({"namespaces": ["app", "App_1"]}, "envstack:cluster.baseline.namespaces[1]", "DNS label"),
     ({"namespaces": []}, "envstack:cluster.baseline.namespaces", "at least 1"),
     ({"appPort": 80}, "envstack:cluster.baseline.appPort", "greater than or equal to 1024"),
     ({"podSecurity": {"enforce": "strict"}}, "envstack:cluster.baseline.podSecurity.enforce", "'restricted'"),

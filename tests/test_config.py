@@ -247,3 +247,9 @@ def test_a_rule_never_reads_a_default_in_place_of_a_refused_value():
     # The cluster's own error hides only the cluster's values: the add-on pins of its version still apply.
     lines = problems("dev", cluster={"nodeGroups": {"main": {"minSize": 1, "maxSize": 2, "desiredSize": 5}}})
     assert len(lines) == 1 and lines[0].startswith("stack broken: envstack:cluster.nodeGroups.main.desiredSize = 5")
+
+
+def test_a_list_whose_only_element_is_refused_is_not_also_too_short():
+    lines = problems("dev", cluster={"baseline": {"namespaces": ["App_1"]}})
+    assert lines == ["stack broken: envstack:cluster.baseline.namespaces[0] = 'App_1': expected a lowercase DNS label "
+                     "such as app"]

@@ -136,7 +136,10 @@ def _checks_of_valid_parts(partial: StackConfig, guardrails: Guardrails) -> list
 
 
 def _problems(error: ValidationError) -> list[Problem]:
-    return [_problem(e) for e in error.errors()]
+    errors = error.errors()
+    # pydantic counts a list's refused elements out and adds "too short": the elements' own errors say it all.
+    inside = {tuple(e["loc"][:-1]) for e in errors if e["loc"] and isinstance(e["loc"][-1], int)}
+    return [_problem(e) for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in inside)]
 
 
 def _problem(e: Any) -> Problem:
