@@ -55,7 +55,7 @@ def human_output(args: argparse.Namespace) -> Iterator[TextIO]:
 
 def synth(args: argparse.Namespace) -> int:
     try:
-        load(args.stack, args.root)  # the configuration first, without the SDKs: a typo costs well under a second
+        checked = load(args.stack, args.root)  # the configuration first, without the SDKs: a typo costs < 1 s
     except (ConfigError, FileNotFoundError) as error:
         return report_error(error, args.stack)
     from policies.evaluate import PolicyConfigError
@@ -70,6 +70,7 @@ def synth(args: argparse.Namespace) -> int:
     document = synthesis.to_json()
     code = EXIT_OK
     with human_output(args):
+        print(*(f"note: {note}" for note in checked.notes), sep="\n", end="\n\n" if checked.notes else "")
         print(summary(synthesis))
         for section in synth_sections():
             try:

@@ -7,30 +7,30 @@ tests/test_cli.py runs it in a fresh interpreter and looks at sys.modules.
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import stacks
 from .config import ConfigError, StackConfig, load_stack_config
-from .config.errors import NAMESPACE
-from .config.files import ROOT, read_stack_config, runtime_config
-from .config.loader import REGION_KEY, parse_value
+from .config.files import ROOT, program_values, read_stack_config
+from .config.neighbours import neighbours
+from .config.overlap import overlaps
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from .terminal import paint
 
 
-def program_values(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The stack's `envstack:` values and region exactly as the program reads them from the Pulumi runtime."""
-    strings, _ = runtime_config(values)
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix):]: parse_value(v) for k, v in strings.items() if k.startswith(prefix)}
-    return raw, strings.get(REGION_KEY)
+@dataclass(frozen=True)
+class Checked:
+    config: StackConfig
+    notes: list[str]  # worth knowing, not wrong: a review stack sharing dev's VPC range
 
 
-def load(stack: str, root: Path = ROOT) -> StackConfig:
+def load(stack: str, root: Path = ROOT) -> Checked:
     """The stack's validated configuration. FileNotFoundError without a stack file; ConfigError on any problem."""
     raw, region = program_values(read_stack_config(stack, root))
-    return load_stack_config(stack, raw, region)
+    others = neighbours(stack, root)
+    cfg = load_stack_config(stack, raw, region, others)
+    return Checked(cfg, overlaps(stack, cfg.environment, cfg.network.cidr, others)[1])
 
 
 def report_error(error: ConfigError | FileNotFoundError, stack: str) -> int:
@@ -48,11 +48,14 @@ def validate(args: argparse.Namespace) -> int:
     code, root = EXIT_OK, args.root
     for stack in args.stacks or stacks.present(root):
         try:
-            cfg = load(stack, root)
+            checked = load(stack, root)
         except (ConfigError, FileNotFoundError) as error:
             code = report_error(error, stack)
             continue
         if not args.quiet:
+            cfg = checked.config
             print(paint(f"stack {stack}: valid", "ok", sys.stdout) +
                   f" (environment {cfg.environment}, region {cfg.region})")
+            print(*(paint(f"note: {note}", "dim", sys.stdout) for note in checked.notes), sep="\n",
+                  end="\n" if checked.notes else "")
     return code

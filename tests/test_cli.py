@@ -264,3 +264,50 @@ def test_a_stack_file_that_is_not_configuration_is_one_line_per_problem(capsys, 
         assert code == 2, stderr
         assert f"stack prod: {expected}" in stderr, stderr
         assert "Traceback" not in stdout + stderr
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch):
+    """The project's stack files in a scratch directory, to add stacks beside them."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    return tmp_path
+
+
+def add_stack(root: Path, stack: str, environment: str, cidr: str | None) -> None:
+    text = (root / "Pulumi.dev.yaml").read_text().replace("envstack:environment: dev",
+                                                         f"envstack:environment: {environment}")
+    if cidr:
+        text += f"  envstack:network:\n    cidr: {cidr}\n"
+    (root / f"Pulumi.{stack}.yaml").write_text(text)
+
+
+def test_a_stack_inside_another_environments_range_is_refused_naming_both_files(capsys, checkout):
+    add_stack(checkout, "dev-eu", "dev", "10.1.128.0/17")  # inside staging's 10.1.0.0/16
+    code, _, stderr = run(capsys, "validate", "dev-eu")
+    assert code == 2
+    [line] = stderr.splitlines()[1:]
+    assert line.startswith("stack dev-eu: envstack:network.cidr = '10.1.128.0/17': a range apart from stack "
+                           "staging's 10.1.0.0/16 (Pulumi.staging.yaml, environment staging): Pulumi.dev-eu.yaml "
+                           "(environment dev) overlaps it"), line
+    assert line.endswith("e.g. 10.3.0.0/16 is free"), line
+    # The other side sees it too: staging now overlaps a dev stack.
+    code, _, stderr = run(capsys, "validate", "staging")
+    assert code == 2 and "stack dev-eu's 10.1.128.0/17 (Pulumi.dev-eu.yaml, environment dev)" in stderr
+
+
+def test_a_review_stack_may_share_devs_range_with_a_note(capsys, checkout):
+    add_stack(checkout, "pr-42", "dev", None)
+    code, stdout, stderr = run(capsys, "validate", "pr-42")
+    assert code == 0, stderr
+    assert ("note: stack pr-42: VPC 10.0.0.0/16 overlaps stack dev's 10.0.0.0/16 (Pulumi.dev.yaml, also dev): fine "
+            "for a review stack, as long as the two are never connected") in stdout
+
+
+def test_stacks_with_ranges_apart_are_valid_without_notes(capsys, checkout):
+    (checkout / "Pulumi.prod-eu.yaml").write_text((checkout / "Pulumi.prod.yaml").read_text() +
+                                                  "  envstack:network:\n    cidr: 10.20.0.0/16\n")
+    code, stdout, stderr = run(capsys, "validate")
+    assert code == 0, stderr
+    assert "note:" not in stdout and len(stdout.splitlines()) == 4

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import ConfigError, FileProblem
+from .errors import NAMESPACE, ConfigError, FileProblem
+from .loader import REGION_KEY, parse_value
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT = "envstack"
@@ -177,3 +178,11 @@ def runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
         else:
             values[key] = value if isinstance(value, str) else json.dumps(value)
     return values, secrets
+
+
+def program_values(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The stack's `envstack:` values and region exactly as the program reads them from the Pulumi runtime."""
+    strings, _ = runtime_config(values)
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix):]: parse_value(v) for k, v in strings.items() if k.startswith(prefix)}
+    return raw, strings.get(REGION_KEY)

@@ -157,7 +157,3 @@ CHECKS: list[Check] = [_protection, _accounts, _network, _monitoring, _database,
 def rules(cfg: StackConfig, guardrails: Guardrails) -> list[Callable[[], Iterable[Problem]]]:
     """The configuration's own cross-key rules, then the environment's guardrails, each to be run on its own."""
     return [*cfg.rules(), *(partial(rule, cfg, guardrails) for rule in CHECKS)]
-
-
-def check(cfg: StackConfig, guardrails: Guardrails) -> list[Problem]:
-    return [problem for rule in rules(cfg, guardrails) for problem in rule()]

@@ -2,7 +2,7 @@
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, get_args
@@ -11,7 +11,8 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import MISSING, NAMESPACE, ConfigError, Problem
-from .guardrails import Guardrails, check, rules
+from .guardrails import Guardrails, rules
+from .overlap import Neighbour, overlaps
 from .stack import ENVIRONMENTS, StackConfig
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
@@ -62,8 +63,10 @@ def parse_value(value: Any) -> Any:
         return value
 
 
-def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None) -> StackConfig:
-    """Validate everything; raise ConfigError listing every problem, or return the typed configuration."""
+def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None,
+                      others: Sequence[Neighbour] = ()) -> StackConfig:
+    """Validate everything; raise ConfigError listing every problem, or return the typed configuration.
+    `others`: the checkout's other stacks, whose VPC ranges this one must keep apart from."""
     environment = raw.get("environment", MISSING)
     if environment not in ENVIRONMENTS:
         raise ConfigError(stack, [Problem(f"{NAMESPACE}:environment", environment,
@@ -79,9 +82,9 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None) ->
         # Every rule that reads only valid values runs too, so one run shows every problem.
         locations = [tuple(e["loc"]) for e in error.errors()]
         problems += _problems(error) + _checks_of_valid_parts(_partial(StackConfig, document, locations),
-                                                              profile.guardrails)
+                                                              profile.guardrails, others)
         raise ConfigError(stack, problems) from None
-    problems += check(config, profile.guardrails)
+    problems += [problem for rule in _rules(config, profile.guardrails, others) for problem in rule()]
     if problems:
         raise ConfigError(stack, problems)
     return config
@@ -123,11 +126,20 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _checks_of_valid_parts(partial: StackConfig, guardrails: Guardrails) -> list[Problem]:
+def _rules(cfg: StackConfig, guardrails: Guardrails, others: Sequence[Neighbour]) \
+        -> list[Callable[[], Iterable[Problem]]]:
+    """Cross-key rules, guardrails, then the VPC range against the other stacks'."""
+    def apart() -> list[Problem]:
+        return overlaps(cfg.stack, cfg.environment, cfg.network.cidr, others)[0]
+    return [*rules(cfg, guardrails), apart]
+
+
+def _checks_of_valid_parts(partial: StackConfig, guardrails: Guardrails, others: Sequence[Neighbour]) \
+        -> list[Problem]:
     """The cross-key rules and guardrails that read only valid values; one reading a value with an error of its own
     is skipped (its error is reported already)."""
     found: list[Problem] = []
-    for rule in rules(partial, guardrails):
+    for rule in _rules(partial, guardrails, others):
         try:
             found += list(rule())
         except AttributeError:

@@ -6,7 +6,10 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from .errors import NAMESPACE, ConfigError
+from .files import ROOT
 from .loader import REGION_KEY, load_stack_config, parse_value
+from .neighbours import neighbours
+from .overlap import overlaps
 from .stack import StackConfig
 
 
@@ -22,7 +25,12 @@ def namespace_values(namespace: str = NAMESPACE) -> dict[str, Any]:
 
 
 def stack_config() -> StackConfig:
+    stack = pulumi.get_stack()
+    others = neighbours(stack, ROOT)  # the checkout's other stack files: VPC ranges apart from other environments
     try:
-        return load_stack_config(pulumi.get_stack(), namespace_values(), runtime_config.get_config(REGION_KEY))
+        cfg = load_stack_config(stack, namespace_values(), runtime_config.get_config(REGION_KEY), others)
     except ConfigError as error:
         raise ProgramConfigError(error.stack, error.problems) from None
+    for note in overlaps(stack, cfg.environment, cfg.network.cidr, others)[1]:
+        pulumi.log.info(note)
+    return cfg
