@@ -115,6 +115,10 @@ def parser() -> argparse.ArgumentParser:
     p = command("validate", lazy(".validate:validate"), "check stacks' configuration and guardrails, without "
                                                         "running the program (well under a second)")
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every Pulumi.<stack>.yaml)")
+    p = command("config", lazy(".effective:config_command"), "a stack's effective configuration, each value with "
+                                                              "where it comes from (stack file, profile, default)")
+    p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("--json", action="store_true", help="print [{key, value, source}] as JSON")
     p = command("synth", synth, "run a stack's program offline under Pulumi's mocks")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--json", metavar="PATH", help="also write the machine-readable synthesis here ('-': standard "

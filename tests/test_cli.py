@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -139,7 +140,7 @@ def fresh_interpreter(code: str, root: Path = REPO) -> subprocess.CompletedProce
                           timeout=120)
 
 
-@pytest.mark.parametrize("argv", [["validate", "prod"], ["validate"], ["synth", "prod"]])
+@pytest.mark.parametrize("argv", [["validate", "prod"], ["validate"], ["config", "dev"], ["synth", "prod"]])
 def test_validation_never_imports_pulumi_or_the_provider_sdks(argv, tmp_path):
     """`validate`, and `synth` on a stack file with a typo, answer before any SDK is imported."""
     root = tmp_path if argv[0] == "synth" else REPO
@@ -311,3 +312,35 @@ def test_stacks_with_ranges_apart_are_valid_without_notes(capsys, checkout):
     code, stdout, stderr = run(capsys, "validate")
     assert code == 0, stderr
     assert "note:" not in stdout and len(stdout.splitlines()) == 4
+
+
+def test_config_shows_each_effective_value_with_where_it_comes_from(capsys, checkout):
+    path = checkout / "Pulumi.dev.yaml"
+    path.write_text(path.read_text() + "  envstack:network:\n    azCount: 3\n")
+    code, stdout, stderr = run(capsys, "config", "dev", "--json")
+    assert code == 0, stderr
+    found = {s["key"]: (s["value"], s["source"]) for s in json.loads(stdout)}
+    assert found["envstack:network.azCount"] == (3, "Pulumi.dev.yaml")  # the stack file wins...
+    assert found["envstack:network.cidr"] == ("10.0.0.0/16", "envstack/profiles/dev.yaml")  # ...merged key by key
+    assert found["envstack:cluster.baseline.httpsEgressCidrs"] == (["0.0.0.0/0"], "envstack/profiles/common.yaml")
+    assert found["envstack:cluster.addonVersions.coredns"][1] == "envstack/addon_versions.yaml (1.35)"
+    assert found["envstack:monitoring.anomalyThresholdUsd"] == (50, "default")
+    assert found["aws:region"] == ("us-west-2", "Pulumi.dev.yaml")
+    assert found["envstack:allowedAccountIds"] == ([], "default")
+    assert not [key for key in found if key.startswith(("envstack:stack", "envstack:project", "envstack:region"))]
+
+    code, stdout, _ = run(capsys, "config", "dev")
+    assert code == 0 and stdout.startswith("envstack config dev  (environment dev, region us-west-2)\n")
+    assert re.search(r"^envstack:network\.azCount +3 +Pulumi\.dev\.yaml$", stdout, re.MULTILINE), stdout
+    assert re.search(r"^envstack:cluster\.publicAccessCidrs +\[52\.94\.0\.0/22\] +Pulumi\.dev\.yaml$", stdout,
+                     re.MULTILINE), stdout
+    assert re.search(r"^envstack:monitoring\.monthlyBudgetUsd +100 +envstack/profiles/dev\.yaml$", stdout,
+                     re.MULTILINE), stdout  # a whole number reads as one, not 100.0
+
+
+def test_config_of_an_invalid_stack_shows_the_problems_and_exits_2(capsys, checkout):
+    path = checkout / "Pulumi.dev.yaml"
+    path.write_text(path.read_text() + "  envstack:network:\n    azCount: 9\n")
+    code, stdout, stderr = run(capsys, "config", "dev")
+    assert code == 2 and stdout == ""
+    assert "stack dev: envstack:network.azCount = 9: expected less than or equal to 4" in stderr

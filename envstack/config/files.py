@@ -157,15 +157,18 @@ def project_defaults(root: Path, stack: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` of Pulumi.yaml's defaults overlaid with Pulumi.<stack>.yaml, as the CLI would.
-
-    FileNotFoundError when the stack has no file; ConfigError when a file cannot be read as configuration."""
+def stack_file_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml alone. FileNotFoundError when the stack has no file; ConfigError when it
+    cannot be read as configuration."""
     path = stack_file(stack, root)
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}: create it with at least envstack:environment")
-    values = config_section(read_yaml(path, stack), stack)
-    return {**project_defaults(root, stack), **values}
+    return config_section(read_yaml(path, stack), stack)
+
+
+def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` of Pulumi.yaml's defaults overlaid with Pulumi.<stack>.yaml, as the CLI would."""
+    return {**project_defaults(root, stack), **stack_file_config(stack, root)}
 
 
 def runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:

@@ -34,12 +34,17 @@ def _read(name: str) -> dict[str, Any]:
         return yaml.safe_load(f) or {}
 
 
+def profile_settings(name: str) -> dict[str, Any]:
+    """The `settings:` of one profile file (an environment's, or `common`), not merged."""
+    return _read(name).get("settings") or {}
+
+
 @cache
 def load_profile(environment: str) -> Profile:
     """The environment's profile, its settings laid over the common ones."""
     profile = _read(environment)
-    common = _read(COMMON).get("settings") or {}
-    return Profile.model_validate({**profile, "settings": deep_merge(common, profile.get("settings") or {})})
+    return Profile.model_validate({**profile, "settings": deep_merge(profile_settings(COMMON),
+                                                                     profile.get("settings") or {})})
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
