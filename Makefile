@@ -1,5 +1,6 @@
 # envstack: `make synth STACK=dev` and `make test` set everything up on a fresh machine.
 STACK ?= dev
+BENCH_STACKS ?= prod
 UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
@@ -7,7 +8,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth cost test lint lint-workflows typecheck unit clean
+.PHONY: setup synth cost test lint lint-workflows typecheck unit clean bench
 
 setup: $(VENV_STAMP)
 
@@ -23,6 +24,10 @@ $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
 
 synth: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync envstack synth $(STACK) --json out/$(STACK).json
+
+# validate and synth times next to the import floor (figures only: nothing fails on them).
+bench: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python scripts/benchmark.py $(BENCH_STACKS)
 
 cost: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python scripts/cost_report.py
