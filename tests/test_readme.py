@@ -1,0 +1,122 @@
+"""The README's examples run as written: its envstack commands, the review stack file, the error example, the
+synth JSON format and the versions its configuration tables name."""
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import synth
+
+from envstack import cli, diff
+from envstack import synth as synth_module
+from envstack.config.cache import ENGINE_MAJORS
+from envstack.config.database import POSTGRES_MAJORS
+from envstack.review import write_review_stack_file
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+BLOCKS = [(language, re.sub(rf"^{indent}", "", body, flags=re.MULTILINE))
+          for indent, language, body in FENCE.findall(README)]
+# Commands that need only this checkout (the others need AWS, GitHub or another git revision: parsed only).
+RUNNABLE = {"validate", "config", "synth"}
+
+
+def envstack_commands() -> list[tuple[list[str], int]]:
+    """Each `envstack ...` line of the README's shell blocks: its arguments and the exit code it documents."""
+    found = []
+    for language, body in BLOCKS:
+        for line in body.splitlines() if language == "sh" else ():
+            if line.startswith(("envstack ", ".venv/bin/envstack ")):
+                words = shlex.split(line, comments=True)
+                documented = re.search(r"exits (\d)", line)
+                found.append((words[1:], int(documented[1]) if documented else 0))
+    return found
+
+
+COMMANDS = envstack_commands()
+
+
+def test_the_readme_shows_envstack_commands():
+    assert len(COMMANDS) >= 8, COMMANDS
+    assert {argv[0] for argv, _ in COMMANDS} >= RUNNABLE | {"diff"}
+
+
+@pytest.mark.parametrize(("argv", "code"), COMMANDS, ids=[" ".join(argv) for argv, _ in COMMANDS])
+def test_each_readme_command_runs_as_written(argv, code, monkeypatch, tmp_path, capsys):
+    args = cli.parser().parse_args(argv)  # every command and option the README names exists
+    two_stacks = args.command == "diff" and not args.base and not any("@" in o or "." in o for o in args.operands)
+    if args.command not in RUNNABLE and not two_stacks:
+        return
+    monkeypatch.chdir(tmp_path)  # `--json out/prod.json` writes here
+    for module in (synth_module, diff):
+        monkeypatch.setattr(module, "synthesize", lambda stack, root=None: synth(stack))
+    assert cli.main(argv) == code, capsys.readouterr().err
+
+
+def yaml_block(first_line: str) -> str:
+    return next(body for language, body in BLOCKS if language == "yaml" and body.startswith(first_line))
+
+
+def test_the_review_stack_file_is_what_review_stack_file_writes_and_it_is_valid(tmp_path, monkeypatch, capsys):
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    documented = yaml.safe_load(yaml_block("# Pulumi.pr-42.yaml"))
+    written = write_review_stack_file(42, documented["secretsprovider"], root=tmp_path,
+                                      deployer_role_arn=documented["config"]["envstack:cluster"]["deployerRoleArn"])
+    assert yaml.safe_load(written.read_text()) == documented
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    assert cli.main(["validate", "pr-42"]) == 0, capsys.readouterr().err
+
+
+def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monkeypatch, capsys):
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    added = yaml_block("  envstack:network:")
+    (tmp_path / "Pulumi.prod.yaml").write_text((REPO / "Pulumi.prod.yaml").read_text() + added)
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    assert cli.main(["validate", "prod"]) == 2
+    printed = capsys.readouterr().err.splitlines()
+    documented = next(body for language, body in BLOCKS if body.startswith("invalid configuration")).splitlines()
+    assert len(printed) == len(documented), printed
+    for said, shown in zip(printed, documented, strict=True):
+        assert said.startswith(shown.removesuffix("...")) if shown.endswith("...") else said == shown
+
+
+OPEN_MAPPINGS = {"inputs", "outputs", "propertyDependencies", "by_component"}  # keys vary by resource or stack
+
+
+def shape_differences(documented: Any, written: list[Any], path: str = "") -> list[str]:
+    """Where the README's JSON example and written documents differ in their keys."""
+    if isinstance(documented, dict) and path.rsplit(".", 1)[-1] not in OPEN_MAPPINGS:
+        mappings = [w for w in written if isinstance(w, dict)]
+        seen = set().union(*(m.keys() for m in mappings)) if mappings else set(documented)
+        found = [f"{path}.{k}: written, not documented" for k in sorted(seen - documented.keys())]
+        found += [f"{path}.{k}: documented, never written" for k in sorted(documented.keys() - seen)]
+        for key in documented.keys() & seen:
+            found += shape_differences(documented[key], [m[key] for m in mappings if key in m], f"{path}.{key}")
+        return found
+    if isinstance(documented, list) and documented and isinstance(documented[0], dict):
+        return shape_differences(documented[0], [item for w in written for item in w], f"{path}[]")
+    return []
+
+
+def test_the_json_format_names_every_field_synth_writes(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(synth_module, "synthesize", lambda stack, root=None: synth(stack))
+    written = []
+    for argv in (["synth", "prod"], ["synth", "dev", "--enforce", "prod"]):  # the second has violations
+        path = tmp_path / f"{argv[1]}.json"
+        cli.main([*argv, "--json", str(path), "--quiet"])
+        written.append(json.loads(path.read_text()))
+    documented = json.loads(next(body for language, body in BLOCKS if language == "json"))
+    assert shape_differences(documented, written) == []
+
+
+def test_the_version_tables_name_the_supported_versions():
+    assert f"`redis` ({', '.join(map(str, ENGINE_MAJORS['redis']))})" in README
+    assert f"`valkey` ({', '.join(map(str, ENGINE_MAJORS['valkey']))})" in README
+    assert f"PostgreSQL major ({', '.join(map(str, POSTGRES_MAJORS))};" in README
