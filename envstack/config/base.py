@@ -16,6 +16,7 @@ class Model(BaseModel):
         extra="forbid",
         frozen=True,
         strict=False,
+        allow_inf_nan=False,  # `.inf` and `.nan` are YAML numbers, never a meant size, budget or threshold
     )
 
 

@@ -22,6 +22,7 @@ from .loader import REGION_KEY, parse_value
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT = "envstack"
 PROJECT_FILE = "Pulumi.yaml"
+MERGE_TAG = "tag:yaml.org,2002:merge"
 SECRET = "[secret]"  # what a `secure:` value shows offline: its plaintext needs the stack's secrets provider
 
 
@@ -39,6 +40,8 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *defaults`: keys given beside it override, as in the CLI
+                continue
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
@@ -49,6 +52,22 @@ class _Loader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader's own error names it
                 break
         return super().construct_mapping(node, deep=deep)
+
+
+def _text(loader: yaml.SafeLoader, node: Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _not_configuration(loader: yaml.SafeLoader, node: Node) -> Any:
+    raise yaml.constructor.ConstructorError(None, None, f"{node.tag} (Pulumi config is strings, numbers, booleans, "
+                                                        "lists and mappings)", node.start_mark)
+
+
+# Config reaches the program as strings and JSON: a date stays the text it was written as, and values JSON cannot
+# carry (binary, sets) are refused where they are written.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _text)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _not_configuration)
+_Loader.add_constructor("tag:yaml.org,2002:set", _not_configuration)
 
 
 @dataclass
@@ -82,7 +101,8 @@ def _syntax_error(error: yaml.YAMLError) -> tuple[str, int | None]:
     if "'\\t'" in problem:
         problem = "a tab character: YAML indents with spaces only"
     context = getattr(error, "context", None)
-    message = f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+    kind = "not a configuration value" if isinstance(error, yaml.constructor.ConstructorError) else "not valid YAML"
+    message = f"{kind}: {problem}" + (f" ({context})" if context else "")
     return message, (mark.line + 1 if mark else None)
 
 
