@@ -103,23 +103,24 @@ def package_version() -> str:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="envstack", description=__doc__.split("\n\n")[0])
     root.add_argument("--version", action="version", version=f"envstack {package_version()}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="print only problems (the exit code tells)")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", help="print only problems (the exit code tells)")
     commands = root.add_subparsers(dest="command", required=True)
 
-    def command(name: str, run: Command, help: str) -> argparse.ArgumentParser:
-        p = commands.add_parser(name, help=help, description=help, parents=[common])
+    def command(name: str, run: Command, help: str, *, checks: bool = False) -> argparse.ArgumentParser:
+        """A subcommand; `checks`: it answers ok or not (validate, synth), so --quiet leaves the exit code only."""
+        p = commands.add_parser(name, help=help, description=help, parents=[quiet] if checks else [])
         p.set_defaults(run=run)
         return p
 
     p = command("validate", lazy(".validate:validate"), "check stacks' configuration and guardrails, without "
-                                                        "running the program (well under a second)")
+                                                        "running the program (well under a second)", checks=True)
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every Pulumi.<stack>.yaml)")
     p = command("config", lazy(".effective:config_command"), "a stack's effective configuration, each value with "
                                                               "where it comes from (stack file, profile, default)")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--json", action="store_true", help="print [{key, value, source}] as JSON")
-    p = command("synth", synth, "run a stack's program offline under Pulumi's mocks")
+    p = command("synth", synth, "run a stack's program offline under Pulumi's mocks", checks=True)
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--json", metavar="PATH", help="also write the machine-readable synthesis here ('-': standard "
                                                   "output, the summary then goes to standard error)")

@@ -78,7 +78,7 @@ class StackInfo:
 
 
 def describe(stack: str, root: Path = ROOT) -> StackInfo:
-    from .synth import read_stack_config  # the CLI's reader; imported here so listing stacks stays light
+    from .config.files import read_stack_config  # the CLI's reader; imported here so listing stacks stays light
 
     config = read_stack_config(stack, root)
     environment, region = config.get("envstack:environment"), config.get("aws:region")

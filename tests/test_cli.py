@@ -140,7 +140,7 @@ def fresh_interpreter(code: str, root: Path = REPO) -> subprocess.CompletedProce
                           timeout=120)
 
 
-@pytest.mark.parametrize("argv", [["validate", "prod"], ["validate"], ["config", "dev"], ["synth", "prod"]])
+@pytest.mark.parametrize("argv", [["validate", "prod"], ["validate"], ["config", "dev"], ["stacks"], ["synth", "prod"]])
 def test_validation_never_imports_pulumi_or_the_provider_sdks(argv, tmp_path):
     """`validate`, and `synth` on a stack file with a typo, answer before any SDK is imported."""
     root = tmp_path if argv[0] == "synth" else REPO
