@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import stacks
 from .config import ConfigError, StackConfig, load_stack_config
-from .config.files import ROOT, program_values, read_stack_config
+from .config.files import ROOT, located, program_values, read_stack_config, stack_document
 from .config.neighbours import neighbours
 from .config.overlap import overlaps
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
@@ -27,9 +27,13 @@ class Checked:
 
 def load(stack: str, root: Path = ROOT) -> Checked:
     """The stack's validated configuration. FileNotFoundError without a stack file; ConfigError on any problem."""
+    document = stack_document(stack, root)
     raw, region = program_values(read_stack_config(stack, root))
     others = neighbours(stack, root)
-    cfg = load_stack_config(stack, raw, region, others)
+    try:
+        cfg = load_stack_config(stack, raw, region, others)
+    except ConfigError as error:  # point at the stack file's line where it sets the key
+        raise ConfigError(stack, [located(problem, document) for problem in error.problems]) from None
     return Checked(cfg, overlaps(stack, cfg.environment, cfg.network.cidr, others)[1])
 
 

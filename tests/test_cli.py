@@ -292,7 +292,8 @@ def test_a_stack_inside_another_environments_range_is_refused_naming_both_files(
     assert line.startswith("stack dev-eu: envstack:network.cidr = '10.1.128.0/17': a range apart from stack "
                            "staging's 10.1.0.0/16 (Pulumi.staging.yaml, environment staging): Pulumi.dev-eu.yaml "
                            "(environment dev) overlaps it"), line
-    assert line.endswith("e.g. 10.3.0.0/16 is free"), line
+    cidr_line = len((checkout / "Pulumi.dev-eu.yaml").read_text().splitlines())  # the file's last line
+    assert line.endswith(f"e.g. 10.3.0.0/16 is free (Pulumi.dev-eu.yaml:{cidr_line})"), line
     # The other side sees it too: staging now overlaps a dev stack.
     code, _, stderr = run(capsys, "validate", "staging")
     assert code == 2 and "stack dev-eu's 10.1.128.0/17 (Pulumi.dev-eu.yaml, environment dev)" in stderr
@@ -344,3 +345,20 @@ def test_config_of_an_invalid_stack_shows_the_problems_and_exits_2(capsys, check
     code, stdout, stderr = run(capsys, "config", "dev")
     assert code == 2 and stdout == ""
     assert "stack dev: envstack:network.azCount = 9: expected less than or equal to 4" in stderr
+
+
+def test_a_problem_points_at_the_stack_file_line_that_sets_the_key(capsys, scratch_repo):
+    path = scratch_repo / "Pulumi.prod.yaml"
+    lines = path.read_text().splitlines()
+    lines += ["  envstack:monitoring:", "    notificationEmails:", "    - a@example.com", "    - b@example"]
+    path.write_text("\n".join(lines) + "\n")
+    code, _, stderr = run(capsys, "validate", "prod")
+    assert code == 2
+    assert (f"stack prod: envstack:monitoring.notificationEmails[1] = 'b@example': expected an email address such as "
+            f"oncall@example.com (Pulumi.prod.yaml:{len(lines)})") in stderr.splitlines()
+    path.write_text(path.read_text().replace("    - b@example\n", "").replace(
+        "  envstack:monitoring:\n", "  envstack:monitoring:\n    anomalyDetection: false\n"))
+    code, _, stderr = run(capsys, "validate", "prod")
+    # A guardrail on a value the stack file sets names its line; one on a profile's value names none.
+    assert f"envstack:monitoring.anomalyDetection = False: environment prod requires true (cost anomaly " \
+           f"detection) (Pulumi.prod.yaml:{len(lines) - 2})" in stderr

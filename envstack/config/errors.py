@@ -21,10 +21,11 @@ class Problem:
     key: str  # the full key path, e.g. "envstack:network.cidr" or "aws:region"
     value: Any
     expected: str
+    where: str = ""  # the stack file and line that set the key, when read from a file: "Pulumi.prod.yaml:12"
 
     def line(self, stack: str) -> str:
         shown = "(not set)" if self.value is MISSING else repr(self.value)
-        return f"stack {stack}: {self.key} = {shown}: {self.expected}"
+        return f"stack {stack}: {self.key} = {shown}: {self.expected}" + (f" ({self.where})" if self.where else "")
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,16 @@ an empty configuration.
 """
 
 import json
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import NAMESPACE, ConfigError, FileProblem
+from .errors import NAMESPACE, ConfigError, FileProblem, Problem, Reported
 from .loader import REGION_KEY, parse_value
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -177,13 +178,32 @@ def project_defaults(root: Path, stack: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def stack_file_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` of Pulumi.<stack>.yaml alone. FileNotFoundError when the stack has no file; ConfigError when it
-    cannot be read as configuration."""
+def stack_document(stack: str, root: Path = ROOT) -> YamlFile:
+    """Pulumi.<stack>.yaml parsed. FileNotFoundError when the stack has no file; ConfigError when it is not YAML."""
     path = stack_file(stack, root)
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}: create it with at least envstack:environment")
-    return config_section(read_yaml(path, stack), stack)
+    return read_yaml(path, stack)
+
+
+def stack_file_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml alone; ConfigError when it cannot be read as configuration."""
+    return config_section(stack_document(stack, root), stack)
+
+
+_PATH_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def located(problem: Reported, document: YamlFile) -> Reported:
+    """`problem` with the stack file's line of its key, when the stack file sets that key (not the profile)."""
+    if not isinstance(problem, Problem) or ":" not in problem.key:
+        return problem
+    namespace, path = problem.key.split(":", 1)
+    parts: list[Any] = [int(index) if index else name for name, index in _PATH_PART.findall(path)]
+    if not parts:
+        return problem
+    line = document.line_of("config", f"{namespace}:{parts[0]}", *parts[1:])
+    return replace(problem, where=f"{document.path.name}:{line}") if line else problem
 
 
 def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
