@@ -50,7 +50,11 @@ def report_error(error: ConfigError | FileNotFoundError, stack: str) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     code, root = EXIT_OK, args.root
-    for stack in args.stacks or stacks.present(root):
+    names = args.stacks or stacks.present(root)
+    if not names:
+        print(f"envstack validate: no stack file (Pulumi.<stack>.yaml) in {root}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for stack in names:
         try:
             checked = load(stack, root)
         except (ConfigError, FileNotFoundError) as error:

@@ -362,3 +362,9 @@ def test_a_problem_points_at_the_stack_file_line_that_sets_the_key(capsys, scrat
     # A guardrail on a value the stack file sets names its line; one on a profile's value names none.
     assert f"envstack:monitoring.anomalyDetection = False: environment prod requires true (cost anomaly " \
            f"detection) (Pulumi.prod.yaml:{len(lines) - 2})" in stderr
+
+
+def test_validate_without_any_stack_file_says_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    code, _, stderr = run(capsys, "validate")
+    assert code == 2 and "no stack file (Pulumi.<stack>.yaml)" in stderr
