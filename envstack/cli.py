@@ -132,6 +132,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="REF", help="compare STACK at git revision REF with the working tree's STACK")
     p.add_argument("--format", choices=["text", "markdown"], default="text",
                    help="markdown: for a pull request's job summary or comment")
+    p = command("preflight", lazy(".preflight:run"), "read-only checks against the stack's AWS account before "
+                                                     "`pulumi up` (account, AZs, instance types, add-on pins, "
+                                                     "certificate, quotas...)")
+    p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("--check", action="append", metavar="NAME",
+                   help="run only this check (repeatable): account, availability-zones, instance-types, "
+                        "addon-versions, certificate, database-class, cache-node-type, cost-allocation-tag, roles, "
+                        "quota-vpcs, quota-elastic-ips, quota-nat-gateways")
     p = command("promote", lazy(".promote:promote"), "give TARGET the commit SOURCE runs, between environments "
                                                      "dev->staging, staging->prod, prod->staging (rollback)")
     p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")

@@ -239,7 +239,7 @@ def test_make_targets_and_envstack_commands_exist():
         used_targets |= set(re.findall(r"\bmake ([\w-]+)", script))
         used_commands |= set(re.findall(r"\benvstack ([\w-]+)", script))
     assert {"test", "synth", "setup"} <= used_targets
-    assert {"synth", "check-outputs", "check-forward", "stacks", "promote", "review-stack-file",
+    assert {"synth", "check-outputs", "check-forward", "preflight", "stacks", "promote", "review-stack-file",
             "review-stacks"} <= used_commands
     assert used_targets <= targets
     assert used_commands <= commands
@@ -552,9 +552,10 @@ def test_each_deploy_runs_in_its_environment_one_at_a_time_forward_only():
     assert job["env"]["ENVSTACK_PROMOTED_FROM"] == "${{ inputs.promoted-from }}"
     names = [s.get("uses", s.get("run", "")) for s in job["steps"]]
     forward = next(i for i, n in enumerate(names) if "envstack check-forward" in n)
+    preflight = next(i for i, n in enumerate(names) if n == 'envstack preflight "$STACK"')
     up = next(i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command") == "up")
     check = next(i for i, n in enumerate(names) if "envstack check-outputs" in n)
-    assert forward < up < check
+    assert forward < preflight < up < check  # preflight with the deploy role's credentials, before the update
     assert 'envstack check-forward "$STACK" --commit "$ENVSTACK_COMMIT" "${rollback[@]}"' in names[forward]
     assert '--commit "$ENVSTACK_COMMIT"' in job["steps"][check]["run"]
     assert "pulumi stack output --stack \"$STACK\" --json" in job["steps"][check]["run"]
