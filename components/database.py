@@ -40,7 +40,7 @@ class DatabaseArgs:
     engine_version: str = "17"  # a major: minor versions follow with auto_minor_version_upgrade, without drift
     instance_class: str = "db.m7g.large"
     allocated_storage_gb: int = 20
-    max_allocated_storage_gb: int = 100
+    max_allocated_storage_gb: int = 100  # 0: no storage autoscaling
     multi_az: bool = True
     database_name: str = "app"
     master_username: str = "envstack_admin"
@@ -64,7 +64,7 @@ class Database(DataStore):
         identifier = f"{args.name_prefix}-postgres"
         super().__init__("envstack:data:Database", name, {
             "engineVersion": args.engine_version, "instanceClass": args.instance_class, "multiAz": args.multi_az,
-            "storageGb": f"{args.allocated_storage_gb}-{args.max_allocated_storage_gb}",
+            "storageGb": f"{args.allocated_storage_gb}-{args.max_allocated_storage_gb or args.allocated_storage_gb}",
             "backupRetentionDays": args.backup_retention_days, "deletionProtection": args.deletion_protection,
             "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier, name_prefix=args.name_prefix,

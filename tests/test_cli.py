@@ -63,6 +63,9 @@ def scratch_repo(tmp_path, monkeypatch):
       "ciDeployerRoleArns: [arn:aws:iam::111111111111:role/platform-admin]"), "envstack:cluster.ciDeployerRoleArns"),
     (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    azCount: 1"),
      "envstack:network.azCount"),
+    # A storage ceiling 5% above the allocation: RDS wants at least 10%.
+    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:database:\n    maxAllocatedStorageGb: 105"),
+     "envstack:database.maxAllocatedStorageGb"),
 ])
 def test_bad_stack_file_exits_2_naming_the_key_without_traceback(capsys, scratch_repo, edit, key):
     path = scratch_repo / "Pulumi.prod.yaml"

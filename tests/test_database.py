@@ -129,7 +129,11 @@ INVALID = [
     ("dev", {"instanceClass": "m7g.large"}, "instanceClass", "RDS instance class"),
     ("dev", {"allocatedStorageGb": 10}, "allocatedStorageGb", "greater than or equal to 20"),
     ("dev", {"allocatedStorageGb": 100, "maxAllocatedStorageGb": 100}, "maxAllocatedStorageGb",
-     "more than allocatedStorageGb (100)"),
+     "at least 110: RDS wants the ceiling at least 10% above allocatedStorageGb (100)"),
+    # RDS refuses a ceiling less than 10% above the allocation: 5% is not enough, 10% rounded up is.
+    ("dev", {"allocatedStorageGb": 100, "maxAllocatedStorageGb": 105}, "maxAllocatedStorageGb", "at least 110"),
+    ("dev", {"allocatedStorageGb": 25, "maxAllocatedStorageGb": 27}, "maxAllocatedStorageGb", "at least 28"),
+    ("dev", {"maxAllocatedStorageGb": -1}, "maxAllocatedStorageGb", "greater than or equal to 0"),
     ("dev", {"multiAz": "sometimes"}, "multiAz", "boolean"),
     ("dev", {"databaseName": "1app"}, "databaseName", "PostgreSQL identifier"),
     ("dev", {"masterUsername": "rdsadmin"}, "masterUsername", "reserved 'rdsadmin'"),
@@ -168,6 +172,12 @@ def test_outside_prod_the_guardrails_do_not_apply():
                "instanceClass": "db.t4g.large"}
     for environment in ("dev", "staging"):
         assert not [line for line in config_problems(environment, database=relaxed) if "envstack:database" in line]
+
+
+@pytest.mark.parametrize("ceiling", [0, 110, 1000])
+def test_storage_ceiling_off_or_at_least_ten_percent_above_is_accepted(ceiling):
+    database = {"allocatedStorageGb": 100, "maxAllocatedStorageGb": ceiling}
+    assert not [line for line in config_problems("dev", database=database) if "envstack:database" in line]
 
 
 def test_every_profile_has_valid_database_settings():

@@ -26,11 +26,16 @@ def burstable(instance_class: str) -> bool:
     return instance_family(instance_class).startswith("t")
 
 
+def autoscaling_minimum(allocated_gb: int) -> int:
+    """The smallest maximum storage RDS accepts for `allocated_gb` of storage: 10% more, rounded up."""
+    return -(-allocated_gb * 11 // 10)
+
+
 class DatabaseConfig(Model):
     engine_version: Annotated[str, BeforeValidator(integer_as_text)]  # `engineVersion: 17` means "17"
     instance_class: str
     allocated_storage_gb: int = Field(ge=20, le=65536)
-    max_allocated_storage_gb: int = Field(le=65536)
+    max_allocated_storage_gb: int = Field(ge=0, le=65536)  # 0: storage autoscaling off
     multi_az: bool
     database_name: str = "app"
     master_username: str = "envstack_admin"
@@ -63,10 +68,13 @@ class DatabaseConfig(Model):
 
     @field_validator("max_allocated_storage_gb")
     @classmethod
-    def _autoscaling_ceiling_above_allocation(cls, ceiling: int, info: ValidationInfo) -> int:
+    def _autoscaling_headroom(cls, ceiling: int, info: ValidationInfo) -> int:
+        # RDS guide, "Managing capacity automatically with Amazon RDS storage autoscaling": the maximum storage
+        # threshold must be at least 10% above the allocated storage ("Invalid max storage size" otherwise).
         allocated = info.data.get("allocated_storage_gb")
-        if allocated is not None and ceiling <= allocated:
-            raise ValueError(f"expected more than allocatedStorageGb ({allocated}) so storage can autoscale")
+        if allocated is not None and ceiling and ceiling < (least := autoscaling_minimum(allocated)):
+            raise ValueError(f"expected 0 (no storage autoscaling) or at least {least}: RDS wants the ceiling at "
+                             f"least 10% above allocatedStorageGb ({allocated})")
         return ceiling
 
     @field_validator("database_name", "master_username")

@@ -134,3 +134,15 @@ def subnet_group_two_azs(r: Resource) -> Iterator[str]:
     subnets = len(as_list(r.get("subnetIds")))
     if subnets < 2:
         yield f"{subnets} subnet(s): a DB subnet group needs subnets in at least two Availability Zones"
+
+
+# RDS guide, "Managing capacity automatically with Amazon RDS storage autoscaling": the maximum storage threshold
+# must be at least 10% above the allocated storage ("Invalid max storage size"); 0 or none turns autoscaling off.
+@resource_rule("rds-storage-autoscaling-headroom",
+               "An RDS storage autoscaling ceiling must be at least 10% above the allocated storage (AWS refuses "
+               "less).", [INSTANCE], deployability=True)
+def storage_autoscaling_headroom(r: Resource) -> Iterator[str]:
+    ceiling, allocated = r.get("maxAllocatedStorage", default=0), r.get("allocatedStorage", default=0)
+    if ceiling and ceiling * 10 < allocated * 11:
+        yield (f"maxAllocatedStorage {ceiling:g} GB is less than 10% above allocatedStorage {allocated:g} GB: RDS "
+               "refuses it (set 0 for no autoscaling)")
