@@ -43,6 +43,9 @@ class CacheArgs:
     snapshot_window: str = "04:00-05:00"
     maintenance_window: str = "sun:06:00-sun:07:00"
     final_snapshot: bool = True
+    # ElastiCache guide, "Log delivery": every log delivery change needs apply-immediately (the provider sends the
+    # resource's value: hashicorp/terraform-provider-aws#49842); other changes wait for the maintenance window.
+    apply_immediately: bool = False
     protect: bool = True
     log_retention_days: int = 90
     notification_topic_arn: pulumi.Input[str] | None = None
@@ -54,7 +57,8 @@ class Cache(DataStore):
         super().__init__("envstack:data:Cache", name, {
             "engine": f"{args.engine} {args.engine_version}", "nodeType": args.node_type, "nodes": args.nodes,
             "automaticFailover": args.automatic_failover, "multiAz": args.multi_az,
-            "snapshotRetentionDays": args.snapshot_retention_days, "protect": args.protect}, opts,
+            "snapshotRetentionDays": args.snapshot_retention_days, "applyImmediately": args.apply_immediately,
+            "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=display_name,
             name_prefix=args.name_prefix, key_services=KEY_SERVICES)
         self._args = args
@@ -98,6 +102,7 @@ class Cache(DataStore):
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window=args.snapshot_window,
             maintenance_window=args.maintenance_window,
+            apply_immediately=args.apply_immediately,
             final_snapshot_identifier=f"{display_name}-final" if args.final_snapshot else None,
             notification_topic_arn=args.notification_topic_arn,
             log_delivery_configurations=[{

@@ -49,6 +49,9 @@ class DatabaseArgs:
     maintenance_window: str = "sun:05:00-sun:06:00"
     deletion_protection: bool = True
     allow_major_version_upgrade: bool = False  # RDS refuses a change of engineVersion's major without it
+    # RDS guide, "Modifying an Amazon RDS DB instance": without it, class, storage, engine version, Multi-AZ, ...
+    # changes are pending until the maintenance window (and the preview shows them until then).
+    apply_immediately: bool = False
     skip_final_snapshot: bool = False
     delete_automated_backups: bool = False
     protect: bool = True
@@ -66,7 +69,7 @@ class Database(DataStore):
             "engineVersion": args.engine_version, "instanceClass": args.instance_class, "multiAz": args.multi_az,
             "storageGb": f"{args.allocated_storage_gb}-{args.max_allocated_storage_gb or args.allocated_storage_gb}",
             "backupRetentionDays": args.backup_retention_days, "deletionProtection": args.deletion_protection,
-            "protect": args.protect}, opts,
+            "applyImmediately": args.apply_immediately, "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier, name_prefix=args.name_prefix,
             key_services=KEY_SERVICES)
         self._args = args
@@ -96,6 +99,7 @@ class Database(DataStore):
             # A major upgrade changes engineVersion AND sets allowMajorVersionUpgrade for that deploy; off otherwise,
             # so a stray major in engineVersion fails instead of upgrading.
             allow_major_version_upgrade=args.allow_major_version_upgrade,
+            apply_immediately=args.apply_immediately,
             instance_class=args.instance_class,
             multi_az=args.multi_az,
             storage_type="gp3",

@@ -45,6 +45,7 @@ INVALID = [
     ("dev", {"maintenanceWindow": "someday"}, "maintenanceWindow", "ddd:hh24:mi-ddd:hh24:mi"),
     ("dev", {"maintenanceWindow": "mon:04:30-mon:05:30"}, "maintenanceWindow", "does not overlap snapshotWindow"),
     ("dev", {"finalSnapshot": "sometimes"}, "finalSnapshot", "boolean"),
+    ("dev", {"applyImmediately": None}, "applyImmediately", "boolean"),
     ("dev", {"authToken": "hunter2hunter2hunter2"}, "authToken", "unknown key"),
     # production guardrails
     ("prod", {"nodes": 1, "automaticFailover": False, "multiAz": False}, "nodes", "at least 2 cache nodes"),
@@ -89,6 +90,7 @@ def test_each_environment_gets_its_profiles_variant(stack):
     assert group["snapshotRetentionLimit"] == settings["snapshotRetentionDays"]
     assert group["snapshotWindow"] == settings["snapshotWindow"]
     assert group["maintenanceWindow"] == settings["maintenanceWindow"]
+    assert group["applyImmediately"] is settings["applyImmediately"]
     assert ("finalSnapshotIdentifier" in group) is settings["finalSnapshot"]
 
 

@@ -125,6 +125,7 @@ def connected(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
 INVALID = [
     ("dev", {"engineVersion": "15"}, "engineVersion", "major version in (16, 17)"),
     ("dev", {"allowMajorVersionUpgrade": "sometimes"}, "allowMajorVersionUpgrade", "boolean"),
+    ("dev", {"applyImmediately": "sometimes"}, "applyImmediately", "boolean"),
     ("dev", {"engineVersion": "17.x"}, "engineVersion", "major version"),
     ("dev", {"instanceClass": "m7g.large"}, "instanceClass", "RDS instance class"),
     ("dev", {"allocatedStorageGb": 10}, "allocatedStorageGb", "greater than or equal to 20"),
@@ -214,6 +215,7 @@ def test_each_environment_gets_its_profiles_variant(stack):
     assert db["skipFinalSnapshot"] is settings["skipFinalSnapshot"]
     assert db["deleteAutomatedBackups"] is settings["deleteAutomatedBackups"]
     assert db["engineVersion"] == settings["engineVersion"]
+    assert db["applyImmediately"] is settings["applyImmediately"]
 
 
 def test_dev_is_the_cheap_disposable_variant():
@@ -404,3 +406,12 @@ def test_transitive_dependencies_follow_chains_and_components():
     records = [record("a", ["b"]), record("b", ["comp"]), record("comp", [], custom=False),
                record("c", ["d"], parent="comp"), record("d", []), record("e", [])]
     assert transitive_dependencies(records, "a") == {"b", "comp", "c", "d"}
+
+
+def test_production_changes_wait_for_the_maintenance_window_elsewhere_they_apply_at_once():
+    """The profiles' choice, on what the program sends (an RDS change otherwise stays pending, and ElastiCache
+    refuses a log-delivery change without apply-immediately)."""
+    for environment, expected in (("dev", True), ("staging", True), ("prod", False)):
+        s = synth(environment)
+        assert s.one(INSTANCE).inputs["applyImmediately"] is expected
+        assert s.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs["applyImmediately"] is expected

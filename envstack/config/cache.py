@@ -29,6 +29,7 @@ class CacheConfig(Model):
     snapshot_window: SnapshotWindow
     maintenance_window: MaintenanceWindow
     final_snapshot: bool
+    apply_immediately: bool  # false: modifications wait for maintenanceWindow (log delivery changes need true)
 
     @field_validator("engine_version")
     @classmethod

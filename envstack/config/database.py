@@ -44,6 +44,7 @@ class DatabaseConfig(Model):
     maintenance_window: MaintenanceWindow
     deletion_protection: bool
     allow_major_version_upgrade: bool = False  # set true for the deploy that raises engineVersion's major
+    apply_immediately: bool  # false: modifications wait for maintenanceWindow
     skip_final_snapshot: bool
     delete_automated_backups: bool
     performance_insights_retention_days: int = 7
