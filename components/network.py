@@ -19,6 +19,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from envstack.zones import EKS_UNSUPPORTED_ZONE_IDS
+
 from .access_logs import AccessLogArgs, AccessLogBucket
 from .base import Component, policy_document
 
@@ -82,8 +84,9 @@ class Network(Component):
             protect=args.protect, name_prefix=args.name_prefix)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
-        zones = aws.get_availability_zones_output(
+        zones = aws.get_availability_zones_output(  # `envstack preflight` asks the account the same question
             state="available",
+            exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),  # the cluster's subnets are in every zone
             filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
             opts=pulumi.InvokeOutputOptions(parent=self),
         )

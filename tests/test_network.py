@@ -76,9 +76,9 @@ def test_single_nat_is_shared_by_every_private_subnet():
     assert nat_ids == {"network-nat-0-id"}
 
 
-def network_alone(args: NetworkArgs) -> list[ResourceRecord]:
+def network_alone(args: NetworkArgs, mocks: AwsMocks | None = None) -> list[ResourceRecord]:
     """The component built by itself under the synthesis mocks (for layouts no whole stack may use)."""
-    monitor = RecordingMonitor(AwsMocks(args.region))
+    monitor = RecordingMonitor(mocks or AwsMocks(args.region))
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
     Network("network", args)
@@ -92,6 +92,26 @@ def test_no_nat_means_no_default_route_from_private_subnets():
     assert not [r for r in records if r.type == NAT]
     assert [r.name for r in records if r.type == ROUTE] == ["network-public-default"]
     assert sum(r.type == SUBNET for r in records) == 6
+
+
+class AccountZones(AwsMocks):
+    """An account whose us-east-1b is use1-az3, where EKS refuses cluster subnets; getAvailabilityZones answers as
+    the AWS provider does (names sorted, excludeZoneIds left out)."""
+
+    ZONES = (("us-east-1a", "use1-az1"), ("us-east-1b", "use1-az3"), ("us-east-1c", "use1-az2"),
+             ("us-east-1d", "use1-az4"))
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token != "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return super().call(args)
+        kept = [(name, zone_id) for name, zone_id in self.ZONES if zone_id not in args.args.get("excludeZoneIds", [])]
+        return {"names": [n for n, _ in kept], "zoneIds": [z for _, z in kept], "id": self.region}, []
+
+
+def test_subnets_avoid_the_zone_ids_eks_refuses():
+    records = network_alone(NetworkArgs(region="us-east-1", az_count=3), AccountZones("us-east-1"))
+    zones = {r.inputs["availabilityZone"] for r in records if r.type == SUBNET}
+    assert zones == {"us-east-1a", "us-east-1c", "us-east-1d"}  # us-east-1b is use1-az3
 
 
 def test_a_stack_without_nat_is_refused_before_any_resource():
