@@ -133,13 +133,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "markdown"], default="text",
                    help="markdown: for a pull request's job summary or comment")
     p = command("preflight", lazy(".preflight:run"), "read-only checks against the stack's AWS account before "
-                                                     "`pulumi up` (account, AZs, instance types, add-on pins, "
-                                                     "certificate, quotas...)")
+                                                     "`pulumi up` (account, region and AZs, certificate, roles, "
+                                                     "instance types, add-on pins, database and cache sizes, "
+                                                     "quotas)", checks=True)
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--check", action="append", metavar="NAME",
-                   help="run only this check (repeatable): account, availability-zones, instance-types, "
-                        "addon-versions, certificate, database-class, cache-node-type, cost-allocation-tag, roles, "
-                        "quota-vpcs, quota-elastic-ips, quota-nat-gateways")
+                   help="run only this check (repeatable), named as its lines name it, e.g. certificate")
+    p.add_argument("--json", metavar="PATH", help="also write {stack, region, account, results} here ('-': "
+                                                  "standard output, the lines then go to standard error)")
     p = command("promote", lazy(".promote:promote"), "give TARGET the commit SOURCE runs, between environments "
                                                      "dev->staging, staging->prod, prod->staging (rollback)")
     p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")

@@ -1,6 +1,7 @@
 """`envstack preflight`: each check passing and failing against botocore's Stubber, and the whole command against
 moto's server on the loopback (what moto lacks must come out as skipped, never a traceback)."""
 
+import json
 import os
 import socket
 import subprocess
@@ -19,12 +20,14 @@ from botocore.stub import Stubber
 from envstack import preflight
 from envstack.preflight import Context, Result, run_check
 from envstack.validate import load
+from envstack.zones import EKS_UNSUPPORTED_ZONE_IDS
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
 ACCOUNT = "111111111111"  # Pulumi.prod.yaml's allowed account
 CALLER_ARN = "arn:aws:sts::111111111111:assumed-role/deployer/session"
 ZONES = ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
+ZONE_IDS = ["usw2-az2", "usw2-az1", "usw2-az3", "usw2-az4"]
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "t"}
 
 
@@ -49,7 +52,8 @@ class Stubs:
         self.ctx = Context(cfg, account=ACCOUNT)
         self.stubbers: list[Stubber] = []
 
-    def stub(self, service: str, region: str = REGION) -> Stubber:
+    def stub(self, service: str, region: str | None = None) -> Stubber:
+        region = region or self.ctx.cfg.region
         key = f"{service}@{region}"
         if key not in self.ctx.clients:
             self.ctx.clients[key] = client(service, region)
@@ -70,20 +74,20 @@ def statuses(results: list[Result]) -> list[str]:
     return [r.status for r in results]
 
 
-def zones_answer(names: list[str] = ZONES) -> dict[str, Any]:
-    return {"AvailabilityZones": [{"ZoneName": z, "ZoneType": "availability-zone", "State": "available"}
-                                  for z in names]}
+def zones_answer(names: list[str] = ZONES, ids: list[str] = ZONE_IDS) -> dict[str, Any]:
+    return {"AvailabilityZones": [{"ZoneName": z, "ZoneId": i, "ZoneType": "availability-zone", "State": "available"}
+                                  for z, i in zip(names, ids, strict=False)]}
 
 
-def with_zones(stubs: Stubs, names: list[str] = ZONES) -> Stubs:
-    stubs.stub("ec2").add_response("describe_availability_zones", zones_answer(names))
+def with_zones(stubs: Stubs, names: list[str] = ZONES, ids: list[str] = ZONE_IDS) -> Stubs:
+    stubs.stub("ec2").add_response("describe_availability_zones", zones_answer(names, ids))
     return stubs
 
 
 def test_every_check_is_registered_once_account_first() -> None:
     names = [name for name, _ in preflight.CHECKS]
     assert names[0] == "account" and len(names) == len(set(names))
-    assert {"availability-zones", "instance-types", "addon-versions", "certificate", "database-class",
+    assert {"region", "availability-zones", "instance-types", "addon-versions", "certificate", "database-class",
             "cache-node-type", "cost-allocation-tag", "roles", "quota-vpcs", "quota-elastic-ips",
             "quota-nat-gateways"} <= set(names)
 
@@ -109,11 +113,56 @@ def test_an_empty_allow_list_is_a_warning(dev: Any) -> None:
 
 # ---- availability zones and instance types ---------------------------------------------------------------------
 
+def regions(status: str, name: str = REGION) -> dict[str, Any]:
+    return {"Regions": [{"RegionName": name, "Endpoint": f"ec2.{name}.amazonaws.com", "OptInStatus": status}]}
+
+
+@pytest.mark.parametrize(("status", "result"), [("opt-in-not-required", "ok"), ("opted-in", "ok"),
+                                                ("not-opted-in", "fail")])
+def test_the_region_must_be_enabled(prod: Any, status: str, result: str) -> None:
+    stubs = Stubs(prod)
+    stubs.stub("ec2").add_response("describe_regions", regions(status), {"AllRegions": True, "RegionNames": [REGION]})
+    [answer] = stubs.run("region")
+    assert answer.status == result and status in answer.detail
+
+
+def test_a_region_that_does_not_answer_is_asked_about_where_every_account_can_ask(prod: Any) -> None:
+    stubs = Stubs(prod)
+    stubs.stub("ec2").add_client_error("describe_regions", "AuthFailure", "not enabled", 401)
+    stubs.stub("ec2", "us-east-1").add_response("describe_regions", regions("not-opted-in"),
+                                                {"AllRegions": True, "RegionNames": [REGION]})
+    [answer] = stubs.run("region")
+    assert answer.status == "fail" and "not-opted-in" in answer.detail and "Account > AWS Regions" in answer.detail
+
+
+def test_a_region_nobody_answers_for_is_skipped_with_the_first_error(prod: Any) -> None:
+    stubs = Stubs(prod)
+    stubs.stub("ec2").add_client_error("describe_regions", "AuthFailure", "not enabled", 401)
+    stubs.stub("ec2", "us-east-1").add_client_error("describe_regions", "UnauthorizedOperation", "SCP", 403)
+    [answer] = stubs.run("region")
+    assert answer.status == "skipped" and "AuthFailure" in answer.detail
+
+
 @pytest.mark.parametrize(("zones", "status"), [(ZONES, "ok"), (ZONES[:2], "fail")])
 def test_the_region_needs_azcount_zones(prod: Any, zones: list[str], status: str) -> None:
     [result] = with_zones(Stubs(prod), zones).run("availability-zones")
     assert result.status == status
     assert status == "ok" or "envstack:network.azCount needs 3" in result.detail
+    assert status == "fail" or "us-west-2a (usw2-az2), us-west-2b (usw2-az1), us-west-2c (usw2-az3)" in result.detail
+
+
+def in_us_east_1(cfg: Any) -> Any:
+    return cfg.model_copy(update={"region": "us-east-1"})
+
+
+@pytest.mark.parametrize(("zones", "status"), [(4, "ok"), (3, "fail")])
+def test_zones_eks_refuses_are_left_out_as_the_network_leaves_them_out(prod: Any, zones: int, status: str) -> None:
+    names = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"][:zones]
+    stubs = with_zones(Stubs(in_us_east_1(prod)), names, ["use1-az1", "use1-az3", "use1-az2", "use1-az4"])
+    [result] = stubs.run("availability-zones")
+    assert "use1-az3" in EKS_UNSUPPORTED_ZONE_IDS
+    assert result.status == status and "left out, EKS does not support it: us-east-1b (use1-az3)" in result.detail
+    assert stubs.ctx.zones() == [n for n in names if n != "us-east-1b"][:3]
 
 
 def offerings(types: list[str], zones: list[str]) -> dict[str, Any]:
@@ -143,9 +192,9 @@ def test_an_instance_type_missing_everywhere_fails_and_in_some_zones_warns(prod:
 
 # ---- add-on versions -------------------------------------------------------------------------------------------
 
-def addon_answer(addon: str, versions: list[str], default: str) -> dict[str, Any]:
+def addon_answer(addon: str, versions: list[str], default: str, cluster: str) -> dict[str, Any]:
     return {"addons": [{"addonName": addon, "addonVersions": [
-        {"addonVersion": v, "compatibilities": [{"clusterVersion": "1.35", "defaultVersion": v == default}]}
+        {"addonVersion": v, "compatibilities": [{"clusterVersion": cluster, "defaultVersion": v == default}]}
         for v in versions]}]}
 
 
@@ -158,12 +207,40 @@ def test_addon_pins_must_be_offered_for_the_cluster_version(prod: Any, offered: 
     for addon, pinned in pins.items():
         versions = {"pinned": [pinned, "v9.9.9-eksbuild.1"], "other": ["v9.9.9-eksbuild.1"]}[offered]
         chosen = pinned if default == "pinned" else "v9.9.9-eksbuild.1"
-        stubs.stub("eks").add_response("describe_addon_versions", addon_answer(addon, versions, chosen),
+        stubs.stub("eks").add_response("describe_addon_versions",
+                                       addon_answer(addon, versions, chosen, prod.cluster.version),
                                        {"addonName": addon, "kubernetesVersion": prod.cluster.version})
     results = stubs.run("addon-versions")
     assert statuses(results) == [status] * len(pins)
     if status != "ok":
         assert all("v9.9.9-eksbuild.1" in r.detail for r in results)  # the current default is shown
+
+
+def test_the_default_is_the_one_for_the_clusters_version(prod: Any) -> None:
+    """A version compatible with an older cluster only is not offered, and its default flag there is not the
+    default here."""
+    pins = prod.cluster.addon_versions.by_addon_name()
+    stubs = Stubs(prod)
+    for addon, pinned in pins.items():
+        stubs.stub("eks").add_response("describe_addon_versions", {"addons": [{"addonName": addon, "addonVersions": [
+            {"addonVersion": "v0.0.1-eksbuild.1", "compatibilities": [{"clusterVersion": "1.20",
+                                                                       "defaultVersion": True}]},
+            {"addonVersion": pinned, "compatibilities": [
+                {"clusterVersion": "1.20", "defaultVersion": False},
+                {"clusterVersion": prod.cluster.version, "defaultVersion": True}]}]}]})
+    assert statuses(stubs.run("addon-versions")) == ["ok"] * len(pins)
+
+
+def test_a_pin_offered_only_for_another_kubernetes_version_fails(prod: Any) -> None:
+    pins = prod.cluster.addon_versions.by_addon_name()
+    stubs = Stubs(prod)
+    for addon, pinned in pins.items():
+        stubs.stub("eks").add_response("describe_addon_versions", {"addons": [{"addonName": addon, "addonVersions": [
+            {"addonVersion": pinned, "compatibilities": [{"clusterVersion": "1.20", "defaultVersion": True}]}]}]})
+    results = stubs.run("addon-versions")
+    assert statuses(results) == ["fail"] * len(pins)
+    assert all(f"not offered for Kubernetes {prod.cluster.version} (current default: none)" in r.detail
+               for r in results)
 
 
 # ---- certificate -----------------------------------------------------------------------------------------------
@@ -195,13 +272,6 @@ def test_a_missing_certificate_fails_naming_it(prod: Any) -> None:
     assert "does not exist" in result.detail and ACCOUNT in result.detail
 
 
-def test_a_certificate_of_another_region_fails_without_a_call(prod: Any) -> None:
-    cfg = prod.model_copy(update={"load_balancer": prod.load_balancer.model_copy(update={
-        "certificate_arn": prod.load_balancer.certificate_arn.replace(REGION, "us-east-1")})})
-    [result] = Stubs(cfg).run("certificate")
-    assert result.status == "fail" and "us-east-1" in result.detail and "its own region" in result.detail
-
-
 def test_no_certificate_without_tls_is_skipped(dev: Any) -> None:
     [result] = Stubs(dev).run("certificate")
     assert result.status == "skipped" and "tls is false" in result.detail
@@ -209,33 +279,81 @@ def test_no_certificate_without_tls_is_skipped(dev: Any) -> None:
 
 # ---- database class and cache node type ------------------------------------------------------------------------
 
-def orderable(cls: str, version: str, storage: str = "gp3", multi_az: bool = True) -> dict[str, Any]:
-    return {"OrderableDBInstanceOptions": [{"Engine": "postgres", "EngineVersion": version, "DBInstanceClass": cls,
-                                            "StorageType": storage, "MultiAZCapable": multi_az}]}
+def orderable(cls: str, version: str = "17.4", **overrides: Any) -> dict[str, Any]:
+    """One option as RDS lists it, meeting everything the database component asks unless overridden."""
+    option = {"Engine": "postgres", "EngineVersion": version, "DBInstanceClass": cls, "StorageType": "gp3",
+              "MultiAZCapable": True, "SupportsStorageEncryption": True, "SupportsPerformanceInsights": True,
+              "SupportsEnhancedMonitoring": True, "SupportsStorageAutoscaling": True, "MinStorageSize": 20,
+              "MaxStorageSize": 65536, "AvailabilityZones": [{"Name": z} for z in ZONES]}
+    return {"OrderableDBInstanceOptions": [{**option, **overrides}]}
 
 
-@pytest.mark.parametrize(("answer", "status", "fragment"), [
-    (lambda c: orderable(c, "17.4"), "ok", "gp3, Multi-AZ"),
-    (lambda c: orderable(c, "16.8"), "fail", "not orderable"),
-    (lambda c: orderable(c, "17.4", storage="io1"), "fail", "gp3"),
-    (lambda c: orderable(c, "17.4", multi_az=False), "fail", "Multi-AZ"),
+@pytest.mark.parametrize(("overrides", "status", "fragment"), [
+    ({}, "ok", "with gp3, Multi-AZ"),
+    ({"StorageType": "io1"}, "fail", "not orderable with gp3 storage"),
+    ({"SupportsStorageEncryption": False}, "fail", "storage encryption"),
+    ({"SupportsPerformanceInsights": False}, "fail", "Performance Insights"),
+    ({"SupportsEnhancedMonitoring": False}, "fail", "envstack:database.monitoringIntervalSeconds"),
+    ({"SupportsStorageAutoscaling": False}, "fail", "envstack:database.maxAllocatedStorageGb"),
+    ({"MaxStorageSize": 64}, "fail", "100 GiB (envstack:database.allocatedStorageGb)"),
+    ({"MultiAZCapable": False}, "fail", "Multi-AZ (envstack:database.multiAz)"),
+    ({"AvailabilityZones": [{"Name": "us-west-2a"}, {"Name": "us-west-2d"}]}, "fail", "2 of the stack's AZs"),
 ])
-def test_the_database_class_must_be_orderable(prod: Any, answer: Any, status: str, fragment: str) -> None:
-    stubs = Stubs(prod)
-    stubs.stub("rds").add_response("describe_orderable_db_instance_options", answer(prod.database.instance_class),
+def test_the_database_class_must_be_orderable_as_the_component_uses_it(prod: Any, overrides: dict[str, Any],
+                                                                      status: str, fragment: str) -> None:
+    stubs = with_zones(Stubs(prod))
+    stubs.stub("rds").add_response("describe_orderable_db_instance_options",
+                                   orderable(prod.database.instance_class, **overrides),
                                    {"Engine": "postgres", "DBInstanceClass": prod.database.instance_class})
     [result] = stubs.run("database-class")
     assert result.status == status and fragment in result.detail
 
 
-@pytest.mark.parametrize(("offers", "status"), [(1, "ok"), (0, "fail")])
-def test_the_cache_node_type_must_be_offered(prod: Any, offers: int, status: str) -> None:
+def test_a_class_orderable_for_another_major_only_fails(prod: Any) -> None:
     stubs = Stubs(prod)
-    answer = {"ReservedCacheNodesOfferings": [{"CacheNodeType": prod.cache.node_type}] * offers}
-    stubs.stub("elasticache").add_response("describe_reserved_cache_nodes_offerings", answer,
-                                           {"CacheNodeType": prod.cache.node_type, "MaxRecords": 20})
+    rds = stubs.stub("rds")
+    rds.add_response("describe_orderable_db_instance_options", orderable(prod.database.instance_class, "16.8"))
+    rds.add_response("describe_orderable_db_instance_options", orderable("db.t4g.micro"),
+                     {"Engine": "postgres", "MaxRecords": 20})
+    [result] = stubs.run("database-class")
+    assert result.status == "fail" and "(PostgreSQL 17) is not orderable in us-west-2" in result.detail
+
+
+def test_an_exact_engine_version_is_asked_for_as_such(prod: Any) -> None:
+    cfg = prod.model_copy(update={"database": prod.database.model_copy(update={"engine_version": "17.6"})})
+    stubs = with_zones(Stubs(cfg))
+    stubs.stub("rds").add_response("describe_orderable_db_instance_options",
+                                   orderable(cfg.database.instance_class, "17.6"),
+                                   {"Engine": "postgres", "DBInstanceClass": cfg.database.instance_class,
+                                    "EngineVersion": "17.6"})
+    assert statuses(stubs.run("database-class")) == ["ok"]
+
+
+def test_an_endpoint_without_any_postgres_option_cannot_tell(prod: Any) -> None:
+    stubs = Stubs(prod)
+    rds = stubs.stub("rds")
+    rds.add_response("describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": []})
+    rds.add_response("describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": []})
+    [result] = stubs.run("database-class")
+    assert result.status == "skipped" and "no PostgreSQL option at all" in result.detail
+
+
+def cache_offerings(node_type: str, count: int) -> dict[str, Any]:
+    return {"ReservedCacheNodesOfferings": [{"CacheNodeType": node_type, "Duration": 31536000}] * count}
+
+
+@pytest.mark.parametrize(("offers", "elsewhere", "status"), [(1, None, "ok"), (0, 1, "fail"), (0, 0, "skipped")])
+def test_the_cache_node_type_must_be_offered(prod: Any, offers: int, elsewhere: int | None, status: str) -> None:
+    stubs = Stubs(prod)
+    elasticache = stubs.stub("elasticache")
+    elasticache.add_response("describe_reserved_cache_nodes_offerings", cache_offerings(prod.cache.node_type, offers),
+                             {"CacheNodeType": prod.cache.node_type, "MaxRecords": 20})
+    if elsewhere is not None:  # no offering of that type: does the endpoint list any offering at all?
+        elasticache.add_response("describe_reserved_cache_nodes_offerings",
+                                 cache_offerings("cache.t4g.micro", elsewhere), {"MaxRecords": 20})
     [result] = stubs.run("cache-node-type")
-    assert result.status == status and prod.cache.node_type in result.detail
+    assert result.status == status
+    assert status == "skipped" or prod.cache.node_type in result.detail
 
 
 # ---- cost-allocation tag and roles -----------------------------------------------------------------------------
@@ -325,6 +443,19 @@ def test_an_existing_stack_needs_no_new_elastic_ip(prod: Any) -> None:
     assert result.status == "ok" and "5 used + 0 needed" in result.detail
 
 
+def test_elastic_ips_fall_back_to_ec2s_own_limit_when_service_quotas_does_not_answer(prod: Any) -> None:
+    stubs = Stubs(prod)
+    ec2 = stubs.stub("ec2")
+    ec2.add_response("describe_addresses", {"Addresses": [{"PublicIp": "1.2.3.4"}] * 4}, {})
+    no_stack_vpc(stubs)
+    stubs.stub("service-quotas").add_client_error("get_service_quota", "AccessDeniedException", "no", 403)
+    ec2.add_response("describe_account_attributes", {"AccountAttributes": [
+        {"AttributeName": "vpc-max-elastic-ips", "AttributeValues": [{"AttributeValue": "10"}]}]},
+        {"AttributeNames": ["vpc-max-elastic-ips"]})
+    [result] = stubs.run("quota-elastic-ips")
+    assert result.status == "ok" and "4 used + 3 needed <= quota 10" in result.detail
+
+
 @pytest.mark.parametrize(("in_busiest", "status"), [(4, "ok"), (5, "fail")])
 def test_nat_gateways_per_az(prod: Any, in_busiest: int, status: str) -> None:
     stubs = Stubs(prod)
@@ -358,7 +489,7 @@ def test_results_before_an_unanswered_call_stand(prod: Any) -> None:
     stubs = Stubs(prod)
     first, pinned = next(iter(pins.items()))
     eks = stubs.stub("eks")
-    eks.add_response("describe_addon_versions", addon_answer(first, [pinned], pinned))
+    eks.add_response("describe_addon_versions", addon_answer(first, [pinned], pinned, prod.cluster.version))
     eks.add_client_error("describe_addon_versions", "ServerException", "boom", 500)
     assert statuses(stubs.run("addon-versions")) == ["ok", "skipped"]
 
@@ -407,27 +538,71 @@ def moto_server() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def test_preflight_against_moto_names_the_account_and_the_missing_certificate(moto_server: str) -> None:
-    done = envstack("preflight", "prod", env={**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto_server})
+def test_preflight_against_moto_names_the_account_and_the_missing_certificate(moto_server: str,
+                                                                           tmp_path: Path) -> None:
+    report = tmp_path / "preflight.json"
+    done = envstack("preflight", "prod", "--json", str(report),
+                    env={**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto_server})
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    ran = {line.split()[1] for line in lines if line.split()[:1] and line.split()[0] in preflight.STYLE}
-    assert ran == {name for name, _ in preflight.CHECKS}  # every check ran and said so
-    assert any(line.startswith("fail") and "account 222222222222" in line and ACCOUNT in line for line in lines)
-    assert any(line.startswith("fail") and "certificate" in line and "does not exist" in line for line in lines)
-    assert any(line.startswith("ok") and "availability-zones" in line for line in lines)
-    assert any(line.startswith("skipped") and "addon-versions" in line for line in lines)  # moto lacks EKS's call
+    answers = [line.split(maxsplit=2) for line in lines if line.split()[:1] and line.split()[0] in preflight.STYLE]
+    assert [name for name, _ in preflight.CHECKS] == list(dict.fromkeys(check for _, check, _ in answers))
+    failed = {check: detail for status, check, detail in answers if status == "fail"}
+    assert set(failed) == {"account", "certificate"}  # what moto cannot answer is skipped, never failed
+    assert "account 222222222222" in failed["account"] and ACCOUNT in failed["account"]
+    assert "does not exist in account 222222222222" in failed["certificate"]
+    assert {check for status, check, _ in answers if status == "ok"} >= {"region", "availability-zones",
+                                                                         "instance-types", "quota-vpcs"}
+    assert ("skipped", "addon-versions") in {(status, check) for status, check, _ in answers}  # moto lacks it
+    document = json.loads(report.read_text())
+    assert document["account"] == "222222222222" and document["stack"] == "prod"
+    assert [(r["check"], r["status"]) for r in document["results"]] == [(c, s) for s, c, _ in answers]
+
+
+def test_quiet_prints_the_problems_only(moto_server: str) -> None:
+    done = envstack("preflight", "prod", "--quiet", "--check", "account", "--check", "region",
+                    env={**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto_server})
+    assert done.returncode == 1
+    assert [line.split()[:2] for line in done.stdout.splitlines()] == [["fail", "account"]]
 
 
 def test_without_credentials_one_line_and_exit_2() -> None:
     done = envstack("preflight", "prod", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert [line for line in done.stderr.splitlines() if line] == [
-        line for line in done.stderr.splitlines() if "no AWS credentials" in line]
+    [line] = [line for line in done.stderr.splitlines() if line]
+    assert line.startswith("stack prod: no AWS credentials")
 
 
-def test_a_bad_stack_exits_2_before_any_call() -> None:
+def test_a_bad_stack_or_an_unknown_check_exits_2_before_any_call() -> None:
     done = envstack("preflight", "no-such-stack", env={})
     assert done.returncode == 2 and "Pulumi.no-such-stack.yaml" in done.stderr
+    done = envstack("preflight", "prod", "--check", "certificates", env={})
+    assert done.returncode == 2 and "no check named certificates" in done.stderr and "certificate," in done.stderr
+
+
+def readme_permissions() -> set[str]:
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("The permissions it needs (all read-only)"):]
+    document = block[block.index("```json") + len("```json"):block.index("```", block.index("```json") + 7)]
+    return set(json.loads(document)["Statement"][0]["Action"])
+
+
+def test_the_readme_lists_every_permission_the_checks_use(moto_server: str, prod: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call the checks make against moto, as an IAM action, is in the README's policy (roles named in the
+    caller's account so that IAM GetRole is called too)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    called: set[str] = set()
+    session.events.register("before-call", lambda model, **_: called.add(
+        f"{model.service_model.signing_name}:{model.name}"))
+    caller_roles = prod.cluster.model_copy(update={"deployer_role_arn": "arn:aws:iam::222222222222:role/deployer"})
+    ctx = Context(prod.model_copy(update={"cluster": caller_roles}), session=session)
+    results = preflight.preflight(ctx)
+    assert any(r.check == "roles" and r.status == "fail" and "role/deployer does not exist" in r.detail
+               for r in results)
+    assert {"sts:GetCallerIdentity", "ec2:DescribeRegions", "iam:GetRole", "acm:DescribeCertificate",
+            "rds:DescribeOrderableDBInstanceOptions", "servicequotas:GetServiceQuota"} <= called
+    assert called - readme_permissions() == set()

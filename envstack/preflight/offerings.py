@@ -1,0 +1,151 @@
+"""Checks that what the stack asks for is offered where it asks: node instance types in its AZs, the pinned EKS
+add-on versions for its Kubernetes version, the database class for its PostgreSQL version and storage, the cache
+node type in its region."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .core import Context, Result, SkipCheck, check
+
+# MaxRecords' smallest value in RDS and ElastiCache describe calls: enough to learn whether there is any answer.
+ONE_PAGE = 20
+# What components/database.py asks of every instance (encrypted storage, Performance Insights, enhanced monitoring,
+# storage autoscaling up to maxAllocatedStorageGb), as the orderable option's flag that allows it.
+DATABASE_FLAGS = (("SupportsStorageEncryption", "storage encryption"),
+                  ("SupportsPerformanceInsights", "Performance Insights"),
+                  ("SupportsEnhancedMonitoring", "enhanced monitoring (envstack:database.monitoringIntervalSeconds)"),
+                  ("SupportsStorageAutoscaling", "storage autoscaling (envstack:database.maxAllocatedStorageGb)"))
+
+
+@check("instance-types")
+def instance_types(ctx: Context) -> Iterator[Result]:
+    """Every node group's instance types offered in the AZs its subnets span (EC2 DescribeInstanceTypeOfferings,
+    location type availability-zone)."""
+    zones = ctx.zones()
+    wanted = sorted({t for group in ctx.cfg.cluster.node_groups.values() for t in group.instance_types})
+    offered: dict[str, set[str]] = {t: set() for t in wanted}
+    pages = ctx.client("ec2").get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": wanted},
+                                                   {"Name": "location", "Values": zones}])
+    for page in pages:
+        for offer in page["InstanceTypeOfferings"]:
+            offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+    for name, group in ctx.cfg.cluster.node_groups.items():
+        for itype in group.instance_types:
+            missing = [z for z in zones if z not in offered[itype]]
+            where = f"envstack:cluster.nodeGroups.{name}.instanceTypes: {itype}"
+            if len(missing) == len(zones):
+                yield Result("instance-types", "fail", f"{where} is not offered in {', '.join(zones)}")
+            elif missing:
+                yield Result("instance-types", "warn", f"{where} is not offered in {', '.join(missing)}: the "
+                             "group launches it in the other AZs only")
+            else:
+                yield Result("instance-types", "ok", f"{where} in {len(zones)} AZs")
+
+
+@check("addon-versions")
+def addon_versions(ctx: Context) -> Iterator[Result]:
+    """Each pinned EKS add-on version is offered for the cluster's Kubernetes version (EKS DescribeAddonVersions);
+    a pin other than EKS's current default for that version is shown with the default."""
+    version = ctx.cfg.cluster.version
+    for addon, pinned in ctx.cfg.cluster.addon_versions.by_addon_name().items():
+        offered, default = _addon_versions(ctx.client("eks"), addon, version)
+        label = f"{addon} {pinned}"
+        if pinned not in offered:
+            yield Result("addon-versions", "fail", f"{label} is not offered for Kubernetes {version} (current "
+                         f"default: {default or 'none'}); update envstack/addon_versions.yaml")
+        elif default and pinned != default:
+            yield Result("addon-versions", "warn", f"{label} is offered for Kubernetes {version}; the current "
+                         f"default is {default} (envstack/addon_versions.yaml)")
+        else:
+            yield Result("addon-versions", "ok", f"{label} (the default for Kubernetes {version})")
+
+
+def _addon_versions(eks: Any, addon: str, version: str) -> tuple[set[str], str | None]:
+    """The add-on's versions compatible with Kubernetes `version`, and the one EKS marks default for it (a
+    version's compatibilities list every cluster version, each with its own defaultVersion flag)."""
+    offered: set[str] = set()
+    default = None
+    pages = eks.get_paginator("describe_addon_versions").paginate(addonName=addon, kubernetesVersion=version)
+    for page in pages:
+        for entry in page.get("addons", []):
+            for candidate in entry.get("addonVersions", []):
+                mine = [c for c in candidate.get("compatibilities", []) if c.get("clusterVersion") == version]
+                if mine:
+                    offered.add(candidate["addonVersion"])
+                if any(c.get("defaultVersion") for c in mine):
+                    default = candidate["addonVersion"]
+    return offered, default
+
+
+@check("database-class")
+def database_class(ctx: Context) -> Iterator[Result]:
+    """The instance class is orderable for PostgreSQL of the configured version (the exact one when it names a
+    minor) with what the database component asks of it: gp3, encryption, Performance Insights, enhanced
+    monitoring, storage autoscaling, the allocated size, Multi-AZ when asked, in the stack's AZs (RDS
+    DescribeOrderableDBInstanceOptions)."""
+    db, rds = ctx.cfg.database, ctx.client("rds")
+    exact = "." in db.engine_version
+    major = db.engine_version.split(".")[0]
+    query = {"Engine": "postgres", "DBInstanceClass": db.instance_class,
+             **({"EngineVersion": db.engine_version} if exact else {})}
+    options = [o for page in rds.get_paginator("describe_orderable_db_instance_options").paginate(**query)
+               for o in page["OrderableDBInstanceOptions"]
+               if exact or o.get("EngineVersion", "").split(".")[0] == major]
+    where = f"envstack:database.instanceClass: {db.instance_class} (PostgreSQL {db.engine_version})"
+    if not options:
+        if not rds.describe_orderable_db_instance_options(Engine="postgres", MaxRecords=ONE_PAGE)[
+                "OrderableDBInstanceOptions"]:
+            raise SkipCheck("the endpoint lists no PostgreSQL option at all (an emulator?): it cannot tell")
+        yield Result("database-class", "fail", f"{where} is not orderable in {ctx.cfg.region}")
+        return
+    missing = _database_needs(ctx, options)
+    if missing:
+        yield Result("database-class", "fail", f"{where} is not orderable with {missing}")
+    else:
+        yield Result("database-class", "ok", f"{where} with gp3{', Multi-AZ' if db.multi_az else ''}")
+
+
+def _database_needs(ctx: Context, options: list[dict[str, Any]]) -> str | None:
+    """The first of the database component's requirements (components/database.py) that no option meets along with
+    those before it; None when one option meets them all."""
+    db, zones = ctx.cfg.database, set(ctx.zones())
+    in_zones = 2 if db.multi_az else 1  # a Multi-AZ standby goes to another AZ than the primary
+    needs: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
+        ("gp3 storage", lambda o: o.get("StorageType") == "gp3"),
+        *((label, lambda o, flag=flag: bool(o.get(flag))) for flag, label in DATABASE_FLAGS),
+        (f"{db.allocated_storage_gb} GiB (envstack:database.allocatedStorageGb)",
+         lambda o: o.get("MinStorageSize", 0) <= db.allocated_storage_gb <= o.get("MaxStorageSize", 65536)),
+        *([("Multi-AZ (envstack:database.multiAz)", lambda o: bool(o.get("MultiAZCapable")))] if db.multi_az else []),
+        (f"{in_zones} of the stack's AZs ({', '.join(sorted(zones))})",
+         lambda o: len(zones & _option_zones(o, zones)) >= in_zones),
+    ]
+    suitable = options
+    for need, met in needs:
+        suitable = [o for o in suitable if met(o)]
+        if not suitable:
+            return need
+    return None
+
+
+def _option_zones(option: dict[str, Any], zones: set[str]) -> set[str]:
+    """The AZs an option is orderable in; one that lists none (an emulator) is taken as orderable everywhere."""
+    listed = {z["Name"] for z in option.get("AvailabilityZones") or []}
+    return listed or zones
+
+
+@check("cache-node-type")
+def cache_node_type(ctx: Context) -> Iterator[Result]:
+    """ElastiCache has no 'orderable options' call; its reserved-node offerings are listed per node type and region
+    (DescribeReservedCacheNodesOfferings, read-only: "show only the available offerings matching the specified
+    cache node type"), so a node type without any offering is one the region does not have."""
+    node_type, elasticache = ctx.cfg.cache.node_type, ctx.client("elasticache")
+    answer = elasticache.describe_reserved_cache_nodes_offerings(CacheNodeType=node_type, MaxRecords=ONE_PAGE)
+    where = f"envstack:cache.nodeType: {node_type}"
+    if answer.get("ReservedCacheNodesOfferings"):
+        yield Result("cache-node-type", "ok", f"{where} is offered in {ctx.cfg.region}")
+    elif not elasticache.describe_reserved_cache_nodes_offerings(MaxRecords=ONE_PAGE).get(
+            "ReservedCacheNodesOfferings"):
+        raise SkipCheck("the endpoint lists no reserved-node offering at all (an emulator?): it cannot tell")
+    else:
+        yield Result("cache-node-type", "fail", f"{where} has no offering in {ctx.cfg.region}")
