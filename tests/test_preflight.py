@@ -309,6 +309,14 @@ def test_the_database_class_must_be_orderable_as_the_component_uses_it(prod: Any
     assert result.status == status and fragment in result.detail
 
 
+def test_storage_autoscaling_is_asked_for_only_when_configured(prod: Any) -> None:
+    cfg = prod.model_copy(update={"database": prod.database.model_copy(update={"max_allocated_storage_gb": 0})})
+    stubs = with_zones(Stubs(cfg))
+    stubs.stub("rds").add_response("describe_orderable_db_instance_options",
+                                   orderable(cfg.database.instance_class, SupportsStorageAutoscaling=False))
+    assert statuses(stubs.run("database-class")) == ["ok"]
+
+
 def test_a_class_orderable_for_another_major_only_fails(prod: Any) -> None:
     stubs = Stubs(prod)
     rds = stubs.stub("rds")

@@ -9,12 +9,12 @@ from .core import Context, Result, SkipCheck, check
 
 # MaxRecords' smallest value in RDS and ElastiCache describe calls: enough to learn whether there is any answer.
 ONE_PAGE = 20
-# What components/database.py asks of every instance (encrypted storage, Performance Insights, enhanced monitoring,
-# storage autoscaling up to maxAllocatedStorageGb), as the orderable option's flag that allows it.
+# What components/database.py asks of every instance (encrypted storage, Performance Insights, enhanced monitoring),
+# as the orderable option's flag that allows it.
 DATABASE_FLAGS = (("SupportsStorageEncryption", "storage encryption"),
                   ("SupportsPerformanceInsights", "Performance Insights"),
-                  ("SupportsEnhancedMonitoring", "enhanced monitoring (envstack:database.monitoringIntervalSeconds)"),
-                  ("SupportsStorageAutoscaling", "storage autoscaling (envstack:database.maxAllocatedStorageGb)"))
+                  ("SupportsEnhancedMonitoring", "enhanced monitoring (envstack:database.monitoringIntervalSeconds)"))
+AUTOSCALING = ("SupportsStorageAutoscaling", "storage autoscaling (envstack:database.maxAllocatedStorageGb)")
 
 
 @check("instance-types")
@@ -113,7 +113,8 @@ def _database_needs(ctx: Context, options: list[dict[str, Any]]) -> str | None:
     in_zones = 2 if db.multi_az else 1  # a Multi-AZ standby goes to another AZ than the primary
     needs: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
         ("gp3 storage", lambda o: o.get("StorageType") == "gp3"),
-        *((label, lambda o, flag=flag: bool(o.get(flag))) for flag, label in DATABASE_FLAGS),
+        *((label, lambda o, flag=flag: bool(o.get(flag)))
+          for flag, label in (*DATABASE_FLAGS, *([AUTOSCALING] if db.max_allocated_storage_gb else []))),
         (f"{db.allocated_storage_gb} GiB (envstack:database.allocatedStorageGb)",
          lambda o: o.get("MinStorageSize", 0) <= db.allocated_storage_gb <= o.get("MaxStorageSize", 65536)),
         *([("Multi-AZ (envstack:database.multiAz)", lambda o: bool(o.get("MultiAZCapable")))] if db.multi_az else []),
