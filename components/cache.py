@@ -23,6 +23,13 @@ Engine = Literal["redis", "valkey"]
 KEY_SERVICES = ("elasticache", "dax", "secretsmanager")
 
 
+def replication_group_id(name_prefix: str) -> str:
+    """`<prefix>-cache`: names the stack, so several stacks in one account are told apart, and not the engine, so
+    moving Redis to Valkey stays an in-place upgrade. ElastiCache ids: 1-40 characters (the stack-name rule keeps
+    `envstack-<stack>-cache` within them), a letter first, no "--", no trailing hyphen."""
+    return f"{name_prefix}-cache"
+
+
 def parameter_group_family(engine: Engine, engine_version: str) -> str:
     """'redis' '7.1' -> 'redis7', 'valkey' '8.0' -> 'valkey8' (Redis 6 and its 'redis6.x' are not supported)."""
     return f"{engine}{engine_version.split('.')[0]}"
@@ -67,6 +74,7 @@ class Cache(DataStore):
         self.primary_endpoint = self.replication_group.primary_endpoint_address
         self.reader_endpoint = self.replication_group.reader_endpoint_address
         self.port = self.replication_group.port
+        self.replication_group_id = self.replication_group.replication_group_id
         self.auth_secret_arn = self.auth_secret.arn
         self.register_outputs({
             "primary_endpoint": self.primary_endpoint, "reader_endpoint": self.reader_endpoint, "port": self.port,
@@ -80,8 +88,10 @@ class Cache(DataStore):
             self.label, family=parameter_group_family(args.engine, args.engine_version),
             description=f"{display_name}: engine defaults, tunable without a replacement", opts=self.child())
         slow_log = self.log_group("slow-log", args.log_retention_days)
+        group_id = replication_group_id(args.name_prefix)
         return aws.elasticache.ReplicationGroup(
             self.label,
+            replication_group_id=group_id,
             description=f"{display_name}: {args.nodes} node(s)",
             engine=args.engine,
             engine_version=args.engine_version,
@@ -103,12 +113,18 @@ class Cache(DataStore):
             snapshot_window=args.snapshot_window,
             maintenance_window=args.maintenance_window,
             apply_immediately=args.apply_immediately,
-            final_snapshot_identifier=f"{display_name}-final" if args.final_snapshot else None,
+            final_snapshot_identifier=self.final_snapshot_name(group_id, {
+                # terraform-provider-aws internal/service/elasticache/replication_group.go: ForceNew inputs envstack
+                # sets, and the engine and its version (a downgrade replaces the group)
+                "replicationGroupId": group_id, "engine": args.engine, "engineVersion": args.engine_version,
+                "kmsKeyId": self.key.arn, "subnetGroupName": args.subnet_group_name, "port": str(PORT),
+            }) if args.final_snapshot else None,
             notification_topic_arn=args.notification_topic_arn,
             log_delivery_configurations=[{
                 "destination": slow_log.name, "destination_type": "cloudwatch-logs",
                 "log_format": "json", "log_type": "slow-log"}],
-            opts=self.child(protect=args.protect),
+            # The id is fixed, so a replacement must delete first; `protect` stops that where it matters.
+            opts=self.child(protect=args.protect, delete_before_replace=True),
         )
 
     def _auth_token(self, display_name: str) -> tuple[aws.secretsmanager.Secret, pulumi.Output[str]]:

@@ -3,9 +3,10 @@
 Storage, Performance Insights and the master user's secret are encrypted with the component's customer-managed key.
 RDS generates the master password and keeps it in Secrets Manager, so it is never in config, code or state.
 Log exports land in log groups created here first, so they get a retention and encryption instead of RDS's
-keep-forever default. The instance's identifier is stable (`<prefix>-postgres`): those log group names and the
-final snapshot's name follow from it. Given the stack's alert topic, an RDS event subscription sends the instance's
-operational events (failover, failure, low storage, maintenance, ...) there.
+keep-forever default. The instance's identifier is stable (`<prefix>-postgres`): those log group names follow from
+it, and the final snapshot is `<identifier>-final-<suffix>`, the suffix new with each replacement. Given the stack's
+alert topic, an RDS event subscription sends the instance's operational events (failover, failure, low storage,
+maintenance, ...) there.
 """
 
 from dataclasses import dataclass
@@ -123,7 +124,10 @@ class Database(DataStore):
             copy_tags_to_snapshot=True,
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=args.skip_final_snapshot,
-            final_snapshot_identifier=f"{identifier}-final",
+            final_snapshot_identifier=None if args.skip_final_snapshot else self.final_snapshot_name(identifier, {
+                # terraform-provider-aws internal/service/rds/instance.go: ForceNew inputs envstack sets
+                "identifier": identifier, "engine": "postgres", "kmsKeyId": self.key.arn,
+                "dbName": args.database_name, "username": args.master_username}),
             delete_automated_backups=args.delete_automated_backups,
             performance_insights_enabled=True,
             performance_insights_kms_key_id=self.key.arn,

@@ -5,10 +5,12 @@ new groups, and a data store never opens connections itself, so the group allows
 store)` adds an ingress rule from a connected security group on the store's port.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from .base import Component
 from .connections import Connections
@@ -27,3 +29,14 @@ class DataStore(Component):
         self.security_group_id = self.security_group.id
         self.connections = Connections(owner=self, label=name, security_group_id=self.security_group.id,
                                        default_port=port)
+
+    def final_snapshot_name(self, name: str, replaced_by: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+        """`<name>-final-<8 hex>`, the suffix drawn anew whenever one of `replaced_by` changes: the inputs whose
+        change replaces the store. A constant name works once: the next delete or replacement fails with
+        DBSnapshotAlreadyExists (terraform-aws-modules/terraform-aws-rds#445), and so does a second create-destroy
+        cycle; a suffix kept across replacements only moves that failure (terraform-aws-rds-aurora#238, hence
+        keepers on every replacing input, terraform-aws-rds#591). A store is deleted with the name in its state,
+        so the old store's snapshot keeps the old suffix."""
+        suffix = random.RandomId(f"{self.label}-final-snapshot", byte_length=4, keepers=replaced_by,
+                                 opts=self.child())
+        return pulumi.Output.concat(name, "-final-", suffix.hex)

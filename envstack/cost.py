@@ -445,6 +445,7 @@ FREE: frozenset[str] = frozenset({
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",  # its volume is priced in the log group
     "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
     "random:index/randomPassword:RandomPassword",  # computed by the engine, nothing in AWS
+    "random:index/randomId:RandomId",
     # Kubernetes objects run on the priced nodes. (A Service of type LoadBalancer would create a billed NLB:
     # it is deliberately absent, so adding one shows up as unpriced.)
     "kubernetes:core/v1:Namespace", "kubernetes:core/v1:LimitRange", "kubernetes:core/v1:ResourceQuota",

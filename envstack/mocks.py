@@ -31,6 +31,14 @@ def _elb(resource: str, suffix: str, region: str) -> dict[str, str]:
     return {"arn": _arn("elasticloadbalancing", region, f"{resource}{suffix}"), "arnSuffix": suffix}
 
 
+def _random_id(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """A RandomId's value, a function of its name and keepers: as with the random provider, changed keepers give a
+    new value (there, a replacement draws one)."""
+    seed = json.dumps([name, inputs.get("keepers")], sort_keys=True).encode()
+    digest = hashlib.sha256(seed).hexdigest()[:2 * int(inputs.get("byteLength", 8))]
+    return {"hex": digest, "dec": str(int(digest, 16))}
+
+
 def mock_password(name: str, inputs: dict[str, Any]) -> str:
     """What a mocked random password "generates": recognisable, so tests can prove it never shows in plain text."""
     return f"MockPassword{name}{'x' * 128}"[:int(inputs.get("length", 32))]
@@ -124,11 +132,13 @@ OUTPUTS: dict[str, Outputs] = {
         "masterUserSecrets": [{"secretArn": _arn("secretsmanager", r, f"secret:rds!db-{name}-AbCdEf"),
                                "kmsKeyId": i.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}]},
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda name, i, r: {
-        "primaryEndpointAddress": f"master.{name}.c0ffee.usw2.cache.amazonaws.com",
-        "readerEndpointAddress": f"replica.{name}.c0ffee.usw2.cache.amazonaws.com",
+        "primaryEndpointAddress": f"master.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.amazonaws.com",
         "port": int(i.get("port", 6379)),
-        "memberClusters": [f"{name}-00{n + 1}" for n in range(int(i.get("numCacheClusters", 1)))]},
+        "memberClusters": [f"{i.get('replicationGroupId', name)}-00{n + 1}"
+                           for n in range(int(i.get("numCacheClusters", 1)))]},
     "random:index/randomPassword:RandomPassword": lambda name, i, r: {"result": mock_password(name, i)},
+    "random:index/randomId:RandomId": _random_id,
     "aws:lb/loadBalancer:LoadBalancer": lambda name, i, r: {
         **_elb("loadbalancer/", f"app/{name}", r), "dnsName": f"{name}-1234567890.{r}.elb.amazonaws.com",
         "zoneId": "Z1H1FL5HABSF5"},

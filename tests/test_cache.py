@@ -13,11 +13,12 @@ from test_database import (
     children,
     config_problems,
     mock_id,
+    mock_random_hex,
     only,
     profile,
 )
 
-from components.cache import parameter_group_family
+from components.cache import parameter_group_family, replication_group_id
 from envstack.config import load_profile
 from envstack.mocks import mock_password
 
@@ -65,9 +66,13 @@ def test_bad_cache_values_name_the_key(environment, cache, key, expected):
 
 def test_outside_prod_a_single_burstable_node_without_snapshots_is_fine():
     cheap = {"nodes": 1, "automaticFailover": False, "multiAz": False, "snapshotRetentionDays": 0,
-             "finalSnapshot": False, "nodeType": "cache.t4g.micro"}
-    for environment in ("dev", "staging"):
-        assert not [line for line in config_problems(environment, cache=cheap) if "envstack:cache" in line]
+             "nodeType": "cache.t4g.micro"}
+    assert not [line for line in config_problems("dev", cache={**cheap, "finalSnapshot": False})
+                if "envstack:cache" in line]
+    # Staging holds production-like data: it may be small, but keeps a final snapshot.
+    assert not [line for line in config_problems("staging", cache=cheap) if "envstack:cache" in line]
+    assert_rejected("staging", {"cache": {"finalSnapshot": False}}, "envstack:cache.finalSnapshot",
+                    "requires a final snapshot")
 
 
 @pytest.mark.parametrize(("engine", "version", "family"), [
@@ -108,7 +113,31 @@ def test_prod_fails_over_across_azs_keeps_a_final_snapshot_and_is_protected():
     assert group.inputs["numCacheClusters"] >= 2
     assert group.inputs["automaticFailoverEnabled"] is True and group.inputs["multiAzEnabled"] is True
     assert not group.inputs["nodeType"].startswith("cache.t")
-    assert group.inputs["finalSnapshotIdentifier"] == f"envstack-prod-{group.inputs['engine']}-final"
+    assert group.inputs["finalSnapshotIdentifier"].startswith("envstack-prod-cache-final-")
+
+
+def test_the_replication_group_id_names_the_stack_within_elasticaches_40_characters(stack):
+    group = stack.one(GROUP)
+    assert group.inputs["replicationGroupId"] == replication_group_id(f"envstack-{stack.stack}")
+    assert group.inputs["replicationGroupId"] == f"envstack-{stack.stack}-cache"
+    longest = replication_group_id(f"envstack-{'s' * 20}")  # the stack-name rule allows 20 characters
+    assert len(longest) <= 40
+    # Members are <id>-001, ...: the node alarms name them.
+    assert stack.outputs["cachePrimaryEndpoint"].startswith(f"master.{group.inputs['replicationGroupId']}.")
+
+
+def test_the_final_snapshot_is_named_for_this_replication_groups_lifetime(stack):
+    group = stack.one(GROUP).inputs
+    suffixes = children(stack, "cache", "random:index/randomId:RandomId")
+    if "finalSnapshotIdentifier" not in group:
+        assert not suffixes
+        return
+    suffix = only(suffixes)
+    assert group["finalSnapshotIdentifier"] == f"{group['replicationGroupId']}-final-{mock_random_hex(suffix)}"
+    assert suffix.inputs["keepers"] == {
+        "replicationGroupId": group["replicationGroupId"], "engine": group["engine"],
+        "engineVersion": group["engineVersion"], "kmsKeyId": group["kmsKeyId"],
+        "subnetGroupName": group["subnetGroupName"], "port": f"{group['port']:g}"}
 
 
 def test_encrypted_at_rest_with_the_components_key_and_in_transit(stack):

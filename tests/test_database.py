@@ -12,6 +12,7 @@ from components.database import parameter_group_family
 from envstack.config import ConfigError, load_profile, load_stack_config
 from envstack.config.loader import deep_merge, parse_value
 from envstack.config.windows import daily, weekly
+from envstack.mocks import _random_id
 from envstack.synth import ROOT, ResourceRecord, Synthesis, read_stack_config, synthesize
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -59,6 +60,11 @@ def only(records: list[ResourceRecord]) -> ResourceRecord:
 
 def mock_id(record: ResourceRecord) -> str:
     return f"{record.name}-id"
+
+
+def mock_random_hex(record: ResourceRecord) -> str:
+    """What the mocks make a RandomId draw: a function of its name and keepers."""
+    return str(_random_id(record.name, record.inputs, "")["hex"])
 
 
 def transitive_dependencies(records: Iterable[ResourceRecord], urn: str) -> set[str]:
@@ -169,10 +175,14 @@ def test_bad_database_values_name_the_key(environment, database, key, expected):
 
 
 def test_outside_prod_the_guardrails_do_not_apply():
-    relaxed = {"multiAz": False, "backupRetentionDays": 1, "deletionProtection": False, "skipFinalSnapshot": True,
+    relaxed = {"multiAz": False, "backupRetentionDays": 1, "deletionProtection": False,
                "instanceClass": "db.t4g.large"}
-    for environment in ("dev", "staging"):
-        assert not [line for line in config_problems(environment, database=relaxed) if "envstack:database" in line]
+    assert not [line for line in config_problems("dev", database={**relaxed, "skipFinalSnapshot": True})
+                if "envstack:database" in line]
+    # Staging holds production-like data: relaxed, but it keeps a final snapshot.
+    assert not [line for line in config_problems("staging", database=relaxed) if "envstack:database" in line]
+    assert_rejected("staging", {"database": {"skipFinalSnapshot": True}}, "envstack:database.skipFinalSnapshot",
+                    "requires a final snapshot")
 
 
 @pytest.mark.parametrize("ceiling", [0, 110, 1000])
@@ -234,13 +244,13 @@ def test_prod_is_multi_az_protected_and_keeps_its_backups():
     assert db.inputs["backupRetentionPeriod"] >= 30
     assert db.inputs["deletionProtection"] is True and db.inputs["skipFinalSnapshot"] is False
     assert db.inputs["deleteAutomatedBackups"] is False
-    assert db.inputs["finalSnapshotIdentifier"] == "envstack-prod-postgres-final"
+    assert db.inputs["finalSnapshotIdentifier"].startswith("envstack-prod-postgres-final-")
 
 
 def test_staging_takes_a_final_snapshot_and_cannot_be_deleted_by_accident():
     db = synth("staging").one(INSTANCE).inputs
     assert db["deletionProtection"] is True and db["skipFinalSnapshot"] is False
-    assert db["finalSnapshotIdentifier"] == "envstack-staging-postgres-final"
+    assert db["finalSnapshotIdentifier"].startswith("envstack-staging-postgres-final-")
 
 
 def test_instance_is_hardened_in_every_environment(stack):
@@ -258,7 +268,39 @@ def test_instance_is_hardened_in_every_environment(stack):
     assert db["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
     assert db["autoMinorVersionUpgrade"] is True and db["allowMajorVersionUpgrade"] is False
     assert db["copyTagsToSnapshot"] is True
-    assert db["finalSnapshotIdentifier"] == f"envstack-{stack.stack}-postgres-final"
+
+
+def test_the_final_snapshot_is_named_for_this_instances_lifetime(stack):
+    """<identifier>-final-<suffix>: the suffix is a RandomId kept by the inputs that replace the instance, so a
+    replacement (and a new stack after a destroy) draws a new name (terraform-aws-modules/terraform-aws-rds#445)."""
+    db = stack.one(INSTANCE).inputs
+    suffixes = [r for r in children(stack, "database", "random:index/randomId:RandomId")]
+    if db["skipFinalSnapshot"]:
+        assert "finalSnapshotIdentifier" not in db and not suffixes
+        return
+    suffix = only(suffixes)
+    assert db["finalSnapshotIdentifier"] == f"{db['identifier']}-final-{mock_random_hex(suffix)}"
+    assert suffix.inputs["keepers"] == {key: db[key] for key in ("identifier", "engine", "kmsKeyId", "dbName",
+                                                                  "username")}
+    assert suffix.protect is False  # a protected suffix could not be replaced with its instance
+
+
+def test_final_snapshot_names_change_with_a_replacement_and_only_then():
+    """Staging keeps a final snapshot of both stores. A new database name replaces the instance (ForceNew), a new
+    engine replaces the replication group (Valkey -> Redis is a downgrade): each gets a new final snapshot name. A
+    new instance class or node type is an in-place change: the name stays."""
+    def names(s: Synthesis) -> tuple[str, str]:
+        return (s.one(INSTANCE).inputs["finalSnapshotIdentifier"],
+                s.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs["finalSnapshotIdentifier"])
+
+    database, cache = read_stack_config("staging").get("envstack:database", {}), {}
+    db_name, cache_name = names(synth("staging"))
+    replaced_db = names(synth_with("staging", database={**database, "databaseName": "shop"},
+                                   cache={**cache, "nodeType": "cache.t4g.medium"}))
+    assert replaced_db[0] != db_name and replaced_db[1] == cache_name
+    replaced_cache = names(synth_with("staging", database={**database, "instanceClass": "db.t4g.large"},
+                                      cache={**cache, "engine": "redis", "engineVersion": "7.1"}))
+    assert replaced_cache[0] == db_name and replaced_cache[1] != cache_name
 
 
 def test_a_major_upgrade_is_allowed_only_when_the_stack_file_says_so():

@@ -1,5 +1,6 @@
 """ElastiCache Redis/Valkey replication groups: encryption, authentication, failover and snapshots."""
 
+import re
 from collections.abc import Iterator
 
 from pulumi_policy import Severity
@@ -51,3 +52,18 @@ def multi_az(r: Resource) -> Iterator[str]:
                options=retention_option(default_days=7))
 def snapshot_retention(r: Resource) -> Iterator[str]:
     yield from short_retention(r, "snapshotRetentionLimit")
+
+
+_GROUP_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,39}$")
+
+
+# ElastiCache API reference, CreateReplicationGroup (ReplicationGroupId): 1-40 letters, digits or hyphens, a letter
+# first, no two consecutive hyphens, no trailing hyphen (terraform-provider-aws validateReplicationGroupID).
+@resource_rule("elasticache-replication-group-id",
+               "A replication group id has 1-40 letters, digits or single hyphens and starts with a letter.",
+               [REPLICATION_GROUP], deployability=True)
+def replication_group_id(r: Resource) -> Iterator[str]:
+    group_id = r.get("replicationGroupId")
+    if isinstance(group_id, str) and not _GROUP_ID.match(group_id):
+        yield (f"replicationGroupId {group_id!r} ({len(group_id)} characters): ElastiCache wants 1-40 letters, "
+               "digits or single hyphens, a letter first and no trailing hyphen")
