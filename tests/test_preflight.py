@@ -15,10 +15,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from envstack import preflight
 from envstack.preflight import Context, Result, run_check
+from envstack.preflight.core import unanswered
+from envstack.preflight.offerings import addon_version_key
 from envstack.validate import load
 from envstack.zones import EKS_UNSUPPORTED_ZONE_IDS
 
@@ -88,8 +91,8 @@ def test_every_check_is_registered_once_account_first() -> None:
     names = [name for name, _ in preflight.CHECKS]
     assert names[0] == "account" and len(names) == len(set(names))
     assert {"region", "availability-zones", "instance-types", "addon-versions", "certificate", "database-class",
-            "cache-node-type", "cost-allocation-tag", "roles", "quota-vpcs", "quota-elastic-ips",
-            "quota-nat-gateways"} <= set(names)
+            "cache-node-type", "cache-engine-version", "cost-allocation-tag", "roles", "quota-vpcs",
+            "quota-elastic-ips", "quota-nat-gateways"} <= set(names)
 
 
 # ---- account ---------------------------------------------------------------------------------------------------
@@ -199,14 +202,16 @@ def addon_answer(addon: str, versions: list[str], default: str, cluster: str) ->
 
 
 @pytest.mark.parametrize(("offered", "default", "status"), [
-    ("pinned", "pinned", "ok"), ("pinned", "newer", "warn"), ("other", "newer", "fail")])
+    ("pinned", "pinned", "ok"), ("pinned", "newer", "warn"), ("pinned", "older", "ok"), ("other", "newer", "fail")])
 def test_addon_pins_must_be_offered_for_the_cluster_version(prod: Any, offered: str, default: str,
                                                             status: str) -> None:
+    """A pin older than EKS's default is stale (warn, the default shown); a newer one is fine."""
     pins = prod.cluster.addon_versions.by_addon_name()
     stubs = Stubs(prod)
     for addon, pinned in pins.items():
-        versions = {"pinned": [pinned, "v9.9.9-eksbuild.1"], "other": ["v9.9.9-eksbuild.1"]}[offered]
-        chosen = pinned if default == "pinned" else "v9.9.9-eksbuild.1"
+        versions = {"pinned": [pinned, "v9.9.9-eksbuild.1", "v0.0.1-eksbuild.1"],
+                    "other": ["v9.9.9-eksbuild.1"]}[offered]
+        chosen = {"pinned": pinned, "newer": "v9.9.9-eksbuild.1", "older": "v0.0.1-eksbuild.1"}[default]
         stubs.stub("eks").add_response("describe_addon_versions",
                                        addon_answer(addon, versions, chosen, prod.cluster.version),
                                        {"addonName": addon, "kubernetesVersion": prod.cluster.version})
@@ -214,6 +219,14 @@ def test_addon_pins_must_be_offered_for_the_cluster_version(prod: Any, offered: 
     assert statuses(results) == [status] * len(pins)
     if status != "ok":
         assert all("v9.9.9-eksbuild.1" in r.detail for r in results)  # the current default is shown
+    if status == "warn":
+        assert all("is stale" in r.detail for r in results)
+
+
+def test_addon_versions_compare_as_numbers() -> None:
+    assert addon_version_key("v1.21.1-eksbuild.3") == (1, 21, 1, 3)
+    assert (1, 9, 0, 10) == addon_version_key("v1.9.0-eksbuild.10") < (1, 10, 0, 1)
+    assert addon_version_key("latest") is None
 
 
 def test_the_default_is_the_one_for_the_clusters_version(prod: Any) -> None:
@@ -364,6 +377,19 @@ def test_the_cache_node_type_must_be_offered(prod: Any, offers: int, elsewhere: 
     assert status == "skipped" or prod.cache.node_type in result.detail
 
 
+@pytest.mark.parametrize(("versions", "status", "fragment"), [
+    (["7.2", "8.0", "8.1"], "ok", "valkey 8.0 is offered in us-west-2"),
+    (["7.2", "8.1"], "fail", "valkey 8.0 is not offered in us-west-2 (offered: 7.2, 8.1)"),
+    ([], "skipped", "lists no valkey version at all")])
+def test_the_cache_engine_version_must_be_offered(prod: Any, versions: list[str], status: str,
+                                                  fragment: str) -> None:
+    stubs = Stubs(prod)
+    stubs.stub("elasticache").add_response("describe_cache_engine_versions", {"CacheEngineVersions": [
+        {"Engine": "valkey", "EngineVersion": v} for v in versions]}, {"Engine": "valkey"})
+    [result] = stubs.run("cache-engine-version")
+    assert result.status == status and fragment in result.detail
+
+
 # ---- cost-allocation tag and roles -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("tags", "status"), [
@@ -377,6 +403,15 @@ def test_the_stack_tag_must_be_an_active_cost_allocation_tag(prod: Any, tags: li
     [result] = stubs.run("cost-allocation-tag")
     assert result.status == status
     assert status == "ok" or "payer account" in result.detail
+
+
+def test_a_member_account_cannot_read_cost_allocation_tags(prod: Any) -> None:
+    stubs = Stubs(prod)
+    stubs.stub("ce", "us-east-1").add_client_error(
+        "list_cost_allocation_tags", "AccessDeniedException",
+        "Failed to list Cost Allocation Tags: Linked account doesn't have access to cost allocation tags.", 400)
+    [result] = stubs.run("cost-allocation-tag")
+    assert result.status == "skipped" and "member account" in result.detail and "payer account" in result.detail
 
 
 def role(name: str) -> dict[str, Any]:
@@ -484,12 +519,21 @@ def test_nat_gateways_per_az(prod: Any, in_busiest: int, status: str) -> None:
 # ---- what cannot be answered -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("code", "http", "why"), [("NotImplemented", 501, "not supported here"),
-                                                   ("AccessDeniedException", 403, "no answer")])
+                                                   ("AccessDeniedException", 403, "not permitted"),
+                                                   ("ThrottlingException", 400, "no answer")])
 def test_an_unanswered_call_is_skipped_with_its_error(prod: Any, code: str, http: int, why: str) -> None:
     stubs = Stubs(prod)
     stubs.stub("elasticache").add_client_error("describe_reserved_cache_nodes_offerings", code, "nope", http)
     [result] = stubs.run("cache-node-type")
-    assert result.status == "skipped" and why in result.detail and code in result.detail
+    assert result.status == "skipped" and result.detail.startswith(f"{why}: {code}")
+    assert why != "not permitted" or "README" in result.detail  # where the permissions are listed
+
+
+def test_an_html_error_page_comes_down_to_its_title() -> None:
+    page = "<!doctype html><html><title>404 Not Found</title><h1>Not Found</h1><p>The requested URL was not found"
+    error = ClientError({"Error": {"Code": "404", "Message": page}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                        "DescribeAddonVersions")
+    assert unanswered(error) == "not supported here: HTTP 404 Not Found"
 
 
 def test_results_before_an_unanswered_call_stand(prod: Any) -> None:
@@ -581,6 +625,22 @@ def test_without_credentials_one_line_and_exit_2() -> None:
     assert "Traceback" not in done.stderr
     [line] = [line for line in done.stderr.splitlines() if line]
     assert line.startswith("stack prod: no AWS credentials")
+
+
+def test_a_missing_profile_is_one_line_and_exit_2() -> None:
+    done = envstack("preflight", "prod", env={"AWS_PROFILE": "no-such-profile"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line]
+    assert line.startswith("stack prod: no AWS credentials") and "no-such-profile" in line
+
+
+def test_an_unidentified_caller_stops_the_preflight() -> None:
+    """STS does not answer (here: nothing listens): nothing else is asked, exit 2."""
+    done = envstack("preflight", "prod", env={**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    answers = [line.split()[:2] for line in done.stdout.splitlines() if line.split()[:1] in (["skipped"], ["fail"])]
+    assert answers == [["skipped", "account"]]
+    assert "could not identify the caller (STS GetCallerIdentity), so nothing else was asked" in done.stderr
 
 
 def test_a_bad_stack_or_an_unknown_check_exits_2_before_any_call() -> None:

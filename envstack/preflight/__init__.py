@@ -18,14 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 
 from ..config import ConfigError
 from ..exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from ..terminal import paint
 from ..validate import load, report_error
 from . import account, offerings, quotas  # noqa: F401 (registers the checks, in this order)
-from .core import CHECKS, STATUSES, STYLE, Context, Result, run_check
+from .core import CHECKS, CREDENTIAL_ERRORS, STATUSES, STYLE, Context, Result, run_check
 
 STDOUT = "-"
 
@@ -38,6 +37,8 @@ def preflight(ctx: Context, only: Sequence[str] = ()) -> list[Result]:
     for name, function in CHECKS:
         if not only or name in only:
             results += run_check(name, function, ctx)
+        if name == "account" and results and results[-1].check == "account" and results[-1].status == "skipped":
+            break  # the caller is unknown: any other answer could be another account's, and would fail alike
     return results
 
 
@@ -55,13 +56,14 @@ def run(args: argparse.Namespace) -> int:
         cfg = load(args.stack, args.root).config
     except (ConfigError, FileNotFoundError) as error:
         return report_error(error, args.stack)
-    ctx = Context(cfg, session=boto3.Session(region_name=cfg.region))
+    ctx = Context(cfg)
     out = sys.stderr if args.json == STDOUT else sys.stdout  # `--json -`: the document alone on standard output
     if not args.quiet:
         print(f"envstack preflight {cfg.stack}  (environment {cfg.environment}, region {cfg.region})", file=out)
     try:
+        ctx.session = boto3.Session(region_name=cfg.region)  # a missing AWS_PROFILE is found here
         results = preflight(ctx, args.check or ())
-    except (NoCredentialsError, PartialCredentialsError, NoRegionError) as error:
+    except CREDENTIAL_ERRORS as error:
         print(paint(f"stack {cfg.stack}: no AWS credentials: {error} (set AWS_PROFILE, or run where a role is "
                     "assumed)", "error", sys.stderr), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -74,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, ctx, results)
     if any(r.check == "account" and r.status == "skipped" for r in results):
-        print(paint(f"stack {cfg.stack}: could not identify the caller (STS GetCallerIdentity): the other answers "
-                    "may be about another account", "error", sys.stderr), file=sys.stderr)
+        print(paint(f"stack {cfg.stack}: could not identify the caller (STS GetCallerIdentity), so "
+                    "nothing else was asked", "error", sys.stderr), file=sys.stderr)
         return EXIT_BAD_INPUT
     return exit_code(results)
 

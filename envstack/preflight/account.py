@@ -129,8 +129,18 @@ def roles(ctx: Context) -> Iterator[Result]:
 def cost_allocation_tag(ctx: Context) -> Iterator[Result]:
     """The budget and the anomaly monitor filter on the `Stack` tag, which sees nothing until the payer account
     activates it as a cost-allocation tag (Cost Explorer ListCostAllocationTags)."""
-    answer = ctx.client("ce", COST_EXPLORER_REGION).list_cost_allocation_tags(TagKeys=["Stack"],
-                                                                             Type="UserDefined")
+    try:
+        answer = ctx.client("ce", COST_EXPLORER_REGION).list_cost_allocation_tags(TagKeys=["Stack"],
+                                                                                 Type="UserDefined")
+    except ClientError as error:
+        # A member account of an organization cannot read them whatever its permissions (AccessDeniedException
+        # "Linked account doesn't have access to cost allocation tags": aws/aws-parallelcluster-ui#242,
+        # hashicorp/terraform-provider-aws#37636): the payer account is where to look.
+        if "Linked account" not in str(error.response.get("Error", {}).get("Message")):
+            raise
+        raise SkipCheck(f"account {ctx.account or '?'} is a member account, which cannot read cost-allocation "
+                        "tags: check that Stack is active in the payer account (Billing > Cost allocation tags)"
+                        ) from None
     states = {t["TagKey"]: t.get("Status") for t in answer.get("CostAllocationTags", [])}
     if states.get("Stack") == "Active":
         yield Result("cost-allocation-tag", "ok", "the Stack tag is an active cost-allocation tag")

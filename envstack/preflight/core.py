@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
 from botocore.parsers import ResponseParserError
 
 from ..config import StackConfig
@@ -23,6 +33,12 @@ CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempt
 # Error codes meaning "this call is not available here" rather than "the answer is no".
 UNSUPPORTED = {"NotImplemented", "UnknownOperationException", "InvalidAction", "UnsupportedOperation",
                "UnrecognizedClientException", "404", "501"}
+# The caller's permissions say no: the README lists the read-only actions preflight needs.
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# Credentials that cannot be used at all (none, a missing profile, an expired SSO token, a failing
+# credential_process): every call would fail alike, so the preflight stops with one line.
+CREDENTIAL_ERRORS = (NoCredentialsError, PartialCredentialsError, ProfileNotFound, CredentialRetrievalError,
+                     TokenRetrievalError, SSOError, NoRegionError)
 
 
 @dataclass(frozen=True)
@@ -105,14 +121,14 @@ def run_check(name: str, function: Check, ctx: Context) -> list[Result]:
     results: list[Result] = []
     try:
         results.extend(function(ctx))
-    except (NoCredentialsError, PartialCredentialsError):
+    except CREDENTIAL_ERRORS:
         raise
     except SkipCheck as reason:
         results.append(Result(name, "skipped", str(reason)))
     except ClientError as error:
         results.append(Result(name, "skipped", unanswered(error)))
     except (BotoCoreError, ResponseParserError) as error:
-        results.append(Result(name, "skipped", f"{type(error).__name__}: {one_line(str(error))}"))
+        results.append(Result(name, "skipped", f"no answer: {type(error).__name__}: {one_line(str(error))}"))
     return results
 
 
@@ -120,15 +136,19 @@ def unanswered(error: ClientError) -> str:
     """Why a call gave no answer, on one line: 'not supported here: HTTP 404 Not Found', 'no answer: AccessDenied
     ...'."""
     code = error_code(error)
-    why = "not supported here" if code in UNSUPPORTED else "no answer"
+    why = "not supported here" if code in UNSUPPORTED else "not permitted" if code in DENIED else "no answer"
     label = f"HTTP {code}" if code.isdigit() else code
     message = one_line(error.response.get("Error", {}).get("Message") or "")
     message = message.removeprefix(code).strip()
+    if code in DENIED:
+        message += " (README, Preflight: the read-only permissions it needs)"
     return f"{why}: {label} {message}".rstrip()
 
 
 def one_line(text: str, limit: int = 160) -> str:
     """An error message on one line, without the HTML an emulator or a proxy may answer with (and without the
     escaped newlines of a body quoted as bytes)."""
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    text = title[1] if title else text  # an HTML error page (an emulator's, a proxy's): its title says it
     plain = " ".join(re.sub(r"<[^>]+>", " ", text.replace("\\n", " ")).split())
     return plain if len(plain) <= limit else plain[:limit - 1] + "…"

@@ -1,7 +1,8 @@
 """Checks that what the stack asks for is offered where it asks: node instance types in its AZs, the pinned EKS
 add-on versions for its Kubernetes version, the database class for its PostgreSQL version and storage, the cache
-node type in its region."""
+node type and engine version in its region."""
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -46,7 +47,8 @@ def instance_types(ctx: Context) -> Iterator[Result]:
 @check("addon-versions")
 def addon_versions(ctx: Context) -> Iterator[Result]:
     """Each pinned EKS add-on version is offered for the cluster's Kubernetes version (EKS DescribeAddonVersions);
-    a pin other than EKS's current default for that version is shown with the default."""
+    a pin older than EKS's current default for that version is stale (warn) and shown with the default; a newer one
+    is fine (EKS's default trails the newest version)."""
     version = ctx.cfg.cluster.version
     for addon, pinned in ctx.cfg.cluster.addon_versions.by_addon_name().items():
         offered, default = _addon_versions(ctx.client("eks"), addon, version)
@@ -54,11 +56,26 @@ def addon_versions(ctx: Context) -> Iterator[Result]:
         if pinned not in offered:
             yield Result("addon-versions", "fail", f"{label} is not offered for Kubernetes {version} (current "
                          f"default: {default or 'none'}); update envstack/addon_versions.yaml")
-        elif default and pinned != default:
-            yield Result("addon-versions", "warn", f"{label} is offered for Kubernetes {version}; the current "
-                         f"default is {default} (envstack/addon_versions.yaml)")
-        else:
+        elif default and default != pinned and older(pinned, default):
+            yield Result("addon-versions", "warn", f"{label} is stale: the current default for Kubernetes {version} "
+                         f"is {default} (envstack/addon_versions.yaml)")
+        elif pinned == default:
             yield Result("addon-versions", "ok", f"{label} (the default for Kubernetes {version})")
+        else:
+            yield Result("addon-versions", "ok", f"{label} for Kubernetes {version} (the default is "
+                         f"{default or 'not listed'})")
+
+
+def addon_version_key(version: str) -> tuple[int, ...] | None:
+    """'v1.21.1-eksbuild.3' -> (1, 21, 1, 3): EKS's add-on versions compared as numbers; None for another shape."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:-eksbuild\.(\d+))?", version)
+    return tuple(int(part or 0) for part in match.groups()) if match else None
+
+
+def older(pinned: str, default: str) -> bool:
+    """`pinned` precedes EKS's default (a pin newer than the default is not stale); another shape counts as older."""
+    a, b = addon_version_key(pinned), addon_version_key(default)
+    return a is None or b is None or a < b
 
 
 def _addon_versions(eks: Any, addon: str, version: str) -> tuple[set[str], str | None]:
@@ -150,3 +167,21 @@ def cache_node_type(ctx: Context) -> Iterator[Result]:
         raise SkipCheck("the endpoint lists no reserved-node offering at all (an emulator?): it cannot tell")
     else:
         yield Result("cache-node-type", "fail", f"{where} has no offering in {ctx.cfg.region}")
+
+
+@check("cache-engine-version")
+def cache_engine_version(ctx: Context) -> Iterator[Result]:
+    """The pinned engine version is one ElastiCache offers in the region (ElastiCache DescribeCacheEngineVersions,
+    which lists 'major.minor' versions, older ones with a patch: '8.0', '7.1', '6.2.6')."""
+    cache = ctx.cfg.cache
+    pages = ctx.client("elasticache").get_paginator("describe_cache_engine_versions").paginate(Engine=cache.engine)
+    versions = {v["EngineVersion"] for page in pages for v in page.get("CacheEngineVersions", [])}
+    where = f"envstack:cache.engineVersion: {cache.engine} {cache.engine_version}"
+    if not versions:
+        raise SkipCheck(f"the endpoint lists no {cache.engine} version at all (an emulator?): it cannot tell")
+    if any(v == cache.engine_version or v.startswith(f"{cache.engine_version}.") for v in versions):
+        yield Result("cache-engine-version", "ok", f"{where} is offered in {ctx.cfg.region}")
+    else:
+        offered = sorted(versions, key=lambda v: tuple(int(n) for n in re.findall(r"\d+", v)))
+        yield Result("cache-engine-version", "fail", f"{where} is not offered in {ctx.cfg.region} (offered: "
+                     f"{', '.join(offered[-6:])})")
