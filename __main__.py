@@ -33,7 +33,8 @@ cluster = Cluster("cluster", args.cluster(cfg, network.vpc_id, network.private_s
 baseline = ClusterBaseline("baseline", args.baseline(cfg), cluster.kube_provider, on_aws)
 database = Database("database", args.database(cfg, network.vpc_id, network.db_subnet_group.name, alerts.topic_arn),
                     on_aws)
-cache = Cache("cache", args.cache(cfg, network.vpc_id, network.cache_subnet_group.name, alerts.topic_arn), on_aws)
+cache = Cache("cache", args.cache(cfg, network.vpc_id, network.cache_subnet_group.name, alerts.cache_events_topic_arn),
+              on_aws)
 edge = LoadBalancer("edge", args.load_balancer(cfg, network.vpc_id, network.public_subnet_ids), on_aws)
 
 # Who may reach whom: separate rules, so neither data store waits for the cluster.
@@ -62,6 +63,7 @@ pulumi.export("natPublicIps", [eip.public_ip for eip in network.nat_eips])
 pulumi.export("dbSubnetGroupName", network.db_subnet_group.name)
 pulumi.export("cacheSubnetGroupName", network.cache_subnet_group.name)
 pulumi.export("alertTopicArn", alerts.topic_arn)
+pulumi.export("cacheEventsTopicArn", alerts.cache_events_topic_arn)
 pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("deploymentRecordParameter", monitoring.deployment_record_parameter)
 pulumi.export("loadBalancerDnsName", edge.dns_name)

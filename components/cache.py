@@ -55,6 +55,8 @@ class CacheArgs:
     apply_immediately: bool = False
     protect: bool = True
     log_retention_days: int = 90
+    # An unencrypted topic with an aws:SourceOwner policy (ElastiCache guide, "Event Notifications and Amazon SNS"):
+    # Alerts.cache_events_topic_arn; deployability rule elasticache-notification-topic.
     notification_topic_arn: pulumi.Input[str] | None = None
 
 

@@ -83,11 +83,11 @@ def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pul
 
 
 def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
-          alert_topic_arn: pulumi.Input[str] | None = None) -> CacheArgs:
+          events_topic_arn: pulumi.Input[str] | None = None) -> CacheArgs:
     return CacheArgs(
         vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
         protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
-        notification_topic_arn=alert_topic_arn, **cfg.cache.model_dump())
+        notification_topic_arn=events_topic_arn, **cfg.cache.model_dump())
 
 
 def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]]) \

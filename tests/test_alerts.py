@@ -1,4 +1,5 @@
-"""Alerts: one encrypted topic, built before the data stores, that every AWS publisher of the stack may use."""
+"""Alerts: an encrypted topic, built before the data stores, that every AWS publisher of the stack may use but
+ElastiCache, and the unencrypted topic ElastiCache needs, with the same subscribers."""
 
 import json
 from typing import Any
@@ -16,21 +17,20 @@ TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 KEY = "aws:kms/key:Key"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 EVENT_SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
-# Alarms (CloudWatch), budgets, RDS event subscriptions, ElastiCache notifications.
-SERVICE_PUBLISHERS = {"cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.rds.amazonaws.com",
-                      "elasticache.amazonaws.com"}
+# Alarms (CloudWatch), budgets, RDS event subscriptions. Not ElastiCache: it cannot publish to an encrypted topic.
+SERVICE_PUBLISHERS = {"cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.rds.amazonaws.com"}
 
 
 def monitoring_settings(s: Synthesis) -> dict[str, Any]:
     return load_profile(s.environment).settings["monitoring"]
 
 
-def topic(s: Synthesis) -> ResourceRecord:
-    return only(children(s, "alerts", TOPIC))
+def topic(s: Synthesis, name: str = "alerts") -> ResourceRecord:
+    return only([t for t in children(s, "alerts", TOPIC) if t.name == name])
 
 
-def topic_policy(s: Synthesis) -> ResourceRecord:
-    return only(children(s, "alerts", TOPIC_POLICY))
+def topic_policy(s: Synthesis, name: str = "alerts") -> ResourceRecord:
+    return only([p for p in children(s, "alerts", TOPIC_POLICY) if p.name == name])
 
 
 def expected_publishers(s: Synthesis) -> set[str]:
@@ -38,11 +38,26 @@ def expected_publishers(s: Synthesis) -> set[str]:
     return {*PUBLISHERS, *anomaly}
 
 
-def test_the_stack_has_one_topic_owned_by_alerts_and_exports_its_arn(stack):
-    assert [t.urn for t in stack.of_type(TOPIC)] == [topic(stack).urn]
+def test_the_stack_has_two_topics_owned_by_alerts_and_exports_their_arns(stack):
+    cache_events = topic(stack, "alerts-cache-events")
+    assert sorted(t.urn for t in stack.of_type(TOPIC)) == sorted([topic(stack).urn, cache_events.urn])
     assert topic(stack).inputs["name"] == f"envstack-{stack.stack}-alerts"
+    assert cache_events.inputs["name"] == f"envstack-{stack.stack}-cache-events"
     assert stack.outputs["alertTopicArn"].startswith("arn:aws:sns:")
     assert stack.outputs["alertTopicArn"] == topic_policy(stack).inputs["arn"]
+    assert stack.outputs["cacheEventsTopicArn"] == topic_policy(stack, "alerts-cache-events").inputs["arn"]
+
+
+def test_elasticache_notifies_an_unencrypted_topic_it_may_publish_to_by_source_owner(stack):
+    """The ElastiCache guide: no encryption (an encrypted topic is marked inactive), and the documented
+    AWS:SourceOwner statement (with aws:SourceAccount ElastiCache cannot publish)."""
+    cache_events = topic(stack, "alerts-cache-events")
+    assert "kmsMasterKeyId" not in cache_events.inputs
+    arn = stack.outputs["cacheEventsTopicArn"]
+    (statement,) = json.loads(topic_policy(stack, "alerts-cache-events").inputs["policy"])["Statement"]
+    assert statement == {"Sid": "AllowElastiCachePublish", "Effect": "Allow", "Principal": {"AWS": "*"},
+                         "Action": "SNS:Publish", "Resource": arn,
+                         "Condition": {"StringEquals": {"AWS:SourceOwner": arn.split(":")[4]}}}
 
 
 def test_topic_is_encrypted_with_its_own_key_every_publisher_may_use(stack):
@@ -71,12 +86,14 @@ def test_topic_policy_lets_only_this_accounts_publishers_publish(stack):
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": arn.split(":")[4]}}
 
 
-def test_email_subscriptions_follow_the_profile(stack):
+def test_email_subscriptions_follow_the_profile_on_both_topics(stack):
     emails = monitoring_settings(stack)["notificationEmails"]
     subscriptions = children(stack, "alerts", "aws:sns/topicSubscription:TopicSubscription")
-    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(emails)
-    assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == stack.outputs["alertTopicArn"]
-               for s in subscriptions)
+    for output in ("alertTopicArn", "cacheEventsTopicArn"):
+        on_topic = [s for s in subscriptions if s.inputs["topic"] == stack.outputs[output]]
+        assert sorted(s.inputs["endpoint"] for s in on_topic) == sorted(emails)
+        assert all(s.inputs["protocol"] == "email" for s in on_topic)
+    assert len(subscriptions) == 2 * len(emails)
 
 
 def test_a_topic_nobody_subscribes_to_is_a_loud_warning(stack):
@@ -91,15 +108,16 @@ def test_a_topic_nobody_subscribes_to_is_a_loud_warning(stack):
     assert nobody == (stack.environment == "dev")
 
 
-def assert_notifies_the_topic_once_it_may(s: Synthesis, record: ResourceRecord) -> None:
+def assert_notifies_the_topic_once_it_may(s: Synthesis, record: ResourceRecord, name: str = "alerts") -> None:
     """Created after the topic and its policy (AWS checks it may publish when the subscription is made)."""
-    assert {topic(s).urn, topic_policy(s).urn} <= set(record.dependencies), record.urn
+    assert {topic(s, name).urn, topic_policy(s, name).urn} <= set(record.dependencies), record.urn
 
 
-def test_data_stores_notify_the_topic_created_before_them(stack):
+def test_data_stores_notify_the_topics_created_before_them(stack):
     group = only(children(stack, "cache", REPLICATION_GROUP))
-    assert group.inputs["notificationTopicArn"] == stack.outputs["alertTopicArn"]
-    assert_notifies_the_topic_once_it_may(stack, group)
+    assert group.inputs["notificationTopicArn"] == stack.outputs["cacheEventsTopicArn"]
+    assert_notifies_the_topic_once_it_may(stack, group, "alerts-cache-events")
+    assert topic(stack).urn not in group.dependencies
     subscription = only(children(stack, "database", EVENT_SUBSCRIPTION))
     assert subscription.inputs["snsTopic"] == stack.outputs["alertTopicArn"]
     assert_notifies_the_topic_once_it_may(stack, subscription)

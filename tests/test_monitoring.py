@@ -252,7 +252,8 @@ def test_stack_file_overrides_one_threshold_and_adds_addresses(deployed_from_ci)
     thresholds = {a.name.split("-")[1]: a.inputs["threshold"] for a in s.of_type(ALARM)}
     assert thresholds["rdsCpuPercent"] == 55
     assert thresholds["rdsConnections"] == profile["rdsConnections"]
-    assert len(s.of_type("aws:sns/topicSubscription:TopicSubscription")) == 2
+    # Two addresses, each on the alert topic and on the cache-events topic.
+    assert len(s.of_type("aws:sns/topicSubscription:TopicSubscription")) == 2 * 2
     assert s.warnings() == []
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import PolicyResource, Severity
 
 from .alb import LISTENERS, LOAD_BALANCERS
-from .base import as_list, known, known_count, linked, of_type, refers_to, stack_rule
+from .base import as_list, as_mapping, known, known_count, linked, of_type, present, refers_to, stack_rule
 from .rds import INSTANCE
 from .redis import CACHE_SUBNET_GROUP, REPLICATION_GROUP
 
@@ -18,6 +18,8 @@ WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+SNS_TOPIC = "aws:sns/topic:Topic"
+SNS_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
 
 def _public_albs(resources: list[PolicyResource]) -> Iterator[PolicyResource]:
@@ -109,3 +111,36 @@ def cache_multi_az_subnets(resources: list[PolicyResource], cfg: dict[str, Any])
             if subnets is not None and subnets < 2:
                 yield (f"replication group {cache.name} is Multi-AZ but its subnet group {group.name} has "
                        f"{subnets} subnet(s); it needs subnets in at least two Availability Zones", cache.urn)
+
+
+def _source_owner_publish(policy: PolicyResource) -> bool:
+    """Does the topic policy let publishers publish under an AWS:SourceOwner condition (condition keys are
+    case-insensitive)?"""
+    for statement in as_list(as_mapping(known(policy.props, "policy")).get("Statement")):
+        actions = {str(a).lower() for a in as_list(statement.get("Action"))} if isinstance(statement, dict) else set()
+        conditions = as_mapping(statement.get("Condition")) if isinstance(statement, dict) else {}
+        keys = {str(k).lower() for test in conditions.values() for k in as_mapping(test)}
+        if statement.get("Effect") == "Allow" and actions & {"sns:publish", "sns:*"} and "aws:sourceowner" in keys:
+            return True
+    return False
+
+
+# ElastiCache guide, "Event Notifications and Amazon SNS" and "Managing ElastiCache Amazon SNS notifications": the
+# topic a replication group notifies cannot be encrypted, and its policy must use aws:SourceOwner (newly created
+# topics default to aws:SourceAccount); otherwise ElastiCache marks the topic inactive and its events are lost.
+@stack_rule("elasticache-notification-topic",
+            "A replication group notifies an unencrypted SNS topic whose policy admits publishers by aws:SourceOwner.",
+            deployability=True)
+def elasticache_notification_topic(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    topics, policies = list(of_type(resources, SNS_TOPIC)), list(of_type(resources, SNS_TOPIC_POLICY))
+    for cache in of_type(resources, REPLICATION_GROUP):
+        if not present(cache.props, "notificationTopicArn"):
+            continue
+        for topic in (t for t in topics if linked(cache, t, "notificationTopicArn")):
+            if present(topic.props, "kmsMasterKeyId"):
+                yield (f"replication group {cache.name} notifies {topic.name}, an encrypted topic: ElastiCache marks "
+                       "it inactive and its events are lost", cache.urn)
+            topic_policies = [p for p in policies if linked(p, topic, "arn")]
+            if not any(_source_owner_publish(p) for p in topic_policies):
+                yield (f"replication group {cache.name} notifies {topic.name}, whose policy does not admit "
+                       "publishers by aws:SourceOwner: ElastiCache cannot publish there", cache.urn)

@@ -1,5 +1,6 @@
 """Stack rules over PolicyResource graphs, linked the way envstack's components link resources."""
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SNS_TOPIC = "aws:sns/topic:Topic"
+SNS_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/alb/50dc6c495c0c9188"
 
 
@@ -105,6 +108,36 @@ def test_multi_az_cache_needs_subnets_in_two_azs() -> None:
     assert check_stack("cache-multi-az-subnets", [one, violating]) == [
         ("replication group cache is Multi-AZ but its subnet group cache-subnets has 1 subnet(s); it needs subnets "
          "in at least two Availability Zones", violating.urn)]
+
+
+def test_elasticache_notifies_an_unencrypted_topic_admitting_it_by_source_owner() -> None:
+    owner = {"Statement": [{"Sid": "AllowElastiCachePublish", "Effect": "Allow", "Principal": {"AWS": "*"},
+                            "Action": "SNS:Publish", "Resource": "arn:aws:sns:us-west-2:123456789012:t",
+                            "Condition": {"StringEquals": {"AWS:SourceOwner": "123456789012"}}}]}
+    account = {"Statement": [{**owner["Statement"][0],
+                              "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]}
+
+    def stack(topic_props: dict[str, Any], policy: dict[str, Any] | None) -> tuple[Any, list[Any]]:
+        topic = resource(SNS_TOPIC, "alerts-cache-events", topic_props)
+        policies = [resource(SNS_POLICY, "p", {"arn": "x", "policy": json.dumps(policy)},
+                             property_dependencies={"arn": [topic]})] if policy else []
+        cache = resource(REDIS, "cache", {"notificationTopicArn": "x"},
+                         property_dependencies={"notificationTopicArn": [topic, *policies]})
+        return cache, [topic, *policies, cache]
+
+    cache, ok = stack({"name": "envstack-prod-cache-events"}, owner)
+    assert check_stack("elasticache-notification-topic", ok) == []
+    cache, encrypted = stack({"kmsMasterKeyId": "arn:aws:kms:us-west-2:123456789012:key/k"}, owner)
+    assert check_stack("elasticache-notification-topic", encrypted) == [
+        ("replication group cache notifies alerts-cache-events, an encrypted topic: ElastiCache marks it inactive "
+         "and its events are lost", cache.urn)]
+    for policy in (account, None):  # aws:SourceAccount, or no policy (new topics default to it)
+        cache, violating = stack({}, policy)
+        assert check_stack("elasticache-notification-topic", violating) == [
+            ("replication group cache notifies alerts-cache-events, whose policy does not admit publishers by "
+             "aws:SourceOwner: ElastiCache cannot publish there", cache.urn)]
+    silent = resource(REDIS, "cache", {})  # no notifications at all
+    assert check_stack("elasticache-notification-topic", [silent]) == []
 
 
 def test_a_private_only_cluster_needs_a_443_rule_on_its_cluster_security_group() -> None:
