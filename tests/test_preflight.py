@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from envstack import preflight
-from envstack.preflight import Context, Result, run_check
+from envstack.preflight import Context, Result, quotas, run_check
 from envstack.preflight.core import unanswered
 from envstack.preflight.offerings import addon_version_key
 from envstack.validate import load
@@ -461,6 +461,14 @@ def test_a_new_stack_needs_room_for_a_vpc(prod: Any, vpcs: int, limit: float, st
                                               {"ServiceCode": "vpc", "QuotaCode": "L-F678F1CE"})
     [result] = stubs.run("quota-vpcs")
     assert result.status == status and f"{vpcs} used + 1 needed" in result.detail
+
+
+def test_the_vpc_quota_codes_are_service_quotas_own() -> None:
+    """The codes and names against moto's copy of the Service Quotas list for the vpc service."""
+    from moto.servicequotas.resources.default_quotas.vpc import VPC_DEFAULT_QUOTAS
+
+    listed = {(q["ServiceCode"], q["QuotaCode"], q["QuotaName"]) for q in VPC_DEFAULT_QUOTAS}
+    assert {quotas.VPCS_PER_REGION, quotas.NAT_GATEWAYS_PER_AZ} <= listed
 
 
 def test_an_unchanged_quota_falls_back_to_the_default(prod: Any) -> None:

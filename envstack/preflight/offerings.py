@@ -156,7 +156,9 @@ def _option_zones(option: dict[str, Any], zones: set[str]) -> set[str]:
 def cache_node_type(ctx: Context) -> Iterator[Result]:
     """ElastiCache has no 'orderable options' call; its reserved-node offerings are listed per node type and region
     (DescribeReservedCacheNodesOfferings, read-only: "show only the available offerings matching the specified
-    cache node type"), so a node type without any offering is one the region does not have."""
+    cache node type"), so a node type without any offering is one the region does not have. The same call picks a
+    node type the region has in alantech/iasql's ElastiCache tests (issue #1194). ElastiCache answers per region,
+    not per AZ."""
     node_type, elasticache = ctx.cfg.cache.node_type, ctx.client("elasticache")
     answer = elasticache.describe_reserved_cache_nodes_offerings(CacheNodeType=node_type, MaxRecords=ONE_PAGE)
     where = f"envstack:cache.nodeType: {node_type}"

@@ -9,7 +9,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .core import Context, Result, SkipCheck, check, error_code
 
-# Service Quotas codes (Amazon VPC guide, "Amazon VPC quotas"; Service Quotas console): (service, code, name).
+# Service Quotas codes (Amazon VPC guide, "Amazon VPC quotas"; Service Quotas console): (service, code, name). The
+# vpc ones are in moto's copy of the Service Quotas list (moto/servicequotas/resources/default_quotas/vpc.py,
+# checked by tests/test_preflight.py); ec2 L-0263D0A3 as brennerm/aws-quota-checker (aws_quota/check/ec2.py) asks it.
 VPCS_PER_REGION = ("vpc", "L-F678F1CE", "VPCs per Region")
 ELASTIC_IPS = ("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs")
 NAT_GATEWAYS_PER_AZ = ("vpc", "L-FE5A380F", "NAT gateways per Availability Zone")
