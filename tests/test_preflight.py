@@ -90,8 +90,8 @@ def with_zones(stubs: Stubs, names: list[str] = ZONES, ids: list[str] = ZONE_IDS
 def test_every_check_is_registered_once_account_first() -> None:
     names = [name for name, _ in preflight.CHECKS]
     assert names[0] == "account" and len(names) == len(set(names))
-    assert {"region", "availability-zones", "instance-types", "addon-versions", "certificate", "database-class",
-            "cache-node-type", "cache-engine-version", "cost-allocation-tag", "roles", "quota-vpcs",
+    assert {"region", "availability-zones", "instance-types", "kubernetes-version", "addon-versions", "certificate",
+            "database-class", "cache-engine-version", "cache-node-type", "cost-allocation-tag", "roles", "quota-vpcs",
             "quota-elastic-ips", "quota-nat-gateways"} <= set(names)
 
 
@@ -193,7 +193,30 @@ def test_an_instance_type_missing_everywhere_fails_and_in_some_zones_warns(prod:
     assert by_type["m7i.large"].status == "ok"
 
 
-# ---- add-on versions -------------------------------------------------------------------------------------------
+# ---- Kubernetes version and add-on versions ---------------------------------------------------------------------
+
+def cluster_versions(version: str, status: str | None, standard_ends_in: int = 300) -> dict[str, Any]:
+    if status is None:
+        return {"clusterVersions": []}
+    return {"clusterVersions": [{"clusterVersion": version, "versionStatus": status,
+                                 "endOfStandardSupportDate": datetime.now(UTC) + timedelta(days=standard_ends_in)}]}
+
+
+@pytest.mark.parametrize(("status", "days", "result", "fragment"), [
+    ("STANDARD_SUPPORT", 300, "ok", "in standard support until"),
+    ("STANDARD_SUPPORT", 20, "warn", "standard support ends"),
+    ("EXTENDED_SUPPORT", -20, "warn", "extended support"),
+    ("UNSUPPORTED", -400, "fail", "is UNSUPPORTED by EKS"),
+    (None, 0, "fail", "is not offered by EKS in us-west-2"),
+])
+def test_the_kubernetes_version_must_be_offered(prod: Any, status: str | None, days: int, result: str,
+                                                fragment: str) -> None:
+    stubs = Stubs(prod)
+    stubs.stub("eks").add_response("describe_cluster_versions", cluster_versions(prod.cluster.version, status, days),
+                                   {"clusterVersions": [prod.cluster.version], "includeAll": True})
+    [answer] = stubs.run("kubernetes-version")
+    assert answer.status == result and fragment in answer.detail and "envstack:cluster.version" in answer.detail
+
 
 def addon_answer(addon: str, versions: list[str], default: str, cluster: str) -> dict[str, Any]:
     return {"addons": [{"addonName": addon, "addonVersions": [
@@ -357,24 +380,6 @@ def test_an_endpoint_without_any_postgres_option_cannot_tell(prod: Any) -> None:
     rds.add_response("describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": []})
     [result] = stubs.run("database-class")
     assert result.status == "skipped" and "no PostgreSQL option at all" in result.detail
-
-
-def cache_offerings(node_type: str, count: int) -> dict[str, Any]:
-    return {"ReservedCacheNodesOfferings": [{"CacheNodeType": node_type, "Duration": 31536000}] * count}
-
-
-@pytest.mark.parametrize(("offers", "elsewhere", "status"), [(1, None, "ok"), (0, 1, "fail"), (0, 0, "skipped")])
-def test_the_cache_node_type_must_be_offered(prod: Any, offers: int, elsewhere: int | None, status: str) -> None:
-    stubs = Stubs(prod)
-    elasticache = stubs.stub("elasticache")
-    elasticache.add_response("describe_reserved_cache_nodes_offerings", cache_offerings(prod.cache.node_type, offers),
-                             {"CacheNodeType": prod.cache.node_type, "MaxRecords": 20})
-    if elsewhere is not None:  # no offering of that type: does the endpoint list any offering at all?
-        elasticache.add_response("describe_reserved_cache_nodes_offerings",
-                                 cache_offerings("cache.t4g.micro", elsewhere), {"MaxRecords": 20})
-    [result] = stubs.run("cache-node-type")
-    assert result.status == status
-    assert status == "skipped" or prod.cache.node_type in result.detail
 
 
 @pytest.mark.parametrize(("versions", "status", "fragment"), [

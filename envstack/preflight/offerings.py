@@ -4,10 +4,13 @@ node type and engine version in its region."""
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .core import Context, Result, SkipCheck, check
 
+# A Kubernetes version whose standard support ends sooner is worth a warning before a deploy.
+SUPPORT_ENDING_DAYS = 60
 # MaxRecords' smallest value in RDS and ElastiCache describe calls: enough to learn whether there is any answer.
 ONE_PAGE = 20
 # What components/database.py asks of every instance (encrypted storage, Performance Insights, enhanced monitoring),
@@ -42,6 +45,30 @@ def instance_types(ctx: Context) -> Iterator[Result]:
                              "group launches it in the other AZs only")
             else:
                 yield Result("instance-types", "ok", f"{where} in {len(zones)} AZs")
+
+
+@check("kubernetes-version")
+def kubernetes_version(ctx: Context) -> Iterator[Result]:
+    """EKS offers `cluster.version` in the region, in standard support (EKS DescribeClusterVersions). In extended
+    support it costs more per cluster-hour with upgradePolicy EXTENDED, and STANDARD has EKS upgrade it (EKS user
+    guide, "Manage EKS extended support")."""
+    version, policy = ctx.cfg.cluster.version, ctx.cfg.cluster.upgrade_policy
+    answer = ctx.client("eks").describe_cluster_versions(clusterVersions=[version], includeAll=True)
+    found = next((v for v in answer.get("clusterVersions", []) if v.get("clusterVersion") == version), None)
+    where = f"envstack:cluster.version: Kubernetes {version}"
+    status = found.get("versionStatus") if found else None
+    if status not in ("STANDARD_SUPPORT", "EXTENDED_SUPPORT"):
+        yield Result("kubernetes-version", "fail", f"{where} is {status or 'not offered'} by EKS in {ctx.cfg.region}")
+        return
+    standard_ends = found.get("endOfStandardSupportDate") if found else None
+    if status == "EXTENDED_SUPPORT":
+        yield Result("kubernetes-version", "warn", f"{where} is in extended support: the extended-support price per "
+                     f"cluster-hour with upgradePolicy EXTENDED; EKS upgrades it with STANDARD (this stack: {policy})")
+    elif standard_ends and standard_ends - datetime.now(UTC) < timedelta(days=SUPPORT_ENDING_DAYS):
+        yield Result("kubernetes-version", "warn", f"{where}: standard support ends {standard_ends:%Y-%m-%d}")
+    else:
+        until = f" until {standard_ends:%Y-%m-%d}" if standard_ends else ""
+        yield Result("kubernetes-version", "ok", f"{where} in standard support{until}")
 
 
 @check("addon-versions")
