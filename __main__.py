@@ -5,6 +5,7 @@
       -> alerts (the encrypted SNS topic every component below notifies)
       -> cluster (EKS in the private tier, managed node groups, add-ons) -> baseline (namespaces, policies, RBAC)
       -> data (PostgreSQL on RDS, Redis/Valkey on ElastiCache, in the isolated tier, reached via allow())
+      -> workload identity (an IAM role per application namespace, EKS Pod Identity: IAM logins, no passwords)
       -> edge (internet-facing ALB in the public subnets: TLS, WAF, access logs -> NodePort on the nodes)
       -> monitoring (alarms on all of the above, dashboard, budget, anomaly detection, deployment record)
 """
@@ -20,6 +21,7 @@ from components.database import Database
 from components.load_balancer import LoadBalancer
 from components.monitoring import Monitoring, MonitoringTargets, member_cluster_ids
 from components.network import Network
+from components.workload_identity import WorkloadIdentity
 from envstack import arguments as args
 from envstack.config.pulumi_source import stack_config
 from envstack.provider import aws_provider
@@ -40,6 +42,9 @@ edge = LoadBalancer("edge", args.load_balancer(cfg, network.vpc_id, network.publ
 # Who may reach whom: separate rules, so neither data store waits for the cluster.
 allow(cluster, database)
 allow(cluster, cache)
+# ...and log in to them as their application users with their namespace's IAM role: no password exists.
+identity = WorkloadIdentity("identity", args.workload_identity(
+    cfg, cluster.cluster_name, cluster.arn, grants=[database.iam_connect, cache.iam_connect]), on_aws)
 # The edge reaches the pods through the application's NodePort on every node of every node group.
 edge.attach_to(cluster.autoscaling_group_names)
 allow(edge, cluster, port=edge.target_port)
@@ -75,11 +80,13 @@ pulumi.export("databaseEndpoint", database.endpoint)
 pulumi.export("databasePort", database.port)
 pulumi.export("databaseName", database.database_name)
 pulumi.export("databaseMasterSecretArn", database.master_secret_arn)
+pulumi.export("databaseUser", database.application_user)
 pulumi.export("databaseSecurityGroupId", database.security_group_id)
 pulumi.export("cachePrimaryEndpoint", cache.primary_endpoint)
 pulumi.export("cacheReaderEndpoint", cache.reader_endpoint)
 pulumi.export("cachePort", cache.port)
-pulumi.export("cacheAuthSecretArn", cache.auth_secret_arn)
+pulumi.export("cacheReplicationGroupId", cache.replication_group_id)
+pulumi.export("cacheUser", cache.user_name)
 pulumi.export("cacheSecurityGroupId", cache.security_group_id)
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("clusterEndpoint", cluster.endpoint)
@@ -87,3 +94,4 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("nodeRoleArns", cluster.node_role_arns)
 pulumi.export("appNamespaces", list(cfg.cluster.baseline.namespaces))
+pulumi.export("applicationRoleArns", identity.role_arns)

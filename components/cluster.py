@@ -153,6 +153,7 @@ class Cluster(Component):
         self.kube_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                           opts=self.child())
         self.cluster_name = self.eks.eks_cluster.name
+        self.arn = self.eks.eks_cluster.arn
         self.endpoint = self.eks.eks_cluster.endpoint
         self.node_role_arns = [self.node_role.arn]
         self.autoscaling_group_names = [

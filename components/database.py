@@ -7,6 +7,11 @@ keep-forever default. The instance's identifier is stable (`<prefix>-postgres`):
 it, and the final snapshot is `<identifier>-final-<suffix>`, the suffix new with each replacement. Given the stack's
 alert topic, an RDS event subscription sends the instance's operational events (failover, failure, low storage,
 maintenance, ...) there.
+
+Applications log in as `application_user` with an IAM authentication token instead of a password (IAM database
+authentication is on): the IAM role of an application namespace may call `rds-db:connect` for that user on this
+instance only (WorkloadIdentity). The user itself is created once in PostgreSQL with the `rds_iam` role (README,
+"Connecting an application").
 """
 
 from dataclasses import dataclass
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from .datastore import DataStore
+from .datastore import DataStore, IamConnect
 
 PORT = 5432
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -45,6 +50,7 @@ class DatabaseArgs:
     multi_az: bool = True
     database_name: str = "app"
     master_username: str = "envstack_admin"
+    application_user: str = "app"  # logs in with IAM (rds_iam), never with a password
     backup_retention_days: int = 30
     backup_window: str = "03:00-04:00"
     maintenance_window: str = "sun:05:00-sun:06:00"
@@ -79,6 +85,8 @@ class Database(DataStore):
         self.port = self.instance.port
         self.database_name = self.instance.db_name
         self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.application_user = args.application_user
+        self.iam_connect = IamConnect("rds-db:connect", [self._db_user_arn(args.application_user)])
         self.event_subscription = self._event_subscription(args.alert_topic_arn) if args.alert_topic_arn else None
         self.register_outputs({
             "endpoint": self.endpoint, "port": self.port, "database_name": self.database_name,
@@ -139,6 +147,13 @@ class Database(DataStore):
             opts=self.child(protect=args.protect, delete_before_replace=True,
                             depends_on=[monitoring_policy, *log_groups]),
         )
+
+    def _db_user_arn(self, user: str) -> pulumi.Output[str]:
+        """RDS guide, "Creating and using an IAM policy for IAM database access": the resource is
+        arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>, the instance's resource id (not its
+        identifier), so the permission ends with the instance it was granted for."""
+        return pulumi.Output.all(self.region, self.account_id, self.instance.resource_id).apply(
+            lambda ids: f"arn:aws:rds-db:{ids[0]}:{ids[1]}:dbuser:{ids[2]}/{user}")
 
     def _event_subscription(self, topic_arn: pulumi.Input[str]) -> aws.rds.EventSubscription:
         return aws.rds.EventSubscription(

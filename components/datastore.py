@@ -3,9 +3,13 @@
 The security group is created with no rules at all. The AWS provider removes the allow-all egress rule AWS adds to
 new groups, and a data store never opens connections itself, so the group allows nothing until `allow(source,
 store)` adds an ingress rule from a connected security group on the store's port.
+
+Neither store has a password for applications: each says, as an `IamConnect`, which IAM action on which resources
+lets a principal log in (WorkloadIdentity grants exactly that to the application roles).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -14,6 +18,14 @@ import pulumi_random as random
 
 from .base import Component
 from .connections import Connections
+
+
+@dataclass(frozen=True)
+class IamConnect:
+    """What an IAM principal needs to log in to a store as its application user: one action on these resources."""
+
+    action: str
+    resources: Sequence[pulumi.Input[str]]
 
 
 class DataStore(Component):

@@ -14,9 +14,11 @@ from components.cache import CacheArgs
 from components.cluster import ClusterArgs, NodeGroupSpec
 from components.cluster_baseline import BaselineArgs, ContainerLimits, PodSecurity, Quota
 from components.database import DatabaseArgs
+from components.datastore import IamConnect
 from components.load_balancer import HealthCheck, LoadBalancerArgs, WafArgs
 from components.monitoring import MonitoringArgs, MonitoringTargets
 from components.network import FlowLogs, NetworkArgs, subnet_plan
+from components.workload_identity import WorkloadIdentityArgs
 
 from . import deployment
 from .config import StackConfig
@@ -88,6 +90,14 @@ def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi
         vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
         protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
         notification_topic_arn=events_topic_arn, **cfg.cache.model_dump())
+
+
+def workload_identity(cfg: StackConfig, cluster_name: pulumi.Input[str], cluster_arn: pulumi.Input[str],
+                      grants: Sequence[IamConnect]) -> WorkloadIdentityArgs:
+    """A role per application namespace for its ServiceAccount (the baseline's), allowed `grants` only."""
+    return WorkloadIdentityArgs(
+        cluster_name=cluster_name, cluster_arn=cluster_arn, namespaces=cfg.cluster.baseline.namespaces,
+        service_account=BaselineArgs.service_account, grants=tuple(grants))
 
 
 def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]]) \

@@ -425,6 +425,7 @@ FREE: frozenset[str] = frozenset({
     "aws:eks/addon:Addon", "aws:eks/accessEntry:AccessEntry",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "aws:eks/podIdentityAssociation:PodIdentityAssociation",
     "aws:elasticache/parameterGroup:ParameterGroup", "aws:elasticache/subnetGroup:SubnetGroup",
+    "aws:elasticache/user:User", "aws:elasticache/userGroup:UserGroup",  # RBAC: ElastiCache charges per node
     "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:iam/policy:Policy", "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
     "aws:iam/instanceProfile:InstanceProfile",

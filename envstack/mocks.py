@@ -39,10 +39,6 @@ def _random_id(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]
     return {"hex": digest, "dec": str(int(digest, 16))}
 
 
-def mock_password(name: str, inputs: dict[str, Any]) -> str:
-    """What a mocked random password "generates": recognisable, so tests can prove it never shows in plain text."""
-    return f"MockPassword{name}{'x' * 128}"[:int(inputs.get("length", 32))]
-
 # ---- pulumi-eks: remote components are single registrations under mocks; their outputs are simulated here -----
 
 
@@ -132,12 +128,16 @@ OUTPUTS: dict[str, Outputs] = {
         "masterUserSecrets": [{"secretArn": _arn("secretsmanager", r, f"secret:rds!db-{name}-AbCdEf"),
                                "kmsKeyId": i.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}]},
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda name, i, r: {
+        "arn": _arn("elasticache", r, f"replicationgroup:{i.get('replicationGroupId', name)}"),
         "primaryEndpointAddress": f"master.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.amazonaws.com",
         "readerEndpointAddress": f"replica.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.amazonaws.com",
         "port": int(i.get("port", 6379)),
         "memberClusters": [f"{i.get('replicationGroupId', name)}-00{n + 1}"
                            for n in range(int(i.get("numCacheClusters", 1)))]},
-    "random:index/randomPassword:RandomPassword": lambda name, i, r: {"result": mock_password(name, i)},
+    # ElastiCache ARNs separate type and id with a colon (ElastiCache guide, "Authenticating with IAM", Setup).
+    "aws:elasticache/user:User": lambda name, i, r: {"arn": _arn("elasticache", r, f"user:{i.get('userId', name)}")},
+    "aws:elasticache/userGroup:UserGroup": lambda name, i, r: {
+        "arn": _arn("elasticache", r, f"usergroup:{i.get('userGroupId', name)}")},
     "random:index/randomId:RandomId": _random_id,
     "aws:lb/loadBalancer:LoadBalancer": lambda name, i, r: {
         **_elb("loadbalancer/", f"app/{name}", r), "dnsName": f"{name}-1234567890.{r}.elb.amazonaws.com",

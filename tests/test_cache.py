@@ -1,7 +1,5 @@
-"""The Redis/Valkey component: configuration, guardrails, per-environment variants, encryption and the AUTH token."""
+"""The Redis/Valkey component: configuration, guardrails, per-environment variants, encryption and IAM users."""
 
-import json
-from dataclasses import asdict
 
 import pytest
 from conftest import region, synth
@@ -20,12 +18,10 @@ from test_database import (
 
 from components.cache import parameter_group_family, replication_group_id
 from envstack.config import load_profile
-from envstack.mocks import mock_password
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
-PASSWORD = "random:index/randomPassword:RandomPassword"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+USER = "aws:elasticache/user:User"
+USER_GROUP = "aws:elasticache/userGroup:UserGroup"
 
 INVALID = [
     ("dev", {"engine": "memcached"}, "engine", "'redis' or 'valkey'"),
@@ -33,6 +29,8 @@ INVALID = [
     # transitEncryptionMode "required" needs Redis 7 or later.
     ("dev", {"engine": "redis", "engineVersion": "6.2"}, "engineVersion", "major in (7,)"),
     ("dev", {"engine": "valkey", "engineVersion": "8"}, "engineVersion", "valkey 'major.minor' version"),
+    # IAM authentication: Valkey 7.2+, Redis OSS 7.0+ (ElastiCache guide, "Authenticating with IAM").
+    ("dev", {"engine": "valkey", "engineVersion": "7.1"}, "engineVersion", "valkey 7.2 or later"),
     ("dev", {"nodeType": "t4g.micro"}, "nodeType", "ElastiCache node type"),
     ("dev", {"nodes": 0}, "nodes", "greater than or equal to 1"),
     ("dev", {"nodes": 7}, "nodes", "less than or equal to 6"),
@@ -173,25 +171,41 @@ def test_slow_log_goes_to_an_encrypted_log_group_with_the_environments_retention
     assert log_group.inputs["kmsKeyId"]
 
 
-# ---- the AUTH token ------------------------------------------------------------------------------------------------
+# ---- no password: RBAC users, IAM authentication -------------------------------------------------------------------
 
-def test_auth_token_is_generated_secret_and_stored_in_secrets_manager(stack):
-    password = only(children(stack, "cache", PASSWORD))
-    assert password.inputs["length"] >= 32
-    group = stack.one(GROUP).inputs
-    assert group["authToken"] == "[secret]"
-    secret = only(children(stack, "cache", SECRET))
-    assert secret.inputs["kmsKeyId"] == stack.one(GROUP).inputs["kmsKeyId"]
-    version = only(children(stack, "cache", SECRET_VERSION))
-    assert version.inputs == {"secretId": mock_id(secret), "secretString": "[secret]"}
+def users(s) -> dict[str, dict]:
+    return {u.inputs["userName"]: u.inputs for u in children(s, "cache", USER)}
 
 
-def test_auth_token_never_appears_in_plain_text(stack):
-    password = only(children(stack, "cache", PASSWORD))
-    token = mock_password(password.name, password.inputs)
-    everything = json.dumps({"resources": [asdict(r) for r in stack.resources], "outputs": stack.outputs})
-    assert len(token) == password.inputs["length"] and token not in everything
-    assert "[secret]" in everything
+def test_the_application_user_authenticates_with_iam_under_its_own_id(stack):
+    app = users(stack)[f"envstack-{stack.stack}-app"]
+    # ElastiCache guide, "Authenticating with IAM": user id == user name for IAM users; the name carries the stack.
+    assert app["userId"] == app["userName"] == stack.outputs["cacheUser"]
+    assert app["authenticationMode"] == {"type": "iam"}
+    assert app["accessString"].startswith("on ") and "passwords" not in app and not app.get("noPasswordRequired")
+
+
+def test_the_default_user_every_connection_starts_as_is_switched_off(stack):
+    default = users(stack)["default"]
+    assert default["userId"] == f"envstack-{stack.stack}-default"  # "default" itself is AWS's own, fully open
+    assert default["accessString"].split()[0] == "off" and "-@all" in default["accessString"].split()
+
+
+def test_the_replication_group_admits_its_user_group_and_has_no_auth_token(stack):
+    group = only(children(stack, "cache", USER_GROUP)).inputs
+    assert sorted(group["userIds"]) == sorted(u["userId"] for u in users(stack).values())
+    # A VALKEY user group holds only users that authenticate; the switched-off default has no password.
+    assert group["engine"] == "redis" and {u["engine"] for u in users(stack).values()} == {"redis"}
+    replication_group = stack.one(GROUP).inputs
+    assert replication_group["userGroupIds"] == [group["userGroupId"]]
+    assert "authToken" not in replication_group and "authTokenWoVersion" not in replication_group
+    assert replication_group["transitEncryptionEnabled"] is True  # IAM authentication needs TLS
+
+
+def test_no_secret_to_keep(stack):
+    """No AUTH token, so no Secrets Manager secret (the cache key serves ElastiCache only: test_kms)."""
+    assert not children(stack, "cache", "aws:secretsmanager/secret:Secret")
+    assert not stack.of_type("random:index/randomPassword:RandomPassword")
 
 
 def test_cache_outputs(stack):
@@ -199,6 +213,7 @@ def test_cache_outputs(stack):
     assert outputs["cachePrimaryEndpoint"].startswith("master.")
     assert outputs["cacheReaderEndpoint"].startswith("replica.")
     assert outputs["cachePort"] == 6379
-    assert outputs["cacheAuthSecretArn"].startswith("arn:aws:secretsmanager:")
+    assert outputs["cacheReplicationGroupId"] == stack.one(GROUP).inputs["replicationGroupId"]
+    assert outputs["cacheUser"] == f"envstack-{stack.stack}-app"
     assert outputs["cacheSecurityGroupId"] == mock_id(only(children(stack, "cache", SECURITY_GROUP)))
     assert not [name for name in outputs if "token" in name.lower() or "password" in name.lower()]

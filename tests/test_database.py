@@ -144,6 +144,9 @@ INVALID = [
     ("dev", {"multiAz": "sometimes"}, "multiAz", "boolean"),
     ("dev", {"databaseName": "1app"}, "databaseName", "PostgreSQL identifier"),
     ("dev", {"masterUsername": "rdsadmin"}, "masterUsername", "reserved 'rdsadmin'"),
+    ("dev", {"applicationUser": "App-1"}, "applicationUser", "lowercase PostgreSQL identifier"),
+    # rds_iam would switch the master user's password login off.
+    ("dev", {"applicationUser": "envstack_admin"}, "applicationUser", "other than masterUsername"),
     ("dev", {"backupRetentionDays": 0}, "backupRetentionDays", "greater than or equal to 1"),
     ("dev", {"backupRetentionDays": 36}, "backupRetentionDays", "less than or equal to 35"),
     ("dev", {"backupWindow": "3am"}, "backupWindow", "hh24:mi-hh24:mi"),
@@ -405,6 +408,8 @@ def test_database_outputs(stack):
     assert outputs["databasePort"] == 5432
     assert outputs["databaseName"] == db.inputs["dbName"]
     assert outputs["databaseMasterSecretArn"].startswith("arn:aws:secretsmanager:")
+    assert outputs["databaseUser"] == profile(stack.environment, "database").get("applicationUser", "app")
+    assert db.inputs["iamDatabaseAuthenticationEnabled"] is True  # the application user logs in with IAM tokens
     assert outputs["databaseSecurityGroupId"] == mock_id(only(children(stack, "database", SECURITY_GROUP)))
     assert not {"databaseEndpoint", "databaseMasterSecretArn"} & set(stack.secret_outputs)
 

@@ -17,7 +17,7 @@ ROOT = {"AWS": "arn:aws:iam::123456789012:root"}
 # Which services' principals may use each store's key (kms:ViaService), by key resource name.
 VIA_SERVICES = {
     "database-key": ["rds", "secretsmanager"],
-    "cache-key": ["elasticache", "dax", "secretsmanager"],  # ElastiCache guide: both elasticache and dax
+    "cache-key": ["elasticache", "dax"],  # ElastiCache guide: both; no secret under it (IAM authentication)
     "cluster-secrets": ["eks"],
     "alerts-key": ["sns"],
 }

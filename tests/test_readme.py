@@ -122,3 +122,22 @@ def test_the_version_tables_name_the_supported_versions():
     assert f"`redis` ({', '.join(map(str, ENGINE_MAJORS['redis']))})" in README
     assert f"`valkey` ({', '.join(map(str, ENGINE_MAJORS['valkey']))})" in README
     assert f"PostgreSQL major ({', '.join(map(str, POSTGRES_MAJORS))};" in README
+
+
+def test_the_connection_example_makes_the_tokens_the_guides_describe(monkeypatch):
+    """The README's Python block, run with made-up credentials: both tokens are presigned requests, nothing leaves
+    the machine."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    [code] = [body for language, body in BLOCKS if language == "python"]
+    example: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), example)
+    cache = example["cache_token"]("envstack-prod-cache", "envstack-prod-app", "us-west-2")
+    assert cache.startswith("envstack-prod-cache/?Action=connect&User=envstack-prod-app&X-Amz-Algorithm=AWS4-HMAC")
+    assert "/us-west-2/elasticache/aws4_request" in cache.replace("%2F", "/") and "X-Amz-Expires=900" in cache
+    database = example["database_token"]("envstack-prod-postgres.c0ffee.us-west-2.rds.amazonaws.com", 5432, "app",
+                                         "us-west-2")
+    assert database.startswith("envstack-prod-postgres.c0ffee.us-west-2.rds.amazonaws.com:5432/?Action=connect")
+    assert "DBUser=app" in database and "/rds-db/aws4_request" in database.replace("%2F", "/")

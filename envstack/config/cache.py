@@ -11,6 +11,8 @@ from .windows import check_apart, daily, weekly, window
 Engine = Literal["redis", "valkey"]
 # Engine majors whose in-transit encryption mode can be "required" (Redis 7+, Valkey), with AUTH and slow logs.
 ENGINE_MAJORS: dict[str, tuple[int, ...]] = {"redis": (7,), "valkey": (7, 8)}
+# ElastiCache guide, "Authenticating with IAM", Limitations: IAM authentication needs Valkey 7.2+ or Redis OSS 7.0+.
+IAM_AUTH_MINIMUM: dict[str, tuple[int, int]] = {"redis": (7, 0), "valkey": (7, 2)}
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 _NODE_TYPE = re.compile(r"^cache\.([a-z0-9-]+)\.([a-z0-9]+)$")
 
@@ -39,6 +41,10 @@ class CacheConfig(Model):
         majors = ENGINE_MAJORS.get(engine or "", ())
         if engine and (not match or int(match[1]) not in majors):
             raise ValueError(f"expected a pinned {engine} 'major.minor' version with major in {majors}")
+        least = IAM_AUTH_MINIMUM.get(engine or "")
+        if match and least and (int(match[1]), int(match[2])) < least:
+            raise ValueError(f"expected {engine} {least[0]}.{least[1]} or later: applications authenticate with IAM, "
+                             "which ElastiCache offers from Valkey 7.2 and Redis OSS 7.0")
         return version
 
     @field_validator("node_type")

@@ -39,6 +39,7 @@ class DatabaseConfig(Model):
     multi_az: bool
     database_name: str = "app"
     master_username: str = "envstack_admin"
+    application_user: str = "app"  # applications log in as this user with IAM tokens (rds_iam), no password
     backup_retention_days: int = Field(ge=1, le=35)
     backup_window: BackupWindow
     maintenance_window: MaintenanceWindow
@@ -78,13 +79,22 @@ class DatabaseConfig(Model):
                              f"least 10% above allocatedStorageGb ({allocated})")
         return ceiling
 
-    @field_validator("database_name", "master_username")
+    @field_validator("database_name", "master_username", "application_user")
     @classmethod
     def _postgres_identifier(cls, name: str) -> str:
         if not _IDENTIFIER.match(name) or name == "rdsadmin":
             raise ValueError("expected a lowercase PostgreSQL identifier (a letter, then letters, digits or _; at "
                              "most 63) other than the reserved 'rdsadmin'")
         return name
+
+    @field_validator("application_user")
+    @classmethod
+    def _not_the_master(cls, user: str, info: ValidationInfo) -> str:
+        # The master user logs in with its Secrets Manager password; granting it rds_iam would turn that off.
+        if user == info.data.get("master_username"):
+            raise ValueError("expected a user other than masterUsername: the application logs in with IAM tokens "
+                             "(rds_iam), the master user with its password")
+        return user
 
     @field_validator("maintenance_window")
     @classmethod

@@ -1,4 +1,4 @@
-"""ElastiCache Redis/Valkey replication groups: encryption, authentication, failover and snapshots."""
+"""ElastiCache Redis/Valkey replication groups and their RBAC users: encryption, authentication, failover, snapshots."""
 
 import re
 from collections.abc import Iterator
@@ -9,6 +9,8 @@ from .base import Resource, resource_rule, retention_option, short_retention
 
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 CACHE_SUBNET_GROUP = "aws:elasticache/subnetGroup:SubnetGroup"
+CACHE_USER = "aws:elasticache/user:User"
+CACHE_USER_GROUP = "aws:elasticache/userGroup:UserGroup"
 
 
 @resource_rule("redis-at-rest-encryption", "Redis must be encrypted at rest with a customer-managed KMS key.",
@@ -20,15 +22,26 @@ def at_rest_encryption(r: Resource) -> Iterator[str]:
         yield "kmsKeyId is not set: at-rest encryption uses the AWS-managed key"
 
 
-@resource_rule("redis-in-transit-encryption", "Redis must require TLS in transit and authenticate clients.",
+@resource_rule("redis-in-transit-encryption",
+               "Redis must require TLS in transit and authenticate clients: an RBAC user group (or an AUTH token).",
                [REPLICATION_GROUP], severity=Severity.CRITICAL, checkov="CKV_AWS_30, CKV_AWS_31")
 def in_transit_encryption(r: Resource) -> Iterator[str]:
     if not r.true("transitEncryptionEnabled"):
         yield "transitEncryptionEnabled is not true"
     elif r.get("transitEncryptionMode", default="required") != "required":
         yield f"transitEncryptionMode is {r.get('transitEncryptionMode')}; clients may still connect without TLS"
-    if not (r.present("authToken") or r.present("authTokenWoVersion") or r.present("userGroupIds")):
-        yield "no authToken (or RBAC userGroupIds): clients connect without authentication"
+    if not (r.present("userGroupIds") or r.present("authToken") or r.present("authTokenWoVersion")):
+        yield "no userGroupIds (RBAC users, e.g. IAM-authenticated) nor authToken: clients connect unauthenticated"
+
+
+# ElastiCache guide, "Authenticating with IAM", Limitations: for an IAM-enabled user the user name and the user id
+# must be identical (CreateUser refuses the user otherwise).
+@resource_rule("cache-iam-user-name", "An IAM-authenticated ElastiCache user's userName equals its userId.",
+               [CACHE_USER], deployability=True)
+def iam_user_name(r: Resource) -> Iterator[str]:
+    if r.get("authenticationMode", "type") == "iam" and r.get("userName") != r.get("userId"):
+        yield (f"IAM-authenticated user {r.get('userId')!r} has userName {r.get('userName')!r}: ElastiCache wants the "
+               "user name and the user id of an IAM user to be the same")
 
 
 @resource_rule("redis-multi-az", "Redis must run Multi-AZ with automatic failover and enough nodes.",

@@ -11,7 +11,7 @@ from pulumi_policy import PolicyResource, Severity
 from .alb import LISTENERS, LOAD_BALANCERS
 from .base import as_list, as_mapping, known, known_count, linked, of_type, present, refers_to, stack_rule
 from .rds import INSTANCE
-from .redis import CACHE_SUBNET_GROUP, REPLICATION_GROUP
+from .redis import CACHE_SUBNET_GROUP, CACHE_USER, CACHE_USER_GROUP, REPLICATION_GROUP
 
 Findings = Iterator[tuple[str, str | None]]
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -144,3 +144,28 @@ def elasticache_notification_topic(resources: list[PolicyResource], cfg: dict[st
             if not any(_source_owner_publish(p) for p in topic_policies):
                 yield (f"replication group {cache.name} notifies {topic.name}, whose policy does not admit "
                        "publishers by aws:SourceOwner: ElastiCache cannot publish there", cache.urn)
+
+
+def _members(group: PolicyResource, users: list[PolicyResource]) -> tuple[list[PolicyResource], list[str], bool]:
+    """The users a user group lists (by property dependency or id), the ids known, and whether all ids are known."""
+    count = known_count(group.props, "userIds")
+    ids = [i for i in (known(group.props, "userIds", n) for n in range(count or 0)) if isinstance(i, str)]
+    linked_users = group.property_dependencies.get("userIds", [])
+    members = [u for u in users if u in linked_users or known(u.props, "userId") in ids]
+    return members, ids, count is not None and len(ids) == count
+
+
+# ElastiCache API reference, CreateUserGroup / ModifyUserGroup: DefaultUserRequired, "You must add default user to a
+# user group" (CloudFormation AWS::ElastiCache::UserGroup: "A user named default must be included"). AWS's own
+# user `default` (id "default") is open to all; envstack adds a switched-off user of its own named default.
+@stack_rule("cache-user-group-default-user", "An ElastiCache user group includes a user named default.",
+            deployability=True)
+def cache_user_group_default_user(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    users = list(of_type(resources, CACHE_USER))
+    for group in of_type(resources, CACHE_USER_GROUP):
+        members, ids, complete = _members(group, users)
+        names = [known(u.props, "userName") for u in members]
+        if "default" in ids or "default" in names or not complete or None in names:
+            continue  # a default user, or members not known yet (preview)
+        yield (f"user group {group.name} has no user named default (users {', '.join(ids) or 'none'}): "
+               "ElastiCache refuses it (DefaultUserRequired)", group.urn)

@@ -9,6 +9,7 @@ from pulumi_policy import ResourceValidationPolicy
 RDS = "aws:rds/instance:Instance"
 PG = "aws:rds/parameterGroup:ParameterGroup"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+CACHE_USER = "aws:elasticache/user:User"
 EKS = "eks:index:Cluster"
 AWS_EKS = "aws:eks/cluster:Cluster"
 MNG = "eks:index:ManagedNodeGroup"
@@ -35,7 +36,7 @@ RDS_OK: dict[str, Any] = {
 PG_OK = {"family": "postgres16", "parameters": [{"name": "rds.force_ssl", "value": "1"},
                                                  {"name": "log_min_duration_statement", "value": "500"}]}
 REDIS_OK: dict[str, Any] = {
-    "atRestEncryptionEnabled": True, "kmsKeyId": KMS_ARN, "transitEncryptionEnabled": True, "authToken": "[secret]",
+    "atRestEncryptionEnabled": True, "kmsKeyId": KMS_ARN, "transitEncryptionEnabled": True, "userGroupIds": ["users"],
     "automaticFailoverEnabled": True, "multiAzEnabled": True, "numCacheClusters": 2.0, "snapshotRetentionLimit": 7.0,
 }
 LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -105,7 +106,15 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("redis-at-rest-encryption", REDIS, REDIS_OK, {"atRestEncryptionEnabled": False}, "atRestEncryptionEnabled"),
     ("redis-at-rest-encryption", REDIS, REDIS_OK, {"kmsKeyId": None}, "kmsKeyId"),
     ("redis-in-transit-encryption", REDIS, REDIS_OK, {"transitEncryptionEnabled": False}, "transitEncryptionEnabled"),
-    ("redis-in-transit-encryption", REDIS, REDIS_OK, {"authToken": None}, "authToken"),
+    ("redis-in-transit-encryption", REDIS, REDIS_OK, {"userGroupIds": None}, "no userGroupIds (RBAC users"),
+    ("redis-in-transit-encryption", REDIS, {**REDIS_OK, "userGroupIds": None, "authToken": "[secret]"},
+     {"authToken": None}, "nor authToken"),
+    ("cache-iam-user-name", CACHE_USER,
+     {"userId": "envstack-prod-app", "userName": "envstack-prod-app", "authenticationMode": {"type": "iam"}},
+     {"userName": "app"}, "user name and the user id of an IAM user"),
+    ("cache-iam-user-name", CACHE_USER,  # a password or switched-off user may have another name ("default")
+     {"userId": "envstack-prod-default", "userName": "default", "noPasswordRequired": True},
+     {"authenticationMode": {"type": "iam"}}, "has userName 'default'"),
     ("redis-in-transit-encryption", REDIS, REDIS_OK, {"transitEncryptionMode": "preferred"}, "preferred"),
     ("redis-multi-az", REDIS, REDIS_OK, {"automaticFailoverEnabled": False}, "automaticFailoverEnabled"),
     ("redis-multi-az", REDIS, REDIS_OK, {"multiAzEnabled": None}, "multiAzEnabled"),

@@ -17,6 +17,8 @@ RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CACHE_SUBNETS = "aws:elasticache/subnetGroup:SubnetGroup"
+CACHE_USER = "aws:elasticache/user:User"
+CACHE_USER_GROUP = "aws:elasticache/userGroup:UserGroup"
 EKS = "eks:index:Cluster"
 AWS_EKS = "aws:eks/cluster:Cluster"
 MNG = "eks:index:ManagedNodeGroup"
@@ -138,6 +140,23 @@ def test_elasticache_notifies_an_unencrypted_topic_admitting_it_by_source_owner(
              "aws:SourceOwner: ElastiCache cannot publish there", cache.urn)]
     silent = resource(REDIS, "cache", {})  # no notifications at all
     assert check_stack("elasticache-notification-topic", [silent]) == []
+
+
+def test_a_cache_user_group_needs_a_user_named_default() -> None:
+    app = resource(CACHE_USER, "cache-app", {"userId": "envstack-prod-app", "userName": "envstack-prod-app"})
+    off = resource(CACHE_USER, "cache-default", {"userId": "envstack-prod-default", "userName": "default"})
+
+    def group(*members: Any, ids: list[str] | None = None) -> Any:
+        return resource(CACHE_USER_GROUP, "cache", {"userIds": ids or [m.props["userId"] for m in members]},
+                        property_dependencies={"userIds": list(members)})
+
+    assert check_stack("cache-user-group-default-user", [app, off, group(off, app)]) == []
+    # AWS's own `default` user, by id, counts too.
+    assert check_stack("cache-user-group-default-user", [app, group(app, ids=["default", "envstack-prod-app"])]) == []
+    violating = group(app)
+    assert check_stack("cache-user-group-default-user", [app, off, violating]) == [
+        ("user group cache has no user named default (users envstack-prod-app): ElastiCache refuses it "
+         "(DefaultUserRequired)", violating.urn)]
 
 
 def test_a_private_only_cluster_needs_a_443_rule_on_its_cluster_security_group() -> None:
