@@ -62,6 +62,13 @@ def test_bad_cache_values_name_the_key(environment, cache, key, expected):
     assert_rejected(environment, {"cache": cache}, f"envstack:cache.{key}", expected)
 
 
+@pytest.mark.parametrize(("engine", "version"), [("valkey", "7.2"), ("valkey", "8.1"), ("redis", "7.0"),
+                                                  ("redis", "7.1")])
+def test_the_first_versions_with_iam_authentication_are_accepted(engine, version):
+    problems = config_problems("dev", cache={"engine": engine, "engineVersion": version})
+    assert not [line for line in problems if "envstack:cache.engineVersion" in line]
+
+
 def test_outside_prod_a_single_burstable_node_without_snapshots_is_fine():
     cheap = {"nodes": 1, "automaticFailover": False, "multiAz": False, "snapshotRetentionDays": 0,
              "nodeType": "cache.t4g.micro"}
