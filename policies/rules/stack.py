@@ -20,6 +20,12 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SNS_TOPIC = "aws:sns/topic:Topic"
 SNS_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+ROLE = "aws:iam/role:Role"
+POD_IDENTITY_ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+POD_IDENTITY = "pods.eks.amazonaws.com"
+POD_IDENTITY_ACTIONS = {"sts:assumerole", "sts:tagsession"}
+# ElastiCache guide, "Authenticating with IAM" (Limitations): IAM authentication needs Valkey 7.2+ or Redis OSS 7.0+.
+IAM_AUTH_MINIMUM = {"valkey": (7, 2), "redis": (7, 0)}
 
 
 def _public_albs(resources: list[PolicyResource]) -> Iterator[PolicyResource]:
@@ -169,3 +175,57 @@ def cache_user_group_default_user(resources: list[PolicyResource], cfg: dict[str
             continue  # a default user, or members not known yet (preview)
         yield (f"user group {group.name} has no user named default (users {', '.join(ids) or 'none'}): "
                "ElastiCache refuses it (DefaultUserRequired)", group.urn)
+
+
+def _version(value: Any) -> tuple[int, int] | None:
+    parts = str(value).split(".") if value is not None else []
+    return (int(parts[0]), int(parts[1])) if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit() else None
+
+
+# ElastiCache guide, "Authenticating with IAM" (Limitations): an IAM-authenticated user connects only over TLS, to
+# Valkey 7.2+ or Redis OSS 7.0+; CreateReplicationGroup / ModifyReplicationGroup refuse the user group otherwise.
+@stack_rule("cache-iam-auth-requirements",
+            "A replication group admitting IAM-authenticated users encrypts in transit and runs Valkey 7.2+ or "
+            "Redis OSS 7.0+.", deployability=True)
+def cache_iam_auth_requirements(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    users, groups = list(of_type(resources, CACHE_USER)), list(of_type(resources, CACHE_USER_GROUP))
+    for cache in of_type(resources, REPLICATION_GROUP):
+        admitted = [g for g in groups if linked(cache, g, "userGroupIds")]
+        if not any(known(u.props, "authenticationMode", "type") == "iam"
+                   for g in admitted for u in _members(g, users)[0]):
+            continue
+        if known(cache.props, "transitEncryptionEnabled") is not True:
+            yield (f"replication group {cache.name} admits IAM-authenticated users without in-transit encryption: "
+                   "IAM authentication needs TLS (transitEncryptionEnabled)", cache.urn)
+        engine = str(known(cache.props, "engine", default="redis")).lower()
+        version, minimum = _version(known(cache.props, "engineVersion")), IAM_AUTH_MINIMUM.get(engine)
+        if version is not None and minimum is not None and version < minimum:
+            yield (f"replication group {cache.name} runs {engine} {version[0]}.{version[1]}: IAM authentication "
+                   f"needs {engine} {minimum[0]}.{minimum[1]} or later", cache.urn)
+
+
+def _trusts_pod_identity(role: PolicyResource) -> bool:
+    for statement in as_list(as_mapping(known(role.props, "assumeRolePolicy")).get("Statement")):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        services = as_list(as_mapping(statement.get("Principal")).get("Service"))
+        actions = {str(a).lower() for a in as_list(statement.get("Action"))}
+        if POD_IDENTITY in services and ("sts:*" in actions or actions >= POD_IDENTITY_ACTIONS):
+            return True
+    return False
+
+
+# EKS user guide, "Create IAM role with trust policy required by EKS Pod Identity": the role trusts
+# pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession; CreatePodIdentityAssociation refuses another role
+# ("Trust policy of the role provided is invalid": hashicorp/terraform-provider-aws#41483).
+@stack_rule("pod-identity-role-trust",
+            "A Pod Identity association's role trusts pods.eks.amazonaws.com with sts:AssumeRole and "
+            "sts:TagSession.", deployability=True)
+def pod_identity_role_trust(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    roles = list(of_type(resources, ROLE))
+    for association in of_type(resources, POD_IDENTITY_ASSOCIATION):
+        for role in (r for r in roles if linked(association, r, "roleArn")):
+            if known(role.props, "assumeRolePolicy") is not None and not _trusts_pod_identity(role):
+                yield (f"Pod Identity association {association.name} uses role {role.name}, which does not trust "
+                       f"{POD_IDENTITY} with sts:AssumeRole and sts:TagSession: EKS refuses the association",
+                       association.urn)

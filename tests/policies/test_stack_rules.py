@@ -28,6 +28,8 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SNS_TOPIC = "aws:sns/topic:Topic"
 SNS_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+ROLE = "aws:iam/role:Role"
+POD_IDENTITY_ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/alb/50dc6c495c0c9188"
 
 
@@ -246,3 +248,53 @@ def test_every_stack_rule_is_checked_here() -> None:
     stack_rules = {name for name, p in POLICIES.items() if isinstance(p, StackValidationPolicy)}
     checked = set(re.findall(r'check_stack\("([a-z0-9-]+)"', Path(__file__).read_text()))
     assert stack_rules and stack_rules <= checked, stack_rules - checked
+
+
+def cache_user(name: str, user_name: str, authentication: str) -> Any:
+    return resource(CACHE_USER, name, {"userId": name, "userName": user_name,
+                                       "authenticationMode": {"type": authentication}})
+
+
+def test_iam_authentication_needs_tls_and_valkey_7_2_or_redis_7() -> None:
+    default, app = cache_user("p-default", "default", "no-password-required"), cache_user("p-app", "p-app", "iam")
+    group = resource(CACHE_USER_GROUP, "p-users", {"userGroupId": "p-users", "userIds": ["p-default", "p-app"]})
+    passwordless = resource(CACHE_USER_GROUP, "p-other", {"userGroupId": "p-other", "userIds": ["p-default"]})
+
+    def cache(admits: Any, **props: Any) -> Any:
+        return resource(REDIS, "cache", {"transitEncryptionEnabled": True, "engine": "valkey",
+                                         "engineVersion": "8.0", "userGroupIds": ["x"], **props},
+                        property_dependencies={"userGroupIds": [admits]})
+
+    def findings(c: Any) -> list[str]:
+        return [m for m, _ in check_stack("cache-iam-auth-requirements", [default, app, group, passwordless, c])]
+
+    assert findings(cache(group)) == [] and findings(cache(group, engineVersion="7.2")) == []
+    assert findings(cache(group, engine="redis", engineVersion="7.0")) == []
+    assert findings(cache(group, transitEncryptionEnabled=False)) == [
+        "replication group cache admits IAM-authenticated users without in-transit encryption: IAM authentication "
+        "needs TLS (transitEncryptionEnabled)"]
+    assert findings(cache(group, engineVersion="7.1")) == [
+        "replication group cache runs valkey 7.1: IAM authentication needs valkey 7.2 or later"]
+    assert findings(cache(group, engine="redis", engineVersion="6.2")) == [
+        "replication group cache runs redis 6.2: IAM authentication needs redis 7.0 or later"]
+    assert findings(cache(passwordless, transitEncryptionEnabled=False, engineVersion="6.2")) == []  # no IAM user
+
+
+def test_a_pod_identity_role_trusts_eks_pod_identity_with_both_actions() -> None:
+    def role(*actions: str, principal: Any = None) -> Any:
+        return resource(ROLE, "identity-app", {"assumeRolePolicy": json.dumps({"Statement": [{
+            "Effect": "Allow", "Principal": principal or {"Service": "pods.eks.amazonaws.com"},
+            "Action": list(actions)}]})})
+
+    def association(target: Any) -> Any:
+        return resource(POD_IDENTITY_ASSOCIATION, "identity-app", {"roleArn": "arn", "namespace": "app"},
+                        property_dependencies={"roleArn": [target]})
+
+    trusted = role("sts:AssumeRole", "sts:TagSession")
+    assert check_stack("pod-identity-role-trust", [trusted, association(trusted)]) == []
+    irsa = role("sts:AssumeRoleWithWebIdentity", principal={"Federated": "arn:aws:iam::1:oidc-provider/x"})
+    for untrusted in (role("sts:AssumeRole"), irsa):
+        bound = association(untrusted)
+        assert check_stack("pod-identity-role-trust", [untrusted, bound]) == [
+            ("Pod Identity association identity-app uses role identity-app, which does not trust "
+             "pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession: EKS refuses the association", bound.urn)]
