@@ -16,7 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,28 +221,27 @@ def _promote(args: argparse.Namespace, source: StackInfo, target: StackInfo) -> 
     return run_steps(plan) if args.execute else EXIT_OK
 
 
-def promote(args: argparse.Namespace) -> int:
+def _answer(command: str, run: Callable[[], int]) -> int:
+    """Run a command's body; a stack file CI cannot place is bad input (2), a refusal is 1."""
     try:
-        source, target = _describe(args.source), _describe(args.target)
-        return _promote(args, source, target)
+        return run()
     except StackFileError as error:
-        print(f"envstack promote: {error}", file=sys.stderr)
+        print(f"envstack {command}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RefusedError as refusal:
-        print(f"envstack promote: refused: {refusal}", file=sys.stderr)
+        print(f"envstack {command}: refused: {refusal}", file=sys.stderr)
         return EXIT_REFUSED
+
+
+def promote(args: argparse.Namespace) -> int:
+    return _answer("promote", lambda: _promote(args, _describe(args.source), _describe(args.target)))
 
 
 def check_forward_command(args: argparse.Namespace) -> int:
     """`envstack check-forward STACK --commit SHA [--rollback]`: the deploy job's guard against going backwards."""
-    try:
+    def run() -> int:
         info = _describe(args.stack)
         print(check_forward(info.stack, find_record(info.stack, info.region), args.commit,
                             ROLLBACK if args.rollback else "promotion"))
-    except StackFileError as error:
-        print(f"envstack check-forward: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RefusedError as refusal:
-        print(f"envstack check-forward: refused: {refusal}", file=sys.stderr)
-        return EXIT_REFUSED
-    return EXIT_OK
+        return EXIT_OK
+    return _answer("check-forward", run)
