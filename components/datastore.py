@@ -34,7 +34,8 @@ class DataStore(Component):
                  key_services: tuple[str, ...]):
         """`key_services`: the services that use the store's key for the account's principals (kms:ViaService)."""
         super().__init__(token, name, settings, opts, protect=protect, name_prefix=name_prefix)
-        self.key = self.kms_key("key", f"{display_name}: storage, snapshots and secrets", services=key_services)
+        secrets = " and secrets" if "secretsmanager" in key_services else ""  # the cache has none since IAM logins
+        self.key = self.kms_key("key", f"{display_name}: storage and snapshots{secrets}", services=key_services)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}", vpc_id=vpc_id, description=f"{display_name}: ingress on {port} from connected groups only",
             tags={"Name": display_name}, opts=self.child())

@@ -28,8 +28,10 @@ def pod_identity_trust(cluster_arn: str, namespace: str, service_account: str) -
     (sts:AssumeRole) and tags the session (sts:TagSession) with the cluster, namespace and ServiceAccount, and the
     guide restricts the role through those request tags ("Setting Conditions"). It documents no aws:SourceAccount or
     aws:SourceArn for this principal (only for the cluster role, "Cross-service confused deputy prevention"), and a
-    condition on a key the service does not send would refuse every pod, so the tags are the conditions. An
-    association made with disableSessionTags would send none and so cannot use this role."""
+    condition on a key the service does not send would refuse every pod (an undocumented aws:SourceArn on the
+    association's ARN broke one such flow: awslabs/mountpoint-s3-csi-driver#781), so the tags are the conditions;
+    the cluster ARN in them names the account already. An association made with disableSessionTags would send none
+    and so cannot use this role."""
     return policy_document({
         "Sid": "EksPodIdentity", "Effect": "Allow", "Principal": {"Service": POD_IDENTITY},
         "Action": ["sts:AssumeRole", "sts:TagSession"],

@@ -213,6 +213,8 @@ def test_no_secret_to_keep(stack):
     """No AUTH token, so no Secrets Manager secret (the cache key serves ElastiCache only: test_kms)."""
     assert not children(stack, "cache", "aws:secretsmanager/secret:Secret")
     assert not stack.of_type("random:index/randomPassword:RandomPassword")
+    key = only([k for k in children(stack, "cache", "aws:kms/key:Key") if k.name == "cache-key"])
+    assert "secret" not in key.inputs["description"]
 
 
 def test_cache_outputs(stack):

@@ -5,14 +5,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
+from policies.elasticache import IAM_AUTH_MINIMUM  # one table with the pack's cache-iam-auth-requirements rule
+
 from .base import Model, integer_as_text
 from .windows import check_apart, daily, weekly, window
 
 Engine = Literal["redis", "valkey"]
 # Engine majors whose in-transit encryption mode can be "required" (Redis 7+, Valkey), with AUTH and slow logs.
 ENGINE_MAJORS: dict[str, tuple[int, ...]] = {"redis": (7,), "valkey": (7, 8)}
-# ElastiCache guide, "Authenticating with IAM", Limitations: IAM authentication needs Valkey 7.2+ or Redis OSS 7.0+.
-IAM_AUTH_MINIMUM: dict[str, tuple[int, int]] = {"redis": (7, 0), "valkey": (7, 2)}
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 _NODE_TYPE = re.compile(r"^cache\.([a-z0-9-]+)\.([a-z0-9]+)$")
 

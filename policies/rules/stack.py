@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
+from ..elasticache import IAM_AUTH_MINIMUM
 from .alb import LISTENERS, LOAD_BALANCERS
 from .base import as_list, as_mapping, known, known_count, linked, of_type, present, refers_to, stack_rule
 from .rds import INSTANCE
@@ -24,8 +25,6 @@ ROLE = "aws:iam/role:Role"
 POD_IDENTITY_ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 POD_IDENTITY = "pods.eks.amazonaws.com"
 POD_IDENTITY_ACTIONS = {"sts:assumerole", "sts:tagsession"}
-# ElastiCache guide, "Authenticating with IAM" (Limitations): IAM authentication needs Valkey 7.2+ or Redis OSS 7.0+.
-IAM_AUTH_MINIMUM = {"valkey": (7, 2), "redis": (7, 0)}
 
 
 def _public_albs(resources: list[PolicyResource]) -> Iterator[PolicyResource]:
