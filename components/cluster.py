@@ -93,6 +93,15 @@ def _cluster_admin(role_arn: str) -> eks.AccessEntryArgs:
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
 
 
+def attached(role: aws.iam.Role, attachments: Sequence[aws.iam.RolePolicyAttachment]) -> pulumi.Output[aws.iam.Role]:
+    """`role`, known only once its managed policies are attached, as pulumi-eks's own ServiceRole.resolvedRole
+    (nodejs/eks/servicerole.ts): a cluster or node group given the role waits for its permissions, and is deleted
+    before they are detached. EKS acts with them until the end: without them it cannot delete the security groups and
+    network interfaces it made (aws_eks_cluster), nor the instances and interfaces of a node group (aws_eks_node_group;
+    Terraform AWS provider docs, "Ensure that IAM Role permissions are created before and deleted after")."""
+    return pulumi.Output.all(*(attachment.id for attachment in attachments)).apply(lambda _: role)
+
+
 def update_config_transform(max_unavailable: int) -> pulumi.ResourceTransform:
     """pulumi-eks's ManagedNodeGroup has no update config: set it on the aws:eks NodeGroup it creates."""
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -137,11 +146,14 @@ class Cluster(Component):
         # policy must name it, or a version upgrade fails with "Role ... could not be assumed"
         # (aws/containers-roadmap#1533). The account's principals use the key through EKS only (cluster creation
         # grants the role through EKS).
-        self.cluster_role = self.service_role("eks", "eks.amazonaws.com", (CLUSTER_POLICY,))
+        self.cluster_role = self.service_role("eks", "eks.amazonaws.com")
+        self._cluster_role_ready = attached(self.cluster_role, self.attach_policies(
+            self.cluster_role, "eks", (CLUSTER_POLICY,)))
         self.secrets_key = self.kms_key("secrets", f"EKS secrets envelope encryption for {args.name}",
                                         services=("eks",), users=[self.cluster_role.arn])
         self.control_plane_logs = self._control_plane_log_group()
-        self.node_role = self.service_role("nodes", "ec2.amazonaws.com", NODE_POLICIES)
+        self.node_role = self.service_role("nodes", "ec2.amazonaws.com")
+        self._node_role_ready = attached(self.node_role, self.attach_policies(self.node_role, "nodes", NODE_POLICIES))
         self.eks = self._cluster()
         self.oidc_provider_arn = self.eks.oidc_provider_arn
         self.ebs_csi_role = self.irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", (EBS_CSI_POLICY,))
@@ -190,7 +202,7 @@ class Cluster(Component):
             public_access_cidrs=list(a.public_access_cidrs) if a.endpoint_public_access else None,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=self._access_entries(),
-            service_role=self.cluster_role,
+            service_role=self._cluster_role_ready,
             encryption_config_key_arn=self.secrets_key.arn,
             enabled_cluster_log_types=list(a.log_types),
             create_oidc_provider=True,
@@ -247,7 +259,7 @@ class Cluster(Component):
         return eks.ManagedNodeGroup(
             f"{self.label}-{spec.name}",
             cluster=self.eks,
-            node_role=self.node_role,
+            node_role=self._node_role_ready,
             subnet_ids=list(self._args.private_subnet_ids),
             ami_type=spec.ami_type,
             capacity_type=spec.capacity_type,

@@ -510,3 +510,17 @@ def test_prod_policy_pack_finds_no_violation_in_the_cluster():
     mine = {r.urn for r in s.resources if "kubernetes:Cluster" in r.urn or "kubernetes:Baseline" in r.urn}
     assert mine and s.one(EKS).urn in mine
     assert [v for v in report.violations if v["urn"] in mine] == []
+
+
+def test_the_cluster_and_node_groups_get_their_roles_once_the_policies_are_attached(stack):
+    """EKS needs the role's permissions to create and to delete what it makes (security groups, network interfaces,
+    instances): the role input waits for its attachments, so they outlive the cluster and node groups."""
+    def attachments(role: str) -> set[str]:
+        found = {r.urn for r in stack.of_type(ATTACHMENT) if r.inputs["role"] == role}
+        assert found, role
+        return found
+
+    cluster_policies, node_policies = attachments("cluster-eks"), attachments("cluster-nodes")
+    assert cluster_policies <= set(stack.one(EKS).propertyDependencies["serviceRole"])
+    for group in stack.of_type(MNG):
+        assert node_policies <= set(group.propertyDependencies["nodeRole"]), group.name
