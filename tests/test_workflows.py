@@ -121,32 +121,77 @@ def is_stack(name: str) -> bool:
     return name in COMMITTED_STACKS or bool(stacks.REVIEW_STACK.match(name))
 
 
-# --- a tiny evaluator for the variable lookups the workflows use -----------------------------------------------------
-
+# --- a tiny evaluator of the GitHub expressions the workflows use -----------------------------------------------------
+# Operators as GitHub evaluates them: `&&`/`||` give an operand, `!`, `==`/`!=`, parentheses; values are string
+# literals and context names (a missing one is '', as an unset variable compares), `vars[format('X_{0}', inputs.k)]`
+# and the status functions, looked up by name.
+TOKEN = re.compile(r"\s*('(?:[^']|'')*'|&&|\|\||==|!=|!|\(|\)"
+                   r"|vars\[format\('\w*\{0\}', inputs\.[\w-]+\)\]|[A-Za-z_][\w.-]*(?:\(\))?)")
 VARS_INDEX = re.compile(r"^vars\[format\('(\w*)\{0\}', inputs\.([\w-]+)\)\]$")
 
 
-def evaluate(expression: str, inputs: dict[str, str], variables: dict[str, str]) -> str:
-    """`a || b || 'literal'` over `vars[format('X_{0}', inputs.k)]`, `vars.NAME`, `inputs.k` and literals."""
+def tokens_of(expression: str) -> list[str]:
     inner = EXPRESSION.fullmatch(expression.strip())
-    text = inner.group(1) if inner else expression
-    text = text.strip()
-    if text.startswith("(") and text.endswith(")"):
-        text = text[1:-1]
-    for term in (t.strip() for t in text.split("||")):
-        if m := VARS_INDEX.match(term):
-            value = variables.get(m.group(1) + inputs[m.group(2)], "")
-        elif term.startswith("vars."):
-            value = variables.get(term[5:], "")
-        elif term.startswith("inputs."):
-            value = inputs[term[7:]]
-        elif term.startswith("'") and term.endswith("'"):
-            value = term[1:-1]
-        else:
-            raise AssertionError(f"unexpected term {term!r} in {expression!r}")
-        if value:
-            return value
-    return ""
+    text, tokens, position = (inner.group(1) if inner else expression).strip(), [], 0
+    while position < len(text):
+        match = TOKEN.match(text, position)
+        assert match, f"cannot read {text[position:]!r}"
+        tokens.append(match.group(1))
+        position = match.end()
+    return tokens
+
+
+def value_of(expression: str, lookup: dict[str, Any]) -> Any:
+    tokens = tokens_of(expression)
+
+    def name(token: str) -> Any:
+        if index := VARS_INDEX.match(token):
+            return lookup.get(f"vars.{index.group(1)}{lookup.get('inputs.' + index.group(2), '')}", "")
+        return lookup.get(token, "")
+
+    def primary(i: int) -> tuple[Any, int]:
+        token = tokens[i]
+        if token == "(":
+            value, i = either(i + 1)
+            assert tokens[i] == ")", expression
+            return value, i + 1
+        if token == "!":
+            value, i = primary(i + 1)
+            return not value, i
+        if token.startswith("'"):
+            return token[1:-1].replace("''", "'"), i + 1
+        return name(token), i + 1
+
+    def compare(i: int) -> tuple[Any, int]:
+        left, i = primary(i)
+        while i < len(tokens) and tokens[i] in ("==", "!="):
+            right, j = primary(i + 1)
+            left, i = (left == right) == (tokens[i] == "=="), j
+        return left, i
+
+    def both(i: int) -> tuple[Any, int]:
+        left, i = compare(i)
+        while i < len(tokens) and tokens[i] == "&&":
+            right, i = compare(i + 1)
+            left = left and right
+        return left, i
+
+    def either(i: int) -> tuple[Any, int]:
+        left, i = both(i)
+        while i < len(tokens) and tokens[i] == "||":
+            right, i = both(i + 1)
+            left = left or right
+        return left, i
+
+    value, end = either(0)
+    assert end == len(tokens), expression
+    return value
+
+
+def evaluate(expression: str, inputs: dict[str, str], variables: dict[str, str]) -> str:
+    """A value expression (`a || b || 'literal'`) with these inputs and variables."""
+    return str(value_of(expression, {**{f"inputs.{k}": v for k, v in inputs.items()},
+                                     **{f"vars.{k}": v for k, v in variables.items()}}))
 
 
 def stack_inputs(stack: str) -> dict[str, str]:
@@ -209,6 +254,124 @@ def test_matrix_entries_come_from_the_stack_files():
         assert producer["outputs"][key.group(1)] == f"${{{{ steps.stacks.outputs.{key.group(1)} }}}}"
         assert any(s.get("run") == "envstack stacks --github-output" for s in producer["steps"])
         assert "permissions" not in producer
+
+
+# ---- environments without stacks ------------------------------------------------------------------------------
+# GitHub refuses a job whose matrix is empty ("Matrix vector 'include' does not contain any values"): such a job must
+# be skipped by its `if:`, which GitHub evaluates before the matrix, and the next stage must still run. The runs
+# below evaluate the workflows' own `if:` expressions as GitHub does for the operators they use: `&&`/`||` give an
+# operand, `!`, `==`/`!=`, and the status functions over the job's ancestors (a job whose `if:` calls none of them
+# runs only when every ancestor succeeded; a skipped one is no success).
+STATUS_FUNCTIONS = ("success()", "failure()", "cancelled()", "always()")
+
+
+def ancestors(workflow: dict[str, Any], job_id: str) -> set[str]:
+    direct = workflow["jobs"][job_id].get("needs", [])
+    direct = [direct] if isinstance(direct, str) else direct
+    return set(direct).union(*(ancestors(workflow, need) for need in direct))
+
+
+def run(name: str, infos: list[stacks.StackInfo], variables: dict[str, str] | None = None,
+        failing: tuple[str, ...] = (), fork: bool = False) -> dict[str, str]:
+    """Each job's result in a run of workflow `name` whose `stacks` job sees `infos`; `failing` jobs fail; `fork`:
+    a pull request from another repository."""
+    workflow, outputs = FILES[name], stacks.github_outputs(infos)
+    variables = {"PULUMI_BACKEND_URL": "s3://state", **(variables or {})}
+    results: dict[str, str] = {}
+    for job_id, job in workflow["jobs"].items():  # written in dependency order
+        before = ancestors(workflow, job_id)
+        assert before <= set(results), (name, job_id)
+        lookup: dict[str, Any] = {
+            "success()": all(results[a] == "success" for a in before),
+            "failure()": any(results[a] == "failure" for a in before), "cancelled()": False, "always()": True,
+            "github.event.pull_request.head.repo.full_name": "fork/envstack" if fork else "acme/envstack",
+            "github.repository": "acme/envstack",
+            **{f"vars.{key}": value for key, value in variables.items()},
+            **{f"needs.{a}.result": results[a] for a in before},
+            **{f"needs.stacks.outputs.{key}": value for key, value in outputs.items()}}
+        condition = str(job.get("if", ""))
+        status = any(f in condition for f in STATUS_FUNCTIONS)
+        runs = value_of(condition, lookup) if status else lookup["success()"] and (
+            not condition or value_of(condition, lookup))
+        include = str(job.get("strategy", {}).get("matrix", {}).get("include", ""))
+        if runs and MATRIX_OUTPUT.match(include):
+            key = MATRIX_OUTPUT.match(include).group(1)  # type: ignore[union-attr]
+            assert yaml.safe_load(outputs[key]), f"{name} {job_id}: Matrix vector 'include' does not contain any values"
+        results[job_id] = ("failure" if job_id in failing else "success") if runs else "skipped"
+    return results
+
+
+def infos_of(*environments: str) -> list[stacks.StackInfo]:
+    return [info for info in INFOS.values() if info.environment in environments]
+
+
+DEPLOY_STAGES = ("dev", "staging", "prod-preview", "prod")
+
+
+def stages(results: dict[str, str]) -> tuple[str, ...]:
+    return tuple(results[stage] for stage in DEPLOY_STAGES)
+
+
+def test_the_evaluator_reads_conditions():
+    lookup = {"needs.a.result": "success", "vars.X": "x", "cancelled()": False}
+    assert value_of("(vars.Y || vars.X) != ''", lookup) is True
+    assert value_of("(vars.Y || vars.Z) != ''", lookup) is False
+    assert value_of("!cancelled() && needs.a.result == 'success'", lookup) is True
+    assert value_of("needs.a.result == 'failure' || vars.X == 'x' && vars.Y == 'y'", lookup) is False
+    assert value_of("!(vars.X == 'x') || 'it''s' == 'it''s'", lookup) is True
+
+
+def test_every_stage_deploys_when_every_environment_has_stacks():
+    assert stages(run("deploy.yml", list(INFOS.values()))) == ("success",) * 4
+
+
+@pytest.mark.parametrize(("environments", "expected"), [
+    (("staging", "prod"), ("skipped", "success", "success", "success")),
+    (("dev", "prod"), ("success", "skipped", "success", "success")),
+    (("prod",), ("skipped", "skipped", "success", "success")),
+    (("dev", "staging"), ("success", "success", "skipped", "skipped")),
+    (("dev",), ("success", "skipped", "skipped", "skipped")),
+    ((), ("skipped",) * 4),
+])
+def test_an_environment_without_stacks_is_skipped_and_the_next_one_still_deploys(environments, expected):
+    assert stages(run("deploy.yml", infos_of(*environments))) == expected
+
+
+@pytest.mark.parametrize(("failing", "expected"), [
+    (("test",), ("skipped",) * 4),
+    (("dev",), ("failure", "skipped", "skipped", "skipped")),
+    (("staging",), ("success", "failure", "skipped", "skipped")),
+    (("prod-preview",), ("success", "success", "failure", "skipped")),
+])
+def test_a_failed_stage_stops_the_later_ones(failing, expected):
+    assert stages(run("deploy.yml", list(INFOS.values()), failing=failing)) == expected
+
+
+def test_a_failure_before_an_empty_stage_stops_the_later_ones_too():
+    assert stages(run("deploy.yml", infos_of("dev", "prod"), failing=("dev",))) == (
+        "failure", "skipped", "skipped", "skipped")
+
+
+def test_a_stage_without_its_backend_is_skipped_and_stops_the_later_ones():
+    assert stages(run("deploy.yml", list(INFOS.values()), variables={"PULUMI_BACKEND_URL": ""})) == ("skipped",) * 4
+    only_dev = {"PULUMI_BACKEND_URL": "", "PULUMI_BACKEND_URL_DEV": "s3://dev"}
+    assert stages(run("deploy.yml", list(INFOS.values()), variables=only_dev)) == (
+        "success", "skipped", "skipped", "skipped")
+    # dev has no stacks: staging and prod go on with their own backends
+    assert stages(run("deploy.yml", infos_of("staging", "prod"), variables={
+        "PULUMI_BACKEND_URL": "", "PULUMI_BACKEND_URL_STAGING": "s3://s", "PULUMI_BACKEND_URL_PROD": "s3://p"})) == (
+        "skipped", "success", "success", "success")
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "drift.yml"])
+def test_a_repository_without_stack_files_skips_the_per_stack_jobs(name):
+    everything = run(name, list(INFOS.values()))
+    nothing = run(name, [])
+    per_stack = {job_id for job_id, job in FILES[name]["jobs"].items()
+                 if "stacks" in ancestors(FILES[name], job_id)}
+    assert per_stack and {everything[job_id] for job_id in per_stack} == {"success"}
+    assert {nothing[job_id] for job_id in per_stack} == {"skipped"}
+    assert nothing["stacks"] == "success"
 
 
 def test_every_preview_and_update_runs_the_policy_pack_with_the_stacks_environment_config():
@@ -485,8 +648,11 @@ def test_every_committed_stack_is_diffed_base_against_head_into_the_job_summary(
 
 def test_the_diff_comment_is_one_comment_updated_in_place_from_this_repositorys_branches_only():
     job = FILES["pull-request.yml"]["jobs"]["diff-comment"]
-    assert job["needs"] == "diff" and job_writes_pull_requests(job)
-    assert job["if"] == "always() && github.event.pull_request.head.repo.full_name == github.repository"
+    assert job["needs"] == ["stacks", "diff"] and job_writes_pull_requests(job)
+    every = list(INFOS.values())
+    assert run("pull-request.yml", every)["diff-comment"] == "success"
+    assert run("pull-request.yml", every, failing=("diff",))["diff-comment"] == "success"  # a failed diff is news
+    assert run("pull-request.yml", every, fork=True)["diff-comment"] == "skipped"
     assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
     download = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
     assert download["with"]["pattern"] == "diff-*"
@@ -497,8 +663,9 @@ def test_the_diff_comment_is_one_comment_updated_in_place_from_this_repositorys_
 
 
 def test_previews_only_for_branches_of_this_repository_with_a_role():
-    preview = FILES["pull-request.yml"]["jobs"]["preview"]
-    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    every = list(INFOS.values())
+    assert run("pull-request.yml", every)["preview"] == "success"
+    assert run("pull-request.yml", every, fork=True)["preview"] == "skipped"
     called = FILES["preview-stack.yml"]["jobs"]["preview"]
     inputs = stack_inputs(COMMITTED_STACKS[0])
     variable = f"AWS_PREVIEW_ROLE_ARN_{inputs['environment-key']}"
@@ -516,7 +683,7 @@ def test_main_deploys_every_stack_of_dev_then_staging_then_prod_with_a_preview_b
     chain = workflow["jobs"]
     assert chain["dev"]["needs"] == ["test", "stacks"]
     assert chain["staging"]["needs"] == ["stacks", "dev"]
-    assert chain["prod-preview"]["needs"] == ["stacks", "staging"]
+    assert chain["prod-preview"]["needs"] == ["stacks", "dev", "staging"]  # dev's result, when staging has no stack
     assert chain["prod"]["needs"] == ["stacks", "prod-preview"]
     for stage in ("dev", "staging", "prod"):
         deployed = callers("deploy-stack.yml", "deploy.yml")
