@@ -5,13 +5,14 @@ update per stack, OIDC only where needed, credentials that outlive the job, pinn
 every preview and update, fork-safe pull request checks, forward-only deploys, a preview before prod's approval,
 drift told apart from errors, review stacks that keep their secrets provider and expire, promotion)."""
 
+import operator
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,8 @@ def is_stack(name: str) -> bool:
 TOKEN = re.compile(r"\s*('(?:[^']|'')*'|&&|\|\||==|!=|!|\(|\)"
                    r"|vars\[format\('\w*\{0\}', inputs\.[\w-]+\)\]|[A-Za-z_][\w.-]*(?:\(\))?)")
 VARS_INDEX = re.compile(r"^vars\[format\('(\w*)\{0\}', inputs\.([\w-]+)\)\]$")
+BINARY: tuple[dict[str, Callable[[Any, Any], Any]], ...] = (  # by precedence, lowest first
+    {"||": lambda a, b: a or b}, {"&&": lambda a, b: a and b}, {"==": operator.eq, "!=": operator.ne})
 
 
 def tokens_of(expression: str) -> list[str]:
@@ -152,7 +155,7 @@ def value_of(expression: str, lookup: dict[str, Any]) -> Any:
     def primary(i: int) -> tuple[Any, int]:
         token = tokens[i]
         if token == "(":
-            value, i = either(i + 1)
+            value, i = level(0, i + 1)
             assert tokens[i] == ")", expression
             return value, i + 1
         if token == "!":
@@ -162,28 +165,18 @@ def value_of(expression: str, lookup: dict[str, Any]) -> Any:
             return token[1:-1].replace("''", "'"), i + 1
         return name(token), i + 1
 
-    def compare(i: int) -> tuple[Any, int]:
-        left, i = primary(i)
-        while i < len(tokens) and tokens[i] in ("==", "!="):
-            right, j = primary(i + 1)
-            left, i = (left == right) == (tokens[i] == "=="), j
+    def level(n: int, i: int) -> tuple[Any, int]:
+        """Operators of precedence `n` and above: `||`, then `&&`, then `==`/`!=`, then a primary."""
+        if n == len(BINARY):
+            return primary(i)
+        left, i = level(n + 1, i)
+        while i < len(tokens) and tokens[i] in BINARY[n]:
+            symbol = tokens[i]
+            right, i = level(n + 1, i + 1)
+            left = BINARY[n][symbol](left, right)
         return left, i
 
-    def both(i: int) -> tuple[Any, int]:
-        left, i = compare(i)
-        while i < len(tokens) and tokens[i] == "&&":
-            right, i = compare(i + 1)
-            left = left and right
-        return left, i
-
-    def either(i: int) -> tuple[Any, int]:
-        left, i = both(i)
-        while i < len(tokens) and tokens[i] == "||":
-            right, i = both(i + 1)
-            left = left or right
-        return left, i
-
-    value, end = either(0)
+    value, end = level(0, 0)
     assert end == len(tokens), expression
     return value
 
