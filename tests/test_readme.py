@@ -1,5 +1,6 @@
 """The README's examples run as written: its envstack commands, the review stack file, the error example, the
-synth JSON format and the versions its configuration tables name."""
+synth JSON format and the versions its configuration tables name; its configuration reference names every key and
+its policy tables every rule."""
 
 import json
 import re
@@ -9,13 +10,17 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import synth
+from conftest import STACKS, synth
 
 from envstack import cli, diff
 from envstack import synth as synth_module
 from envstack.config.cache import ENGINE_MAJORS
 from envstack.config.database import POSTGRES_MAJORS
+from envstack.effective import settings
 from envstack.review import write_review_stack_file
+from envstack.validate import load
+from policies.pack import all_policies
+from policies.rules import DEPLOYABILITY
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -141,3 +146,44 @@ def test_the_connection_example_makes_the_tokens_the_guides_describe(monkeypatch
                                          "us-west-2")
     assert database.startswith("envstack-prod-postgres.c0ffee.us-west-2.rds.amazonaws.com:5432/?Action=connect")
     assert "DBUser=app" in database and "/rds-db/aws4_request" in database.replace("%2F", "/")
+
+
+def section(start: str, end: str) -> str:
+    return README[README.index(start):README.index(end)]
+
+
+CONFIGURATION = section("## Configuration", "## Cost")
+AREAS = dict(re.findall(r"^### `(envstack:\w+)`[^\n]*\n(.*?)(?=^### |\Z)", CONFIGURATION, re.MULTILINE | re.DOTALL))
+USER_NAMED = ("labels",)  # keys below these are the stack's own names (label keys)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_configuration_reference_names_every_key(stack):
+    """Each key of the effective configuration (`envstack config STACK`) is named, in backticks, in its area's
+    table (a top-level key anywhere in the section; node group and preset names are the tables' placeholders)."""
+    missing = []
+    for setting in settings(stack, load(stack, REPO).config, REPO):
+        namespace, _, path = setting.key.partition(".")
+        parts = path.split(".") if path else [namespace.split(":")[1]]
+        parts = next((parts[:parts.index(k) + 1] for k in USER_NAMED if k in parts), parts)
+        if not re.search(rf"`[^`\n]*\b{re.escape(parts[-1])}\b[^`\n]*`", AREAS.get(namespace, CONFIGURATION)):
+            missing.append(setting.key)
+    assert AREAS.keys() >= {"envstack:network", "envstack:cluster", "envstack:monitoring"}
+    assert missing == []
+
+
+POLICY_PACK = section("## Policy pack", "## `envstack synth --json` format")
+
+
+def table_rules(header: str) -> list[str]:
+    """The rule names in the first column of the table whose header row starts with `header`."""
+    table = POLICY_PACK[POLICY_PACK.index(f"| {header} |"):].split("\n\n", 1)[0]
+    return [name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z0-9-]+)`", row.split(" | ")[0])]
+
+
+def test_the_policy_tables_name_every_rule_once_and_count_them():
+    names = [policy.name for policy in all_policies()]
+    deployability, others = table_rules("deployability rule"), table_rules("rule")
+    assert sorted(deployability) == sorted(DEPLOYABILITY)
+    assert sorted(others) == sorted(set(names) - DEPLOYABILITY)
+    assert f"({len(names)} rules)" in POLICY_PACK
