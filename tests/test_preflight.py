@@ -91,7 +91,8 @@ def test_every_check_is_registered_once_account_first() -> None:
     names = [name for name, _ in preflight.CHECKS]
     assert names[0] == "account" and len(names) == len(set(names))
     assert {"region", "availability-zones", "instance-types", "kubernetes-version", "addon-versions", "certificate",
-            "database-class", "cache-engine-version", "cache-node-type", "cost-allocation-tag", "roles", "quota-vpcs",
+            "database-class", "cache-engine-version", "cache-node-type", "cost-allocation-tag", "roles", "deployer",
+            "quota-vpcs",
             "quota-elastic-ips", "quota-nat-gateways"} <= set(names)
 
 
@@ -440,10 +441,61 @@ def test_every_access_entry_role_must_exist(prod: Any) -> None:
     assert f"envstack:cluster.{arns[0][0]}" in results[0].detail and "does not exist" in results[0].detail
 
 
+def test_a_role_arn_must_be_the_roles_own_path_included(prod: Any) -> None:
+    """GetRole finds an IAM Identity Center role by its name; EKS refuses the ARN without its path."""
+    sso = "AWSReservedSSO_Admin_0123456789abcdef"
+    given = f"arn:aws:iam::{ACCOUNT}:role/{sso}"
+    cfg = prod.model_copy(update={"cluster": prod.cluster.model_copy(update={
+        "deployer_role_arn": given, "admin_role_arns": (), "ci_deployer_role_arns": ()})})
+    stubs = Stubs(cfg)
+    actual = {"Role": {**role(sso)["Role"], "Path": "/aws-reserved/sso.amazonaws.com/us-west-2/",
+                       "Arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/us-west-2/{sso}"}}
+    stubs.stub("iam").add_response("get_role", actual, {"RoleName": sso})
+    [result] = stubs.run("roles")
+    assert result.status == "fail" and given in result.detail and actual["Role"]["Arn"] in result.detail
+    assert "envstack:cluster.deployerRoleArn" in result.detail
+
+
 def test_roles_of_another_account_are_skipped(prod: Any) -> None:
     stubs = Stubs(prod)
     stubs.ctx.account = "222222222222"
     assert set(statuses(stubs.run("roles"))) == {"skipped"}
+
+
+def caller_of(role_arn: str, session: str = "gha-run") -> str:
+    """The STS ARN of a session of `role_arn` (no path: STS leaves it out)."""
+    account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+    return f"arn:aws:sts::{account}:assumed-role/{name}/{session}"
+
+
+def test_the_caller_must_be_the_deployer_or_an_admin(prod: Any) -> None:
+    """The creator gets no implicit cluster access: who runs `pulumi up` needs a cluster-admin access entry."""
+    cluster = prod.cluster
+    with_path = f"arn:aws:iam::{ACCOUNT}:role/platform/envstack-deployer"  # STS names the role without its path
+    admitted = [(prod, "deployerRoleArn", cluster.deployer_role_arn),
+                (prod, "adminRoleArns", cluster.admin_role_arns[0]),
+                (prod.model_copy(update={"cluster": cluster.model_copy(update={"deployer_role_arn": with_path})}),
+                 "deployerRoleArn", with_path)]
+    for cfg, key, arn in admitted:
+        stubs = Stubs(cfg)
+        stubs.ctx.caller_arn = caller_of(arn)
+        [result] = stubs.run("deployer")
+        assert result.status == "ok" and f"envstack:cluster.{key} {arn}" in result.detail, result.detail
+    refused = [caller_of(cluster.ci_deployer_role_arns[0]),  # namespaced RBAC only: cannot apply the baseline
+               caller_of(cluster.deployer_role_arn.replace(ACCOUNT, "222222222222")),  # same name, other account
+               f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:root"]
+    for caller in refused:
+        stubs = Stubs(prod)
+        stubs.ctx.caller_arn = caller
+        [result] = stubs.run("deployer")
+        assert result.status == "fail" and caller in result.detail and "Unauthorized" in result.detail, caller
+
+
+def test_the_deployer_check_alone_asks_sts_who_calls(prod: Any) -> None:
+    stubs = Stubs(prod)
+    caller = caller_of(prod.cluster.deployer_role_arn)
+    stubs.stub("sts").add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": caller, "UserId": "u"})
+    assert statuses(stubs.run("deployer")) == ["ok"]
 
 
 # ---- quotas ----------------------------------------------------------------------------------------------------
@@ -614,7 +666,8 @@ def test_preflight_against_moto_names_the_account_and_the_missing_certificate(mo
     answers = [line.split(maxsplit=2) for line in lines if line.split()[:1] and line.split()[0] in preflight.STYLE]
     assert [name for name, _ in preflight.CHECKS] == list(dict.fromkeys(check for _, check, _ in answers))
     failed = {check: detail for status, check, detail in answers if status == "fail"}
-    assert set(failed) == {"account", "certificate"}  # what moto cannot answer is skipped, never failed
+    # What moto cannot answer is skipped, never failed; its caller is a user of another account, no cluster admin.
+    assert set(failed) == {"account", "certificate", "deployer"}
     assert "account 222222222222" in failed["account"] and ACCOUNT in failed["account"]
     assert "does not exist in account 222222222222" in failed["certificate"]
     assert {check for status, check, _ in answers if status == "ok"} >= {"region", "availability-zones",

@@ -22,7 +22,7 @@ ALWAYS_ENABLED = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-
 
 @check("account")
 def account(ctx: Context) -> Iterator[Result]:
-    ctx.account = ctx.client("sts").get_caller_identity()["Account"]
+    ctx.caller()
     allowed = ctx.cfg.allowed_account_ids
     if not allowed:
         yield Result("account", "warn", f"{ctx.account}: envstack:allowedAccountIds is empty, so any account will do")
@@ -116,13 +116,53 @@ def roles(ctx: Context) -> Iterator[Result]:
                              f"caller's {ctx.account}")
                 continue
             try:
-                ctx.client("iam").get_role(RoleName=name)
+                actual = ctx.client("iam").get_role(RoleName=name)["Role"]["Arn"]
             except ClientError as error:
                 if error_code(error) != "NoSuchEntity":
                     raise
                 yield Result("roles", "fail", f"envstack:cluster.{key}: {arn} does not exist")
                 continue
+            if actual != arn:
+                # GetRole finds a role by its name alone; EKS takes an access entry's principal by its full ARN,
+                # path included, and refuses any other spelling ("The specified principalArn is invalid: invalid
+                # principal", terraform-aws-eks#2969: an IAM Identity Center role without its
+                # aws-reserved/sso.amazonaws.com/ path; aws/containers-roadmap#185: do not strip the path).
+                yield Result("roles", "fail", f"envstack:cluster.{key}: {arn} is not the role's ARN {actual} "
+                             "(EKS refuses an access entry whose principal ARN leaves out or changes the path)")
+                continue
             yield Result("roles", "ok", f"envstack:cluster.{key}: {arn}")
+
+
+def assumed_role(arn: str) -> tuple[str, str] | None:
+    """(account, role name in lower case) of an assumed-role session ARN
+    (arn:aws:sts::<account>:assumed-role/<name>/<session>: STS leaves the role's path out); None for any other
+    caller (an IAM user, the root user, a federated user)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "sts" or not parts[5].startswith("assumed-role/"):
+        return None
+    return parts[4], parts[5].split("/")[1].casefold()
+
+
+@check("deployer")
+def deployer(ctx: Context) -> Iterator[Result]:
+    """The caller, who runs `pulumi up`, is a cluster admin: envstack turns off the admin access EKS gives a
+    cluster's creator (components/cluster.py, no_creator_admin_transform), so only the roles with an access entry
+    of AmazonEKSClusterAdminPolicy reach the Kubernetes API: deployerRoleArn and adminRoleArns. Any other caller
+    gets the cluster made, then every Kubernetes object of the baseline refused (Unauthorized), with the kubeconfig
+    pulumi-eks writes (its token is the caller's)."""
+    caller = ctx.caller()
+    session = assumed_role(caller)
+    roles = ctx.cfg.cluster.access_entry_roles
+    admins = [(key, arn) for key in ("deployerRoleArn", "adminRoleArns") for arn in roles[key]]
+    match = next(((key, arn) for key, arn in admins
+                  if session and (arn.split(":")[4], arn.rsplit("/", 1)[-1].casefold()) == session), None)
+    if match:
+        yield Result("deployer", "ok", f"the caller {caller} is envstack:cluster.{match[0]} {match[1]}: cluster admin")
+        return
+    yield Result("deployer", "fail", f"the caller {caller} is not envstack:cluster.deployerRoleArn nor one of "
+                 "adminRoleArns: the cluster gives its creator no access of its own, so `pulumi up` with these "
+                 "credentials would make the cluster and then be refused its Kubernetes objects (Unauthorized); run "
+                 "it as the deployer role, or list this role in adminRoleArns")
 
 
 @check("cost-allocation-tag")

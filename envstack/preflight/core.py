@@ -70,6 +70,7 @@ class Context:
     session: Any = None
     clients: dict[str, Any] = field(default_factory=dict)
     account: str | None = None
+    caller_arn: str | None = None  # STS GetCallerIdentity: arn:aws:sts::<account>:assumed-role/<role>/<session>
     region_zones: list[Zone] | None = None
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -78,6 +79,13 @@ class Context:
             self.clients[key] = self.session.client(service, region_name=region or self.cfg.region,
                                                     config=CLIENT_CONFIG)
         return self.clients[key]
+
+    def caller(self) -> str:
+        """The caller's ARN, asked of STS once (the account check asks it first)."""
+        if self.caller_arn is None:
+            identity = self.client("sts").get_caller_identity()
+            self.account, self.caller_arn = identity["Account"], identity["Arn"]
+        return self.caller_arn
 
     def candidate_zones(self) -> list[Zone]:
         """The region's zones as components/network.py asks getAvailabilityZones for them (state available, opt-in
