@@ -7,7 +7,18 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from .base import Resource, as_list, as_mapping, known, linked, of_type, resource_rule, stack_rule, truthy
+from .base import (
+    Resource,
+    as_list,
+    as_mapping,
+    known,
+    known_count,
+    linked,
+    of_type,
+    resource_rule,
+    stack_rule,
+    truthy,
+)
 
 COMPONENT = "eks:index:Cluster"
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -154,6 +165,27 @@ def no_implicit_creator_admin(r: Resource) -> Iterator[str]:
                                                        default=True) is not False:
         yield ("accessConfig.bootstrapClusterCreatorAdminPermissions is not false: EKS adds an admin entry for "
                "whoever creates the cluster, and an explicit entry for the same role fails with 409")
+
+
+def _subnet_count(r: Resource) -> int | None:
+    """The cluster's subnets (None while unknown, or when pulumi-eks is left to pick the default VPC's)."""
+    if r.type == CLUSTER:
+        return known_count(r.props, "vpcConfig", "subnetIds")
+    given = [key for key in ("subnetIds", "privateSubnetIds", "publicSubnetIds") if r.present(key)]
+    counts = [known_count(r.props, key) for key in given]
+    return None if not given or None in counts else sum(c for c in counts if c is not None)
+
+
+# EKS user guide, "View Amazon EKS networking requirements for VPC and subnets": the subnets given at cluster creation
+# must be in at least two Availability Zones (CreateCluster: InvalidParameterException "Subnets specified must be in
+# at least two different AZs"). envstack gives one private subnet per AZ, so two subnets means two AZs.
+@resource_rule("eks-cluster-two-availability-zones",
+               "An EKS cluster needs subnets in at least two Availability Zones (AWS refuses one).", CLUSTERS,
+               deployability=True)
+def cluster_two_availability_zones(r: Resource) -> Iterator[str]:
+    subnets = _subnet_count(r)
+    if subnets is not None and subnets < 2:
+        yield f"{subnets} subnet(s): an EKS cluster needs subnets in at least two Availability Zones"
 
 
 def _clusters(resources: list[PolicyResource]) -> list[PolicyResource]:

@@ -46,7 +46,7 @@ EKS_OK: dict[str, Any] = {
 }
 AWS_EKS_OK: dict[str, Any] = {
     "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"],
-                  "subnetIds": ["subnet-1"]},
+                  "subnetIds": ["subnet-1", "subnet-2"]},
     "encryptionConfig": {"provider": {"keyArn": KMS_ARN}, "resources": ["secrets"]},
     "enabledClusterLogTypes": LOGS, "version": "1.34",
 }
@@ -167,6 +167,12 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("launch-template-ebs-encrypted", EKS, EKS_OK, {"skipDefaultNodeGroup": False}, "nodeRootVolumeEncrypted"),
     ("alb-access-logs", LB, LB_OK, {"accessLogs": {"bucket": "b", "enabled": False}}, "accessLogs"),
     ("alb-two-availability-zones", LB, LB_OK, {"subnets": ["subnet-a"]}, "at least two Availability Zones"),
+    ("eks-cluster-two-availability-zones", AWS_EKS, AWS_EKS_OK, {"vpcConfig": {"subnetIds": ["subnet-1"]}},
+     "1 subnet(s): an EKS cluster needs subnets in at least two Availability Zones"),
+    ("eks-cluster-two-availability-zones", EKS, {**EKS_OK, "privateSubnetIds": ["a", "b"]},
+     {"privateSubnetIds": ["a"]}, "1 subnet(s)"),
+    ("eks-cluster-two-availability-zones", EKS, {**EKS_OK, "privateSubnetIds": ["a"], "publicSubnetIds": ["b"]},
+     {"publicSubnetIds": []}, "1 subnet(s)"),
     ("alb-two-availability-zones", LB, LB_OK, {"subnets": None}, "0 subnet(s)"),
     ("rds-subnet-group-two-availability-zones", "aws:rds/subnetGroup:SubnetGroup",
      {"subnetIds": ["subnet-a", "subnet-b"]}, {"subnetIds": ["subnet-a"]}, "1 subnet(s)"),

@@ -97,3 +97,13 @@ def test_unknown_judged_values_raise_for_the_sdk_not_violate(rule: str, type_: s
 
 def test_run_helper_reports_nothing_for_other_types() -> None:
     assert run("rds-multi-az", make_args(VPC, {"multiAz": UNKNOWN_BOOLEAN_VALUE})) == []
+
+
+def test_unknown_or_default_cluster_subnets_are_not_counted() -> None:
+    """Subnet lists made in the same update are unknown at preview; a pulumi-eks cluster given no subnets uses the
+    default VPC's: neither is judged."""
+    rule = "eks-cluster-two-availability-zones"
+    assert check(rule, "aws:eks/cluster:Cluster", {"vpcConfig": {"subnetIds": UNKNOWN_ARRAY_VALUE}}) == []
+    assert check(rule, "eks:index:Cluster", {"privateSubnetIds": UNKNOWN_ARRAY_VALUE, "publicSubnetIds": ["a"]}) == []
+    assert check(rule, "eks:index:Cluster", {}) == []
+    assert check(rule, "eks:index:Cluster", {"subnetIds": ["a"]}) != []
