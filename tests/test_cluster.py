@@ -428,6 +428,13 @@ INVALID = [
     ("dev", {"deployerRoleArn": "arn:aws:iam::123456789012:user/ci"}, "envstack:cluster.deployerRoleArn",
      "an IAM role ARN"),
     ("dev", {"deployerRoleArn": None}, "envstack:cluster.deployerRoleArn", "(not set): a value is required"),
+    ("dev", {"adminRoleArns": ["arn:aws:iam::123456789012:role/aws-service-role/eks.amazonaws.com/"
+                               "AWSServiceRoleForAmazonEKS"]}, "envstack:cluster.adminRoleArns[0]",
+     "a service-linked role"),
+    ("dev", {"adminRoleArns": ["arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_0123456789abcdef"]},
+     "envstack:cluster.adminRoleArns[0]", "role/aws-reserved/sso.amazonaws.com/[<region>/]AWSReservedSSO_Admin_"),
+    ("dev", {"deployerRoleArn": "arn:aws:iam::123456789012:role/sso/AWSReservedSSO_Deploy_0123456789abcdef"},
+     "envstack:cluster.deployerRoleArn", "path included"),
     ("prod", {"adminRoleArns": ["arn:aws:iam::111111111111:role/envstack-prod-deployer"]},
      "envstack:cluster.adminRoleArns", "already in deployerRoleArn"),
     ("prod", {"ciDeployerRoleArns": ["arn:aws:iam::111111111111:role/Platform-Admin"]},
@@ -467,6 +474,12 @@ def test_a_stack_file_overrides_one_addon_and_keeps_the_others_pins():
     expected = {**AddonVersions.model_validate(pinned_addon_versions()["1.35"]).by_addon_name(),
                 "coredns": "v1.13.9-eksbuild.9"}
     assert cfg.cluster.addon_versions.by_addon_name() == expected
+
+
+@pytest.mark.parametrize("path", ["aws-reserved/sso.amazonaws.com/", "aws-reserved/sso.amazonaws.com/eu-west-1/"])
+def test_an_identity_center_role_with_its_path_is_accepted(path):
+    arn = f"arn:aws:iam::123456789012:role/{path}AWSReservedSSO_Admin_0123456789abcdef"
+    assert stack_config("dev", adminRoleArns=[arn]).cluster.admin_role_arns == (arn,)
 
 
 @pytest.mark.parametrize(("stack", "cluster", "key", "expected"), INVALID)

@@ -51,9 +51,35 @@ def _within(cidrs: tuple[IPv4Network, ...], ranges: tuple[IPv4Network, ...], ins
     return [str(c) for c in cidrs if any(c.subnet_of(r) for r in ranges) == inside]
 
 
+def _not_service_linked(arn: str) -> str:
+    """EKS refuses an access entry for a service-linked role (CreateAccessEntry: "The caller is not allowed to modify
+    access entries with a principalArn value of a Service Linked Role", hashicorp/terraform-provider-aws#36447)."""
+    if ":role/aws-service-role/" in arn:
+        raise ValueError("a service-linked role (role/aws-service-role/...): EKS gives those no access entry; "
+                         "name a role of your own")
+    return arn
+
+
+# IAM Identity Center makes its roles (AWSReservedSSO_<permission set>_<id>) under the path
+# aws-reserved/sso.amazonaws.com/ (with a region after it for some). EKS takes an access entry's principal by its full
+# ARN and refuses one without that path ("The specified principalArn is invalid: invalid principal",
+# terraform-aws-eks#2969; aws/containers-roadmap#185: unlike the aws-auth ConfigMap, keep the path).
+IDENTITY_CENTER_ROLE, IDENTITY_CENTER_PATH = "AWSReservedSSO_", "aws-reserved/sso.amazonaws.com/"
+
+
+def _identity_center_path(arn: str) -> str:
+    path, _, name = arn.split(":role/", 1)[1].rpartition("/")
+    if name.startswith(IDENTITY_CENTER_ROLE) and not f"{path}/".startswith(IDENTITY_CENTER_PATH):
+        raise ValueError(f"expected the role's full ARN, path included: an IAM Identity Center role lives under "
+                         f"role/{IDENTITY_CENTER_PATH}[<region>/]{name} (copy its ARN from the IAM console), and EKS "
+                         "refuses an access entry without the path")
+    return arn
+
+
 # Checked one by one, so a problem names the element: envstack:cluster.adminRoleArns[1].
 RoleArn = Annotated[str, AfterValidator(matches(_ROLE_ARN, "an IAM role ARN such as "
-                                                           "arn:aws:iam::123456789012:role/platform-admin"))]
+                                                           "arn:aws:iam::123456789012:role/platform-admin")),
+                    AfterValidator(_not_service_linked), AfterValidator(_identity_center_path)]
 InstanceType = Annotated[str, AfterValidator(matches(_INSTANCE_TYPE, "an EC2 instance type such as m7i.large"))]
 LabelKey = Annotated[str, AfterValidator(matches(_LABEL_KEY, "a Kubernetes label key such as workload or "
                                                              "example.com/tier"))]
