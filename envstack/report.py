@@ -131,7 +131,8 @@ def alert_emails(synthesis: Synthesis) -> list[str]:
 
 
 def _node_group(record: ResourceRecord, component: str) -> str:
-    """'main: 3 x m7i.large on demand (min 3, max 10), AL2023_x86_64_STANDARD'."""
+    """'main: 3 x m7i.large on demand (min 3, max 10), AL2023_x86_64_STANDARD, Kubernetes 1.35' (the version the
+    group names: without one, a group with a launch template stays behind when the cluster is upgraded)."""
     scaling = record.inputs.get("scalingConfig") or {}
     name = record.name.removeprefix(f"{component}-")
     capacity = str(record.inputs.get("capacityType") or "ON_DEMAND").lower().replace("_", " ")
@@ -139,7 +140,8 @@ def _node_group(record: ResourceRecord, component: str) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in (record.inputs.get("labels") or {}).items())
     return (f"{name}: {readable(scaling.get('desiredSize'))} x {types} {capacity} "
             f"(min {readable(scaling.get('minSize'))}, max {readable(scaling.get('maxSize'))}), "
-            f"{record.inputs.get('amiType', '')}" + (f", labels {labels}" if labels else ""))
+            f"{record.inputs.get('amiType', '')}, Kubernetes {record.inputs.get('version') or '(no version)'}"
+            + (f", labels {labels}" if labels else ""))
 
 
 def connections(synthesis: Synthesis) -> list[str]:

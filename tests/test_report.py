@@ -79,7 +79,8 @@ def test_node_groups_show_types_sizes_and_capacity(stack):
     for name, group in cfg.cluster.node_groups.items():
         capacity = "spot" if group.capacity_type == "SPOT" else "on demand"
         assert (f"node group {name}: {group.desired_size} x {' | '.join(group.instance_types)} {capacity} "
-                f"(min {group.min_size}, max {group.max_size}), {group.ami_type}") in text
+                f"(min {group.min_size}, max {group.max_size}), {group.ami_type}, "
+                f"Kubernetes {cfg.cluster.version}") in text
 
 
 def test_connections_name_both_components_and_the_port(stack):
