@@ -5,6 +5,7 @@ knows nothing of components. `__main__.py` calls one function per component and 
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 
@@ -76,20 +77,22 @@ def alerts(cfg: StackConfig) -> AlertsArgs:
                       anomaly_detection=mon.anomaly_detection, protect=cfg.protect_stateful_resources)
 
 
+def _data_store(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str]) -> dict[str, Any]:
+    """What both data stores take alike: where they live, their names, protection and log retention."""
+    return {"vpc_id": vpc_id, "subnet_group_name": subnet_group_name, "name_prefix": cfg.name_prefix,
+            "protect": cfg.protect_stateful_resources, "log_retention_days": cfg.monitoring.log_retention_days}
+
+
 def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
              alert_topic_arn: pulumi.Input[str] | None = None) -> DatabaseArgs:
-    return DatabaseArgs(
-        vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
-        protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
-        alert_topic_arn=alert_topic_arn, **cfg.database.model_dump())
+    return DatabaseArgs(**_data_store(cfg, vpc_id, subnet_group_name), alert_topic_arn=alert_topic_arn,
+                        **cfg.database.model_dump())
 
 
 def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
           events_topic_arn: pulumi.Input[str] | None = None) -> CacheArgs:
-    return CacheArgs(
-        vpc_id=vpc_id, subnet_group_name=subnet_group_name, name_prefix=cfg.name_prefix,
-        protect=cfg.protect_stateful_resources, log_retention_days=cfg.monitoring.log_retention_days,
-        notification_topic_arn=events_topic_arn, **cfg.cache.model_dump())
+    return CacheArgs(**_data_store(cfg, vpc_id, subnet_group_name), notification_topic_arn=events_topic_arn,
+                     **cfg.cache.model_dump())
 
 
 def workload_identity(cfg: StackConfig, cluster_name: pulumi.Input[str], cluster_arn: pulumi.Input[str],
