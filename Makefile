@@ -16,10 +16,14 @@ setup: $(VENV_STAMP)
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Which dependency groups beside the runtime: all of them here (tests, linters, emulators); a deploy job asks for
+# UV_GROUPS="--group ops" (boto3 for preflight and promote) and gets no test, lint or emulator package.
+UV_GROUPS ?= --all-groups
+
 # --compile-bytecode: the SDKs' ~8000 modules compiled once here; these machines set PYTHONDONTWRITEBYTECODE, so
 # without it every `envstack synth` recompiles what it imports (twice the time).
 $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-groups --compile-bytecode
+	$(UV) sync --frozen $(UV_GROUPS) --compile-bytecode
 	@touch $@
 
 synth: $(VENV_STAMP)
@@ -34,6 +38,7 @@ cost: $(VENV_STAMP)
 
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync lint-imports --no-cache
 
 # GitHub Actions workflows, offline: actionlint, again on a copy with SHA pins read as their tags (actionlint knows
 # popular actions' inputs by tag only), and GitHub's JSON schemas.

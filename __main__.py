@@ -22,9 +22,9 @@ from components.load_balancer import LoadBalancer
 from components.monitoring import Monitoring, MonitoringTargets, member_cluster_ids
 from components.network import Network
 from components.workload_identity import WorkloadIdentity
-from envstack import arguments as args
-from envstack.config.pulumi_source import stack_config
-from envstack.provider import aws_provider
+from envstack.program import arguments as args
+from envstack.program.config.pulumi_source import stack_config
+from envstack.program.provider import aws_provider
 
 cfg = stack_config()  # profile + stack file, validated: a bad value stops here, before any resource
 on_aws = pulumi.ResourceOptions(provider=aws_provider(cfg))

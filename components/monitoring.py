@@ -5,7 +5,7 @@
       <- AWS Budgets monthly cost budget on the stack's cost-allocation tag (80% forecast, 100% actual)
       <- Cost Anomaly Detection on the same tag (when enabled)
     one CloudWatch dashboard, built from the same PRESETS table
-    SSM parameter /envstack/<stack>/deployment: the deployment record (envstack/deployment.py documents its JSON)
+    SSM parameter /envstack/<stack>/deployment: the deployment record (JSON: envstack/program/deployment.py)
 
 Everything to watch is an optional argument, so the component works with whatever the stack has. Every preset reads
 a metric AWS publishes without an agent: the node presets read AWS/EC2 per node-group autoscaling group (basic
@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from envstack.deployment import DeploymentRecord, parameter_name
+from envstack.program.deployment import DeploymentRecord, parameter_name
 
 from .base import Component
 
@@ -246,7 +246,7 @@ class Monitoring(Component):
         return aws.ssm.Parameter(
             f"{self.label}-deployment", name=parameter_name(record.stack), type="String",
             insecure_value=record.to_json(),  # not a secret: shown in previews so a deploy's diff names the commit
-            description=f"{self._args.name_prefix}: what was deployed last (JSON, see envstack/deployment.py)",
+            description=f"{self._args.name_prefix}: what was deployed last (JSON, see envstack/program/deployment.py)",
             opts=self.child())
 
 

@@ -19,13 +19,13 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from envstack.zones import EKS_UNSUPPORTED_ZONE_IDS
+from envstack.program.zones import EKS_UNSUPPORTED_ZONE_IDS
 
 from .access_logs import AccessLogArgs, AccessLogBucket
 from .base import Component, policy_document
 
 NatGateways = Literal["none", "single", "perAz"]
-MIN_AZS, MAX_AZS = 2, 4  # the ALB and the DB subnet group need two AZs (envstack/config/network.py)
+MIN_AZS, MAX_AZS = 2, 4  # the ALB and the DB subnet group need two AZs (envstack/program/config/network.py)
 TIERS = ("public", "private", "isolated")
 FLOW_LOG_PREFIX = "vpc-flow-logs"  # the folder flow logs are written under in their bucket
 

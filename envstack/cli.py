@@ -17,10 +17,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import ConfigError
-from .config.files import ROOT
-from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
-from .validate import load, report_error
+from .program.config import ConfigError
+from .program.config.files import ROOT
+from .tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from .tools.validate import load, report_error
 
 STDOUT = "-"  # `--json -`: the document on standard output, the human summary on standard error
 
@@ -40,7 +40,7 @@ def lazy(target: str) -> Command:
 def synth_sections() -> list[Callable[[Any, argparse.Namespace], tuple[str, object, int]]]:
     """Sections added to `synth` after the summary: each gets the synthesis and the parsed arguments, prints its
     part of the summary and returns (json key, json value, exit code)."""
-    from . import cost, policy_gate
+    from .tools import cost, policy_gate
 
     return [policy_gate.section, cost.section]
 
@@ -60,8 +60,8 @@ def synth(args: argparse.Namespace) -> int:
         return report_error(error, args.stack)
     from policies.evaluate import PolicyConfigError
 
-    from .report import summary
-    from .synth import synthesize
+    from .tools.report import summary
+    from .tools.synth import synthesize
 
     try:
         synthesis = synthesize(args.stack, root=args.root)
@@ -113,10 +113,10 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
-    p = command("validate", lazy(".validate:validate"), "check stacks' configuration and guardrails, without "
+    p = command("validate", lazy(".tools.validate:validate"), "check stacks' configuration and guardrails, without "
                                                         "running the program (well under a second)", checks=True)
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every Pulumi.<stack>.yaml)")
-    p = command("config", lazy(".effective:config_command"), "a stack's effective configuration, each value with "
+    p = command("config", lazy(".tools.effective:config_command"), "a stack's effective configuration, each value with "
                                                               "where it comes from (stack file, profile, default)")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--json", action="store_true", help="print [{key, value, source}] as JSON")
@@ -126,13 +126,14 @@ def parser() -> argparse.ArgumentParser:
                                                   "output, the summary then goes to standard error)")
     p.add_argument("--enforce", metavar="ENV", choices=["dev", "staging", "prod"],
                    help="evaluate policies with another environment's policy configuration")
-    p = command("diff", lazy(".diff:run"), "what changes from A to B: resources, inputs, cost, policy (A, B: STACK, "
-                                           "STACK@GITREF or a synth JSON file)")
+    p = command("diff", lazy(".tools.diff:run"),
+                "what changes from A to B: resources, inputs, cost, policy "
+                "(A, B: STACK, STACK@GITREF or a synth JSON file)")
     p.add_argument("operands", nargs="+", metavar="A B", help="STACK, STACK@REF (e.g. prod@main) or FILE.json")
     p.add_argument("--base", metavar="REF", help="compare STACK at git revision REF with the working tree's STACK")
     p.add_argument("--format", choices=["text", "markdown"], default="text",
                    help="markdown: for a pull request's job summary or comment")
-    p = command("preflight", lazy(".preflight:run"), "read-only checks against the stack's AWS account before "
+    p = command("preflight", lazy(".ops.preflight:run"), "read-only checks against the stack's AWS account before "
                                                      "`pulumi up` (account, region and AZs, certificate, roles, "
                                                      "instance types, add-on pins, database and cache sizes, "
                                                      "quotas)", checks=True)
@@ -141,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
                    help="run only this check (repeatable), named as its lines name it, e.g. certificate")
     p.add_argument("--json", metavar="PATH", help="also write {stack, region, account, results} here ('-': "
                                                   "standard output, the lines then go to standard error)")
-    p = command("promote", lazy(".promote:promote"), "give TARGET the commit SOURCE runs, between environments "
+    p = command("promote", lazy(".ops.promote:promote"), "give TARGET the commit SOURCE runs, between environments "
                                                      "dev->staging, staging->prod, prod->staging (rollback)")
     p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")
     p.add_argument("target", help="stack that gets that commit")
@@ -154,24 +155,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--describe", action="store_true",
                    help="CI, with --github-output: check the path only (no AWS); write kind, source and target")
     p.add_argument("--yes", action="store_true", help="pass --yes to `pulumi up` (no confirmation prompt)")
-    p = command("check-forward", lazy(".promote:check_forward_command"),
+    p = command("check-forward", lazy(".ops.promote:check_forward_command"),
                 "refuse to deploy a commit that is not a descendant of the one the stack's deployment record names")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (region) and its deployment record")
     p.add_argument("--commit", metavar="SHA", required=True, help="the commit about to be deployed")
     p.add_argument("--rollback", action="store_true", help="a rollback: going backwards is the point")
-    p = command("check-outputs", lazy(".check_outputs:check_outputs"),
+    p = command("check-outputs", lazy(".ops.check_outputs:check_outputs"),
                 "check a deployed stack's `pulumi stack output --json` against the outputs the program exports")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("file", help="JSON written by `pulumi stack output --json`")
     p.add_argument("--commit", metavar="SHA", help="also require the stack's deployment record to name this commit")
-    p = command("review-stack-file", lazy(".review:review_stack_file"),
+    p = command("review-stack-file", lazy(".ops.review:review_stack_file"),
                 "write Pulumi.pr-<NUMBER>.yaml: pull request NUMBER's review stack, from the dev stack file")
     p.add_argument("number", type=int, help="pull request number")
     p.add_argument("--secrets-provider", required=True, metavar="URL",
                    help="the review stacks' cloud secrets provider, e.g. awskms://alias/envstack-review?region=...")
     p.add_argument("--deployer-role-arn", metavar="ARN",
                    help="the role `pulumi up` runs as (the review role): envstack:cluster.deployerRoleArn")
-    p = command("review-stacks", lazy(".review:review_stacks"),
+    p = command("review-stacks", lazy(".ops.review:review_stacks"),
                 "review stacks in the backend: admit a new one under the cap, clean up closed or old ones (runs "
                 "pulumi and gh)")
     actions = p.add_subparsers(dest="action", required=True)
@@ -182,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--max-age-days", type=int, default=7, help="destroy review stacks older than this (default 7)")
     q.add_argument("--destroy", action="store_true", help="destroy and remove them (else only list them)")
     q.add_argument("--secrets-provider", default="", metavar="URL", help="with --destroy: as for review-stack-file")
-    p = command("stacks", lazy(".stacks:list_stacks"), "the committed stacks: environment, region, GitHub variable "
+    p = command("stacks", lazy(".ops.stacks:list_stacks"), "the committed stacks: environment, region, GitHub variable "
                                                        "suffixes (the CI matrices)")
     form = p.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print the matrix entries as JSON")

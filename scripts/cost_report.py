@@ -1,7 +1,7 @@
 """Estimated monthly cost of every committed stack, side by side: `python scripts/cost_report.py [STACK ...]`.
 
 Runs each stack's program offline under Pulumi's mocks (like `envstack synth`) and prices it with its region's
-table in envstack/prices.yaml, next to its budget and its environment's design target. Prints figures only; exit
+table in envstack/tools/prices.yaml, next to its budget and its environment's design target. Prints figures only; exit
 code 1 when an estimate exceeds its design target or is incomplete (a resource it cannot price, or a region without
 a price table); a budget overrun is a warning.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envstack.cost import PRICES_NAME, CostEstimate, estimate
-from envstack.stacks import committed
-from envstack.synth import synthesize
+from envstack.ops.stacks import committed
+from envstack.tools.cost import PRICES_NAME, CostEstimate, estimate
+from envstack.tools.synth import synthesize
 
 
 def _money(value: float | None) -> str:
@@ -52,7 +52,7 @@ def problems(estimates: dict[str, CostEstimate]) -> list[str]:
 
 
 def main(stacks: list[str] | None = None) -> int:
-    """Every committed stack (envstack/stacks.py) unless stacks are named."""
+    """Every committed stack (envstack/ops/stacks.py) unless stacks are named."""
     estimates = {stack: estimate(synthesize(stack)) for stack in stacks or committed()}
     print(table(estimates))
     warnings = [f"WARNING {s}: estimate ${e.monthly_usd:,.2f} exceeds budget ${e.budget_usd:,.2f}"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from envstack import stacks as stack_files
-from envstack.config import load_profile
-from envstack.synth import Synthesis, read_stack_config, synthesize
+from envstack.ops import stacks as stack_files
+from envstack.program.config import load_profile
+from envstack.tools.synth import Synthesis, read_stack_config, synthesize
 
 # Every stack file git tracks: a new Pulumi.<stack>.yaml is synthesized and checked like the others.
 STACKS = tuple(stack_files.committed())

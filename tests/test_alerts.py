@@ -8,9 +8,9 @@ from conftest import region, synth_with
 from test_database import children, only, transitive_dependencies
 
 from components.alerts import ANOMALY_PUBLISHER, PUBLISHERS
-from envstack.config import load_profile
-from envstack.report import summary
-from envstack.synth import ResourceRecord, Synthesis
+from envstack.program.config import load_profile
+from envstack.tools.report import summary
+from envstack.tools.synth import ResourceRecord, Synthesis
 
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"

@@ -7,7 +7,7 @@ import pulumi
 import pytest
 import yaml
 
-from envstack.synth import ROOT, Synthesis, synthesize
+from envstack.tools.synth import ROOT, Synthesis, synthesize
 
 BOOTSTRAP = ROOT / "bootstrap"
 CONFIG = yaml.safe_load((BOOTSTRAP / "Pulumi.state.yaml").read_text())["config"]

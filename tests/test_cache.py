@@ -17,7 +17,7 @@ from test_database import (
 )
 
 from components.cache import parameter_group_family, replication_group_id
-from envstack.config import load_profile
+from envstack.program.config import load_profile
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 USER = "aws:elasticache/user:User"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from envstack import cli
-from envstack.terminal import paint
+from envstack.tools.terminal import paint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -117,7 +117,7 @@ def test_dev_against_its_own_advisory_gate_exits_0(capsys):
 
 
 def test_a_broken_policy_configuration_exits_2(capsys, monkeypatch, tmp_path):
-    from envstack import policy_gate
+    from envstack.tools import policy_gate
 
     (tmp_path / "prod.json").write_text('{"no-such-rule": "mandatory"}')
     monkeypatch.setattr(policy_gate, "POLICY_DIR", tmp_path)
@@ -325,9 +325,10 @@ def test_config_shows_each_effective_value_with_where_it_comes_from(capsys, chec
     assert code == 0, stderr
     found = {s["key"]: (s["value"], s["source"]) for s in json.loads(stdout)}
     assert found["envstack:network.azCount"] == (3, "Pulumi.dev.yaml")  # the stack file wins...
-    assert found["envstack:network.cidr"] == ("10.0.0.0/16", "envstack/profiles/dev.yaml")  # ...merged key by key
-    assert found["envstack:cluster.baseline.httpsEgressCidrs"] == (["0.0.0.0/0"], "envstack/profiles/common.yaml")
-    assert found["envstack:cluster.addonVersions.coredns"][1] == "envstack/addon_versions.yaml (1.35)"
+    profiles = "envstack/program/profiles"
+    assert found["envstack:network.cidr"] == ("10.0.0.0/16", f"{profiles}/dev.yaml")  # ...merged key by key
+    assert found["envstack:cluster.baseline.httpsEgressCidrs"] == (["0.0.0.0/0"], f"{profiles}/common.yaml")
+    assert found["envstack:cluster.addonVersions.coredns"][1] == "envstack/program/addon_versions.yaml (1.35)"
     assert found["envstack:monitoring.anomalyThresholdUsd"] == (50, "default")
     assert found["aws:region"] == ("us-west-2", "Pulumi.dev.yaml")
     assert found["envstack:allowedAccountIds"] == ([], "default")
@@ -338,7 +339,7 @@ def test_config_shows_each_effective_value_with_where_it_comes_from(capsys, chec
     assert re.search(r"^envstack:network\.azCount +3 +Pulumi\.dev\.yaml$", stdout, re.MULTILINE), stdout
     assert re.search(r"^envstack:cluster\.publicAccessCidrs +\[52\.94\.0\.0/22\] +Pulumi\.dev\.yaml$", stdout,
                      re.MULTILINE), stdout
-    assert re.search(r"^envstack:monitoring\.monthlyBudgetUsd +100 +envstack/profiles/dev\.yaml$", stdout,
+    assert re.search(r"^envstack:monitoring\.monthlyBudgetUsd +100 +envstack/program/profiles/dev\.yaml$", stdout,
                      re.MULTILINE), stdout  # a whole number reads as one, not 100.0
 
 

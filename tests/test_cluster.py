@@ -20,11 +20,12 @@ from components.cluster import (
     no_creator_admin_transform,
     update_config_transform,
 )
-from envstack.config import ENVIRONMENTS, ConfigError, load_profile, load_stack_config
-from envstack.config.cluster import ADDON_VERSIONS_FILE, AddonVersions, pinned_addon_versions
-from envstack.config.loader import deep_merge
-from envstack.mocks import AwsMocks
-from envstack.synth import ROOT, RecordingMonitor, Synthesis, read_stack_config
+from envstack.program.config import ENVIRONMENTS, ConfigError, load_profile, load_stack_config
+from envstack.program.config.cluster import ADDON_VERSIONS_FILE, AddonVersions, pinned_addon_versions
+from envstack.program.config.loader import deep_merge
+from envstack.program.paths import PROFILES
+from envstack.tools.mocks import AwsMocks
+from envstack.tools.synth import ROOT, RecordingMonitor, Synthesis, read_stack_config
 from policies.evaluate import evaluate
 
 EKS = "eks:index:Cluster"
@@ -180,7 +181,7 @@ def test_every_node_group_runs_the_clusters_kubernetes_version(stack):
 
 
 def test_node_groups_follow_a_new_cluster_version():
-    # 1.34 has no pins in envstack/addon_versions.yaml: this stack pins all five itself.
+    # 1.34 has no pins in envstack/program/addon_versions.yaml: this stack pins all five itself.
     addons = {"vpcCni": "v1.20.0-eksbuild.1", "coredns": "v1.12.0-eksbuild.1", "kubeProxy": "v1.34.0-eksbuild.1",
               "podIdentityAgent": "v1.3.9-eksbuild.1", "ebsCsiDriver": "v1.50.0-eksbuild.1"}
     s = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "version": "1.34",
@@ -414,7 +415,7 @@ INVALID = [
     ("dev", group(labels={"bad key!": "x"}), "envstack:cluster.nodeGroups.main.labels.bad key!", "label key"),
     ("dev", {"addonVersions": {"coredns": "1.13"}}, "envstack:cluster.addonVersions.coredns", "eksbuild"),
     ("dev", {"version": "1.36"}, "envstack:cluster.version",
-     "envstack/addon_versions.yaml pins 1.35, and envstack:cluster.addonVersions does not set vpcCni, coredns, "
+     "envstack/program/addon_versions.yaml pins 1.35, and envstack:cluster.addonVersions does not set vpcCni, coredns, "
      "kubeProxy, podIdentityAgent, ebsCsiDriver"),
     ("dev", {"addonVersions": {"kubeProxy": "v1.34.1-eksbuild.1"}}, "envstack:cluster.addonVersions.kubeProxy",
      "the cluster's Kubernetes minor (v1.35.x"),
@@ -465,7 +466,7 @@ def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_pro
         assert AddonVersions.model_validate(addons).unset == []  # every add-on of every version
         assert addons["kubeProxy"].startswith(f"v{version}.")
     for name in ("common", *ENVIRONMENTS):
-        own = yaml.safe_load((ROOT / "envstack" / "profiles" / f"{name}.yaml").read_text())
+        own = yaml.safe_load((PROFILES / f"{name}.yaml").read_text())
         assert "addonVersions" not in own["settings"].get("cluster", {})
 
 

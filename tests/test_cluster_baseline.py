@@ -11,9 +11,9 @@ from kubernetes_validate import utils
 from test_cluster import problems, stack_config
 
 from components.network import subnet_plan
-from envstack.arguments import https_egress_cidrs
-from envstack.config import load_profile
-from envstack.synth import ResourceRecord, Synthesis, read_stack_config
+from envstack.program.arguments import https_egress_cidrs
+from envstack.program.config import load_profile
+from envstack.tools.synth import ResourceRecord, Synthesis, read_stack_config
 
 BASELINE = "envstack:kubernetes:Baseline"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"

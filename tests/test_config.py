@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 import yaml
 
-from envstack.config import ConfigError, load_profile, load_stack_config
-from envstack.config.loader import deep_merge, parse_value
+from envstack.program.config import ConfigError, load_profile, load_stack_config
+from envstack.program.config.loader import deep_merge, parse_value
 
 OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack"}
 # What every stack file names itself: ownership, its account, the account's ACM certificate (staging and prod require
@@ -192,7 +192,7 @@ def test_guardrails_are_reported_with_the_type_errors_of_other_areas():
 
 
 def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
-    from envstack.config import loader
+    from envstack.program.config import loader
 
     (tmp_path / "dev.yaml").write_text((loader.PROFILES / "dev.yaml").read_text())
     common = yaml.safe_load((loader.PROFILES / "common.yaml").read_text())

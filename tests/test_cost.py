@@ -9,11 +9,11 @@ import pytest
 import yaml
 from conftest import synth, synth_with
 
-from envstack import cost
-from envstack.config import load_profile
-from envstack.report import top_components
-from envstack.stacks import committed
-from envstack.synth import AWS_PROVIDER, ROOT, ResourceRecord, Synthesis, read_stack_config
+from envstack.ops.stacks import committed
+from envstack.program.config import load_profile
+from envstack.tools import cost
+from envstack.tools.report import top_components
+from envstack.tools.synth import AWS_PROVIDER, ROOT, ResourceRecord, Synthesis, read_stack_config
 
 _spec = importlib.util.spec_from_file_location("cost_report", ROOT / "scripts" / "cost_report.py")
 assert _spec and _spec.loader
@@ -148,7 +148,7 @@ def test_a_resource_type_in_neither_list_is_reported():
 
 def test_an_instance_class_missing_from_the_table_is_reported_not_guessed():
     estimate = cost.estimate(synthesis(record("aws:rds/instance:Instance", instanceClass="db.x9.huge")))
-    reason = "envstack/prices.yaml us-west-2 rds_instance: no price for db.x9.huge"
+    reason = "envstack/tools/prices.yaml us-west-2 rds_instance: no price for db.x9.huge"
     assert estimate.unpriced_types == (f"aws:rds/instance:Instance ({reason})",)
     assert estimate.unpriced == (cost.Unpriced("comp", "r", "aws:rds/instance:Instance", reason),)
     assert estimate.items == () and not estimate.complete
@@ -161,8 +161,8 @@ def test_an_incomplete_estimate_fails_the_cost_report_pointing_to_the_price_file
     monkeypatch.setattr(cost_report, "synthesize", lambda stack: synthesis(database))
     assert cost_report.main(["t"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL t: the estimate is incomplete; price what it lacks in envstack/prices.yaml" in out
-    assert "comp/r (aws:rds/instance:Instance): envstack/prices.yaml us-west-2 rds_instance: no price for " \
+    assert "FAIL t: the estimate is incomplete; price what it lacks in envstack/tools/prices.yaml" in out
+    assert "comp/r (aws:rds/instance:Instance): envstack/tools/prices.yaml us-west-2 rds_instance: no price for " \
            "db.x2g.large" in out
 
 
@@ -210,7 +210,7 @@ def test_a_region_without_a_table_says_so_instead_of_borrowing_one():
     estimate = cost.estimate(stack)
     assert estimate.prices is None and estimate.items == () and not estimate.complete
     assert estimate.to_json()["monthly_usd"] is None and estimate.to_json()["prices_region"] is None
-    assert "envstack/prices.yaml has no price table for ap-south-1" in cost.render(estimate)
+    assert "envstack/tools/prices.yaml has no price table for ap-south-1" in cost.render(estimate)
     assert "us-west-2 on-demand" not in cost.render(estimate)
     assert any("no price table for ap-south-1" in line for line in cost_report.problems({"dev": estimate}))
 
@@ -281,7 +281,7 @@ def test_derived_figures_are_the_ratio_times_the_quote():
     derived = ireland.price("ec2_instance", "m7i.large")
     assert derived.derived == "us-west-2 x 1.1146"
     assert derived.usd == pytest.approx(oregon.usd("ec2_instance", "m7i.large") * 1.1146, abs=1e-5)
-    with pytest.raises(cost.MissingPriceError, match=r"envstack/prices\.yaml eu-west-1 ec2_instance: no price"):
+    with pytest.raises(cost.MissingPriceError, match=r"envstack/tools/prices\.yaml eu-west-1 ec2_instance: no price"):
         ireland.price("ec2_instance", "x9.huge")
 
 

@@ -9,11 +9,11 @@ import pytest
 from conftest import region, synth, synth_with
 
 from components.database import parameter_group_family
-from envstack.config import ConfigError, load_profile, load_stack_config
-from envstack.config.loader import deep_merge, parse_value
-from envstack.config.windows import daily, weekly
-from envstack.mocks import _random_id
-from envstack.synth import ROOT, ResourceRecord, Synthesis, read_stack_config, synthesize
+from envstack.program.config import ConfigError, load_profile, load_stack_config
+from envstack.program.config.loader import deep_merge, parse_value
+from envstack.program.config.windows import daily, weekly
+from envstack.tools.mocks import _random_id
+from envstack.tools.synth import ROOT, ResourceRecord, Synthesis, read_stack_config, synthesize
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"

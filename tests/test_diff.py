@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from conftest import synth
 
-from envstack import cli, cost, diff
-from envstack.diff import compare, document
+from envstack import cli
+from envstack.tools import cost, diff
+from envstack.tools.diff import compare, document
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 from conftest import region
 
 from components.base import KEY_ADMINISTRATION, KEY_USE
-from envstack.synth import ResourceRecord, Synthesis
+from envstack.tools.synth import ResourceRecord, Synthesis
 
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"

@@ -14,11 +14,11 @@ from pulumi.runtime.sync_await import _sync_await
 from components.access_logs import AccessLogArgs
 from components.connections import Connections, allow
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
-from envstack.config import ConfigError, load_stack_config
-from envstack.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
-from envstack.config.loader import deep_merge
-from envstack.mocks import ELB_ACCOUNTS, AwsMocks
-from envstack.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
+from envstack.program.config import ConfigError, load_stack_config
+from envstack.program.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
+from envstack.program.config.loader import deep_merge
+from envstack.tools.mocks import ELB_ACCOUNTS, AwsMocks
+from envstack.tools.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
 from policies.evaluate import evaluate
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"

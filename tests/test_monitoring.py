@@ -9,10 +9,10 @@ import pytest
 from conftest import synth, synth_with
 
 from components.monitoring import PRESETS, MonitoringTargets
-from envstack.config import ConfigError, load_profile, load_stack_config
-from envstack.config.monitoring import AlarmThresholds
-from envstack.deployment import DeploymentRecord, from_environment
-from envstack.synth import ResourceRecord, Synthesis, read_stack_config
+from envstack.program.config import ConfigError, load_profile, load_stack_config
+from envstack.program.config.monitoring import AlarmThresholds
+from envstack.program.deployment import DeploymentRecord, from_environment
+from envstack.tools.synth import ResourceRecord, Synthesis, read_stack_config
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 NODE_GROUP = "eks:index:ManagedNodeGroup"

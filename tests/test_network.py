@@ -11,9 +11,9 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from components.network import Network, NetworkArgs, subnet_plan
-from envstack.config import ConfigError
-from envstack.mocks import AwsMocks
-from envstack.synth import RecordingMonitor, ResourceRecord
+from envstack.program.config import ConfigError
+from envstack.tools.mocks import AwsMocks
+from envstack.tools.synth import RecordingMonitor, ResourceRecord
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"

@@ -57,7 +57,7 @@ def run(clone: Path, *argv: str, env: dict[str, str] | None = None) -> subproces
 
 
 def test_the_clone_is_what_the_suite_sees(clone):
-    result = run(clone, "-c", "import envstack.stacks as s; print(s.ROOT, s.committed())")
+    result = run(clone, "-c", "import envstack.ops.stacks as s; print(s.ROOT, s.committed())")
     assert result.stdout.strip() == f"{clone} ['dev', 'prod', 'prod-eu', 'staging']", result.stderr
 
 

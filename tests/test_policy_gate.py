@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from conftest import synth
 
-from envstack.policy_gate import check
+from envstack.tools.policy_gate import check
 
 PROD_RULES_DEV_BREAKS = {
     "rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "redis-multi-az", "redis-snapshot-retention",

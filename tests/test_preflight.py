@@ -18,12 +18,12 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from envstack import preflight
-from envstack.preflight import Context, Result, quotas, run_check
-from envstack.preflight.core import unanswered
-from envstack.preflight.offerings import addon_version_key
-from envstack.validate import load
-from envstack.zones import EKS_UNSUPPORTED_ZONE_IDS
+from envstack.ops import preflight
+from envstack.ops.preflight import Context, Result, quotas, run_check
+from envstack.ops.preflight.core import unanswered
+from envstack.ops.preflight.offerings import addon_version_key
+from envstack.program.zones import EKS_UNSUPPORTED_ZONE_IDS
+from envstack.tools.validate import load
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import synth
 
-from envstack.synth import read_stack_config
+from envstack.tools.synth import read_stack_config
 
 PROVIDER = "pulumi:providers:aws"
 

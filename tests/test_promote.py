@@ -10,8 +10,9 @@ import pytest
 from conftest import synth
 from moto import mock_aws
 
-from envstack import check_outputs, cli, promote, stacks
-from envstack.deployment import DeploymentRecord, parameter_name
+from envstack import cli
+from envstack.ops import check_outputs, promote, stacks
+from envstack.program.deployment import DeploymentRecord, parameter_name
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OTHER_SHA = "fedcba9876543210fedcba9876543210fedcba98"

@@ -12,13 +12,14 @@ import pytest
 import yaml
 from conftest import STACKS, synth
 
-from envstack import cli, diff
-from envstack import synth as synth_module
-from envstack.config.cache import ENGINE_MAJORS
-from envstack.config.database import POSTGRES_MAJORS
-from envstack.effective import settings
-from envstack.review import write_review_stack_file
-from envstack.validate import load
+from envstack import cli
+from envstack.ops.review import write_review_stack_file
+from envstack.program.config.cache import ENGINE_MAJORS
+from envstack.program.config.database import POSTGRES_MAJORS
+from envstack.tools import diff
+from envstack.tools import synth as synth_module
+from envstack.tools.effective import settings
+from envstack.tools.validate import load
 from policies.pack import all_policies
 from policies.rules import DEPLOYABILITY
 

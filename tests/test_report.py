@@ -9,10 +9,10 @@ from pathlib import Path
 from conftest import synth
 from pydantic import BaseModel
 
-from envstack import policy_gate
-from envstack.config import StackConfig, load_stack_config
-from envstack.report import alert_emails, architecture_order, connections, readable, summary, top_components
-from envstack.synth import read_stack_config
+from envstack.program.config import StackConfig, load_stack_config
+from envstack.tools import policy_gate
+from envstack.tools.report import alert_emails, architecture_order, connections, readable, summary, top_components
+from envstack.tools.synth import read_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from envstack import cli, review
+from envstack import cli
+from envstack.ops import review
 
 NOW = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
 PROVIDER = "awskms://alias/envstack-review?region=us-west-2"

@@ -3,7 +3,7 @@
 import subprocess
 from pathlib import Path
 
-from envstack import stacks
+from envstack.ops import stacks
 
 
 def git(root: Path, *args: str) -> None:

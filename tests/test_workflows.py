@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from envstack import cli, stacks
-from envstack.review import write_review_stack_file
-from envstack.synth import read_stack_config
+from envstack import cli
+from envstack.ops import stacks
+from envstack.ops.review import write_review_stack_file
+from envstack.program import stack_names
+from envstack.tools.synth import read_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -119,7 +121,7 @@ def run_scripts() -> Iterator[tuple[str, str]]:
 
 
 def is_stack(name: str) -> bool:
-    return name in COMMITTED_STACKS or bool(stacks.REVIEW_STACK.match(name))
+    return name in COMMITTED_STACKS or bool(stack_names.REVIEW_STACK.match(name))
 
 
 # --- a tiny evaluator of the GitHub expressions the workflows use -----------------------------------------------------
@@ -377,7 +379,7 @@ def test_every_preview_and_update_runs_the_policy_pack_with_the_stacks_environme
         for values in contexts(name):
             config = substitute(inputs["policyPackConfigs"], values)
             stack = substitute(inputs["stack-name"], values)
-            review = stacks.REVIEW_STACK.match(stack)
+            review = stack_names.REVIEW_STACK.match(stack)
             environment = "dev" if review else read_stack_config(stack)["envstack:environment"]
             assert config == f"policies/{environment}.json", (name, job_id, stack)
             assert (REPO / config).exists(), config
@@ -634,7 +636,7 @@ def test_every_committed_stack_is_diffed_base_against_head_into_the_job_summary(
     assert 'envstack diff "$STACK@$BASE" "$STACK" --format markdown' in step["run"]
     assert "$GITHUB_STEP_SUMMARY" in step["run"] and 'exit "$status"' in step["run"]
     argv = ["diff", "dev@main", "dev", "--format", "markdown"]
-    assert cli.parser().parse_args(argv).run.__module__ == "envstack.diff"
+    assert cli.parser().parse_args(argv).run.__module__ == "envstack.tools.diff"
     upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()" and upload["with"]["name"] == "diff-${{ matrix.stack }}"
 

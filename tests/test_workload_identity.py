@@ -9,8 +9,8 @@ from test_cluster_baseline import with_baseline
 from test_database import children, only
 
 from components.workload_identity import connect_policy, pod_identity_trust
-from envstack.mocks import ACCOUNT_ID
-from envstack.synth import ResourceRecord, Synthesis
+from envstack.tools.mocks import ACCOUNT_ID
+from envstack.tools.synth import ResourceRecord, Synthesis
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

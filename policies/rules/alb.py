@@ -7,7 +7,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationPolicy as Policy
 from pulumi_policy import Severity
 
-from ..tls import TLS_POLICIES
+from ..facts import TLS_POLICIES
 from .base import Resource, ResourceCheck, as_list, dig, resource_rule
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")

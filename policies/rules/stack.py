@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from ..elasticache import IAM_AUTH_MINIMUM
+from ..facts import IAM_AUTH_MINIMUM
 from .alb import LISTENERS, LOAD_BALANCERS
 from .base import as_list, as_mapping, known, known_count, linked, of_type, present, refers_to, stack_rule
 from .rds import INSTANCE

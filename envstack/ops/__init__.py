@@ -1,0 +1,1 @@
+"""Account and delivery operations: they call AWS (boto3), git and the Pulumi CLI; never run by `pulumi up`."""

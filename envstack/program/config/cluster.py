@@ -1,0 +1,293 @@
+"""envstack:cluster — the EKS control plane, its managed node groups and add-ons, and the cluster baseline."""
+
+import re
+from functools import cache
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from ..paths import ADDON_VERSIONS_FILE
+from .base import Model, matches
+
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
+
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_VERSION = re.compile(r"^1\.\d{2}$")
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+# Documentation ranges (RFC 5737): placeholders that reach no one, so never a real access list.
+DOCUMENTATION_RANGES = tuple(IPv4Network(c) for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+# Where a runner or VPN inside (or peered with) the VPC can come from: RFC 1918 and shared (RFC 6598) space.
+PRIVATE_RANGES = tuple(IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+# Graviton families have a "g" right after the generation ("m7g", "c7gn", "t4g", "im4gn"); "a1" is the first.
+_GRAVITON_FAMILY = re.compile(r"^([a-z]+\d+g[a-z]*|a1)$")
+ARM_AMI = "AL2023_ARM_64_STANDARD"
+_SCALE = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+          "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes resource quantity ("500m", "2", "512Mi") as a number, for comparisons."""
+    match = _QUANTITY.match(text)
+    if not match:
+        raise ValueError(f"expected a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi, got {text!r}")
+    return float(match.group(1)) * _SCALE[match.group(3)]
+
+
+def graviton(instance_type: str) -> bool:
+    """'m7g.large' -> True, 'm7i.large' -> False."""
+    return bool(_GRAVITON_FAMILY.match(instance_type.split(".")[0]))
+
+
+def _within(cidrs: tuple[IPv4Network, ...], ranges: tuple[IPv4Network, ...], inside: bool = True) -> list[str]:
+    """The CIDRs that lie inside one of `ranges` (or, with inside=False, those that do not)."""
+    return [str(c) for c in cidrs if any(c.subnet_of(r) for r in ranges) == inside]
+
+
+def _not_service_linked(arn: str) -> str:
+    """EKS refuses an access entry for a service-linked role (CreateAccessEntry: "The caller is not allowed to modify
+    access entries with a principalArn value of a Service Linked Role", hashicorp/terraform-provider-aws#36447)."""
+    if ":role/aws-service-role/" in arn:
+        raise ValueError("a service-linked role (role/aws-service-role/...): EKS gives those no access entry; "
+                         "name a role of your own")
+    return arn
+
+
+# IAM Identity Center makes its roles (AWSReservedSSO_<permission set>_<id>) under the path
+# aws-reserved/sso.amazonaws.com/ (with a region after it for some). EKS takes an access entry's principal by its full
+# ARN and refuses one without that path ("The specified principalArn is invalid: invalid principal",
+# terraform-aws-eks#2969; aws/containers-roadmap#185: unlike the aws-auth ConfigMap, keep the path).
+IDENTITY_CENTER_ROLE, IDENTITY_CENTER_PATH = "AWSReservedSSO_", "aws-reserved/sso.amazonaws.com/"
+
+
+def _identity_center_path(arn: str) -> str:
+    path, _, name = arn.split(":role/", 1)[1].rpartition("/")
+    if name.startswith(IDENTITY_CENTER_ROLE) and not f"{path}/".startswith(IDENTITY_CENTER_PATH):
+        raise ValueError(f"expected the role's full ARN, path included: an IAM Identity Center role lives under "
+                         f"role/{IDENTITY_CENTER_PATH}[<region>/]{name} (copy its ARN from the IAM console), and EKS "
+                         "refuses an access entry without the path")
+    return arn
+
+
+# Checked one by one, so a problem names the element: envstack:cluster.adminRoleArns[1].
+RoleArn = Annotated[str, AfterValidator(matches(_ROLE_ARN, "an IAM role ARN such as "
+                                                           "arn:aws:iam::123456789012:role/platform-admin")),
+                    AfterValidator(_not_service_linked), AfterValidator(_identity_center_path)]
+InstanceType = Annotated[str, AfterValidator(matches(_INSTANCE_TYPE, "an EC2 instance type such as m7i.large"))]
+LabelKey = Annotated[str, AfterValidator(matches(_LABEL_KEY, "a Kubernetes label key such as workload or "
+                                                             "example.com/tier"))]
+Namespace = Annotated[str, AfterValidator(matches(_DNS_LABEL, "a lowercase DNS label such as app"))]
+NodeGroupName = Annotated[str, AfterValidator(matches(r"^[a-z][a-z0-9-]{0,19}$", "a short lowercase node group "
+                                                                                 "name (at most 20 characters)"))]
+
+
+class NodeGroupConfig(Model):
+    """One managed node group. SPOT groups should list several instance types of the same size."""
+
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
+    instance_types: tuple[InstanceType, ...] = Field(min_length=1)
+    min_size: int = Field(ge=0, le=100)
+    max_size: int = Field(ge=1, le=100)
+    desired_size: int = Field(ge=0, le=100)
+    disk_size_gib: int = Field(default=20, ge=20, le=1000)
+    max_unavailable: int = Field(default=1, ge=1, le=100)
+    labels: dict[LabelKey, str] = {}
+
+    @field_validator("instance_types")
+    @classmethod
+    def _instance_types(cls, types: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if info.data.get("capacity_type") == "SPOT" and len(types) < 2:
+            raise ValueError("a SPOT group needs at least 2 instance types, so one reclaimed type does not "
+                             "empty the group")
+        ami_type = info.data.get("ami_type")
+        wrong = [t for t in types if ami_type and graviton(t) != (ami_type == ARM_AMI)]
+        if wrong:
+            raise ValueError(f"instance types of amiType {ami_type}'s architecture ({ARM_AMI} runs Graviton "
+                             f"families only: m7g, c7gn, t4g...; AL2023_x86_64_STANDARD the others): {wrong} do not "
+                             "match; change amiType or the instance types")
+        return types
+
+    @field_validator("desired_size")
+    @classmethod
+    def _between_min_and_max(cls, desired: int, info: ValidationInfo) -> int:
+        low, high = info.data.get("min_size"), info.data.get("max_size")
+        if low is not None and high is not None and not low <= desired <= high:
+            raise ValueError(f"expected minSize <= desiredSize <= maxSize, got {low} <= {desired} <= {high}")
+        return desired
+
+
+
+
+class AddonVersions(Model):
+    """Managed add-on versions for the cluster's Kubernetes version: the pins of envstack/program/addon_versions.yaml
+    under the stack file's overrides. One left unset means the version has no pins (StackConfig.problems)."""
+
+    vpc_cni: str | None = None
+    coredns: str | None = None
+    kube_proxy: str | None = None
+    pod_identity_agent: str | None = None
+    ebs_csi_driver: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _eksbuild(cls, version: str | None) -> str | None:
+        if version is not None and not _ADDON_VERSION.match(version):
+            raise ValueError("expected an EKS add-on version such as v1.13.2-eksbuild.1")
+        return version
+
+    def by_addon_name(self) -> dict[str, str]:
+        versions = {"vpc-cni": self.vpc_cni, "coredns": self.coredns, "kube-proxy": self.kube_proxy,
+                    "eks-pod-identity-agent": self.pod_identity_agent, "aws-ebs-csi-driver": self.ebs_csi_driver}
+        return {name: version for name, version in versions.items() if version is not None}
+
+    @property
+    def unset(self) -> list[str]:
+        """The configuration keys (camelCase) of the add-ons with no version."""
+        return [field.alias or name for name, field in type(self).model_fields.items() if getattr(self, name) is None]
+
+
+@cache
+def pinned_addon_versions() -> dict[str, dict[str, str]]:
+    """envstack/program/addon_versions.yaml: Kubernetes minor version -> add-on (configuration key) -> version."""
+    return yaml.safe_load(ADDON_VERSIONS_FILE.read_text(encoding="utf-8")) or {}
+
+
+class PodSecurityConfig(Model):
+    """Pod Security Admission levels of the application namespaces."""
+
+    enforce: PodSecurityLevel
+    warn: PodSecurityLevel = "restricted"
+    audit: PodSecurityLevel = "restricted"
+
+
+class QuotaConfig(Model):
+    """The ResourceQuota of each application namespace."""
+
+    requests_cpu: str
+    requests_memory: str
+    limits_cpu: str
+    limits_memory: str
+    pods: int = Field(ge=1)
+
+    @field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        quantity(value)
+        return value
+
+
+class ContainerLimitsConfig(Model):
+    """The LimitRange of each application namespace: per-container defaults and maximum."""
+
+    default_request_cpu: str
+    default_request_memory: str
+    default_limit_cpu: str
+    default_limit_memory: str
+    max_cpu: str
+    max_memory: str
+
+    @field_validator("*")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        quantity(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for resource in ("cpu", "memory"):
+            request, limit, maximum = (getattr(self, f"{p}_{resource}") for p in
+                                       ("default_request", "default_limit", "max"))
+            if not quantity(request) <= quantity(limit) <= quantity(maximum):
+                raise ValueError(f"expected defaultRequest <= defaultLimit <= max for {resource}, "
+                                 f"got {request}, {limit}, {maximum}")
+        return self
+
+
+class BaselineConfig(Model):
+    namespaces: tuple[Namespace, ...] = Field(default=("app",), min_length=1)
+    app_port: int = Field(default=8080, ge=1024, le=65535)  # the container port the load balancer reaches
+    pod_security: PodSecurityConfig
+    quota: QuotaConfig
+    container_limits: ContainerLimitsConfig
+    # Where pods may open HTTPS connections (STS, Secrets Manager, ECR...); () means no such egress.
+    https_egress_cidrs: tuple[IPv4Network, ...]
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        reserved = [n for n in names if n in ("default", "kube-system", "kube-public", "kube-node-lease")
+                    or n.startswith("kube-")]
+        if reserved:
+            raise ValueError(f"expected application namespaces, not the system namespaces {reserved}")
+        return names
+
+
+class ClusterConfig(Model):
+    version: str
+    upgrade_policy: Literal["STANDARD", "EXTENDED"]
+    endpoint_public_access: bool
+    public_access_cidrs: tuple[IPv4Network, ...] = ()  # required when endpointPublicAccess (StackConfig.problems)
+    api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
+    deployer_role_arn: RoleArn  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
+    admin_role_arns: tuple[RoleArn, ...] = ()
+    ci_deployer_role_arns: tuple[RoleArn, ...] = ()
+    log_types: tuple[LogType, ...] = LOG_TYPES
+    deletion_protection: bool = False
+    node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(min_length=1)
+    addon_versions: AddonVersions = AddonVersions()  # addon_versions.yaml by version (_pinned_addons)
+    baseline: BaselineConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pinned_addons(cls, data: Any) -> Any:
+        """The add-on pins of the cluster's version, under the stack file's per-add-on overrides."""
+        if not isinstance(data, dict):
+            return data
+        pins = pinned_addon_versions().get(str(data.get("version")), {})
+        given = data.get("addonVersions", data.get("addon_versions")) or {}
+        if not isinstance(given, dict):
+            return data
+        return {**{k: v for k, v in data.items() if k != "addon_versions"}, "addonVersions": {**pins, **given}}
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, version: str) -> str:
+        if not _VERSION.match(version):
+            raise ValueError('expected a Kubernetes minor version as a string, such as "1.35"')
+        return version
+
+    @property
+    def access_entry_roles(self) -> dict[str, tuple[str, ...]]:
+        """The role ARNs given an EKS access entry, by configuration key."""
+        return {"deployerRoleArn": (self.deployer_role_arn,), "adminRoleArns": self.admin_role_arns,
+                "ciDeployerRoleArns": self.ci_deployer_role_arns}
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _no_documentation_ranges(cls, cidrs: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+        placeholders = _within(cidrs, DOCUMENTATION_RANGES)
+        if placeholders:
+            raise ValueError(f"{placeholders} are documentation ranges (RFC 5737) that reach no one: list the real "
+                             "office / VPN egress CIDRs")
+        return cidrs
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _private_networks_only(cls, cidrs: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+        outside = _within(cidrs, PRIVATE_RANGES, inside=False)
+        if outside:
+            raise ValueError(f"private CIDRs (inside {', '.join(map(str, PRIVATE_RANGES))}; never 0.0.0.0/0) of "
+                             f"runners or VPNs in or peered with the VPC; not private: {outside}")
+        return cidrs
+
+    @property
+    def on_demand_min_nodes(self) -> int:
+        return sum(g.min_size for g in self.node_groups.values() if g.capacity_type == "ON_DEMAND")

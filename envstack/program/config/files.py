@@ -1,0 +1,228 @@
+"""Reads `Pulumi.yaml` and `Pulumi.<stack>.yaml` as the Pulumi CLI does, without Pulumi: for `envstack validate`,
+`envstack config` and `envstack synth`, which feed the result to the program as `pulumi up` would.
+
+A stack file the CLI would refuse is refused here too, one line per problem naming the file and line: YAML that
+does not parse (a tab among the indentation), a key set twice (the CLI's YAML library refuses duplicates), a
+document or `config:` that is not a mapping, a key without its namespace. Empty files and comment-only files are
+an empty configuration.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ..paths import ROOT
+from ..stack_names import stack_file
+from .errors import NAMESPACE, ConfigError, FileProblem, Problem, Reported
+from .loader import REGION_KEY, parse_value
+
+PROJECT = "envstack"
+PROJECT_FILE = "Pulumi.yaml"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+SECRET = "[secret]"  # what a `secure:` value shows offline: its plaintext needs the stack's secrets provider
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records every mapping key given twice instead of keeping the last one silently."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int, int]] = []  # (key, first line, repeated line)
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *defaults`: keys given beside it override, as in the CLI
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    self.duplicates.append((key, seen[key], line))
+                else:
+                    seen[key] = line
+            except TypeError:  # an unhashable key: SafeLoader's own error names it
+                break
+        return super().construct_mapping(node, deep=deep)
+
+
+def _text(loader: yaml.SafeLoader, node: Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _not_configuration(loader: yaml.SafeLoader, node: Node) -> Any:
+    raise yaml.constructor.ConstructorError(None, None, f"{node.tag} (Pulumi config is strings, numbers, booleans, "
+                                                        "lists and mappings)", node.start_mark)
+
+
+# Config reaches the program as strings and JSON: a date stays the text it was written as, and values JSON cannot
+# carry (binary, sets) are refused where they are written.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _text)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _not_configuration)
+_Loader.add_constructor("tag:yaml.org,2002:set", _not_configuration)
+
+
+@dataclass
+class YamlFile:
+    """A parsed YAML document and the line of every mapping key in it, by key path."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def line_of(self, *path: Any) -> int | None:
+        return self.lines.get(path)
+
+
+def _key_lines(node: Node | None, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], int]]:
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode):
+                path = (*prefix, key_node.value)
+                yield path, key_node.start_mark.line + 1
+                yield from _key_lines(value_node, path)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            yield (*prefix, index), item.start_mark.line + 1
+            yield from _key_lines(item, (*prefix, index))
+
+
+def _syntax_error(error: yaml.YAMLError) -> tuple[str, int | None]:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if "'\\t'" in problem:
+        problem = "a tab character: YAML indents with spaces only"
+    context = getattr(error, "context", None)
+    kind = "not a configuration value" if isinstance(error, yaml.constructor.ConstructorError) else "not valid YAML"
+    message = f"{kind}: {problem}" + (f" ({context})" if context else "")
+    return message, (mark.line + 1 if mark else None)
+
+
+def read_yaml(path: Path, stack: str) -> YamlFile:
+    """The document in `path`; ConfigError naming the file and line when it is not YAML or repeats a key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(stack, [FileProblem(path.name, f"cannot be read: {error}")]) from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as error:
+        message, line = _syntax_error(error)
+        raise ConfigError(stack, [FileProblem(path.name, message, line)]) from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigError(stack, [
+            FileProblem(path.name, f"key {key!r} is set twice (first at line {first}); the Pulumi CLI refuses a "
+                                   "duplicate key: keep one", line)
+            for key, first, line in loader.duplicates])
+    return YamlFile(path, data, dict(_key_lines(node)))
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__)
+
+
+def config_section(document: YamlFile, stack: str) -> dict[str, Any]:
+    """The `config:` mapping of a stack file (or project file), with namespaced string keys."""
+    data, name = document.data, document.path.name
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(stack, [FileProblem(name, f"expected a mapping with a `config:` section, got {_kind(data)}",
+                                              1)])
+    config = data.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(stack, [FileProblem(name, "`config:` must be a mapping of `namespace:key: value` lines, "
+                                                    f"got {_kind(config)}", document.line_of("config"))])
+    problems = [FileProblem(name, _bad_key(key), document.line_of("config", str(key)))
+                for key in config if not (isinstance(key, str) and ":" in key.strip(":"))]
+    if problems:
+        raise ConfigError(stack, problems)
+    return config
+
+
+def _bad_key(key: Any) -> str:
+    if not isinstance(key, str):
+        return f"config key {key!r} is {_kind(key)}: keys are `namespace:name` strings such as envstack:environment"
+    return (f"config key {key!r} has no namespace: stack files name `namespace:key`, e.g. "
+            f"{PROJECT}:{key.strip(':') or 'environment'}")
+
+
+def project_defaults(root: Path, stack: str) -> dict[str, Any]:
+    """Pulumi.yaml's `config:` values (`value:` or `default:`), keys namespaced with the project name."""
+    path = root / PROJECT_FILE
+    if not path.exists():
+        return {}
+    document = read_yaml(path, stack)
+    data = document.data if isinstance(document.data, dict) else {}
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(stack, [FileProblem(path.name, "`config:` must be a mapping", document.line_of("config"))])
+    values = {str(k) if ":" in str(k) else f"{PROJECT}:{k}": v.get("value", v.get("default"))
+              if isinstance(v, dict) else v for k, v in config.items()}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def stack_document(stack: str, root: Path = ROOT) -> YamlFile:
+    """Pulumi.<stack>.yaml parsed. FileNotFoundError when the stack has no file; ConfigError when it is not YAML."""
+    path = stack_file(stack, root)
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}: create it with at least envstack:environment")
+    return read_yaml(path, stack)
+
+
+def stack_file_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml alone; ConfigError when it cannot be read as configuration."""
+    return config_section(stack_document(stack, root), stack)
+
+
+_PATH_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def located(problem: Reported, document: YamlFile) -> Reported:
+    """`problem` with the stack file's line of its key, when the stack file sets that key (not the profile)."""
+    if not isinstance(problem, Problem) or ":" not in problem.key:
+        return problem
+    namespace, path = problem.key.split(":", 1)
+    parts: list[Any] = [int(index) if index else name for name, index in _PATH_PART.findall(path)]
+    if not parts:
+        return problem
+    line = document.line_of("config", f"{namespace}:{parts[0]}", *parts[1:])
+    return replace(problem, where=f"{document.path.name}:{line}") if line else problem
+
+
+def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` of Pulumi.yaml's defaults overlaid with Pulumi.<stack>.yaml, as the CLI would."""
+    return {**project_defaults(root, stack), **stack_file_config(stack, root)}
+
+
+def runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque."""
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key], secrets = SECRET, [*secrets, key]
+        else:
+            values[key] = value if isinstance(value, str) else json.dumps(value)
+    return values, secrets
+
+
+def program_values(values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The stack's `envstack:` values and region exactly as the program reads them from the Pulumi runtime."""
+    strings, _ = runtime_config(values)
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix):]: parse_value(v) for k, v in strings.items() if k.startswith(prefix)}
+    return raw, strings.get(REGION_KEY)

@@ -1,0 +1,221 @@
+"""Builds a StackConfig from a stack's raw `envstack:` values and its environment's profile."""
+
+import difflib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ..paths import PROFILES
+from .errors import MISSING, NAMESPACE, ConfigError, Problem
+from .guardrails import Guardrails, rules
+from .overlap import Neighbour, overlaps
+from .stack import ENVIRONMENTS, StackConfig
+
+REGION_KEY = "aws:region"
+
+
+class Profile(BaseModel):
+    """An environment's defaults (`settings`, overridable per stack) and its `guardrails` (not overridable)."""
+
+    settings: dict[str, Any]
+    guardrails: Guardrails
+
+
+COMMON = "common"  # settings every environment shares (e.g. add-on versions for the pinned Kubernetes version)
+
+
+def _read(name: str) -> dict[str, Any]:
+    with open(PROFILES / f"{name}.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def profile_settings(name: str) -> dict[str, Any]:
+    """The `settings:` of one profile file (an environment's, or `common`), not merged."""
+    return _read(name).get("settings") or {}
+
+
+@cache
+def load_profile(environment: str) -> Profile:
+    """The environment's profile, its settings laid over the common ones."""
+    profile = _read(environment)
+    return Profile.model_validate({**profile, "settings": deep_merge(profile_settings(COMMON),
+                                                                     profile.get("settings") or {})})
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Override wins; mappings merge key by key; lists and scalars are replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_value(value: Any) -> Any:
+    """Pulumi hands config to programs as strings; objects, lists, numbers and booleans as JSON."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None,
+                      others: Sequence[Neighbour] = ()) -> StackConfig:
+    """Validate everything; raise ConfigError listing every problem, or return the typed configuration.
+    `others`: the checkout's other stacks, whose VPC ranges this one must keep apart from."""
+    environment = raw.get("environment", MISSING)
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(stack, [Problem(f"{NAMESPACE}:environment", environment,
+                                          f"expected one of {', '.join(ENVIRONMENTS)}")])
+    profile = load_profile(environment)
+    document = deep_merge(profile.settings, raw)
+    problems = [Problem(f"{NAMESPACE}:{k}", raw[k], "the stack name and project are not configurable")
+                for k in ("stack", "project") if k in raw]
+    document = {**document, "stack": stack, **({"region": region} if region else {})}
+    try:
+        config = StackConfig.model_validate(document)
+    except ValidationError as error:
+        # Every rule that reads only valid values runs too, so one run shows every problem.
+        locations = [tuple(e["loc"]) for e in error.errors()]
+        problems += _problems(error) + _checks_of_valid_parts(_partial(StackConfig, document, locations),
+                                                              profile.guardrails, others)
+        raise ConfigError(stack, problems) from None
+    problems += [problem for rule in _rules(config, profile.guardrails, others) for problem in rule()]
+    if problems:
+        raise ConfigError(stack, problems)
+    return config
+
+
+def _partial(model: Any, data: Mapping[str, Any], errors: list[tuple[Any, ...]]) -> Any:
+    """`model` built from the valid parts of `data`: a field with an error is absent (reading it raises
+    AttributeError), or, when it is itself a model with errors only in some fields, a partial model too."""
+    values: dict[str, Any] = {}
+    absent: list[str] = []
+    data = _before_validators(model, data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in data or field.annotation is None:
+            continue
+        inner = [loc[1:] for loc in errors if loc and loc[0] == key]
+        annotation = field.annotation
+        if not inner:
+            values[name] = TypeAdapter(annotation).validate_python(data[key])
+        elif _is_model(annotation) and isinstance(data[key], Mapping) and all(inner):
+            values[name] = _partial(annotation, data[key], inner)
+        else:
+            absent.append(name)
+    partial = model.model_construct(**values)
+    for name in absent:
+        partial.__dict__.pop(name, None)  # not the field's default: a rule must not read a value the user did not set
+    return partial
+
+
+def _before_validators(model: Any, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`data` as the model's own mode="before" validators pass it on (e.g. the cluster's add-on pins filled in)."""
+    for decorator in model.__pydantic_decorators__.model_validators.values():
+        if decorator.info.mode == "before":
+            data = getattr(model, decorator.cls_var_name)(data)
+    return data
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _rules(cfg: StackConfig, guardrails: Guardrails, others: Sequence[Neighbour]) \
+        -> list[Callable[[], Iterable[Problem]]]:
+    """Cross-key rules, guardrails, then the VPC range against the other stacks'."""
+    def apart() -> list[Problem]:
+        return overlaps(cfg.stack, cfg.environment, cfg.network.cidr, others)[0]
+    return [*rules(cfg, guardrails), apart]
+
+
+def _checks_of_valid_parts(partial: StackConfig, guardrails: Guardrails, others: Sequence[Neighbour]) \
+        -> list[Problem]:
+    """The cross-key rules and guardrails that read only valid values; one reading a value with an error of its own
+    is skipped (its error is reported already)."""
+    found: list[Problem] = []
+    for rule in _rules(partial, guardrails, others):
+        try:
+            found += list(rule())
+        except AttributeError:
+            continue
+    return found
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    errors = error.errors()
+    # pydantic counts a list's refused elements out and adds "too short": the elements' own errors say it all.
+    inside = {tuple(e["loc"][:-1]) for e in errors if e["loc"] and isinstance(e["loc"][-1], int)}
+    return [_problem(e) for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in inside)]
+
+
+def _problem(e: Any) -> Problem:
+    loc = tuple(part for part in e["loc"] if part != "[key]")  # a mapping key with an error: the key is its input
+    key = _key(loc)
+    if e["type"] == "missing":
+        return Problem(key, MISSING, "a value is required")
+    if e["type"] == "extra_forbidden":
+        return Problem(key, e["input"], _unknown_key(loc))
+    if loc == ("stack",):
+        return Problem("stack name", e["input"], str(e["msg"]).removeprefix("Value error, ") +
+                       "; choose another with `pulumi stack init` (the stack file is Pulumi.<stack>.yaml)")
+    if e["type"] == "string_type" and isinstance(e["input"], int | float) and not isinstance(e["input"], bool):
+        return Problem(key, e["input"], "expected a string, and YAML read this unquoted value as a number "
+                                        "(1.30 as 1.3, 0123 as octal 83): quote it in the stack file")
+    message = str(e["msg"]).removeprefix("Value error, ")
+    if message.startswith("Input should be "):  # pydantic's own wording, in the voice of the other messages
+        message = "expected " + message.removeprefix("Input should be ")
+    return Problem(key, e["input"], message)
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    name = str(loc[-1])
+    if len(loc) == 1 and "." in name:  # `pulumi config set envstack:network.azCount 3` without --path
+        return (f"unknown key; a nested value is set with `pulumi config set --path 'envstack:{name}' VALUE` (in the "
+                f"stack file: envstack:{name.split('.')[0]}: then the rest, indented)")
+    known = _known_keys(loc[:-1])
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]}? (expected one of: {', '.join(known)})"
+    return f"unknown key; expected one of: {', '.join(known)}" if known else "unknown key"
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    if loc == ("region",):
+        return REGION_KEY
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return f"{NAMESPACE}:{path}"
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The camelCase keys the model at a location accepts, for 'did you mean' help ([] if it is not a model)."""
+    model: Any = StackConfig
+    for part in loc:
+        if _is_model(model):
+            field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            model = field.annotation
+        else:
+            model = _element(model)  # a list index or a mapping key (a node group's name): the elements' type
+    if not _is_model(model):
+        return []
+    hidden = {"stack", "project", "region"} if model is StackConfig else set()
+    return [f.alias or n for n, f in model.model_fields.items() if n not in hidden]
+
+
+def _element(annotation: Any) -> Any:
+    """The model inside `tuple[Model, ...]` or `dict[str, Model]`, else the annotation itself."""
+    args = [a for a in get_args(annotation) if a is not Ellipsis]
+    return args[-1] if args else annotation

@@ -1,0 +1,154 @@
+"""The whole typed configuration of one stack: its environment's profile plus the stack file's overrides."""
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+
+from .base import Model, matches
+from .cache import CacheConfig
+from .cluster import ClusterConfig, pinned_addon_versions
+from .database import DatabaseConfig
+from .errors import MISSING, Problem
+from .load_balancer import LoadBalancerConfig
+from .monitoring import MonitoringConfig
+from .network import NetworkConfig
+from .regions import check_region
+
+Environment = Literal["dev", "staging", "prod"]
+ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def _account_id_number(value: Any) -> Any:
+    """`pulumi config set --path 'envstack:allowedAccountIds[0]' 123456789012` writes a number: take it when it has
+    12 digits. YAML drops leading zeros from an unquoted number (and reads 0-7 digits after a 0 as octal), so any
+    other number cannot be meant as written."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if len(str(value)) == 12:
+            return str(value)
+        raise ValueError(f"expected a 12-digit AWS account id: unquoted, YAML reads it as the number {value} (leading "
+                         "zeros dropped, a leading 0 read as octal); quote it, e.g. '012345678901'")
+    return value
+
+
+AccountId = Annotated[str, BeforeValidator(_account_id_number),
+                      AfterValidator(matches(_ACCOUNT_ID, "a 12-digit AWS account id such as '123456789012'"))]
+# Physical names derive from the stack name: `envstack-<stack>-valkey` must fit ElastiCache's 40-character
+# replication group ids and `envstack-<stack>-postgres` RDS's rules (no "--", no trailing hyphen).
+_STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
+
+
+class StackConfig(Model):
+    """Everything under `envstack:` (plus `aws:region`), after the profile's defaults are applied."""
+
+    stack: str
+    project: str = "envstack"
+    region: str
+    environment: Environment
+    owner: str = Field(min_length=1)
+    team: str = Field(min_length=1)
+    repository: str = Field(min_length=1)
+    allowed_account_ids: tuple[AccountId, ...] = ()
+    protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
+    network: NetworkConfig
+    monitoring: MonitoringConfig
+    database: DatabaseConfig
+    cache: CacheConfig
+    load_balancer: LoadBalancerConfig
+    cluster: ClusterConfig
+
+    @field_validator("stack")
+    @classmethod
+    def _stack_name(cls, stack: str) -> str:
+        if not _STACK_NAME.match(stack):
+            raise ValueError("expected a Pulumi stack name of lowercase letters, digits and single hyphens, starting "
+                             "with a letter, at most 20 characters (RDS and ElastiCache names are built from it)")
+        return stack
+
+    @field_validator("region")
+    @classmethod
+    def _region_exists(cls, region: str) -> str:
+        return check_region(region)
+
+    def rules(self) -> list[Callable[[], Iterable[Problem]]]:
+        """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need.
+        Each runs on its own, so the loader can skip one that reads an area with errors of its own."""
+        return [self._public_endpoint_needs_cidrs, self._private_endpoint_needs_cidrs,
+                self._one_access_entry_per_role, self._addons_pinned, self._nodes_need_nat]
+
+    def problems(self) -> list[Problem]:
+        return [problem for rule in self.rules() for problem in rule()]
+
+    def _public_endpoint_needs_cidrs(self) -> Iterable[Problem]:
+        # EKS reads an empty list as 0.0.0.0/0, so a public endpoint names its CIDRs in the stack file.
+        if self.cluster.endpoint_public_access and not self.cluster.public_access_cidrs:
+            yield Problem("envstack:cluster.publicAccessCidrs", MISSING,
+                          "required when endpointPublicAccess is true (the office / VPN egress CIDRs; EKS would "
+                          "otherwise open the API to the whole internet), or set endpointPublicAccess: false")
+
+    def _private_endpoint_needs_cidrs(self) -> Iterable[Problem]:
+        # The private endpoint answers only what the cluster security group admits on 443; with no public endpoint
+        # and no such rule, `pulumi up` cannot reach the API and every baseline object times out.
+        if not self.cluster.endpoint_public_access and not self.cluster.api_access_cidrs:
+            yield Problem("envstack:cluster.apiAccessCidrs", MISSING,
+                          "required when endpointPublicAccess is false: the private CIDRs of the runner or VPN that "
+                          "runs `pulumi up` (in or routed to the VPC), or set endpointPublicAccess: true")
+
+    def _one_access_entry_per_role(self) -> Iterable[Problem]:
+        # EKS allows one access entry per principal: a second one fails with 409 ResourceInUseException.
+        seen: dict[str, str] = {}
+        for key, arns in self.cluster.access_entry_roles.items():
+            for arn in arns:
+                if arn.casefold() in seen:
+                    yield Problem(f"envstack:cluster.{key}", arn,
+                                  f"a role listed once: it is already in {seen[arn.casefold()]}, and EKS gives a role "
+                                  "one access entry (a second fails with 409 ResourceInUseException)")
+                seen.setdefault(arn.casefold(), key)
+
+    def _addons_pinned(self) -> Iterable[Problem]:
+        # An unpinned add-on would get whatever EKS defaults to, and could not be checked by a preflight.
+        unset = self.cluster.addon_versions.unset
+        if unset:
+            pinned = ", ".join(pinned_addon_versions()) or "none"
+            yield Problem("envstack:cluster.version", self.cluster.version,
+                          "a Kubernetes version with pinned add-on versions: "
+                          f"envstack/program/addon_versions.yaml pins "
+                          f"{pinned}, and envstack:cluster.addonVersions does not set {', '.join(unset)}; add the "
+                          "version's pins to the file (README, 'Add-on versions')")
+        # kube-proxy is built per Kubernetes minor: EKS offers only vX.Y.* for a cluster on X.Y.
+        kube_proxy = self.cluster.addon_versions.kube_proxy
+        if kube_proxy and not kube_proxy.startswith(f"v{self.cluster.version}."):
+            yield Problem("envstack:cluster.addonVersions.kubeProxy", kube_proxy,
+                          "a kube-proxy version of the cluster's Kubernetes minor "
+                          f"(v{self.cluster.version}.x-eksbuild.N)")
+
+    def _nodes_need_nat(self) -> Iterable[Problem]:
+        # Nodes in the private subnets reach EC2, EKS and the image registries through NAT: the interface endpoints
+        # cover only what the workloads call.
+        if self.network.nat_gateways == "none" and self.cluster.node_groups:
+            yield Problem("envstack:network.natGateways", self.network.nat_gateways,
+                          "'single' or 'perAz' while cluster.nodeGroups is not empty: EKS nodes in the private "
+                          "subnets cannot pull images or join the cluster without NAT")
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix for physical names: unique per project and stack."""
+        return f"{self.project}-{self.stack}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Default tags for every taggable resource. Nothing here changes from one deploy to the next."""
+        return {
+            "Project": self.project,
+            "Environment": self.environment,
+            "Stack": self.stack,
+            "ManagedBy": "pulumi",
+            "Owner": self.owner,
+            "Team": self.team,
+            "Repository": self.repository,
+        }

@@ -1,0 +1,192 @@
+"""Runs the real envstack program for one stack under Pulumi's mocks and records what it would build.
+
+No cloud account and no Pulumi CLI: the stack file's configuration is fed to the runtime exactly as
+`pulumi up` would, every resource registration is recorded (type, name, parent, dependencies, protect,
+provider, inputs), and the stack outputs are resolved, secrets kept opaque.
+"""
+
+import json
+import runpy
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+from envstack.program.config.files import ROOT, SECRET, read_stack_config, runtime_config, stack_file
+
+from .mocks import AwsMocks
+
+__all__ = ["ROOT", "ResourceRecord", "Synthesis", "read_stack_config", "stack_file", "synthesize"]
+
+PROJECT = "envstack"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
+@dataclass
+class ResourceRecord:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    dependencies: list[str]
+    protect: bool
+    provider: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    propertyDependencies: dict[str, list[str]] = field(default_factory=dict)  # noqa: N815 (engine's name)
+
+
+@dataclass
+class Synthesis:
+    stack: str
+    environment: str
+    resources: list[ResourceRecord]
+    outputs: dict[str, Any]
+    secret_outputs: list[str] = field(default_factory=list)
+    mock_values: frozenset[str] = frozenset()  # ids, ARNs, addresses... the mocks made up (see envstack/tools/mocks.py)
+
+    def of_type(self, type_: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> ResourceRecord:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, ResourceRecord]:
+        return {r.urn: r for r in self.resources}
+
+    def warnings(self) -> list[str]:
+        """What components warn about (their `settings.warnings`), as `<component>: <warning>`."""
+        return [f"{r.name}: {warning}" for r in self.resources if not r.custom
+                for warning in (r.inputs.get("settings") or {}).get("warnings", [])]
+
+    def _provider_input(self, key: str) -> Any:
+        providers = self.of_type(AWS_PROVIDER)
+        return providers[0].inputs.get(key) if providers else None
+
+    @property
+    def region(self) -> str | None:
+        """The region of the stack's AWS provider (what `aws:region` set)."""
+        region = self._provider_input("region")
+        return str(region) if region else None
+
+    @property
+    def allowed_account_ids(self) -> list[str]:
+        """The accounts the provider may touch (`envstack:allowedAccountIds`); empty: any."""
+        value = self._provider_input("allowedAccountIds") or []
+        return [str(a) for a in (json.loads(value) if isinstance(value, str) else value)]
+
+    def invented_by_mocks(self, value: Any) -> bool:
+        """Whether a value is, or is built from, something the mocks made up rather than the configuration."""
+        if isinstance(value, dict):
+            return any(self.invented_by_mocks(v) for v in value.values())
+        if isinstance(value, list):
+            return any(self.invented_by_mocks(v) for v in value)
+        return isinstance(value, str) and value != SECRET and (
+            value in self.mock_values or any(len(m) >= 12 and m in value for m in self.mock_values))
+
+    def mock_outputs(self) -> list[str]:
+        return [name for name, value in self.outputs.items() if self.invented_by_mocks(value)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "environment": self.environment,
+            "resources": [asdict(r) for r in self.resources],
+            "outputs": self.outputs,
+            "warnings": self.warnings(),
+            "region": self.region,
+            "allowed_account_ids": self.allowed_account_ids,
+            "mock_outputs": self.mock_outputs(),
+        }
+
+
+def plain(value: Any) -> Any:
+    """Engine values as JSON: secrets hidden, resource references as URNs, assets as text."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return getattr(value, "_urn_hint", None) or type(value).__name__
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that keeps what the real engine would be told about each registration."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.records: list[ResourceRecord] = []
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        # Without resource references, resources given as inputs (pulumi-eks's `cluster`, `nodeRole`) arrive as
+        # their URN or id: a reference would be rehydrated here, on the monitor's thread, outside the program's loop.
+        info = super().GetDeploymentInfo(request)
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.records.append(ResourceRecord(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                dependencies=sorted(set(request.dependencies)),
+                protect=bool(request.protect),
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                custom=bool(request.custom),
+                inputs=plain(rpc.deserialize_properties(request.object)),
+                propertyDependencies={key: sorted(set(deps.urns))
+                                      for key, deps in sorted(request.propertyDependencies.items())},
+            ))
+        return response
+
+
+def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
+    """Run `__main__.py` for `stack` under mocks. `config` replaces the stack file's values when given."""
+    values, secret_keys = runtime_config(read_stack_config(stack, root) if config is None else config)
+    pulumi.runtime.set_all_config(values, secret_keys)
+    region = values.get("aws:region", "us-west-2")
+    settings.ROOT.set(None)
+    mocks = AwsMocks(region)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+    _sync_await(wait_for_rpcs())
+    outputs, secret_outputs = _stack_outputs()
+    environment = values.get(f"{PROJECT}:environment", "")
+    # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
+    records = sorted(monitor.records, key=lambda r: r.urn)
+    return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented))
+
+
+def _stack_outputs() -> tuple[dict[str, Any], list[str]]:
+    root_resource = settings.get_root_resource()
+    exported = getattr(root_resource, "outputs", None) or {}
+    outputs: dict[str, Any] = {}
+    secrets: list[str] = []
+    for name, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        if _sync_await(output.is_secret()):
+            outputs[name], secrets = SECRET, [*secrets, name]
+        else:
+            outputs[name] = plain(_sync_await(output.future()))
+    return outputs, secrets

@@ -1,0 +1,70 @@
+"""`envstack validate [STACK...]`: a stack's configuration and guardrails, checked without the provider SDKs.
+
+It reads the stack file as `pulumi up` would hand it to the program and runs the same validation the program runs
+first (envstack/program/config), so a typo costs well under a second. Nothing here may import pulumi or a provider SDK:
+tests/test_cli.py runs it in a fresh interpreter and looks at sys.modules.
+"""
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from envstack.program import stack_names
+from envstack.program.config import ConfigError, StackConfig, load_stack_config
+from envstack.program.config.files import ROOT, located, program_values, read_stack_config, stack_document
+from envstack.program.config.neighbours import neighbours
+from envstack.program.config.overlap import overlaps
+
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from .terminal import paint
+
+
+@dataclass(frozen=True)
+class Checked:
+    config: StackConfig
+    notes: list[str]  # worth knowing, not wrong: a review stack sharing dev's VPC range
+
+
+def load(stack: str, root: Path = ROOT) -> Checked:
+    """The stack's validated configuration. FileNotFoundError without a stack file; ConfigError on any problem."""
+    document = stack_document(stack, root)
+    raw, region = program_values(read_stack_config(stack, root))
+    others = neighbours(stack, root)
+    try:
+        cfg = load_stack_config(stack, raw, region, others)
+    except ConfigError as error:  # point at the stack file's line where it sets the key
+        raise ConfigError(stack, [located(problem, document) for problem in error.problems]) from None
+    return Checked(cfg, overlaps(stack, cfg.environment, cfg.network.cidr, others)[1])
+
+
+def report_error(error: ConfigError | FileNotFoundError, stack: str) -> int:
+    """Print a configuration error the way every command does; the exit code for bad input."""
+    err = sys.stderr
+    if isinstance(error, ConfigError):
+        header, *lines = error.render().splitlines()
+        print(paint(header, "error", err), *lines, sep="\n", file=err)
+    else:
+        print(paint(f"stack {stack}: {error}", "error", err), file=err)
+    return EXIT_BAD_INPUT
+
+
+def validate(args: argparse.Namespace) -> int:
+    code, root = EXIT_OK, args.root
+    names = args.stacks or stack_names.present(root)
+    if not names:
+        print(f"envstack validate: no stack file (Pulumi.<stack>.yaml) in {root}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for stack in names:
+        try:
+            checked = load(stack, root)
+        except (ConfigError, FileNotFoundError) as error:
+            code = report_error(error, stack)
+            continue
+        if not args.quiet:
+            cfg = checked.config
+            print(paint(f"stack {stack}: valid", "ok", sys.stdout) +
+                  f" (environment {cfg.environment}, region {cfg.region})")
+            print(*(paint(f"note: {note}", "dim", sys.stdout) for note in checked.notes), sep="\n",
+                  end="\n" if checked.notes else "")
+    return code
