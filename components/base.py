@@ -8,6 +8,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from .manifest import MANIFEST, ComponentEntry
+
 
 def policy_document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
@@ -81,15 +83,16 @@ def logs_may_use_key(account_id: str, region: str, log_groups: Sequence[str]) ->
 
 
 class Component(pulumi.ComponentResource):
-    """A ComponentResource that records its key settings as its inputs (shown by `envstack synth`)."""
+    """A ComponentResource that describes its key settings to the tools (components/manifest.py), not to state."""
 
     def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None,
                  protect: bool = False, warnings: Sequence[str] = (), name_prefix: str = "envstack"):
-        """`protect`: stateful children (data stores, KMS keys, log buckets) get the `protect` resource option.
-        `warnings`: what works but should not be left so; `pulumi preview/up` and `envstack synth` print them.
-        `name_prefix` (envstack-<stack>): in key aliases and log group names, so stacks sharing an account differ."""
-        super().__init__(token, name, {"settings": {**settings, **({"warnings": list(warnings)} if warnings else {})}},
-                         opts)
+        """`settings`: what `envstack synth` summarises (plain values). `protect`: stateful children (data stores,
+        KMS keys, log buckets) get the `protect` resource option. `warnings`: what works but should not be left so;
+        `pulumi preview/up` and `envstack synth` print them. `name_prefix` (envstack-<stack>): in key aliases and
+        log group names, so stacks sharing an account differ."""
+        super().__init__(token, name, None, opts)
+        MANIFEST.components.append(ComponentEntry(token, name, dict(settings), tuple(warnings)))
         self.label = name
         self.protect = protect
         self.name_prefix = name_prefix

@@ -11,6 +11,8 @@ from typing import Protocol
 import pulumi
 import pulumi_aws as aws
 
+from .manifest import MANIFEST, ConnectionEntry
+
 
 @dataclass(frozen=True)
 class Connections:
@@ -33,6 +35,7 @@ def allow(source: Connectable, target: Connectable, port: int | None = None) -> 
     if port is None:
         raise ValueError(f"allow({src.label} -> {dst.label}): the target has no default port; name one")
     description = f"{src.label} to {dst.label} on tcp/{port}"
+    MANIFEST.connections.append(ConnectionEntry(src.label, dst.label, port, description))
     aws.vpc.SecurityGroupIngressRule(
         f"{dst.label}-from-{src.label}-{port}", security_group_id=dst.security_group_id,
         referenced_security_group_id=src.security_group_id, ip_protocol="tcp", from_port=port, to_port=port,

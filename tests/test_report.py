@@ -87,10 +87,11 @@ def test_connections_name_both_components_and_the_port(stack):
     cfg = typed_config(stack.stack)
     lines = connections(stack)
     rules = stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert len(lines) == len(rules) > 0
-    assert any(line.startswith("cluster -> database ") and " tcp/5432 " in line for line in lines)
-    assert any(line.startswith("cluster -> cache ") and " tcp/6379 " in line for line in lines)
-    assert any(line.startswith("edge -> cluster ") and f" tcp/{cfg.load_balancer.target_port} " in line
+    from_ranges = [r for r in rules if "referencedSecurityGroupId" not in r.inputs]
+    assert len(lines) == len(stack.connections) + len(from_ranges)
+    assert any(line.startswith("cluster-nodes -> database ") and " tcp/5432 " in line for line in lines)
+    assert any(line.startswith("cluster-nodes -> cache ") and " tcp/6379 " in line for line in lines)
+    assert any(line.startswith("alb -> cluster-nodes ") and f" tcp/{cfg.load_balancer.target_port} " in line
                for line in lines)
     public = {line.split(" -> ")[0] for line in lines if " -> edge " in line}
     assert public == {str(c) for c in cfg.load_balancer.allowed_cidrs}
@@ -102,7 +103,7 @@ def test_settings_read_as_written_not_as_python():
     assert "{'" not in text and "True" not in text and "False" not in text
     assert not re.search(r"(=|: )\d+\.0(?![\d.])", text)  # 100, not 100.0
     assert re.search(r"quota=\{[^}]*pods: \d+[,}]", text)
-    assert "multiAz=true" in text and "podSecurity={warn: restricted, enforce: restricted" in text
+    assert "multiAz=true" in text and "podSecurity={enforce: restricted, warn: restricted" in text
     assert readable({"a": 2.0, "b": [True, None]}) == "{a: 2, b: [true, none]}"
 
 
@@ -168,3 +169,11 @@ def test_every_violation_a_stack_file_can_cause_has_a_hint():
     report = policy_gate.check(synth("dev"), "prod")
     assert report.violations
     assert {v["policy"] for v in report.violations} - set(policy_gate.FIX_HINTS) == set()
+
+
+def test_components_describe_themselves_to_the_tools_not_to_state(stack):
+    """Settings and warnings reach the report through the manifest: nothing of them is written to Pulumi state."""
+    records = [r for r in stack.resources if r.type.startswith("envstack:")]
+    assert records and all(r.inputs == {} for r in records)
+    assert sorted((c.token, c.name) for c in stack.components) == sorted((r.type, r.name) for r in records)
+    assert all(stack.component(r.name).settings for r in records)

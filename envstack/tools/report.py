@@ -1,16 +1,15 @@
 """Readable views of a synthesis: where and for whom it is, resources per component and type, component settings,
-node groups, who may reach whom, stack outputs (those the mocks made up marked)."""
+node groups, who may reach whom, stack outputs (those the mocks made up marked). The components, their settings and
+their connections come from the program's own manifest (components/manifest.py); resources are grouped by parent."""
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
 
 from .synth import ResourceRecord, Synthesis
 
 STACK_TYPE = "pulumi:pulumi:Stack"
-# Rules made by allow(): they tie two components both ways, so they say nothing about which one builds on which.
-CONNECTION_TYPES = ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-                    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 def top_components(synthesis: Synthesis) -> dict[str, str]:
@@ -21,51 +20,25 @@ def top_components(synthesis: Synthesis) -> dict[str, str]:
         node: ResourceRecord | None = record
         top = "(stack)"
         while node is not None:
-            if not node.custom and node.parent and node.parent.split("::")[-2].endswith(STACK_TYPE):
+            if not node.custom and node.parent and _is_stack(node.parent):
                 top = node.name
             node = by_urn.get(node.parent) if node.parent else None
         owner[record.urn] = top
     return owner
 
 
-def _upstream(synthesis: Synthesis, owner: dict[str, str]) -> dict[str, set[str]]:
-    """For each top-level component, every other one it depends on, directly or transitively."""
-    direct: dict[str, set[str]] = defaultdict(set)
-    for record in synthesis.resources:
-        if record.type in CONNECTION_TYPES:
-            continue
-        for dep in [*record.dependencies, *([record.provider] if record.provider else [])]:
-            if owner.get(dep, "(stack)") not in ("(stack)", owner[record.urn]):
-                direct[owner[record.urn]].add(owner[dep])
-    closure: dict[str, set[str]] = {}
-    for name in list(direct):
-        seen: set[str] = set()
-        todo = list(direct[name])
-        while todo:
-            other = todo.pop()
-            if other not in seen and other != name:
-                seen.add(other)
-                todo += direct.get(other, ())
-        closure[name] = seen
-    return closure
-
-
 def architecture_order(synthesis: Synthesis) -> list[ResourceRecord]:
-    """Top-level components, those that others build on first (network before cluster before baseline); among
-    those with as many dependencies, the one most others build on first (network before alerts)."""
-    owner = top_components(synthesis)
-    upstream = _upstream(synthesis, owner)
-    components = [r for r in synthesis.resources if not r.custom and owner[r.urn] == r.name]
+    """Top-level components in the order the program builds them (`__main__.py` is the architecture)."""
+    top = {r.name: r for r in synthesis.resources if not r.custom and r.parent and _is_stack(r.parent)}
+    return [top[c.name] for c in synthesis.components if c.name in top]
 
-    def dependents(name: str) -> int:
-        return sum(name in others for others in upstream.values())
 
-    return sorted(components, key=lambda c: (len(upstream.get(c.name, ())), -dependents(c.name), c.name))
+def _is_stack(urn: str) -> bool:
+    return urn.split("::")[-2].endswith(STACK_TYPE)
 
 
 WIDTH = 116
 NODE_GROUP_TYPES = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
-INGRESS_RULE = CONNECTION_TYPES[0]
 EMAIL_PROTOCOLS = ("email", "email-json")
 
 
@@ -77,14 +50,15 @@ def summary(synthesis: Synthesis) -> str:
         protected = sum(r.protect for r in members)
         lines.append(f"{component.name}  [{component.type}]  {len(members)} resources"
                      + (f", {protected} protected" if protected else ""))
-        settings = {k: v for k, v in (component.inputs.get("settings") or {}).items() if k != "warnings"}
+        settings = synthesis.component(component.name).settings
         lines += _packed([f"{k}={readable(v)}" for k, v in settings.items()])
         lines += [f"    node group {_node_group(r, component.name)}" for r in synthesis.resources
                   if r.type in NODE_GROUP_TYPES and owner[r.urn] == component.name]
         for type_, count in sorted(Counter(r.type for r in members).items()):
             lines.append(f"    {count:3d}  {type_}")
         lines.append("")
-    lines += ["who may reach whom (security group ingress rules: source -> target, port)",
+    lines += ["who may reach whom (allow() between components, and ingress from address ranges: source -> target, "
+              "port)",
               *[f"    {line}" for line in connections(synthesis)], ""]
     lines += [f"WARNING: {warning}" for warning in synthesis.warnings()]
     if synthesis.warnings():
@@ -145,20 +119,20 @@ def _node_group(record: ResourceRecord, component: str) -> str:
 
 
 def connections(synthesis: Synthesis) -> list[str]:
-    """Who may open connections to whom: each security group ingress rule as 'source -> target  port  (why)'.
-    A source security group is named by the component that owns it (`allow()` rules); otherwise its CIDR."""
+    """Who may open connections to whom: each `allow()` of the program as 'source -> target  port  (why)', then each
+    ingress rule that admits an address range (the internet, a runner's network) rather than a component."""
     owner = top_components(synthesis)
-    rows = []
+    rows = [(c.source, c.target, f"tcp/{c.port}", c.description) for c in synthesis.connections]
     for rule in synthesis.of_type(INGRESS_RULE):
         i = rule.inputs
-        sources = [owner[u] for u in rule.propertyDependencies.get("referencedSecurityGroupId", []) if u in owner]
-        source = sources[0] if sources else str(i.get("cidrIpv4") or i.get("cidrIpv6") or i.get("prefixListId")
-                                                 or i.get("referencedSecurityGroupId") or "?")
+        if "referencedSecurityGroupId" in i:
+            continue  # between security groups: an allow() above, or a component's own rule inside it
+        source = str(i.get("cidrIpv4") or i.get("cidrIpv6") or i.get("prefixListId") or "?")
         low, high = readable(i.get("fromPort")), readable(i.get("toPort"))
         ports = f"{i.get('ipProtocol')}/{low}" + (f"-{high}" if high != low else "")
         rows.append((source, owner[rule.urn], ports, str(i.get("description") or "")))
     width = max((len(f"{s} -> {t}") for s, t, _, _ in rows), default=0)
-    return [f"{f'{s} -> {t}':<{width}}  {p:<10} {d}".rstrip() for s, t, p, d in sorted(rows)]
+    return [f"{f'{s} -> {t}':<{width}}  {p:<10} {d}".rstrip() for s, t, p, d in rows]
 
 
 def _packed(items: list[str], indent: str = "    ") -> list[str]:

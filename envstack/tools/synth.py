@@ -19,6 +19,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from components.manifest import MANIFEST, ComponentEntry, ConnectionEntry
 from envstack.program.config.files import ROOT, SECRET, read_stack_config, runtime_config, stack_file
 
 from .mocks import AwsMocks
@@ -51,6 +52,8 @@ class Synthesis:
     outputs: dict[str, Any]
     secret_outputs: list[str] = field(default_factory=list)
     mock_values: frozenset[str] = frozenset()  # ids, ARNs, addresses... the mocks made up (see envstack/tools/mocks.py)
+    components: list[ComponentEntry] = field(default_factory=list)  # as the program built them (components/manifest.py)
+    connections: list[ConnectionEntry] = field(default_factory=list)  # allow(source, target, port), in program order
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -65,9 +68,14 @@ class Synthesis:
         return {r.urn: r for r in self.resources}
 
     def warnings(self) -> list[str]:
-        """What components warn about (their `settings.warnings`), as `<component>: <warning>`."""
-        return [f"{r.name}: {warning}" for r in self.resources if not r.custom
-                for warning in (r.inputs.get("settings") or {}).get("warnings", [])]
+        """What components warn about, as `<component>: <warning>`, in the order the program built them."""
+        return [f"{c.name}: {warning}" for c in self.components for warning in c.warnings]
+
+    def component(self, name: str) -> ComponentEntry:
+        found = [c for c in self.components if c.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one component named {name}, found {len(found)}")
+        return found[0]
 
     def _provider_input(self, key: str) -> Any:
         providers = self.of_type(AWS_PROVIDER)
@@ -102,6 +110,9 @@ class Synthesis:
             "stack": self.stack,
             "environment": self.environment,
             "resources": [asdict(r) for r in self.resources],
+            "components": [{"type": c.token, "name": c.name, "settings": plain(c.settings),
+                            "warnings": list(c.warnings)} for c in self.components],
+            "connections": [asdict(c) for c in self.connections],
             "outputs": self.outputs,
             "warnings": self.warnings(),
             "region": self.region,
@@ -169,13 +180,15 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    MANIFEST.reset()
     runpy.run_path(str(root / "__main__.py"), run_name="__main__")
     _sync_await(wait_for_rpcs())
     outputs, secret_outputs = _stack_outputs()
     environment = values.get(f"{PROJECT}:environment", "")
     # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
     records = sorted(monitor.records, key=lambda r: r.urn)
-    return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented))
+    return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented),
+                     list(MANIFEST.components), list(MANIFEST.connections))
 
 
 def _stack_outputs() -> tuple[dict[str, Any], list[str]]:
