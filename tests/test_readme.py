@@ -95,7 +95,8 @@ def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monke
         assert said.startswith(shown.removesuffix("...")) if shown.endswith("...") else said == shown
 
 
-OPEN_MAPPINGS = {"inputs", "outputs", "propertyDependencies", "by_component", "settings"}  # keys vary by resource or stack
+# Keys that vary by resource or stack.
+OPEN_MAPPINGS = {"inputs", "outputs", "propertyDependencies", "by_component", "settings"}
 
 
 def shape_differences(documented: Any, written: list[Any], path: str = "") -> list[str]:

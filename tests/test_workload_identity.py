@@ -96,5 +96,6 @@ def only_statement(document: dict[str, Any]) -> dict[str, Any]:
 def test_identity_is_a_kubernetes_component_of_the_stack(stack):
     component = only([r for r in stack.resources if r.type == "envstack:kubernetes:WorkloadIdentity"])
     assert component.inputs == {}  # settings reach the tools through the manifest, not Pulumi state
-    assert stack.component(component.name).settings == {"namespaces": stack.outputs["appNamespaces"], "serviceAccount": "app",
-                                            "actions": ["rds-db:connect", "elasticache:Connect"]}
+    assert stack.component(component.name).settings == {
+        "namespaces": stack.outputs["appNamespaces"], "serviceAccount": "app",
+        "actions": ["rds-db:connect", "elasticache:Connect"]}

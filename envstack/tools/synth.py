@@ -1,8 +1,10 @@
 """Runs the real envstack program for one stack under Pulumi's mocks and records what it would build.
 
 No cloud account and no Pulumi CLI: the stack file's configuration is fed to the runtime exactly as
-`pulumi up` would, every resource registration is recorded (type, name, parent, dependencies, protect,
-provider, inputs), and the stack outputs are resolved, secrets kept opaque.
+`pulumi up` would, every resource registration is recorded (type, name, parent, dependencies, provider, inputs and
+every resource option the engine receives: protect, ignoreChanges, retainOnDelete, deleteBeforeReplace,
+replaceOnChanges, aliases, customTimeouts, additionalSecretOutputs, deletedWith), and the stack outputs are resolved,
+secrets kept opaque.
 """
 
 import json
@@ -42,6 +44,15 @@ class ResourceRecord:
     custom: bool
     inputs: dict[str, Any]
     propertyDependencies: dict[str, list[str]] = field(default_factory=dict)  # noqa: N815 (engine's name)
+    # The resource options as the engine receives them (RegisterResourceRequest), under the engine's names.
+    ignoreChanges: list[str] = field(default_factory=list)  # noqa: N815
+    retainOnDelete: bool = False  # noqa: N815
+    deleteBeforeReplace: bool = False  # noqa: N815
+    replaceOnChanges: list[str] = field(default_factory=list)  # noqa: N815
+    aliases: list[str] = field(default_factory=list)  # the URNs this resource had before: state moves, no replacement
+    customTimeouts: dict[str, str | None] | None = None  # noqa: N815 ({create, update, delete}: "60m" or None)
+    additionalSecretOutputs: list[str] = field(default_factory=list)  # noqa: N815
+    deletedWith: str | None = None  # noqa: N815
 
 
 @dataclass
@@ -143,6 +154,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.records: list[ResourceRecord] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives (the mock monitor's qualifies the type by the parent's last type only, and by
+        the root stack's): the parent's whole qualified type, `$`, the type; none for a child of the root stack
+        (pulumi/pulumi sdk/go/common/resource/urn.go, NewURN). State snapshots and aliases compare these."""
+        return urn_of(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
+
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         # Without resource references, resources given as inputs (pulumi-eks's `cluster`, `nodeRole`) arrive as
         # their URN or id: a reference would be rehydrated here, on the monitor's thread, outside the program's loop.
@@ -165,8 +182,43 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=plain(rpc.deserialize_properties(request.object)),
                 propertyDependencies={key: sorted(set(deps.urns))
                                       for key, deps in sorted(request.propertyDependencies.items())},
+                **resource_options(request, response.urn),
             ))
         return response
+
+
+def resource_options(request: Any, urn: str) -> dict[str, Any]:
+    """The options of a RegisterResourceRequest besides protect, parent, provider and dependencies."""
+    timeouts = {key: getattr(request.customTimeouts, key, "") or None for key in ("create", "update", "delete")}
+    return {
+        "ignoreChanges": list(request.ignoreChanges),
+        "retainOnDelete": bool(request.retainOnDelete),
+        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+        "replaceOnChanges": list(request.replaceOnChanges),
+        "aliases": [*request.aliasURNs, *(alias.urn or alias_urn(alias.spec, urn, request.parent)
+                                          for alias in request.aliases)],
+        "customTimeouts": timeouts if any(timeouts.values()) else None,
+        "additionalSecretOutputs": list(request.additionalSecretOutputs),
+        "deletedWith": request.deletedWith or None,
+    }
+
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def urn_of(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    parent_type = parent.split("::")[2] if parent else ROOT_STACK_TYPE
+    qualified = type_ if parent_type == ROOT_STACK_TYPE else f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def alias_urn(spec: Any, urn: str, parent_urn: str) -> str:
+    """The URN an alias spec names, as the engine computes it: each field the spec leaves empty is the resource's
+    own (the parent too, unless `noParent`)."""
+    stack, project, qualified_type, name = urn.removeprefix("urn:pulumi:").split("::", 3)
+    parent = "" if spec.noParent else (spec.parentUrn or parent_urn)
+    return urn_of(spec.stack or stack, spec.project or project, parent, spec.type or qualified_type.rsplit("$", 1)[-1],
+                  spec.name or name)
 
 
 def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
