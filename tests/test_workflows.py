@@ -541,8 +541,10 @@ def test_aws_credentials_only_by_oidc_role_for_as_long_as_the_job_may_run():
 # --- variables: per environment, with a per-stack override under a name GitHub allows -------------------------------
 
 GITHUB_VARIABLE = re.compile(r"^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]*$")
-ROLE_OF = {"preview-stack.yml": "AWS_PREVIEW_ROLE_ARN_", "drift-stack.yml": "AWS_PREVIEW_ROLE_ARN_",
-           "approval-preview-stack.yml": "AWS_PREVIEW_ROLE_ARN_", "deploy-stack.yml": "AWS_ROLE_ARN_"}
+# PR previews: the preview role (trusted for pull requests only); drift, approval previews and promotions' records:
+# the reader role (trusted for main only); deploys: the deploy role (trusted for the GitHub environment only).
+ROLE_OF = {"preview-stack.yml": "AWS_PREVIEW_ROLE_ARN_", "drift-stack.yml": "AWS_READER_ROLE_ARN_",
+           "approval-preview-stack.yml": "AWS_READER_ROLE_ARN_", "deploy-stack.yml": "AWS_ROLE_ARN_"}
 
 
 def role_expression(workflow: str) -> str:
@@ -657,6 +659,39 @@ def test_the_diff_comment_is_one_comment_updated_in_place_from_this_repositorys_
         "preview", "diff-comment"]
 
 
+def comment_step() -> dict[str, Any]:
+    return next(s for s in FILES["pull-request.yml"]["jobs"]["diff-comment"]["steps"] if "run" in s)
+
+
+@pytest.mark.parametrize(("existing", "method"), [("", "POST"), ("4711", "PATCH")])
+@pytest.mark.parametrize("size", [2_000, 200_000])
+def test_the_diff_comment_stays_under_githubs_limit_and_is_updated_in_place(tmp_path, existing, method, size):
+    """GitHub refuses a comment body over 65,536 characters (HTTP 422): a long diff is cut, with the way to the job
+    summaries; the comment found by its marker (on any page) is updated, else one is posted."""
+    diffs = tmp_path / "diffs"
+    diffs.mkdir()
+    (diffs / "diff-dev.md").write_text("### dev\n```\n" + "é resource changed\n" * (size // 19) + "```\n")
+    (diffs / "diff-prod.md").write_text("### prod\nno change\n")
+    log = tmp_path / "gh.log"
+    fake = (f'echo "$*" >> {log}\n'
+            f'if [ "$3" = PATCH ] || [ "$3" = POST ]; then cp comment.md {tmp_path}/sent.md; fi\n'
+            f'if [ "$2" != --method ]; then echo "{existing}"; fi')
+    env = {"PR": "7", "REPO": "acme/envstack", "RUN_URL": "https://github.com/acme/envstack/actions/runs/9"}
+    ran = run_bash(comment_step()["run"], env, tmp_path, {"gh": fake}, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    calls = log.read_text().splitlines()
+    assert "--paginate" in calls[0]  # every page of comments, not the first 30
+    assert calls[1].startswith(f"api --method {method} ")
+    assert (f"issues/comments/{existing}" in calls[1]) == bool(existing)
+    body = (tmp_path / "sent.md").read_text(encoding="utf-8")
+    assert body.startswith("<!-- envstack diff -->") and len(body) <= 65_536
+    assert len(body.encode()) <= 65_536
+    cut = size > 65_536
+    assert ("Every stack's whole diff is in the job summaries of https://github.com/acme/envstack/actions/runs/9"
+            in body) == cut
+    assert ("### prod" in body) != cut and body.count("```") % 2 == 0
+
+
 def test_previews_only_for_branches_of_this_repository_with_a_role():
     every = list(INFOS.values())
     assert run("pull-request.yml", every)["preview"] == "success"
@@ -723,7 +758,8 @@ def test_each_deploy_runs_in_its_environment_one_at_a_time_forward_only():
     assert "pulumi stack output --stack \"$STACK\" --json" in job["steps"][check]["run"]
 
 
-def run_bash(script: str, env: dict[str, str], tmp_path: Path, fakes: dict[str, str]) -> subprocess.CompletedProcess:
+def run_bash(script: str, env: dict[str, str], tmp_path: Path, fakes: dict[str, str],
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
     """A workflow step's script in bash -eo pipefail (GitHub's `shell: bash`), with fake commands first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -732,7 +768,7 @@ def run_bash(script: str, env: dict[str, str], tmp_path: Path, fakes: dict[str, 
         (bin_dir / name).chmod(0o755)
     environment = {**os.environ, **env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], env=environment,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, cwd=cwd)
 
 
 @pytest.mark.parametrize(("rollback", "argv"), [("false", "check-forward prod --commit abc"),
@@ -744,6 +780,63 @@ def test_the_forward_check_passes_rollback_only_for_a_rollback(tmp_path, rollbac
                       {"envstack": 'echo "$@"'})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == argv
+
+
+# --- runners: AWS CLI v2 >= 2.7 ----------------------------------------------------------------------------------
+
+AWS_CLI_SCRIPT = ACTIONS / "setup" / "aws-cli.sh"
+
+
+def test_the_setup_action_ensures_the_aws_cli_wherever_it_logs_in_to_aws():
+    """pulumi-eks refuses an AWS CLI older than 2.7 (assertCompatibleAWSCLIExists) and runs `aws eks get-token`."""
+    steps_ = ACTION["runs"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps_]
+    check = names.index("AWS CLI v2 >= 2.7")
+    assert steps_[check]["if"] == "inputs.aws-role-arn != ''"
+    assert steps_[check]["run"] == '"$GITHUB_ACTION_PATH/aws-cli.sh"' and os.access(AWS_CLI_SCRIPT, os.X_OK)
+    assert check < next(i for i, s in enumerate(steps_) if PULUMI_ACTION.match(s.get("uses", "")))
+
+
+def aws_cli(tmp_path: Path, fakes: dict[str, str], system: str = "Linux x86_64") -> subprocess.CompletedProcess:
+    kernel, machine = system.split()
+    fakes = {"uname": f'if [ "$1" = -s ]; then echo {kernel}; else echo {machine}; fi', **fakes}
+    env = {"RUNNER_TOOL_CACHE": str(tmp_path / "cache"), "GITHUB_PATH": str(tmp_path / "github_path")}
+    return run_bash(str(AWS_CLI_SCRIPT), env, tmp_path, fakes)
+
+
+@pytest.mark.parametrize("version", ["2.7.0", "2.15.30", "2.10.1"])
+def test_a_recent_aws_cli_passes(tmp_path, version):
+    ran = aws_cli(tmp_path, {"aws": f'echo "aws-cli/{version} Python/3.11.8 Linux/6.5.0 exe/x86_64.ubuntu.22"'})
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"aws-cli {version}" in ran.stdout
+
+
+def test_an_old_or_missing_aws_cli_is_installed_on_linux(tmp_path):
+    installer = tmp_path / "install"  # what AWS's zip holds as aws/install: -i DIR -b BIN puts `aws` in BIN
+    installer.write_text('#!/bin/bash\nmkdir -p "$4"\n'
+                         'printf \'#!/bin/bash\\necho aws-cli/2.27.1 Python/3.13\\n\' > "$4/aws"\nchmod +x "$4/aws"\n')
+    installer.chmod(0o755)
+    ran = aws_cli(tmp_path, {"aws": 'echo "aws-cli/2.6.4 Python/3.9 Linux/5 exe/x86_64"',
+                             "curl": 'echo "$@" > "$0.args"',
+                             "unzip": f'mkdir -p "$5/aws" && cp {installer} "$5/aws/install"'})
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "found 2.6.4: installing" in ran.stdout and "aws-cli 2.27.1 installed" in ran.stdout
+    assert "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" in (tmp_path / "bin" / "curl.args").read_text()
+    assert (tmp_path / "github_path").read_text().strip().endswith("envstack-aws-cli/bin")
+
+
+@pytest.mark.parametrize(("system", "fakes", "why"), [
+    ("Darwin arm64", {"aws": 'echo "aws-cli/1.33.0 Python/3.9 Darwin/23"'},
+     "found 1.33.0, and this runner (Darwin/arm64)"),
+    ("Linux x86_64", {"aws": "exit 127", "curl": "exit 0", "unzip": "exit 0"},
+     "found no aws command, and AWS's installer failed"),
+    ("Linux x86_64", {"aws": 'echo "aws-cli/2.6.4 Python/3.9"', "curl": "exit 22", "unzip": "exit 0"},
+     "found 2.6.4, and the download from awscli.amazonaws.com failed"),
+])
+def test_an_aws_cli_that_cannot_be_had_stops_with_a_clear_message(tmp_path, system, fakes, why):
+    ran = aws_cli(tmp_path, fakes, system)
+    assert ran.returncode == 1
+    assert "::error title=AWS CLI v2 >= 2.7.0 required::" in ran.stdout and why in ran.stdout
 
 
 # --- drift ------------------------------------------------------------------------------------------------------------
@@ -775,7 +868,9 @@ def test_drift_runs_daily_for_every_stack_and_opens_one_issue_per_drifted_stack(
     assert workflow["on"]["schedule"][0]["cron"]
     assert stacks_of("drift-stack.yml") == COMMITTED_STACKS
     called = FILES["drift-stack.yml"]["jobs"]
-    assert called["drift"]["concurrency"] == {"group": "drift-${{ inputs.stack }}", "cancel-in-progress": False}
+    # the deploy jobs' group: never a refresh during an update of the same stack
+    assert called["drift"]["concurrency"] == FILES["deploy-stack.yml"]["jobs"]["deploy"]["concurrency"] == {
+        "group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
     assert called["drift"]["outputs"]["result"] == "${{ steps.refresh.outputs.result }}"
     assert called["issue"]["needs"] == "drift"
     assert called["issue"]["if"] == "always() && needs.drift.outputs.result == 'drift'"
@@ -813,9 +908,11 @@ def test_review_stack_is_created_from_dev_on_the_label_and_removed_on_close():
     assert "github.event.action != 'closed'" in up["if"] and "github.event.action == 'closed'" in down["if"]
     assert workflow["env"]["SECRETS_PROVIDER"] == "${{ vars.PULUMI_SECRETS_PROVIDER_REVIEW }}"
     names = [s.get("run", s.get("uses", "")) for s in up["steps"]]
+    written = next(i for i, n in enumerate(names) if "envstack review-stack-file" in n)
     admit = next(i for i, n in enumerate(names) if "envstack review-stacks admit" in n)
+    preflight = names.index('envstack preflight "$STACK"')  # quotas: VPCs and Elastic IPs of the dev account
     create = next(i for i, s in enumerate(up["steps"]) if s.get("with", {}).get("command") == "up")
-    assert admit < create
+    assert written < admit < preflight < create
     assert up["steps"][create]["with"]["upsert"] is True
     assert up["steps"][create]["with"]["secrets-provider"] == "${{ env.SECRETS_PROVIDER }}"
     remove = next(s for s in down["steps"] if s.get("with", {}).get("command") == "destroy")
@@ -879,7 +976,7 @@ def test_promote_workflow_deploys_the_sources_commit_in_the_targets_environment(
     record_run = next(s["run"] for s in jobs_["record"]["steps"] if "envstack promote" in s.get("run", ""))
     assert record_run == 'envstack promote "$SOURCE" "$TARGET" --github-output'
     role = setup_steps(jobs_["record"])[0]["with"]["aws-role-arn"]
-    assert "AWS_PREVIEW_ROLE_ARN_" in role and "needs.path.outputs.source" in role  # the source's read-only role
+    assert "AWS_READER_ROLE_ARN_" in role and "needs.path.outputs.source" in role  # the source's read-only role
     deploy = jobs_["deploy"]
     assert deploy["uses"] == "./.github/workflows/deploy-stack.yml"
     assert deploy["with"]["ref"] == "${{ needs.record.outputs.commit }}"
