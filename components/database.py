@@ -10,8 +10,8 @@ maintenance, ...) there.
 
 Applications log in as `application_user` with an IAM authentication token instead of a password (IAM database
 authentication is on): the IAM role of an application namespace may call `rds-db:connect` for that user on this
-instance only (WorkloadIdentity). The user itself is created once in PostgreSQL with the `rds_iam` role (README,
-"Connecting an application").
+instance only (WorkloadIdentity). The user itself is created once in PostgreSQL with the `rds_iam` role
+(docs/workload-identity.md, "Connecting an application").
 """
 
 from dataclasses import dataclass

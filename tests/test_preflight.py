@@ -591,7 +591,7 @@ def test_an_unanswered_call_is_skipped_with_its_error(prod: Any, code: str, http
     stubs.stub("elasticache").add_client_error("describe_reserved_cache_nodes_offerings", code, "nope", http)
     [result] = stubs.run("cache-node-type")
     assert result.status == "skipped" and result.detail.startswith(f"{why}: {code}")
-    assert why != "not permitted" or "README" in result.detail  # where the permissions are listed
+    assert why != "not permitted" or "docs/preflight.md" in result.detail  # where the permissions are listed
 
 
 def test_an_html_error_page_comes_down_to_its_title() -> None:
@@ -716,16 +716,16 @@ def test_a_bad_stack_or_an_unknown_check_exits_2_before_any_call() -> None:
     assert done.returncode == 2 and "no check named certificates" in done.stderr and "certificate," in done.stderr
 
 
-def readme_permissions() -> set[str]:
-    text = (REPO / "README.md").read_text()
+def documented_permissions() -> set[str]:
+    text = (REPO / "docs" / "preflight.md").read_text()
     block = text[text.index("The permissions it needs (all read-only)"):]
     document = block[block.index("```json") + len("```json"):block.index("```", block.index("```json") + 7)]
     return set(json.loads(document)["Statement"][0]["Action"])
 
 
-def test_the_readme_lists_every_permission_the_checks_use(moto_server: str, prod: Any,
+def test_the_docs_list_every_permission_the_checks_use(moto_server: str, prod: Any,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every call the checks make against moto, as an IAM action, is in the README's policy (roles named in the
+    """Every call the checks make against moto, as an IAM action, is in docs/preflight.md's policy (roles named in the
     caller's account so that IAM GetRole is called too)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
@@ -739,4 +739,4 @@ def test_the_readme_lists_every_permission_the_checks_use(moto_server: str, prod
                for r in results)
     assert {"sts:GetCallerIdentity", "ec2:DescribeRegions", "iam:GetRole", "acm:DescribeCertificate",
             "rds:DescribeOrderableDBInstanceOptions", "servicequotas:GetServiceQuota"} <= called
-    assert called - readme_permissions() == set()
+    assert called - documented_permissions() == set()

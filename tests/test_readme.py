@@ -1,6 +1,6 @@
-"""The README's examples run as written: its envstack commands, the review stack file, the error example, the
-synth JSON format and the versions its configuration tables name; its configuration reference names every key and
-its policy tables every rule."""
+"""The README's and docs/'s examples run as written: their envstack commands, the review stack file, the new stack
+file, the error example, the synth JSON format, the connection code and the versions the configuration tables name;
+the configuration reference names every key and the policy tables every rule."""
 
 import json
 import re
@@ -24,16 +24,26 @@ from policies.pack import all_policies
 from policies.rules import DEPLOYABILITY
 
 REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text()
+DOCUMENTS = {path.relative_to(REPO).as_posix(): path.read_text()
+             for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]}
+README = DOCUMENTS["README.md"]
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
-BLOCKS = [(language, re.sub(rf"^{indent}", "", body, flags=re.MULTILINE))
-          for indent, language, body in FENCE.findall(README)]
+
+
+def blocks(*documents: str) -> list[tuple[str, str]]:
+    """(language, body) of each fenced block of the documents (every one without names), indentation removed."""
+    return [(language, re.sub(rf"^{indent}", "", body, flags=re.MULTILINE))
+            for name, text in DOCUMENTS.items() if name in documents or not documents
+            for indent, language, body in FENCE.findall(text)]
+
+
+BLOCKS = blocks()
 # Commands that need only this checkout (the others need AWS, GitHub or another git revision: parsed only).
 RUNNABLE = {"validate", "config", "synth"}
 
 
 def envstack_commands() -> list[tuple[list[str], int]]:
-    """Each `envstack ...` line of the README's shell blocks: its arguments and the exit code it documents."""
+    """Each `envstack ...` line of the documents' shell blocks: its arguments and the exit code it documents."""
     found = []
     for language, body in BLOCKS:
         for line in body.splitlines() if language == "sh" else ():
@@ -47,14 +57,20 @@ def envstack_commands() -> list[tuple[list[str], int]]:
 COMMANDS = envstack_commands()
 
 
+def envstack_commands_in(document: str) -> list[list[str]]:
+    return [shlex.split(line, comments=True)[1:] for language, body in blocks(document) if language == "sh"
+            for line in body.splitlines() if line.startswith(("envstack ", ".venv/bin/envstack "))]
+
+
 def test_the_readme_shows_envstack_commands():
+    assert {argv[0] for argv in envstack_commands_in("README.md")} >= RUNNABLE | {"diff"}
     assert len(COMMANDS) >= 8, COMMANDS
     assert {argv[0] for argv, _ in COMMANDS} >= RUNNABLE | {"diff"}
 
 
 @pytest.mark.parametrize(("argv", "code"), COMMANDS, ids=[" ".join(argv) for argv, _ in COMMANDS])
 def test_each_readme_command_runs_as_written(argv, code, monkeypatch, tmp_path, capsys):
-    args = cli.parser().parse_args(argv)  # every command and option the README names exists
+    args = cli.parser().parse_args(argv)  # every command and option the documents name exist
     two_stacks = args.command == "diff" and not args.base and not any("@" in o or "." in o for o in args.operands)
     if args.command not in RUNNABLE and not two_stacks:
         return
@@ -79,6 +95,14 @@ def test_the_review_stack_file_is_what_review_stack_file_writes_and_it_is_valid(
     assert cli.main(["validate", "pr-42"]) == 0, capsys.readouterr().err
 
 
+def test_the_readme_new_stack_file_is_valid(tmp_path, monkeypatch, capsys):
+    """The README's Pulumi.prod-eu.yaml, beside nothing but Pulumi.yaml, validates as it is written."""
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.prod-eu.yaml").write_text(yaml_block("# Pulumi.prod-eu.yaml"))
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    assert cli.main(["validate", "prod-eu"]) == 0, capsys.readouterr().err
+
+
 def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monkeypatch, capsys):
     for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
         (tmp_path / name).write_text((REPO / name).read_text())
@@ -95,12 +119,12 @@ def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monke
         assert said.startswith(shown.removesuffix("...")) if shown.endswith("...") else said == shown
 
 
-# Keys that vary by resource or stack.
+# Keys vary by resource or stack below these.
 OPEN_MAPPINGS = {"inputs", "outputs", "propertyDependencies", "by_component", "settings"}
 
 
 def shape_differences(documented: Any, written: list[Any], path: str = "") -> list[str]:
-    """Where the README's JSON example and written documents differ in their keys."""
+    """Where the documented JSON example and written documents differ in their keys."""
     if isinstance(documented, dict) and path.rsplit(".", 1)[-1] not in OPEN_MAPPINGS:
         mappings = [w for w in written if isinstance(w, dict)]
         seen = set().union(*(m.keys() for m in mappings)) if mappings else set(documented)
@@ -121,26 +145,27 @@ def test_the_json_format_names_every_field_synth_writes(monkeypatch, tmp_path, c
         path = tmp_path / f"{argv[1]}.json"
         cli.main([*argv, "--json", str(path), "--quiet"])
         written.append(json.loads(path.read_text()))
-    documented = json.loads(next(body for language, body in BLOCKS if language == "json"))
+    documented = json.loads(next(body for language, body in blocks("docs/synth-json.md") if language == "json"))
     assert shape_differences(documented, written) == []
 
 
 def test_the_version_tables_name_the_supported_versions():
-    assert f"`redis` ({', '.join(map(str, ENGINE_MAJORS['redis']))})" in README
-    assert f"`valkey` ({', '.join(map(str, ENGINE_MAJORS['valkey']))})" in README
-    assert f"PostgreSQL major ({', '.join(map(str, POSTGRES_MAJORS))};" in README
+    reference = DOCUMENTS["docs/configuration.md"]
+    assert f"`redis` ({', '.join(map(str, ENGINE_MAJORS['redis']))})" in reference
+    assert f"`valkey` ({', '.join(map(str, ENGINE_MAJORS['valkey']))})" in reference
+    assert f"PostgreSQL major ({', '.join(map(str, POSTGRES_MAJORS))};" in reference
 
 
 def test_the_connection_example_makes_the_tokens_the_guides_describe(monkeypatch):
-    """The README's Python block, run with made-up credentials: both tokens are presigned requests, nothing leaves
-    the machine."""
+    """docs/workload-identity.md's Python block, run with made-up credentials: both tokens are presigned requests,
+    nothing leaves the machine."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    [code] = [body for language, body in BLOCKS if language == "python"]
+    [code] = [body for language, body in blocks("docs/workload-identity.md") if language == "python"]
     example: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), example)
+    exec(compile(code, "docs/workload-identity.md", "exec"), example)
     cache = example["cache_token"]("envstack-prod-cache", "envstack-prod-app", "us-west-2")
     assert cache.startswith("envstack-prod-cache/?Action=connect&User=envstack-prod-app&X-Amz-Algorithm=AWS4-HMAC")
     assert "/us-west-2/elasticache/aws4_request" in cache.replace("%2F", "/") and "X-Amz-Expires=900" in cache
@@ -150,11 +175,7 @@ def test_the_connection_example_makes_the_tokens_the_guides_describe(monkeypatch
     assert "DBUser=app" in database and "/rds-db/aws4_request" in database.replace("%2F", "/")
 
 
-def section(start: str, end: str) -> str:
-    return README[README.index(start):README.index(end)]
-
-
-CONFIGURATION = section("## Configuration", "## Cost")
+CONFIGURATION = DOCUMENTS["docs/configuration.md"]
 AREAS = dict(re.findall(r"^### `(envstack:\w+)`[^\n]*\n(.*?)(?=^### |\Z)", CONFIGURATION, re.MULTILINE | re.DOTALL))
 USER_NAMED = ("labels",)  # keys below these are the stack's own names (label keys)
 
@@ -174,7 +195,7 @@ def test_the_configuration_reference_names_every_key(stack):
     assert missing == []
 
 
-POLICY_PACK = section("## Policy pack", "## `envstack synth --json` format")
+POLICY_PACK = DOCUMENTS["docs/policies.md"]
 
 
 def table_rules(header: str) -> list[str]:
@@ -189,3 +210,18 @@ def test_the_policy_tables_name_every_rule_once_and_count_them():
     assert sorted(deployability) == sorted(DEPLOYABILITY)
     assert sorted(others) == sorted(set(names) - DEPLOYABILITY)
     assert f"({len(names)} rules)" in POLICY_PACK
+
+
+def test_the_readme_stays_short():
+    """The guide's rule: what envstack is, the two commands, running it for real, the architecture, links."""
+    assert len(README.splitlines()) < 300
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)\s]*)?\)")
+
+
+@pytest.mark.parametrize("document", sorted(DOCUMENTS))
+def test_relative_links_point_at_files_that_exist(document):
+    targets = [t for t in LINK.findall(DOCUMENTS[document]) if "://" not in t]
+    missing = [t for t in targets if not (REPO / document).parent.joinpath(t).exists()]
+    assert missing == []

@@ -5,7 +5,7 @@ add-on version EKS no longer offers, a certificate that is not issued, an instan
 with no room. Each check makes read-only calls with the caller's credentials and answers one line: ok, warn, fail,
 or skipped with the reason (a call the account, the caller's permissions or an emulator does not support). Exit 0
 when nothing would fail the update (warnings allowed), 1 when something would, 2 without credentials or with a bad
-configuration. The IAM permissions it needs are listed in the README ("Running it for real").
+configuration. The IAM permissions it needs are listed in docs/preflight.md.
 
 core.py holds what checks share; account.py, offerings.py and quotas.py the checks, run in the order they are
 registered (account first, so that later lines can name it).

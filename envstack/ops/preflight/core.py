@@ -33,7 +33,7 @@ CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempt
 # Error codes meaning "this call is not available here" rather than "the answer is no".
 UNSUPPORTED = {"NotImplemented", "UnknownOperationException", "InvalidAction", "UnsupportedOperation",
                "UnrecognizedClientException", "404", "501"}
-# The caller's permissions say no: the README lists the read-only actions preflight needs.
+# The caller's permissions say no: docs/preflight.md lists the read-only actions preflight needs.
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 # Credentials that cannot be used at all (none, a missing profile, an expired SSO token, a failing
 # credential_process): every call would fail alike, so the preflight stops with one line.
@@ -149,7 +149,7 @@ def unanswered(error: ClientError) -> str:
     message = one_line(error.response.get("Error", {}).get("Message") or "")
     message = message.removeprefix(code).strip()
     if code in DENIED:
-        message += " (README, Preflight: the read-only permissions it needs)"
+        message += " (docs/preflight.md: the read-only permissions it needs)"
     return f"{why}: {label} {message}".rstrip()
 
 

@@ -119,7 +119,7 @@ class StackConfig(Model):
                           "a Kubernetes version with pinned add-on versions: "
                           f"envstack/program/addon_versions.yaml pins "
                           f"{pinned}, and envstack:cluster.addonVersions does not set {', '.join(unset)}; add the "
-                          "version's pins to the file (README, 'Add-on versions')")
+                          "version's pins to the file (docs/running.md, 'Add-on versions')")
         # kube-proxy is built per Kubernetes minor: EKS offers only vX.Y.* for a cluster on X.Y.
         kube_proxy = self.cluster.addon_versions.kube_proxy
         if kube_proxy and not kube_proxy.startswith(f"v{self.cluster.version}."):
