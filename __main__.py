@@ -56,7 +56,7 @@ monitoring = Monitoring("monitoring", args.monitoring(cfg, alerts.topic_arn, Mon
     load_balancer_arn_suffix=edge.alb.arn_suffix,
     target_group_arn_suffixes=[edge.target_group.arn_suffix],
     node_group_asg_names=cluster.autoscaling_group_names,
-)), on_aws)
+), record_after=[network, alerts, cluster, baseline, database, cache, edge, identity]), on_aws)  # the record: last
 
 pulumi.export("environment", cfg.environment)
 pulumi.export("vpcId", network.vpc_id)

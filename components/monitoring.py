@@ -5,7 +5,8 @@
       <- AWS Budgets monthly cost budget on the stack's cost-allocation tag (80% forecast, 100% actual)
       <- Cost Anomaly Detection on the same tag (when enabled)
     one CloudWatch dashboard, built from the same PRESETS table
-    SSM parameter /envstack/<stack>/deployment: the deployment record (JSON: envstack/program/deployment.py)
+    SSM parameter /envstack/<stack>/deployment: the deployment record (JSON: envstack/program/deployment.py),
+      written last: after every other component (`record_after`) and every resource above
 
 Everything to watch is an optional argument, so the component works with whatever the stack has. Every preset reads
 a metric AWS publishes without an agent: the node presets read AWS/EC2 per node-group autoscaling group (basic
@@ -124,6 +125,10 @@ class MonitoringArgs:
     anomaly_detection: bool = False
     anomaly_threshold_usd: float = 50.0
     deployment_record: DeploymentRecord | None = None
+    # What the deployment record waits for: every other component of the stack. Written last, it names a commit only
+    # once everything else of that update succeeded (a failed update stops before it), so `envstack promote` and the
+    # post-deploy check never take a commit that did not deploy.
+    record_after: Sequence[pulumi.Resource] = ()
 
     @property
     def cost_tag(self) -> tuple[str, str]:
@@ -225,7 +230,7 @@ class Monitoring(Component):
     def _anomaly_detection(self) -> aws.costexplorer.AnomalySubscription:
         args = self._args
         tag_key, tag_value = args.cost_tag
-        monitor = aws.costexplorer.AnomalyMonitor(
+        monitor = self.anomaly_monitor = aws.costexplorer.AnomalyMonitor(
             f"{self.label}-cost", name=f"{args.name_prefix}-cost", monitor_type="CUSTOM",
             monitor_specification=json.dumps(
                 {"Tags": {"Key": tag_key, "Values": [tag_value], "MatchOptions": ["EQUALS"]}}),
@@ -243,11 +248,14 @@ class Monitoring(Component):
         record = self._args.deployment_record
         if record is None:
             return None
+        # After the other components (a component stands for all its children) and this one's own resources.
+        own = [*self.alarms, self.dashboard, self.budget,
+               *([self.anomaly_monitor, self.anomaly_subscription] if self.anomaly_subscription else [])]
         return aws.ssm.Parameter(
             f"{self.label}-deployment", name=parameter_name(record.stack), type="String",
             insecure_value=record.to_json(),  # not a secret: shown in previews so a deploy's diff names the commit
             description=f"{self._args.name_prefix}: what was deployed last (JSON, see envstack/program/deployment.py)",
-            opts=self.child())
+            opts=self.child(depends_on=[*self._args.record_after, *own]))
 
 
 def _flatten(dimensions: Dimensions) -> list[pulumi.Input[str]]:

@@ -208,6 +208,30 @@ def test_deployment_record_parameter_and_exports(stack):
     assert stack.outputs["alertTopicArn"].startswith("arn:aws:sns:")
 
 
+def test_the_deployment_record_is_written_after_everything_else(stack):
+    """A failed update stops before the record, so it never names a commit that did not deploy: the parameter depends
+    on every resource of every other component (and of monitoring), through the components it is given."""
+    parameter = stack.one("aws:ssm/parameter:Parameter")
+    by_urn = stack.by_urn()
+    top = {r.urn for r in stack.resources if r.parent is None or r.parent not in by_urn}  # components, the provider
+
+    def in_a_component(record) -> bool:
+        parent = by_urn.get(record.parent) if record.parent else None
+        while parent is not None and not parent.custom and not parent.type.startswith("eks:"):
+            if parent.urn in top:
+                return True
+            parent = by_urn.get(parent.parent) if parent.parent else None
+        return False
+
+    # what the engine waits for: the custom resources and remote components (pulumi-eks) under local components
+    expected = {r.urn for r in stack.resources if (r.custom or r.type.startswith("eks:")) and in_a_component(r)
+                and r.urn != parameter.urn}
+    assert len(expected) > 100
+    assert expected - set(parameter.dependencies) == set()
+    components = [by_urn[u] for u in top if not by_urn[u].custom]
+    assert len(components) >= 9  # network, alerts, cluster, baseline, database, cache, edge, identity, monitoring
+
+
 CI = {"GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_REF_NAME": "main",
       "GITHUB_ACTOR": "release-bot", "ENVSTACK_PROMOTED_FROM": "staging", "GITHUB_SERVER_URL": "https://github.com",
       "GITHUB_REPOSITORY": "example/envstack", "GITHUB_RUN_ID": "42"}

@@ -121,7 +121,8 @@ def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids
         name_prefix=cfg.name_prefix, protect=cfg.protect_stateful_resources)
 
 
-def monitoring(cfg: StackConfig, alert_topic_arn: pulumi.Input[str], targets: MonitoringTargets) -> MonitoringArgs:
+def monitoring(cfg: StackConfig, alert_topic_arn: pulumi.Input[str], targets: MonitoringTargets,
+               record_after: Sequence[pulumi.Resource] = ()) -> MonitoringArgs:
     mon = cfg.monitoring
     return MonitoringArgs(
         stack=cfg.stack, name_prefix=cfg.name_prefix, region=cfg.region, alert_topic_arn=alert_topic_arn,
@@ -130,4 +131,4 @@ def monitoring(cfg: StackConfig, alert_topic_arn: pulumi.Input[str], targets: Mo
         evaluation_periods=mon.evaluation_periods, datapoints_to_alarm=mon.datapoints_to_alarm,
         monthly_budget_usd=mon.monthly_budget_usd, anomaly_detection=mon.anomaly_detection,
         anomaly_threshold_usd=mon.anomaly_threshold_usd,
-        deployment_record=deployment.from_environment(cfg.stack, cfg.environment))
+        deployment_record=deployment.from_environment(cfg.stack, cfg.environment), record_after=tuple(record_after))
