@@ -15,6 +15,7 @@ from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 from .regions import check_region
+from .usage import UsageConfig
 
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
@@ -61,6 +62,7 @@ class StackConfig(Model):
     cache: CacheConfig
     load_balancer: LoadBalancerConfig
     cluster: ClusterConfig
+    usage: UsageConfig  # what the cost estimate prices usage by (envstack/program/config/usage.py)
 
     @field_validator("stack")
     @classmethod
