@@ -1,14 +1,24 @@
 """No stack file a user can write produces a traceback: whatever YAML holds, `validate` and `config` answer with
 exit 0 or with problem lines and exit 2 (and `synth` validates the same way before it runs anything)."""
 
+import argparse
 import contextlib
+import copy
 import io
+import random
+import re
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from envstack import cli
+from envstack.program.config import ConfigError, Problem, load_profile
+from envstack.program.config.errors import MISSING
+from envstack.tools import validate
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = (REPO / "Pulumi.dev.yaml").read_text()
@@ -89,3 +99,165 @@ def test_every_stack_file_gets_an_answer_never_a_traceback(tmp_path, monkeypatch
             assert err.getvalue().splitlines()[-1].startswith(f"stack dev: {last_line}"), err.getvalue()
         else:
             assert code == 0, err.getvalue()
+
+
+# ---- every problem of a file, whatever their mix, reported together --------------------------------------------
+
+# A valid stack file per environment, written here (not read from the checkout's stack files): mutations of it make
+# the broken files below.
+BASES: dict[str, dict[str, Any]] = {
+    "dev": {"aws:region": "us-west-2", "envstack:environment": "dev", "envstack:owner": "platform",
+            "envstack:team": "platform", "envstack:repository": "github.com/acme/infra",
+            "envstack:cluster": {"deployerRoleArn": "arn:aws:iam::210987654321:role/deployer",
+                                 "publicAccessCidrs": ["52.94.0.0/22"]}},
+    "staging": {"aws:region": "us-west-2", "envstack:environment": "staging", "envstack:owner": "platform",
+                "envstack:team": "platform", "envstack:repository": "github.com/acme/infra",
+                "envstack:allowedAccountIds": ["210987654321"],
+                "envstack:loadBalancer": {"certificateArn": "arn:aws:acm:us-west-2:210987654321:certificate/"
+                                                            "6f1c9e57-1a2b-4c3d-8e9f-0a1b2c3d4e5f"},
+                "envstack:monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},
+                "envstack:cluster": {"deployerRoleArn": "arn:aws:iam::210987654321:role/deployer",
+                                     "publicAccessCidrs": ["52.94.0.0/22"]}},
+    "prod": {"aws:region": "us-west-2", "envstack:environment": "prod", "envstack:owner": "platform",
+             "envstack:team": "platform", "envstack:repository": "github.com/acme/infra",
+             "envstack:allowedAccountIds": ["210987654321"],
+             "envstack:loadBalancer": {"certificateArn": "arn:aws:acm:us-west-2:210987654321:certificate/"
+                                                         "6f1c9e57-1a2b-4c3d-8e9f-0a1b2c3d4e5f"},
+             "envstack:monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},
+             "envstack:cluster": {"deployerRoleArn": "arn:aws:iam::210987654321:role/deployer",
+                                  "apiAccessCidrs": ["10.250.0.0/24"]}},
+}
+# Wrong for most keys: every YAML kind, numbers where text is expected and text where numbers are.
+WRONG: tuple[Any, ...] = (16, 1.5, -1, "x", "", True, None, [1], {"a": 1}, [[]])
+
+
+def _paths(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key path of a profile's settings, mappings included (a whole area can be replaced too)."""
+    if path:
+        yield path
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _paths(inner, (*path, str(key)))
+
+
+def _leaf(path: tuple[str, ...], settings: dict[str, Any]) -> bool:
+    value = settings
+    for key in path:
+        value = value[key]
+    return not isinstance(value, dict) or not value
+
+
+def _mutated(environment: str, mutations: list[tuple[tuple[str, ...], Any]]) -> dict[str, Any]:
+    """The environment's base stack file with `envstack:<path>` set to each value, in order (a later mutation of an
+    enclosing key replaces the earlier ones inside it)."""
+    config = copy.deepcopy(BASES[environment])
+    for (area, *inner), value in mutations:
+        if not inner:
+            config[f"envstack:{area}"] = copy.deepcopy(value)
+            continue
+        node = config.get(f"envstack:{area}")
+        if not isinstance(node, dict):
+            node = config[f"envstack:{area}"] = {}
+        for key in inner[:-1]:
+            if not isinstance(node.setdefault(key, {}), dict):
+                node[key] = {}
+            node = node[key]
+        node[inner[-1]] = copy.deepcopy(value)
+    return config
+
+
+def _problems(root: Path, environment: str, config: dict[str, Any]) -> list[Any]:
+    """What validate reports for the stack file (ConfigError's problems; [] when valid). Any other exception is the
+    traceback this file exists to rule out, and fails the test."""
+    (root / f"Pulumi.{environment}.yaml").write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
+    try:
+        validate.load(environment, root)
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
+def _sets(config: dict[str, Any], key: str) -> bool:
+    """Does the stack file's `config` set `key` (envstack:cluster.nodeGroups.main.minSize, ...adminRoleArns[0])?"""
+    first, *rest = re.findall(r"[^.\[\]]+", key.split(":", 1)[1])
+    node: Any = config.get(f"{key.split(':')[0]}:{first}", MISSING)
+    for part in rest:
+        if isinstance(node, dict):
+            node = node.get(part, MISSING)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return node is not MISSING
+
+
+def _named(key: str, reported: Iterable[str]) -> bool:
+    """Is `key` reported, itself, through a key inside it (an element) or through the key that holds it?"""
+    return any(k == key or k.startswith((f"{key}.", f"{key}[")) or key.startswith((f"{k}.", f"{k}["))
+               for k in reported)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    return tmp_path
+
+
+@pytest.mark.parametrize("environment", sorted(BASES))
+def test_the_bases_are_valid(scratch, environment):
+    assert _problems(scratch, environment, BASES[environment]) == []
+
+
+@pytest.mark.parametrize("environment", sorted(BASES))
+def test_any_mix_of_wrong_values_is_reported_line_by_line_never_as_a_traceback(scratch, environment):
+    """Seeded mixes of 2-12 wrong values anywhere (areas, keys, list elements): each problem names its key, the
+    value and what was expected, and the stack file's line wherever the file sets the key."""
+    settings = load_profile(environment).settings
+    paths = sorted(_paths(settings))
+    rng = random.Random(environment)
+    file = f"Pulumi.{environment}.yaml"
+    for _ in range(60):
+        mutations = [(path, rng.choice(WRONG)) for path in rng.sample(paths, rng.randint(2, 12))]
+        config = _mutated(environment, mutations)
+        problems = _problems(scratch, environment, config)
+        assert problems, mutations
+        for problem in problems:
+            line = problem.line(environment)
+            assert isinstance(problem, Problem), line
+            assert problem.key.startswith(("envstack:", "aws:")) and problem.expected, line
+            if _sets(config, problem.key):
+                assert problem.where.startswith(f"{file}:"), line
+
+
+@pytest.mark.parametrize("environment", sorted(BASES))
+def test_every_wrong_value_of_a_file_is_reported_in_the_same_run(scratch, environment):
+    """A mapping where a key expects a value of its own (text, number, list, flag) is wrong for every key: however
+    many there are, one run names each (pydantic's first error does not hide the others)."""
+    settings = load_profile(environment).settings
+    leaves = [path for path in _paths(settings) if _leaf(path, settings)]
+    rng = random.Random(f"{environment}-all")
+    for _ in range(30):
+        chosen = rng.sample(leaves, rng.randint(2, 20))
+        problems = _problems(scratch, environment, _mutated(environment, [(path, {"wrong": [1]})
+                                                                          for path in chosen]))
+        reported = [problem.key for problem in problems]
+        missing = [path for path in chosen if not _named("envstack:" + ".".join(path), reported)]
+        assert not missing, (missing, reported)
+
+
+def test_an_unquoted_engine_version_among_other_type_errors_is_one_report(scratch):
+    """The issue's file: `engineVersion: 16` (read as "16") beside wrong types in four areas."""
+    config = _mutated("dev", [(("database", "engineVersion"), 16), (("database", "allocatedStorageGb"), "abc"),
+                              (("cache", "nodes"), "two"), (("network", "azCount"), "x"),
+                              (("cluster", "version"), 1.30), (("cluster", "nodeGroups", "main", "minSize"), "a")])
+    (scratch / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = validate.validate(argparse.Namespace(stacks=["dev"], root=scratch, quiet=False))
+    assert code == 2
+    lines = err.getvalue().splitlines()
+    assert lines[0].endswith("(5 problem(s)):"), lines
+    for key in ("database.allocatedStorageGb = 'abc'", "cache.nodes = 'two'", "network.azCount = 'x'",
+                "cluster.version = 1.3: expected a string", "cluster.nodeGroups.main.minSize = 'a'"):
+        assert any(f"stack dev: envstack:{key}" in line and "(Pulumi.dev.yaml:" in line for line in lines), key
+    assert not any("engineVersion" in line for line in lines)  # 16 is PostgreSQL 16: valid

@@ -4,7 +4,7 @@ import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -107,7 +107,10 @@ def _partial(model: Any, data: Mapping[str, Any], errors: list[tuple[Any, ...]])
         inner = [loc[1:] for loc in errors if loc and loc[0] == key]
         annotation = field.annotation
         if not inner:
-            values[name] = TypeAdapter(annotation).validate_python(data[key])
+            try:
+                values[name] = _field_adapter(model, name).validate_python(data[key])
+            except ValidationError:  # valid inside the model, not alone (a validator reading a sibling): skip it
+                absent.append(name)
         elif _is_model(annotation) and isinstance(data[key], Mapping) and all(inner):
             values[name] = _partial(annotation, data[key], inner)
         else:
@@ -116,6 +119,15 @@ def _partial(model: Any, data: Mapping[str, Any], errors: list[tuple[Any, ...]])
     for name in absent:
         partial.__dict__.pop(name, None)  # not the field's default: a rule must not read a value the user did not set
     return partial
+
+
+@cache
+def _field_adapter(model: Any, name: str) -> TypeAdapter[Any]:
+    """A validator for one field of `model` on its own: its type with the field's constraints and before/after
+    validators (`engineVersion: 16` read as "16"), which `field.annotation` alone leaves out."""
+    field = model.model_fields[name]
+    annotation: Any = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+    return TypeAdapter(annotation)
 
 
 def _before_validators(model: Any, data: Mapping[str, Any]) -> Mapping[str, Any]:
