@@ -12,6 +12,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from policies.facts import ELB_LOG_ACCOUNTS, ELB_LOG_DELIVERY
+
 from .base import Component, policy_document
 
 NONCURRENT_VERSION_DAYS = 30  # how long an overwritten or deleted log object survives when versioning is on
@@ -57,10 +59,19 @@ def bucket_policy(bucket_arn: str, *writes: dict[str, Any]) -> str:
         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
 
 
-def elb_writes(bucket_arn: str, account_id: str, elb_account_arn: str, prefix: str) -> dict[str, Any]:
+def elb_log_writer(region: str, partition: str) -> dict[str, str]:
+    """Who delivers a region's ALB access logs (ELB guide, "Enable access logs for your Application Load Balancer",
+    step 2): the region's Elastic Load Balancing account where it has one (regions available before August 2022),
+    else the log delivery service principal. aws.elb.getServiceAccount knows only the former: the provider fails
+    with "unsupported AWS Region" in the others, so the table is read here instead (policies/facts.py)."""
+    account = ELB_LOG_ACCOUNTS.get(region)
+    return {"AWS": f"arn:{partition}:iam::{account}:root"} if account else {"Service": ELB_LOG_DELIVERY}
+
+
+def elb_writes(bucket_arn: str, account_id: str, writer: dict[str, str], prefix: str) -> dict[str, Any]:
     """ELB may only put objects under this account's log prefix."""
     return {"Sid": "ElbLogDeliveryWrites", "Effect": "Allow", "Action": "s3:PutObject",
-            "Principal": {"AWS": elb_account_arn}, "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*"}
+            "Principal": writer, "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*"}
 
 
 def log_delivery_writes(bucket_arn: str, account_id: str, region: str, prefix: str) -> list[dict[str, Any]]:
@@ -129,11 +140,9 @@ class AccessLogBucket(Component):
     def _policy(self) -> aws.s3.BucketPolicy:
         prefix = self._args.prefix
         if self._args.writer == "elb":
-            # us-west-2 and every region launched before August 2022 deliver ALB logs as the region's ELB account;
-            # only newer regions accept the logdelivery.elasticloadbalancing.amazonaws.com service principal.
-            elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
-            document = pulumi.Output.all(self.bucket.arn, self.account_id, elb_account.arn).apply(
-                lambda v: bucket_policy(v[0], elb_writes(v[0], v[1], v[2], prefix)))
+            partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+            document = pulumi.Output.all(self.bucket.arn, self.account_id, self.region, partition).apply(
+                lambda v: bucket_policy(v[0], elb_writes(v[0], v[1], elb_log_writer(v[2], v[3]), prefix)))
         else:
             document = pulumi.Output.all(self.bucket.arn, self.account_id, self.region).apply(
                 lambda v: bucket_policy(v[0], *log_delivery_writes(v[0], v[1], v[2], prefix)))

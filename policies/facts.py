@@ -19,3 +19,22 @@ TLS_POLICIES = [
 # ElastiCache guide, "Authenticating with IAM", Limitations: IAM authentication needs Valkey 7.2+ or Redis OSS 7.0+
 # (and in-transit encryption on the cache).
 IAM_AUTH_MINIMUM: dict[str, tuple[int, int]] = {"redis": (7, 0), "valkey": (7, 2)}
+
+# The Elastic Load Balancing account that delivers a region's ALB access logs, for the regions that have one: the
+# Terraform AWS provider's table behind aws.elb.getServiceAccount (internal/service/elb/service_account_data_source.go,
+# accountIDPerRegionMap; any other region fails with "unsupported AWS Region"), the same as the ELB guide's list
+# ("Enable access logs for your Application Load Balancer", regions available before August 2022). Regions opened
+# since (ca-west-1, il-central-1, eu-central-2, ap-southeast-4, mx-central-1, ...) have none: they deliver as the
+# service principal ELB_LOG_DELIVERY. AWS adds no region to this table any more.
+ELB_LOG_ACCOUNTS: dict[str, str] = {
+    "af-south-1": "098369216593", "ap-east-1": "754344448648", "ap-northeast-1": "582318560864",
+    "ap-northeast-2": "600734575887", "ap-northeast-3": "383597477331", "ap-south-1": "718504428378",
+    "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266", "ap-southeast-3": "589379963580",
+    "ca-central-1": "985666609251", "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
+    "eu-central-1": "054676820928", "eu-north-1": "897822967062", "eu-south-1": "635631232127",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-west-3": "009996457667",
+    "me-south-1": "076674570225", "sa-east-1": "507241528517", "us-east-1": "127311923021",
+    "us-east-2": "033677994240", "us-gov-east-1": "190560391635", "us-gov-west-1": "048591011584",
+    "us-west-1": "027434742980", "us-west-2": "797873946194",
+}
+ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"

@@ -11,15 +11,16 @@ from conftest import region, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-from components.access_logs import AccessLogArgs
+from components.access_logs import AccessLogArgs, elb_log_writer
 from components.connections import Connections, allow
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from envstack.program.config import ConfigError, load_stack_config
 from envstack.program.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
 from envstack.program.config.loader import deep_merge
-from envstack.tools.mocks import ELB_ACCOUNTS, AwsMocks
+from envstack.tools.mocks import AwsMocks, UnsupportedRegionError
 from envstack.tools.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
 from policies.evaluate import evaluate
+from policies.facts import ELB_LOG_ACCOUNTS
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -124,16 +125,51 @@ def test_log_bucket_is_encrypted_private_and_owner_enforced(stack):
     assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
 
 
-def test_bucket_policy_lets_the_regional_elb_account_write_and_refuses_plain_http(stack):
+def test_bucket_policy_lets_the_regional_elb_writer_write_and_refuses_plain_http(stack):
     statements = json.loads(one(stack, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
     write, deny = statements
     bucket_arn = f"arn:aws:s3:::{stack.outputs['accessLogBucket']}"
     assert write["Effect"] == "Allow" and write["Action"] == "s3:PutObject"
-    assert write["Principal"] == {"AWS": f"arn:aws:iam::{ELB_ACCOUNTS[region(stack)]}:root"}
+    account = ELB_LOG_ACCOUNTS.get(region(stack))
+    assert write["Principal"] == ({"AWS": f"arn:aws:iam::{account}:root"} if account else
+                                  {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"})
     assert write["Resource"] == f"{bucket_arn}/alb/AWSLogs/123456789012/*"
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
     assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_a_region_without_an_elb_account_delivers_access_logs_as_the_service_principal():
+    """ELB guide, "Enable access logs": regions available as of August 2022 (ca-west-1: December 2023) have no ELB
+    account; the bucket policy names logdelivery.elasticloadbalancing.amazonaws.com instead."""
+    stack = synth_with("dev", **{"aws:region": "ca-west-1"})
+    write = json.loads(one(stack, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"][0]
+    assert write["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    assert write["Action"] == "s3:PutObject" and write["Resource"].endswith("/alb/AWSLogs/123456789012/*")
+
+
+@pytest.mark.parametrize(("aws_region", "partition", "principal"), [
+    ("eu-central-2", "aws", {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),  # November 2022
+    ("mx-central-1", "aws", {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+    ("ap-southeast-3", "aws", {"AWS": "arn:aws:iam::589379963580:root"}),  # Jakarta, December 2021: an account
+    ("us-gov-west-1", "aws-us-gov", {"AWS": "arn:aws-us-gov:iam::048591011584:root"}),
+])
+def test_the_log_writer_is_the_regions_elb_account_or_the_service_principal(aws_region, partition, principal):
+    assert elb_log_writer(aws_region, partition) == principal
+
+
+@pytest.mark.parametrize(("aws_region", "account"), [("us-west-2", "797873946194"), ("ca-west-1", None),
+                                                     ("il-central-1", None), ("cn-north-1", "638102146993")])
+def test_the_mocks_answer_get_service_account_as_the_provider_does(aws_region, account):
+    """The provider's table (terraform-provider-aws elb/service_account_data_source.go): an account where there is
+    one, "unsupported AWS Region" elsewhere; never an invented account."""
+    call = pulumi.runtime.MockCallArgs("aws:elb/getServiceAccount:getServiceAccount", {}, "")
+    if account is None:
+        with pytest.raises(UnsupportedRegionError, match=f"unsupported AWS Region: {aws_region}"):
+            AwsMocks(aws_region).call(call)
+    else:
+        answer, _ = AwsMocks(aws_region).call(call)
+        assert answer["id"] == account and answer["arn"] == f"arn:aws:iam::{account}:root"
 
 
 @pytest.mark.parametrize(("stack", "days", "transitions", "versioned", "retained"), [

@@ -14,10 +14,9 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from policies.facts import ELB_LOG_ACCOUNTS
+
 ACCOUNT_ID = "123456789012"
-# The regional Elastic Load Balancing accounts (ELB guide, "Enable access logs for your Application Load Balancer").
-ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-2": "797873946194",
-                "eu-west-1": "156460612806", "eu-central-1": "054676820928"}
 Outputs = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
@@ -162,11 +161,23 @@ CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getPartition:getPartition": lambda a, r: {
         "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
     "aws:iam/getPolicyDocument:getPolicyDocument": lambda a, r: {"json": json.dumps(a), "id": "policy"},
-    # The regional Elastic Load Balancing account that delivers access logs (us-west-2: 797873946194).
-    "aws:elb/getServiceAccount:getServiceAccount": lambda a, r: {
-        "arn": f"arn:aws:iam::{ELB_ACCOUNTS.get(r, '000000000000')}:root",
-        "id": ELB_ACCOUNTS.get(r, "000000000000")},
+    "aws:elb/getServiceAccount:getServiceAccount": lambda a, r: _elb_service_account(a.get("region") or r),
 }
+
+
+def _elb_service_account(region: str) -> dict[str, str]:
+    """The regional Elastic Load Balancing account, as the provider's table has it: a region without one fails as
+    the provider fails (terraform-provider-aws internal/service/elb/service_account_data_source.go)."""
+    account = ELB_LOG_ACCOUNTS.get(region)
+    if account is None:
+        raise UnsupportedRegionError(f"unsupported AWS Region: {region} (aws.elb.getServiceAccount knows the regions "
+                                "opened before August 2022 only; newer ones deliver ALB access logs as the service "
+                                "principal logdelivery.elasticloadbalancing.amazonaws.com)")
+    return {"arn": f"arn:aws:iam::{account}:root", "id": account, "region": region}
+
+
+class UnsupportedRegionError(Exception):
+    """What the provider answers aws.elb.getServiceAccount in a region without an ELB account."""
 
 
 def _strings(value: Any) -> list[str]:
