@@ -60,7 +60,7 @@ class Alerts(Component):
     def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:observability:Alerts", name, {
             "topic": f"{args.name_prefix}-alerts", "cacheEventsTopic": f"{args.name_prefix}-cache-events",
-            "notificationEmails": len(args.notification_emails), "publishers": args.publishers}, opts,
+            "notificationEmailCount": len(args.notification_emails), "publishers": args.publishers}, opts,
             protect=args.protect, warnings=args.warnings, name_prefix=args.name_prefix)
         self._args = args
         # The publishers (service principals) use the key as themselves; the account's principals through SNS only.

@@ -133,6 +133,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="REF", help="compare STACK at git revision REF with the working tree's STACK")
     p.add_argument("--format", choices=["text", "markdown"], default="text",
                    help="markdown: for a pull request's job summary or comment")
+    p.add_argument("--ignore-stack-name", action="store_true",
+                   help="read each stack's name inside values as the same word (compare staging with prod on what "
+                        "differs besides the name)")
     p = command("preflight", lazy(".ops.preflight:run"), "read-only checks against the stack's AWS account before "
                                                      "`pulumi up` (account, region and AZs, certificate, roles, "
                                                      "instance types, add-on pins, database and cache sizes, "

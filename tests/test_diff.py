@@ -1,6 +1,7 @@
 """`envstack diff A B`: resources added, removed and changed (with the inputs), cost per component, policy delta."""
 
 import copy
+import re
 import json
 import subprocess
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_staging_to_prod_markdown_has_the_cost_table_with_deltas(capsys, cached)
     assert (f"| **total** | **${staging.monthly_usd:,.2f}** | **${prod.monthly_usd:,.2f}** | **+${total:,.2f}** |"
             in out)
     # prod's database is Multi-AZ: the resource row names the changed input, before and after
-    assert "| `database` | `multiAz` | `false` | `true` |" in out
+    assert f"| `{DB}` | `database` | `multiAz` | <code>false</code> | <code>true</code> |  |" in out
     assert "rds-multi-az" in out and "resolved" in out  # staging's advisory violation, gone in prod
 
 
@@ -119,7 +120,7 @@ def test_two_synth_json_files(capsys, tmp_path, dev_doc):
     code, out, _ = run(capsys, "diff", str(a), str(b))
     assert code == 0
     assert f"envstack diff {a} -> {b}" in out and "1 changed" in out
-    assert f"allocatedStorage: {resource(dev_doc, 'database', DB)['inputs']['allocatedStorage']} -> 50" in out
+    assert f"allocatedStorage: {int(resource(dev_doc, 'database', DB)['inputs']['allocatedStorage'])} -> 50" in out
 
 
 @pytest.mark.parametrize("argv", [["diff", "prod"], ["diff", "a", "b", "c"], ["diff", "prod", "dev", "--base", "main"],
@@ -166,3 +167,103 @@ def test_a_stack_at_a_git_ref_is_synthesized_by_that_refs_own_program(tmp_path):
     assert diff._synthesize_at("prod", "HEAD", root=tmp_path)["resources"] == []
     with pytest.raises(diff.OperandError, match="git revision 'nope'"):
         diff._synthesize_at("dev", "nope", root=tmp_path)
+
+
+# ---- what a reviewer reads ------------------------------------------------------------------------------------------
+
+LISTENER = "aws:lb/listener:Listener"
+CERTIFICATE = "arn:aws:acm:eu-west-1:210987654321:certificate/6f1c9e57-1a2b-4c3d-8e9f-0a1b2c3d{}"
+
+
+def doc(stack: str, *resources: tuple[str, str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A synthesis document holding `resources` as (type, name, inputs)."""
+    return {"stack": stack, "environment": "dev", "outputs": {}, **extra, "resources": [
+        {"urn": f"urn:pulumi:{stack}::envstack::{type_}::{name}", "type": type_, "name": name, "inputs": inputs}
+        for type_, name, inputs in resources]}
+
+
+def test_a_long_values_changed_tail_is_shown_and_the_whole_value_folded_in_markdown():
+    """A certificate rotation: the ARNs differ in their last characters, past any fixed width."""
+    old, new = CERTIFICATE.format("4e5f"), CERTIFICATE.format("9a8b")
+    result = compare(doc("prod", (LISTENER, "edge-https", {"certificateArn": old})),
+                     doc("prod", (LISTENER, "edge-https", {"certificateArn": new})))
+    text = diff.render_text(result)
+    assert "…3d-8e9f-0a1b2c3d4e5f -> …3d-8e9f-0a1b2c3d9a8b" in text
+    markdown = diff.render_markdown(result)
+    row = next(line for line in markdown.splitlines() if "certificateArn" in line)
+    assert row.startswith(f"| `{LISTENER}` | `edge-https` | `certificateArn` |")
+    assert f"<summary><code>…3d-8e9f-0a1b2c3d4e5f</code></summary><code>{old}</code></details>" in row
+    assert f"<summary><code>…3d-8e9f-0a1b2c3d9a8b</code></summary><code>{new}</code></details>" in row
+
+
+def test_a_differing_part_is_shown_whole_however_long_and_short_values_whole():
+    before, after = "x" * 100 + "A" * 90 + "y" * 100, "x" * 100 + "B" * 90 + "y" * 100
+    shown_a, shown_b = diff.excerpts(before, after)
+    assert shown_a == "…" + "x" * diff.CONTEXT + "A" * 90 + "y" * diff.CONTEXT + "…"
+    assert shown_b == "…" + "x" * diff.CONTEXT + "B" * 90 + "y" * diff.CONTEXT + "…"
+    assert diff.excerpts("db.t4g.micro", "db.m7g.large") == ("db.t4g.micro", "db.m7g.large")
+    assert diff.excerpts("a" * 70, "a" * 71) == ("…" + "a" * diff.CONTEXT, "…" + "a" * (diff.CONTEXT + 1))
+
+
+@pytest.mark.parametrize(("type_", "path", "before", "after", "effect"), [
+    (DB, "kmsKeyId", "arn:aws:kms:us-west-2:1:key/a", "arn:aws:kms:us-west-2:1:key/b", "replace"),
+    (DB, "dbName", "app", "shop", "replace"),
+    (DB, "identifier", "envstack-dev-postgres", "envstack-dev-pg", "rename"),  # in place since provider v5
+    (DB, "instanceClass", "db.t4g.micro", "db.m7g.large", None),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "replicationGroupId", "a", "b", "replace"),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", "8.0", "7.2", "replace"),  # downgrade
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", "7.2", "8.0", None),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engine", "valkey", "redis", "replace"),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engine", "redis", "valkey", None),
+    ("eks:index:Cluster", "name", "envstack-dev", "envstack-dev2", "replace"),
+    ("aws:s3/bucket:Bucket", "bucketPrefix", "envstack-dev-alb-logs-", "envstack-dev-logs-", "replace"),
+    ("aws:ec2/securityGroup:SecurityGroup", "name", "a", "b", None),  # not stateful: not marked
+])
+def test_changes_that_replace_or_rename_a_stateful_resource_are_marked(type_, path, before, after, effect):
+    result = compare(doc("dev", (type_, "thing", {path: before})), doc("dev", (type_, "thing", {path: after})))
+    [change] = result.changed
+    assert change.effect(path, before, after) == effect
+    assert change.replaced == (effect == "replace")
+    text = diff.render_text(result)
+    assert (f"[{effect}]" in text) == (effect is not None)
+    assert ("(replaced)" in text) == (effect == "replace")
+    markdown = diff.render_markdown(result)
+    assert (f"| **{effect}** |" in markdown) == (effect is not None)
+    assert ("1 changed, 1 replaced" in markdown) == (effect == "replace")
+
+
+def test_numbers_show_as_written():
+    """Pulumi carries every number as a double: 30.0 in the synthesis is the 30 of the stack file."""
+    result = compare(doc("dev", (DB, "database", {"backupRetentionPeriod": 7.0, "port": 5432.0})),
+                     doc("dev", (DB, "database", {"backupRetentionPeriod": 30.0, "port": 5432})))
+    assert result.changed[0].inputs == [("backupRetentionPeriod", 7, 30)]
+    assert "backupRetentionPeriod: 7 -> 30" in diff.render_text(result)
+
+
+def test_two_stacks_compare_without_their_names(dev_doc):
+    """The same stack under another name: every name-bearing value differs, unless the stack name is ignored; a
+    word merely containing the name is left alone."""
+    renamed = json.loads(re.sub(r"(?<![A-Za-z0-9])dev(?![A-Za-z0-9])", "qa", json.dumps(dev_doc)))
+    assert len(compare(dev_doc, renamed).changed) > 20
+    result = compare(dev_doc, renamed, ignore_stack=True)
+    assert (result.added, result.removed, result.changed) == ([], [], [])
+    devices = compare(doc("dev", (DB, "database", {"tags": {"Note": "devices"}})),
+                      doc("qa", (DB, "database", {"tags": {"Note": "devices2"}})), ignore_stack=True)
+    assert devices.changed[0].inputs == [("tags.Note", "devices", "devices2")]
+
+
+def test_the_option_reaches_the_command(capsys, tmp_path, dev_doc):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(dev_doc))
+    b.write_text(re.sub(r"(?<![A-Za-z0-9])dev(?![A-Za-z0-9])", "qa", json.dumps(dev_doc)))
+    code, out, _ = run(capsys, "diff", str(a), str(b), "--ignore-stack-name")
+    assert code == 0 and ", 0 changed," in out
+
+
+def test_a_components_settings_are_compared(dev_doc):
+    """Component resources hold no inputs in state: their settings (synth's `components`) are what changes."""
+    after = copy.deepcopy(dev_doc)
+    cluster = next(c for c in after["components"] if c["type"] == "envstack:kubernetes:Cluster")
+    cluster["settings"]["version"] = "1.36"
+    [change] = compare(dev_doc, after).changed
+    assert (change.resource.type, change.inputs) == ("envstack:kubernetes:Cluster", [("version", "1.35", "1.36")])

@@ -9,11 +9,17 @@ An operand is one of
 `envstack diff STACK --base REF` is `envstack diff STACK@REF STACK`.
 
 Resources are matched by URN without its stack (`urn:pulumi:<stack>::`), so two stacks compare too; inputs are
-compared leaf by leaf (JSON documents in strings, such as IAM policies, included).
+compared leaf by leaf (JSON documents in strings, such as IAM policies, included; a component's are its settings).
+`--ignore-stack-name` also reads each stack's name inside values as the same word, so staging and prod compare on
+what differs besides their names. A changed input that replaces a stateful resource (envstack/tools/replacements.py)
+is marked `replace`; one that renames it in place, `rename`. Long values show the part that differs (text) and the
+whole value folded under it (markdown); numbers show as written (30, not 30.0).
 """
 
 import argparse
+import html
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -26,12 +32,15 @@ from typing import Any
 
 from envstack.program.config import ConfigError
 
-from . import cost, policy_gate
+from . import cost, policy_gate, replacements
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from .synth import ROOT, Synthesis, stack_file, synthesize
 
 MISSING = "(none)"
 VALUE_WIDTH = 60
+CONTEXT = 16  # characters kept either side of the part of a long value that differs
+ELLIPSIS = "…"
+STACK_PLACEHOLDER = "<stack>"
 
 
 class OperandError(Exception):
@@ -100,20 +109,29 @@ def _key(urn: str, stack: str) -> str:
     return urn.replace(f"urn:pulumi:{stack}::", "urn:pulumi:*::", 1)
 
 
-def _normal(value: Any, stack: str) -> Any:
-    """URNs without their stack, JSON documents in strings parsed, so that equal means equal."""
+def _normal(value: Any, stack: str, ignore_stack: bool = False) -> Any:
+    """URNs without their stack, JSON documents in strings parsed, whole numbers as integers (Pulumi carries every
+    number as a double), so that equal means equal; with `ignore_stack`, the stack's name as a word replaced too."""
     if isinstance(value, Mapping):
-        return {k: _normal(v, stack) for k, v in value.items()}
+        return {k: _normal(v, stack, ignore_stack) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normal(v, stack) for v in value]
+        return [_normal(v, stack, ignore_stack) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, str):
         if value[:1] in "{[":
             try:
-                return _normal(json.loads(value), stack)
+                return _normal(json.loads(value), stack, ignore_stack)
             except ValueError:
                 pass
-        return value.replace(f"urn:pulumi:{stack}::", "urn:pulumi:*::")
+        value = value.replace(f"urn:pulumi:{stack}::", "urn:pulumi:*::")
+        return _stack_word(stack).sub(STACK_PLACEHOLDER, value) if ignore_stack and stack else value
     return value
+
+
+def _stack_word(stack: str) -> re.Pattern[str]:
+    """The stack name where it is a word of its own (envstack-prod-postgres), not inside another (production)."""
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(stack)}(?![A-Za-z0-9])")
 
 
 def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -137,6 +155,14 @@ class Change:
     resource: Resource
     inputs: list[tuple[str, Any, Any]]  # (input path, before, after)
 
+    def effect(self, path: str, before: Any, after: Any) -> str | None:
+        """'replace' or 'rename' when this input's change replaces or renames the resource (else None)."""
+        return replacements.effect(self.resource.type, path, before, after)
+
+    @property
+    def replaced(self) -> bool:
+        return any(self.effect(*change) == "replace" for change in self.inputs)
+
 
 @dataclass
 class Diff:
@@ -159,12 +185,15 @@ class Diff:
         return None if a is None or b is None else round(b - a, 2)
 
 
-def _resources(doc: Mapping[str, Any]) -> dict[str, Resource]:
+def _resources(doc: Mapping[str, Any], ignore_stack: bool = False) -> dict[str, Resource]:
     stack = str(doc.get("stack", ""))
+    # A component's inputs are its settings (what the tools are told, not what Pulumi stores: synth's `components`).
+    settings = {(c.get("type"), c.get("name")): c.get("settings") or {} for c in doc.get("components", [])}
     found = {}
     for r in doc.get("resources", []):
         key = _key(r["urn"], stack)
-        inputs = dict(_normal(r.get("inputs", {}), stack))
+        given = r.get("inputs") or settings.get((r["type"], r["name"]), {})
+        inputs = dict(_normal(given, stack, ignore_stack))
         if r.get("protect"):
             inputs["(protect)"] = True
         found[key] = Resource(key, r["type"], r["name"], inputs)
@@ -202,9 +231,11 @@ def _cost(diff: Diff, a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
         diff.cost_notes.append(f"regions differ: {ca.get('region')} -> {cb.get('region')}")
 
 
-def compare(a: Mapping[str, Any], b: Mapping[str, Any], before: str = "A", after: str = "B") -> Diff:
+def compare(a: Mapping[str, Any], b: Mapping[str, Any], before: str = "A", after: str = "B",
+            ignore_stack: bool = False) -> Diff:
+    """`ignore_stack`: each document's stack name inside values reads as the same word (staging against prod)."""
     diff = Diff(before, after)
-    ra, rb = _resources(a), _resources(b)
+    ra, rb = _resources(a, ignore_stack), _resources(b, ignore_stack)
     diff.added = [rb[k] for k in sorted(rb.keys() - ra.keys())]
     diff.removed = [ra[k] for k in sorted(ra.keys() - rb.keys())]
     for key in sorted(ra.keys() & rb.keys()):
@@ -225,9 +256,36 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], before: str = "A", after
 # ---- rendering -----------------------------------------------------------------------------------------------------
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 def _short(value: Any, width: int = VALUE_WIDTH) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= width else text[:width - 3] + "..."
+    text = _text(value)
+    return text if len(text) <= width else text[:width - 1] + ELLIPSIS
+
+
+def excerpts(before: Any, after: Any, width: int = VALUE_WIDTH) -> tuple[str, str]:
+    """Both values as text; when one is longer than `width`, each cut to the part that differs with CONTEXT
+    characters either side (…-marked where cut): a certificate ARN's new tail stays visible, however long."""
+    a, b = _text(before), _text(after)
+    if len(a) <= width and len(b) <= width:
+        return a, b
+    prefix = len(_common_prefix(a, b))
+    suffix = min(len(_common_prefix(a[::-1], b[::-1])), min(len(a), len(b)) - prefix)
+    start = max(0, prefix - CONTEXT)
+
+    def cut(text: str) -> str:
+        end = len(text) - max(0, suffix - CONTEXT)
+        return (ELLIPSIS if start else "") + text[start:end] + (ELLIPSIS if end < len(text) else "")
+    return cut(a), cut(b)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
 
 
 def _usd(value: float | None) -> str:
@@ -270,14 +328,30 @@ def render_text(diff: Diff) -> str:
     lines += [f"  - {_violation(v)}" for v in diff.resolved_violations]
     lines += ["", *[f"+ {r.type}  {r.name}" for r in diff.added], *[f"- {r.type}  {r.name}" for r in diff.removed]]
     for change in diff.changed:
-        lines.append(f"~ {change.resource.type}  {change.resource.name}")
-        lines += [f"      {path}: {_short(a)} -> {_short(b)}" for path, a, b in change.inputs]
+        lines.append(f"~ {change.resource.type}  {change.resource.name}" + ("  (replaced)" if change.replaced else ""))
+        for path, a, b in change.inputs:
+            shown_a, shown_b = excerpts(a, b)
+            effect = change.effect(path, a, b)
+            lines.append(f"      {path}: {shown_a} -> {shown_b}" + (f"  [{effect}]" if effect else ""))
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _cell(value: Any, width: int = VALUE_WIDTH) -> str:
     text = _short(value, width).replace("|", "\\|").replace("\n", " ").replace("`", "'")
     return f"`{text}`"
+
+
+def _html(text: str) -> str:
+    """Text inside HTML in a table cell: escaped, on one line, no pipe to split the row."""
+    return html.escape(text).replace("|", "&#124;").replace("\n", " ")
+
+
+def _value_cell(shown: str, value: Any) -> str:
+    """A changed value's cell: the excerpt, and when it is cut, the whole value folded under it."""
+    whole = _text(value)
+    if shown == whole:
+        return f"<code>{_html(shown)}</code>"
+    return f"<details><summary><code>{_html(shown)}</code></summary><code>{_html(whole)}</code></details>"
 
 
 def render_markdown(diff: Diff) -> str:
@@ -302,10 +376,16 @@ def render_markdown(diff: Diff) -> str:
                   for mark, found in (("+", diff.added), ("-", diff.removed)) for r in found]
         lines += ["", "</details>"]
     if diff.changed:
-        lines += ["", f"<details><summary>{len(diff.changed)} changed</summary>", "",
-                  "| resource | input | before | after |", "|---|---|---|---|"]
-        lines += [f"| `{c.resource.name}` | `{path}` | {_cell(a)} | {_cell(b)} |"
-                  for c in diff.changed for path, a, b in c.inputs]
+        replaced = sum(c.replaced for c in diff.changed)
+        summary = f"{len(diff.changed)} changed" + (f", {replaced} replaced" if replaced else "")
+        lines += ["", f"<details><summary>{summary}</summary>", "",
+                  "| type | resource | input | before | after | |", "|---|---|---|---|---|---|"]
+        for c in diff.changed:
+            for path, a, b in c.inputs:
+                shown_a, shown_b = excerpts(a, b)
+                effect = c.effect(path, a, b)
+                lines.append(f"| `{c.resource.type}` | `{c.resource.name}` | `{path}` | {_value_cell(shown_a, a)} | "
+                             f"{_value_cell(shown_b, b)} | {f'**{effect}**' if effect else ''} |")
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
@@ -324,7 +404,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        diff = compare(load(before), load(after), before, after)
+        diff = compare(load(before), load(after), before, after, ignore_stack=args.ignore_stack_name)
     except OperandError as error:
         print(f"envstack diff: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
