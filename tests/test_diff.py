@@ -1,8 +1,8 @@
 """`envstack diff A B`: resources added, removed and changed (with the inputs), cost per component, policy delta."""
 
 import copy
-import re
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
