@@ -85,26 +85,32 @@ Resolved = dict[str, tuple[EnforcementLevel, dict[str, Any]]]
 
 
 def resolve(policies: Sequence[Policy], config: Mapping[str, Any]) -> Resolved:
-    """Per rule: its level (rule entry, else "all", else the rule's own) and options (schema defaults + file)."""
+    """Per rule: its level (rule entry, else "all", else the rule's own) and options (schema defaults + file).
+
+    A deployability rule must come out mandatory, whether a rule entry or "all" would relax it: the configuration is
+    refused, naming each such rule (the pack's server runs them mandatory anyway: `policies.pack.Analyzer`)."""
     by_name = {p.name: p for p in policies}
     unknown = sorted(set(config) - set(by_name) - {"all"})
     if unknown:
         raise PolicyConfigError(f"policy configuration names unknown rules: {', '.join(unknown)}")
     default = _level(config["all"], "all") if "all" in config else None
-    resolved = {}
+    resolved, relaxed = {}, []
     for name, policy in by_name.items():
         entry = config.get(name)
         options = dict(entry) if isinstance(entry, Mapping) else {}
         raw = options.pop("enforcementLevel", entry if isinstance(entry, str) else None)
         level = _level(raw, name) if raw is not None else default or policy.enforcement_level \
             or EnforcementLevel.ADVISORY
-        if name in DEPLOYABILITY and raw is not None and level != EnforcementLevel.MANDATORY:
-            raise PolicyConfigError(f"{name}: a deployability rule (AWS would refuse the update) is mandatory in "
-                                    f"every environment; got {level.value} (set \"{name}\": \"mandatory\")")
+        if name in DEPLOYABILITY and level != EnforcementLevel.MANDATORY:
+            relaxed.append(f"{name} ({level.value}{'' if raw is not None else ' from all'})")
         schema = policy.config_schema.properties if policy.config_schema else {}
         if extra := sorted(set(options) - set(schema)):
             raise PolicyConfigError(f"{name}: unknown options {', '.join(extra)}")
         resolved[name] = (level, merged_config(policy, options))
+    if relaxed:
+        raise PolicyConfigError(
+            f"deployability rules (AWS would refuse the update) are mandatory in every environment, whatever \"all\" "
+            f"says; this configuration relaxes {', '.join(relaxed)}: name each \"mandatory\"")
     return resolved
 
 

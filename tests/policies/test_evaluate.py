@@ -11,7 +11,9 @@ from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE
 
 from policies.evaluate import PolicyConfigError, evaluate, has_mandatory
 from policies.pack import all_policies
+from policies.rules import DEPLOYABILITY
 
+DEPLOYABLE = {name: "mandatory" for name in DEPLOYABILITY}  # never relaxed: a configuration names them
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 PROVIDER = urn("pulumi:providers:aws", "aws")
 TAGS = {"Project": "envstack", "Environment": "dev", "Stack": "dev", "ManagedBy": "pulumi", "Owner": "o", "Team": "t"}
@@ -78,11 +80,12 @@ def test_levels_disabled_all_and_fallback_to_rule_level() -> None:
     records = stack({"multiAz": False})
     assert found(evaluate(records, {"rds-multi-az": "disabled"}), "rds-multi-az") == []
     assert found(evaluate(records, {}), "rds-multi-az")[0][1] == "mandatory"  # the rule's own level
-    assert found(evaluate(records, {"all": "advisory"}), "rds-multi-az")[0][1] == "advisory"
-    assert found(evaluate(records, {"all": "advisory", "rds-multi-az": {"enforcementLevel": "mandatory"}}),
-                 "rds-multi-az")[0][1] == "mandatory"
-    assert found(evaluate(records, {"all": "disabled"})) == []
-    assert evaluate(records, {"all": "disabled", "rds-multi-az": "remediate"}).rules_evaluated == 1
+    assert found(evaluate(records, {"all": "advisory", **DEPLOYABLE}), "rds-multi-az")[0][1] == "advisory"
+    raised = {"all": "advisory", **DEPLOYABLE, "rds-multi-az": {"enforcementLevel": "mandatory"}}
+    assert found(evaluate(records, raised), "rds-multi-az")[0][1] == "mandatory"
+    assert found(evaluate(records, {"all": "disabled", **DEPLOYABLE})) == []
+    assert evaluate(records, {"all": "disabled", **DEPLOYABLE, "rds-multi-az": "remediate"}).rules_evaluated == \
+        len(DEPLOYABLE) + 1
 
 
 def test_options_from_the_file_override_schema_defaults() -> None:
@@ -101,11 +104,12 @@ def test_components_are_skipped_but_eks_components_checked() -> None:
 
 
 def test_stack_rules_link_by_dependencies() -> None:
-    alb = record("aws:lb/loadBalancer:LoadBalancer", "alb", {"internal": False}, provider=PROVIDER)
+    alb = record("aws:lb/loadBalancer:LoadBalancer", "alb", {"internal": False, "subnets": ["a", "b"]},
+                 provider=PROVIDER)
     vpc = record("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"}, provider=PROVIDER)
     redis = record("aws:elasticache/replicationGroup:ReplicationGroup", "cache", {}, provider=PROVIDER)
     bare = [*stack(), alb, vpc, redis]
-    stack_rules = {"all": "disabled", "alb-waf-association": "mandatory", "vpc-flow-logs": "mandatory",
+    stack_rules = {"all": "disabled", **DEPLOYABLE, "alb-waf-association": "mandatory", "vpc-flow-logs": "mandatory",
                    "datastore-alarms": "mandatory"}
     assert set(found(evaluate(bare, stack_rules))) == {
         ("alb-waf-association", "mandatory", alb["urn"]), ("vpc-flow-logs", "mandatory", vpc["urn"]),

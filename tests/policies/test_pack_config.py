@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from policies.evaluate import PolicyConfigError, resolve
+from policies.evaluate import PolicyConfigError, evaluate, resolve
 from policies.pack import all_policies
 from policies.rules import CHECKOV, DEPLOYABILITY
 
@@ -64,10 +63,24 @@ def test_deployability_rules_are_mandatory_in_every_environment(env: str) -> Non
 @pytest.mark.parametrize("level", ["advisory", "disabled"])
 def test_a_deployability_rule_cannot_be_relaxed(level: str) -> None:
     name = sorted(DEPLOYABILITY)[0]
-    with pytest.raises(PolicyConfigError, match=f"{name}: a deployability rule .* got {level}"):
-        resolve(all_policies(), {"all": "advisory", name: level})
-    with pytest.raises(PolicyConfigError, match=f"{name}: a deployability rule .* got {level}"):
+    with pytest.raises(PolicyConfigError, match=f"relaxes {name} \\({level}\\)"):
+        resolve(all_policies(), {"all": "mandatory", name: level})
+    with pytest.raises(PolicyConfigError, match=f"relaxes {name} \\({level}\\)"):
         resolve(all_policies(), {name: {"enforcementLevel": level}})
+
+
+@pytest.mark.parametrize("level", ["advisory", "disabled"])
+def test_all_cannot_relax_the_deployability_rules(level: str, tmp_path: Path) -> None:
+    """`"all": "disabled"` (or advisory) in an environment's file is refused, naming each rule it would relax."""
+    path = tmp_path / "relaxed.json"
+    path.write_text(json.dumps({"all": level}))
+    with pytest.raises(PolicyConfigError) as refused:
+        evaluate([], path)
+    for name in DEPLOYABILITY:
+        assert f"{name} ({level} from all)" in str(refused.value)
+    mandatory = {name: "mandatory" for name in DEPLOYABILITY}
+    levels = resolve(all_policies(), {"all": level, **mandatory})  # naming them keeps them on: accepted
+    assert {name for name, (lvl, _) in levels.items() if lvl == EnforcementLevel.MANDATORY} == DEPLOYABILITY
 
 
 def test_deployability_rules_are_tagged() -> None:
@@ -93,13 +106,24 @@ def test_staging_and_dev_levels_and_thresholds() -> None:
     assert dev["log-group-retention"][1]["minimumDays"] == 14
 
 
-def test_pulumi_policy_yaml_and_main() -> None:
-    meta = yaml.safe_load((POLICIES_DIR / "PulumiPolicy.yaml").read_text())
-    assert meta["runtime"] == {"name": "python", "options": {"virtualenv": "../.venv"}}
-    assert meta["description"]
+def test_main_serves_the_pack_from_its_own_directory() -> None:
+    """`__main__.py` loads its directory as a package and serves; no absolute import of this repository's names."""
     main = ast.parse((POLICIES_DIR / "__main__.py").read_text())
-    calls = [n.func.id for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    assert calls.count("PolicyPack") == 1
+    imports = {alias.name for node in ast.walk(main) if isinstance(node, ast.Import) for alias in node.names}
+    imports |= {node.module or "" for node in ast.walk(main) if isinstance(node, ast.ImportFrom)}
+    assert not any(name.split(".")[0] in ("policies", "envstack", "components") for name in imports), imports
+    assert "serve" in (POLICIES_DIR / "__main__.py").read_text()
+
+
+def test_rules_import_only_inside_the_pack() -> None:
+    """Every import between the pack's modules is relative: the pack runs under whatever name it is loaded."""
+    for path in POLICIES_DIR.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        absolute = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0
+                    and (node.module or "").split(".")[0] == "policies"]
+        absolute += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+                     if alias.name.split(".")[0] == "policies"]
+        assert absolute == [], path
 
 
 def test_every_rule_documents_its_checkov_ids_or_none() -> None:
