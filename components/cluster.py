@@ -6,7 +6,8 @@ control plane   private endpoint, reached on 443 from the listed private network
                 all five log types to a log group envstack creates (retention, CMK), an OIDC provider for IRSA, a
                 pinned version
 access          explicit access entries only: the role that runs `pulumi up` (cluster admin: it applies the
-                baseline), administrators, and CI deployers (a Kubernetes group the baseline's RBAC binds); the
+                baseline), administrators, CI deployers (a Kubernetes group the baseline's RBAC binds) and viewers
+                (read-only: the CI roles that preview and drift-check the stack); the
                 implicit admin entry EKS gives the cluster's creator is turned off (see no_creator_admin_transform)
 node groups     managed, AL2023, in the private subnets, launched from envstack's launch template (IMDSv2 only
                 with hop limit 1, encrypted gp3 root volume), on the cluster's Kubernetes version, rolling
@@ -74,6 +75,7 @@ class ClusterArgs:
     deployer_role_arn: str | None = None  # the role `pulumi up` runs as: cluster admin (it applies the baseline)
     admin_role_arns: tuple[str, ...] = ()
     ci_deployer_role_arns: tuple[str, ...] = ()
+    viewer_role_arns: tuple[str, ...] = ()  # read-only roles (CI previews and drift): AmazonEKSAdminViewPolicy
     ci_deployer_group: str = CI_DEPLOYER_GROUP
     log_types: tuple[str, ...] = LOG_TYPES
     log_retention_days: int = 90
@@ -84,13 +86,24 @@ class ClusterArgs:
     tags: Mapping[str, str] = field(default_factory=dict)  # for launch template tag specifications
 
 
-def _cluster_admin(role_arn: str) -> eks.AccessEntryArgs:
-    """An access entry with AmazonEKSClusterAdminPolicy at cluster scope."""
+def _cluster_wide(role_arn: str, association: str, policy: str) -> eks.AccessEntryArgs:
+    """An access entry with the EKS access policy `policy` at cluster scope (its association keyed `association`)."""
     partition = role_arn.split(":")[1]
     return eks.AccessEntryArgs(principal_arn=role_arn, access_policies={
-        "cluster-admin": eks.AccessPolicyAssociationArgs(
-            policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        association: eks.AccessPolicyAssociationArgs(
+            policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
+
+
+def _cluster_admin(role_arn: str) -> eks.AccessEntryArgs:
+    return _cluster_wide(role_arn, "cluster-admin", "AmazonEKSClusterAdminPolicy")
+
+
+def _cluster_viewer(role_arn: str) -> eks.AccessEntryArgs:
+    """Read access to every Kubernetes object, Secrets included (EKS user guide, "Access policy permissions":
+    AmazonEKSAdminViewPolicy), which `pulumi preview` and `pulumi refresh` need to read the baseline's objects: a
+    role without an entry gets "unreachable cluster" and drift is never detected."""
+    return _cluster_wide(role_arn, "cluster-view", "AmazonEKSAdminViewPolicy")
 
 
 def attached(role: aws.iam.Role, attachments: Sequence[aws.iam.RolePolicyAttachment]) -> pulumi.Output[aws.iam.Role]:
@@ -236,7 +249,9 @@ class Cluster(Component):
         # CI deployers get no EKS access policy: their rights are the namespaced RBAC of the cluster baseline.
         deployers = {f"ci-deployer-{i}": eks.AccessEntryArgs(principal_arn=arn, kubernetes_groups=[a.ci_deployer_group])
                      for i, arn in enumerate(a.ci_deployer_role_arns)}
-        return {**deployer, **admins, **deployers}
+        # Read-only roles, keyed by role name (never by position: removing one must not move another's entry).
+        viewers = {f"viewer-{arn.rsplit('/', 1)[-1]}": _cluster_viewer(arn) for arn in a.viewer_role_arns}
+        return {**deployer, **admins, **deployers, **viewers}
 
     def _launch_template(self, spec: NodeGroupSpec) -> aws.ec2.LaunchTemplate:
         """No AMI and no user data: EKS picks the AL2023 image for `amiType` and bootstraps the node itself."""

@@ -163,6 +163,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (region) and its deployment record")
     p.add_argument("--commit", metavar="SHA", required=True, help="the commit about to be deployed")
     p.add_argument("--rollback", action="store_true", help="a rollback: going backwards is the point")
+    p = command("check-viewer", lazy(".ops.access:check_viewer"),
+                "check that a CI role (preview, reader) has an EKS access entry that reads the stack's cluster")
+    p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("role_arn", metavar="ROLE_ARN", help="the role the job runs as (its full IAM role ARN)")
     p = command("check-outputs", lazy(".ops.check_outputs:check_outputs"),
                 "check a deployed stack's `pulumi stack output --json` against the outputs the program exports")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")

@@ -97,6 +97,44 @@ def test_control_plane_log_group_exists_first_with_the_environments_retention(st
 
 CLUSTER_ADMIN = {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
                  "accessScope": {"type": "cluster"}}
+CLUSTER_VIEW = {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy",
+                "accessScope": {"type": "cluster"}}
+PREVIEW = "arn:aws:iam::123456789012:role/envstack-bootstrap/envstack-dev-preview"
+READER = "arn:aws:iam::123456789012:role/envstack-bootstrap/envstack-dev-reader"
+
+
+def test_viewer_roles_get_cluster_wide_read_access_keyed_by_role_name():
+    """CI's preview and reader roles read the baseline's objects (preview, refresh): AmazonEKSAdminViewPolicy at
+    cluster scope. Entries are keyed by role name, so dropping one role leaves the other's entry where it is."""
+    cluster = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"],
+                                         "viewerRoleArns": [PREVIEW, READER]})
+    entries = cluster.one(EKS).inputs["accessEntries"]
+    assert entries["viewer-envstack-dev-preview"] == {"principalArn": PREVIEW,
+                                                      "accessPolicies": {"cluster-view": CLUSTER_VIEW}}
+    assert entries["viewer-envstack-dev-reader"] == {"principalArn": READER,
+                                                     "accessPolicies": {"cluster-view": CLUSTER_VIEW}}
+    fewer = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "viewerRoleArns": [READER]})
+    kept = fewer.one(EKS).inputs["accessEntries"]
+    assert "viewer-envstack-dev-preview" not in kept and kept["viewer-envstack-dev-reader"] == (
+        entries["viewer-envstack-dev-reader"])
+
+
+@pytest.mark.parametrize(("role", "code"), [(READER, 0), (READER.replace("envstack-bootstrap/", ""), 0),
+                                            (PREVIEW, 1), ("arn:aws:iam::999999999999:role/envstack-dev-reader", 1),
+                                            ("not-an-arn", 1)])
+def test_check_viewer_accepts_only_a_role_the_stack_gives_read_access(tmp_path, capsys, role, code):
+    from envstack import cli
+
+    for name in ("Pulumi.yaml",):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["envstack:cluster"]["viewerRoleArns"] = [READER]
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(document))
+    parsed = cli.parser().parse_args(["check-viewer", "dev", role])
+    parsed.root = tmp_path
+    assert parsed.run(parsed) == code
+    if code:
+        assert "envstack:cluster.viewerRoleArns does not list" in capsys.readouterr().err
 
 
 def test_access_entries_map_the_deployer_and_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
@@ -442,6 +480,10 @@ INVALID = [
      "envstack:cluster.ciDeployerRoleArns", "already in adminRoleArns, and EKS gives a role one access entry"),
     ("dev", {"adminRoleArns": ["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"]},
      "envstack:cluster.adminRoleArns", "already in adminRoleArns"),
+    ("dev", {"viewerRoleArns": ["arn:aws:iam::123456789012:user/ci"]}, "envstack:cluster.viewerRoleArns[0]",
+     "an IAM role ARN"),
+    ("prod", {"viewerRoleArns": ["arn:aws:iam::111111111111:role/platform-admin"]},
+     "envstack:cluster.viewerRoleArns", "already in adminRoleArns, and EKS gives a role one access entry"),
 ]
 
 

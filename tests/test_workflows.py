@@ -570,6 +570,24 @@ def test_each_stack_job_uses_its_stacks_role_else_its_environments(workflow):
         assert evaluate(expression, inputs, {other: "x"}) == ""
 
 
+@pytest.mark.parametrize("workflow", ["preview-stack.yml", "drift-stack.yml", "approval-preview-stack.yml"])
+def test_read_only_jobs_first_check_that_their_role_reads_the_cluster(workflow):
+    """Preview and refresh read the baseline's Kubernetes objects as the job's role: `envstack check-viewer` refuses
+    a role the stack's configuration gives no access entry (envstack:cluster.viewerRoleArns), before the preview."""
+    job = FILES[workflow]["jobs"]["drift" if workflow == "drift-stack.yml" else "preview"]
+    names = [s.get("run", s.get("uses", "")) for s in job["steps"]]
+    check = next(i for i, n in enumerate(names) if n.startswith("envstack check-viewer"))
+    pulumi = next(i for i, s in enumerate(job["steps"]) if "pulumi refresh" in s.get("run", "")
+                  or PULUMI_ACTION.match(s.get("uses", "")))
+    assert check < pulumi
+    step = job["steps"][check]
+    role = step.get("env", {}).get("ROLE") or job["env"]["PREVIEW_ROLE"]
+    assert role == role_expression(workflow)
+    assert step["run"] in ('envstack check-viewer "$STACK" "$ROLE"', 'envstack check-viewer "$STACK" "$PREVIEW_ROLE"')
+    assert cli.parser().parse_args(["check-viewer", "dev", "arn:aws:iam::1:role/x"]).run.__module__ == (
+        "envstack.ops.access")
+
+
 @pytest.mark.parametrize("workflow", ["preview-stack.yml", "drift-stack.yml", "approval-preview-stack.yml",
                                       "deploy-stack.yml"])
 def test_each_stack_job_runs_on_its_runner_with_its_backend(workflow):

@@ -44,7 +44,7 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
         public_access_cidrs=tuple(str(c) for c in k8s.public_access_cidrs),
         api_access_cidrs=tuple(str(c) for c in k8s.api_access_cidrs), deployer_role_arn=k8s.deployer_role_arn,
         admin_role_arns=k8s.admin_role_arns,
-        ci_deployer_role_arns=k8s.ci_deployer_role_arns, log_types=k8s.log_types,
+        ci_deployer_role_arns=k8s.ci_deployer_role_arns, viewer_role_arns=k8s.viewer_role_arns, log_types=k8s.log_types,
         log_retention_days=cfg.monitoring.log_retention_days,
         node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
         addon_versions=k8s.addon_versions.by_addon_name(), deletion_protection=k8s.deletion_protection,

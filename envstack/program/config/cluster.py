@@ -239,6 +239,9 @@ class ClusterConfig(Model):
     deployer_role_arn: RoleArn  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
     admin_role_arns: tuple[RoleArn, ...] = ()
     ci_deployer_role_arns: tuple[RoleArn, ...] = ()
+    # Read-only roles (CI's preview and reader roles): AmazonEKSAdminViewPolicy, so preview and refresh read the
+    # baseline's Kubernetes objects.
+    viewer_role_arns: tuple[RoleArn, ...] = ()
     log_types: tuple[LogType, ...] = LOG_TYPES
     deletion_protection: bool = False
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(min_length=1)
@@ -268,7 +271,7 @@ class ClusterConfig(Model):
     def access_entry_roles(self) -> dict[str, tuple[str, ...]]:
         """The role ARNs given an EKS access entry, by configuration key."""
         return {"deployerRoleArn": (self.deployer_role_arn,), "adminRoleArns": self.admin_role_arns,
-                "ciDeployerRoleArns": self.ci_deployer_role_arns}
+                "ciDeployerRoleArns": self.ci_deployer_role_arns, "viewerRoleArns": self.viewer_role_arns}
 
     @field_validator("public_access_cidrs")
     @classmethod
