@@ -8,7 +8,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth cost test lint lint-workflows typecheck unit clean bench
+.PHONY: setup synth cost test lint lint-workflows typecheck unit clean bench policy-config
 
 setup: $(VENV_STAMP)
 
@@ -35,6 +35,10 @@ bench: $(VENV_STAMP)
 
 cost: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python scripts/cost_report.py
+
+# Each environment's pack thresholds (policies/<env>.json) from its profile's guardrails; tests fail when stale.
+policy-config: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python -m envstack.tools.policy_config
 
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .

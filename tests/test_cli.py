@@ -117,10 +117,10 @@ def test_dev_against_its_own_advisory_gate_exits_0(capsys):
 
 
 def test_a_broken_policy_configuration_exits_2(capsys, monkeypatch, tmp_path):
-    from envstack.tools import policy_gate
+    from envstack.tools import policy_config
 
     (tmp_path / "prod.json").write_text('{"no-such-rule": "mandatory"}')
-    monkeypatch.setattr(policy_gate, "POLICY_DIR", tmp_path)
+    monkeypatch.setattr(policy_config, "POLICY_DIR", tmp_path)
     code, _, stderr = run(capsys, "synth", "prod")
     assert code == 2 and "no-such-rule" in stderr
 

@@ -138,6 +138,15 @@ INVALID = [
     ("dev", {"protectStatefulResources": "sometimes"}, "us-west-2", "envstack:protectStatefulResources", "boolean"),
     ("prod", {"allowedAccountIds": []}, "us-west-2", "envstack:allowedAccountIds", "at least one account id"),
     ("staging", {"allowedAccountIds": []}, "us-west-2", "envstack:allowedAccountIds", "at least one account id"),
+    # Each environment's least retention (its guardrails, and so its policy pack's thresholds).
+    ("staging", {"database": {"backupRetentionDays": 7}}, "us-west-2", "envstack:database.backupRetentionDays",
+     "staging requires at least 14 days of backups"),
+    ("staging", {"monitoring": {"logRetentionDays": 14}}, "us-west-2", "envstack:monitoring.logRetentionDays",
+     "staging requires at least 30 days of logs"),
+    ("prod", {"monitoring": {"logRetentionDays": 60}}, "us-west-2", "envstack:monitoring.logRetentionDays",
+     "prod requires at least 90 days of logs"),
+    ("dev", {"cache": {"snapshotRetentionDays": 0}}, "us-west-2", "envstack:cache.snapshotRetentionDays",
+     "dev requires at least 1 days of snapshots"),
     # Nodes in the private subnets need NAT (no ECR/STS/EC2 interface endpoints), whatever the environment.
     ("dev", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways",
      "cannot pull images or join the cluster without NAT"),
@@ -253,3 +262,21 @@ def test_a_list_whose_only_element_is_refused_is_not_also_too_short():
     lines = problems("dev", cluster={"baseline": {"namespaces": ["App_1"]}})
     assert lines == ["stack broken: envstack:cluster.baseline.namespaces[0] = 'App_1': expected a lowercase DNS label "
                      "such as app"]
+
+
+def test_a_profile_without_a_guardrail_is_refused_naming_the_file_and_key(monkeypatch, tmp_path):
+    """No guardrail has a value in code: a profile that leaves one out is an error, never a silent default."""
+    from envstack.program.config import loader
+
+    for name in ("common", "dev"):
+        (tmp_path / f"{name}.yaml").write_text((loader.PROFILES / f"{name}.yaml").read_text())
+    dev = tmp_path / "dev.yaml"
+    dev.write_text(dev.read_text().replace("  minLogRetentionDays: 1\n", ""))
+    monkeypatch.setattr(loader, "PROFILES", tmp_path)
+    monkeypatch.setattr(loader, "ROOT", tmp_path.parent)
+    loader.load_profile.cache_clear()
+    try:
+        lines = problems("dev")
+    finally:
+        loader.load_profile.cache_clear()
+    assert lines == [f"stack broken: {tmp_path.name}/dev.yaml: guardrails.minLogRetentionDays: a value is required"]

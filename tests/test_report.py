@@ -4,17 +4,18 @@ import copy
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
+import pytest
 from conftest import synth
 from pydantic import BaseModel
 
-from envstack.program.config import StackConfig, load_stack_config
+from envstack.program.config import ENVIRONMENTS, StackConfig, load_profile, load_stack_config
 from envstack.tools import policy_gate
+from envstack.tools.policy_config import THRESHOLDS, policy_config_path
 from envstack.tools.report import alert_emails, architecture_order, connections, readable, summary, top_components
 from envstack.tools.synth import read_stack_config
-
-REPO = Path(__file__).resolve().parent.parent
+from policies.evaluate import resolve
+from policies.pack import all_policies
 
 
 def test_components_come_after_what_they_build_on(stack):
@@ -139,7 +140,7 @@ def test_mandatory_violations_come_before_advisory_ones_and_carry_fix_hints():
     rendered = policy_gate.to_json(report, "staging")["violations"]
     assert isinstance(rendered, list)
     assert {v["policy"]: v.get("fix") for v in rendered}["rds-backup-retention"] == \
-        "envstack:database.backupRetentionDays"
+        "envstack:database.backupRetentionDays: at least 14"  # staging's guardrail, as is its pack threshold
 
 
 def config_keys(model: type[BaseModel] = StackConfig, prefix: str = "") -> set[str]:
@@ -154,21 +155,35 @@ def config_keys(model: type[BaseModel] = StackConfig, prefix: str = "") -> set[s
     return keys
 
 
-def test_fix_hints_name_rules_and_configuration_keys_that_exist():
-    rules = {k for k in json.loads((REPO / "policies" / "prod.json").read_text()) if k != "all"}
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_fix_hints_name_rules_and_configuration_keys_that_exist(environment):
+    rules = {p.name for p in all_policies()}
     keys = config_keys()
-    assert set(policy_gate.FIX_HINTS) <= rules
-    for rule, hint in policy_gate.FIX_HINTS.items():
+    hints = policy_gate.environment_hints(environment)
+    assert set(hints) <= rules
+    for rule, hint in hints.items():
         named = re.findall(r"envstack:([\w.]+)", hint)
         assert named, rule
         assert [k for k in named if k.rstrip(".") not in keys] == [], rule
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_fix_hints_ask_for_the_least_the_environments_pack_and_guardrails_accept(environment):
+    """A hint names the number the environment's pack configuration enforces, and the AZ hint the guardrail's least:
+    never a value the configuration or the pack refuses."""
+    hints = policy_gate.environment_hints(environment)
+    options = resolve(all_policies(), json.loads(policy_config_path(environment).read_text()))
+    for rule, option in THRESHOLDS:
+        assert hints[rule].endswith(f": at least {options[rule][1][option]}"), rule
+    least = load_profile(environment).guardrails.min_az_count
+    assert hints["alb-two-availability-zones"] == f"envstack:network.azCount: {least} or more"
 
 
 def test_every_violation_a_stack_file_can_cause_has_a_hint():
     """dev measured against prod's gate: each violation is fixed by configuration, and says which key."""
     report = policy_gate.check(synth("dev"), "prod")
     assert report.violations
-    assert {v["policy"] for v in report.violations} - set(policy_gate.FIX_HINTS) == set()
+    assert {v["policy"] for v in report.violations} - set(policy_gate.environment_hints("prod")) == set()
 
 
 def test_components_describe_themselves_to_the_tools_not_to_state(stack):

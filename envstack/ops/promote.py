@@ -24,9 +24,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from envstack.program.deployment import LOCAL, DeploymentRecord, parameter_name
-from envstack.program.paths import ROOT
+from envstack.program.paths import POLICY_DIR, ROOT
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
-from envstack.tools.policy_gate import POLICY_DIR, policy_config_path
+from envstack.tools.policy_config import policy_config_path
 
 from .stacks import StackFileError, StackInfo, describe
 

@@ -3,25 +3,25 @@
 import argparse
 from collections import defaultdict
 from dataclasses import asdict
-from pathlib import Path
 
-from envstack.program.paths import POLICY_DIR
+from envstack.program.config import load_profile
+from envstack.program.config.guardrails import Guardrails
 from policies.evaluate import PolicyReport, evaluate, has_mandatory
 
+from .policy_config import policy_config_path, threshold_hints
 from .synth import Synthesis
 
 LEVEL_ORDER = {"mandatory": 0, "advisory": 1}
 # The configuration keys that fix a rule's violations in a stack file (or the profile). Rules not listed check what
-# the program itself builds: a violation of one of them is a bug to report, not a setting to change.
+# the program itself builds: a violation of one of them is a bug to report, not a setting to change. The hints that
+# name a least value take it from the environment's guardrails (fix_hints).
 FIX_HINTS = {
     "alb-deletion-protection": "envstack:loadBalancer.deletionProtection: true",
     "alb-desync-mitigation": "envstack:loadBalancer.desyncMitigationMode: defensive or strictest",
     "alb-https-listener": "envstack:loadBalancer.tls: true with envstack:loadBalancer.certificateArn",
     "alb-http-redirects-to-https": "envstack:loadBalancer.tls: true with envstack:loadBalancer.certificateArn",
     "alb-tls-policy": "envstack:loadBalancer.sslPolicy (and envstack:loadBalancer.certificateArn)",
-    "alb-two-availability-zones": "envstack:network.azCount: 2 or more",
     "alb-waf-association": "envstack:loadBalancer.waf.enabled: true",
-    "cache-multi-az-subnets": "envstack:network.azCount: 2 or more",
     "eks-control-plane-logs": "envstack:cluster.logTypes: all five",
     "eks-private-endpoint": "envstack:cluster.endpointPublicAccess: false "
                             "(then reach it via envstack:cluster.apiAccessCidrs)",
@@ -29,25 +29,30 @@ FIX_HINTS = {
     "eks-public-endpoint-restricted": "envstack:cluster.publicAccessCidrs (narrow ranges) or "
                                       "envstack:cluster.endpointPublicAccess: false",
     "eks-supported-version": "envstack:cluster.version",
-    "log-group-retention": "envstack:monitoring.logRetentionDays",
     "protect-stateful-resources": "envstack:protectStatefulResources: true",
-    "rds-backup-retention": "envstack:database.backupRetentionDays",
     "rds-deletion-protection": "envstack:database.deletionProtection: true and "
                                "envstack:database.skipFinalSnapshot: false",
     "rds-enhanced-monitoring": "envstack:database.monitoringIntervalSeconds",
     "rds-multi-az": "envstack:database.multiAz: true",
     "rds-performance-insights": "envstack:database.performanceInsightsRetentionDays",
     "rds-query-logging": "envstack:database.slowQueryMs",
-    "rds-subnet-group-two-availability-zones": "envstack:network.azCount: 2 or more",
     "redis-multi-az": "envstack:cache.nodes: 2 or more, envstack:cache.automaticFailover: true and "
                       "envstack:cache.multiAz: true",
-    "redis-snapshot-retention": "envstack:cache.snapshotRetentionDays",
     "required-tags": "envstack:owner, envstack:team and envstack:repository",
 }
 
+# The deployability rules that need subnets in two AZs: the least the environment allows is at least that.
+AZ_RULES = ("alb-two-availability-zones", "cache-multi-az-subnets", "rds-subnet-group-two-availability-zones")
 
-def policy_config_path(environment: str) -> Path:
-    return POLICY_DIR / f"{environment}.json"
+
+def fix_hints(guardrails: Guardrails) -> dict[str, str]:
+    """Rule -> the configuration that fixes its violations, with the least values the guardrails accept."""
+    azs = f"envstack:network.azCount: {guardrails.min_az_count} or more"
+    return {**FIX_HINTS, **dict.fromkeys(AZ_RULES, azs), **threshold_hints(guardrails)}
+
+
+def environment_hints(environment: str) -> dict[str, str]:
+    return fix_hints(load_profile(environment).guardrails)
 
 
 def check(synthesis: Synthesis, environment: str | None = None) -> PolicyReport:
@@ -57,6 +62,7 @@ def check(synthesis: Synthesis, environment: str | None = None) -> PolicyReport:
 
 
 def render(report: PolicyReport, environment: str) -> str:
+    hints = environment_hints(environment)
     mandatory = [v for v in report.violations if v["level"] == "mandatory"]
     lines = [f"policy ({environment} configuration): {report.rules_evaluated} rules evaluated, "
              f"{len(mandatory)} mandatory and {len(report.violations) - len(mandatory)} advisory violations"]
@@ -65,8 +71,8 @@ def render(report: PolicyReport, environment: str) -> str:
         by_rule[(violation["level"], violation["policy"])].append(violation)
     for (level, policy), found in sorted(by_rule.items(), key=lambda kv: (LEVEL_ORDER.get(kv[0][0], 2), kv[0][1])):
         lines.append(f"  [{level}] {policy}")
-        if policy in FIX_HINTS:
-            lines.append(f"      fix: {FIX_HINTS[policy]}")
+        if policy in hints:
+            lines.append(f"      fix: {hints[policy]}")
         for violation in found:
             resource = (violation["urn"] or "(stack)").rsplit("::", 1)[-1]
             lines.append(f"      {resource}: {violation['message']}")
@@ -75,8 +81,8 @@ def render(report: PolicyReport, environment: str) -> str:
 
 def to_json(report: PolicyReport, environment: str) -> dict[str, object]:
     """The `policy` field of `envstack synth --json`."""
-    document = report.to_dict()
-    violations = [{**v, **({"fix": FIX_HINTS[v["policy"]]} if v["policy"] in FIX_HINTS else {})}
+    document, hints = report.to_dict(), environment_hints(environment)
+    violations = [{**v, **({"fix": hints[v["policy"]]} if v["policy"] in hints else {})}
                   for v in document.get("violations", [])]
     return {"environment": environment, **document, "violations": violations}
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
+from pydantic import Field
+
 from .base import Model
 from .cluster import LOG_TYPES
 from .database import burstable
@@ -17,26 +19,31 @@ from .stack import StackConfig
 
 
 class Guardrails(Model):
-    min_az_count: int = MIN_AZS  # the configuration's own minimum; prod raises it
-    nat_gateway_per_az: bool = False
-    protect_stateful_resources: bool = False
-    require_allowed_account_ids: bool = False  # envstack:allowedAccountIds must name the account(s)
-    min_notification_emails: int = 0
-    require_anomaly_detection: bool = False
-    database_multi_az: bool = False
-    min_backup_retention_days: int = 1
-    database_deletion_protection: bool = False
-    final_snapshots: bool = False  # RDS and Redis take a final snapshot when deleted
-    min_cache_nodes: int = 1
-    cache_failover: bool = False  # automatic failover and Multi-AZ
-    min_cache_snapshot_retention_days: int = 0
-    burstable_data_classes: bool = True  # db.t* / cache.t* classes allowed
-    load_balancer_tls: bool = False  # an HTTPS listener with an ACM certificate
-    load_balancer_waf: bool = False
-    load_balancer_deletion_protection: bool = False  # the ALB, and its access logs kept (no force destroy)
-    cluster_public_cidr_min_prefix: int = 0  # public API CIDRs at least this narrow (/16: never 0.0.0.0/0)
-    cluster_min_on_demand_nodes: int = 0  # sum of the ON_DEMAND node groups' minSize
-    cluster_all_control_plane_logs: bool = False
+    """Every guardrail, each set by every environment's profile (no value here: a profile that forgets one is an
+    error, never a silent default). The pack's thresholds for the environment come from these too
+    (envstack/tools/policy_config.py writes them into policies/<env>.json)."""
+
+    min_az_count: int = Field(ge=MIN_AZS)  # never below the configuration's own minimum
+    nat_gateway_per_az: bool
+    protect_stateful_resources: bool
+    require_allowed_account_ids: bool  # envstack:allowedAccountIds must name the account(s)
+    min_notification_emails: int = Field(ge=0)
+    require_anomaly_detection: bool
+    min_log_retention_days: int = Field(ge=1)  # every log group (monitoring.logRetentionDays)
+    database_multi_az: bool
+    min_backup_retention_days: int = Field(ge=1, le=35)
+    database_deletion_protection: bool
+    final_snapshots: bool  # RDS and Redis take a final snapshot when deleted
+    min_cache_nodes: int = Field(ge=1)
+    cache_failover: bool  # automatic failover and Multi-AZ
+    min_cache_snapshot_retention_days: int = Field(ge=1, le=35)  # the pack's redis-snapshot-retention takes >= 1
+    burstable_data_classes: bool  # db.t* / cache.t* classes allowed
+    load_balancer_tls: bool  # an HTTPS listener with an ACM certificate
+    load_balancer_waf: bool
+    load_balancer_deletion_protection: bool  # the ALB, and its access logs kept (no force destroy)
+    cluster_public_cidr_min_prefix: int = Field(ge=0, le=32)  # public API CIDRs at least this narrow (/16: never 0/0)
+    cluster_min_on_demand_nodes: int = Field(ge=0)  # sum of the ON_DEMAND node groups' minSize
+    cluster_all_control_plane_logs: bool
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -76,6 +83,9 @@ def _monitoring(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          "someone")
     yield from _requires(cfg, "monitoring.anomalyDetection", mon.anomaly_detection,
                          mon.anomaly_detection or not g.require_anomaly_detection, "true (cost anomaly detection)")
+    yield from _requires(cfg, "monitoring.logRetentionDays", mon.log_retention_days,
+                         mon.log_retention_days >= g.min_log_retention_days,
+                         f"at least {g.min_log_retention_days} days of logs")
 
 
 def _database(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:

@@ -9,8 +9,8 @@ from typing import Annotated, Any, get_args
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..paths import PROFILES
-from .errors import MISSING, NAMESPACE, ConfigError, Problem
+from ..paths import PROFILES, ROOT
+from .errors import MISSING, NAMESPACE, ConfigError, FileProblem, Problem
 from .guardrails import Guardrails, rules
 from .overlap import Neighbour, overlaps
 from .stack import ENVIRONMENTS, StackConfig
@@ -75,7 +75,7 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None,
     if environment not in ENVIRONMENTS:
         raise ConfigError(stack, [Problem(f"{NAMESPACE}:environment", environment,
                                           f"expected one of {', '.join(ENVIRONMENTS)}")])
-    profile = load_profile(environment)
+    profile = _profile(stack, environment)
     document = deep_merge(profile.settings, raw)
     problems = [Problem(f"{NAMESPACE}:{k}", raw[k], "the stack name and project are not configurable")
                 for k in ("stack", "project") if k in raw]
@@ -92,6 +92,18 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None,
     if problems:
         raise ConfigError(stack, problems)
     return config
+
+
+def _profile(stack: str, environment: str) -> Profile:
+    """The environment's profile; a ConfigError naming the profile file and each key it lacks or gets wrong (every
+    guardrail is set by every profile: none has a value in code)."""
+    try:
+        return load_profile(environment)
+    except ValidationError as error:
+        path = str((PROFILES / f"{environment}.yaml").relative_to(ROOT))
+        raise ConfigError(stack, [FileProblem(path, f"{'.'.join(map(str, e['loc']))}: "
+                                                    f"{'a value is required' if e['type'] == 'missing' else e['msg']}")
+                                  for e in error.errors()]) from None
 
 
 def _partial(model: Any, data: Mapping[str, Any], errors: list[tuple[Any, ...]]) -> Any:

@@ -1,0 +1,90 @@
+"""Each environment's policy-pack thresholds, from its guardrails: one source for an environment's minimums.
+
+The pack is published alone and reads its options from policies/<env>.json, so the thresholds are written into those
+files (`make policy-config`) rather than read from the profiles; tests/test_policy_config.py fails when a file
+disagrees with its environment's guardrails. Only the options below are written: levels and every other option stay
+as the file has them.
+"""
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envstack.program.config import ENVIRONMENTS, load_profile
+from envstack.program.config.guardrails import Guardrails
+from envstack.program.paths import POLICY_DIR
+
+
+@dataclass(frozen=True)
+class Threshold:
+    guardrail: str  # the Guardrails field that sets the option
+    key: str  # the configuration key a stack file raises to meet it
+
+
+# (rule, option) -> where its value comes from.
+THRESHOLDS: dict[tuple[str, str], Threshold] = {
+    ("rds-backup-retention", "minimumDays"): Threshold("min_backup_retention_days", "database.backupRetentionDays"),
+    ("redis-snapshot-retention", "minimumDays"): Threshold("min_cache_snapshot_retention_days",
+                                                           "cache.snapshotRetentionDays"),
+    ("log-group-retention", "minimumDays"): Threshold("min_log_retention_days", "monitoring.logRetentionDays"),
+}
+
+
+def policy_config_path(environment: str) -> Path:
+    return POLICY_DIR / f"{environment}.json"
+
+
+def thresholds(guardrails: Guardrails) -> dict[tuple[str, str], Any]:
+    """The pack options an environment's guardrails set."""
+    return {key: getattr(guardrails, threshold.guardrail) for key, threshold in THRESHOLDS.items()}
+
+
+def threshold_hints(guardrails: Guardrails) -> dict[str, str]:
+    """rule -> the key that fixes its violation and the least the guardrails (and so the pack) accept."""
+    return {rule: f"envstack:{threshold.key}: at least {getattr(guardrails, threshold.guardrail)}"
+            for (rule, _), threshold in THRESHOLDS.items()}
+
+
+def with_thresholds(config: Mapping[str, Any], guardrails: Guardrails) -> dict[str, Any]:
+    """`config` (a policies/<env>.json document) with the guardrails' thresholds; a rule given as a bare level
+    becomes {"enforcementLevel": level, option: value}."""
+    updated = dict(config)
+    for (rule, option), value in thresholds(guardrails).items():
+        entry = updated.get(rule, {})
+        entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
+        updated[rule] = {**entry, option: value}
+    return updated
+
+
+def render(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, indent=2) + "\n"
+
+
+def expected(environment: str) -> str:
+    """policies/<environment>.json as it should read."""
+    current = json.loads(policy_config_path(environment).read_text(encoding="utf-8"))
+    return render(with_thresholds(current, load_profile(environment).guardrails))
+
+
+def stale() -> list[str]:
+    """The environments whose policy configuration disagrees with their guardrails."""
+    return [env for env in ENVIRONMENTS if policy_config_path(env).read_text(encoding="utf-8") != expected(env)]
+
+
+def write() -> list[Path]:
+    """Write every stale policies/<env>.json; the paths written."""
+    written = []
+    for environment in stale():
+        path = policy_config_path(environment)
+        path.write_text(expected(environment), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write():
+        print(f"wrote {path.relative_to(POLICY_DIR.parent)}")
+    sys.exit(0)

@@ -1,0 +1,57 @@
+"""Each environment's policy thresholds come from its guardrails (envstack/tools/policy_config.py)."""
+
+import pytest
+
+from envstack.program.config import ENVIRONMENTS, load_profile
+from envstack.tools import policy_config
+from envstack.tools.policy_config import THRESHOLDS, with_thresholds
+from policies.evaluate import evaluate
+
+
+def test_every_environments_policy_thresholds_are_its_guardrails():
+    assert policy_config.stale() == [], "policies/<env>.json disagrees with the guardrails: run `make policy-config`"
+
+
+# The property each threshold rule reads, on the resource type it checks.
+CHECKED = {"rds-backup-retention": ("aws:rds/instance:Instance", "backupRetentionPeriod"),
+           "redis-snapshot-retention": ("aws:elasticache/replicationGroup:ReplicationGroup", "snapshotRetentionLimit"),
+           "log-group-retention": ("aws:cloudwatch/logGroup:LogGroup", "retentionInDays")}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_pack_accepts_the_guardrails_least_and_refuses_one_day_less(environment):
+    """What the configuration accepts, the environment's pack accepts; one day less both refuse."""
+    guardrails = load_profile(environment).guardrails
+    assert {rule for rule, _ in THRESHOLDS} == set(CHECKED)
+    for (rule, _), threshold in THRESHOLDS.items():
+        type_, prop = CHECKED[rule]
+        least = getattr(guardrails, threshold.guardrail)
+        records = [{"urn": f"urn:pulumi:s::envstack::{type_}::{name}", "type": type_, "name": name, "parent": None,
+                    "dependencies": [], "protect": True, "provider": None, "inputs": {prop: float(days)}}
+                   for name, days in (("least", least), ("less", least - 1))]
+        report = evaluate(records, policy_config.policy_config_path(environment))
+        assert {v["urn"].rsplit("::", 1)[-1] for v in report.violations if v["policy"] == rule} == {"less"}, rule
+
+
+def test_only_the_threshold_options_are_written_and_levels_kept():
+    guardrails = load_profile("prod").guardrails.model_copy(update={"min_backup_retention_days": 21})
+    written = with_thresholds({"all": "mandatory", "rds-backup-retention": "advisory",
+                               "log-group-retention": {"enforcementLevel": "disabled", "minimumDays": 1},
+                               "rds-multi-az": "advisory"}, guardrails)
+    assert written["all"] == "mandatory" and written["rds-multi-az"] == "advisory"
+    assert written["rds-backup-retention"] == {"enforcementLevel": "advisory", "minimumDays": 21}
+    assert written["log-group-retention"] == {"enforcementLevel": "disabled",
+                                              "minimumDays": guardrails.min_log_retention_days}
+    assert written["redis-snapshot-retention"] == {"minimumDays": guardrails.min_cache_snapshot_retention_days}
+
+
+def test_a_stale_file_is_named_and_rewritten(monkeypatch, tmp_path):
+    for environment in ENVIRONMENTS:
+        source = policy_config.policy_config_path(environment)
+        (tmp_path / source.name).write_text(source.read_text())
+    monkeypatch.setattr(policy_config, "POLICY_DIR", tmp_path)
+    stale = tmp_path / "staging.json"
+    stale.write_text(stale.read_text().replace('"minimumDays": 14', '"minimumDays": 7'))
+    assert policy_config.stale() == ["staging"]
+    assert policy_config.write() == [stale]
+    assert policy_config.stale() == []
