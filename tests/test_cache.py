@@ -74,10 +74,13 @@ def test_outside_prod_a_single_burstable_node_without_snapshots_is_fine():
              "nodeType": "cache.t4g.micro"}
     assert not [line for line in config_problems("dev", cache={**cheap, "finalSnapshot": False})
                 if "envstack:cache" in line]
-    # Staging holds production-like data: it may be small, but keeps a final snapshot.
-    assert not [line for line in config_problems("staging", cache=cheap) if "envstack:cache" in line]
+    # Staging holds production-like data: it may be small, but keeps a final snapshot and 3 days of snapshots.
+    assert not [line for line in config_problems("staging", cache={**cheap, "snapshotRetentionDays": 3})
+                if "envstack:cache" in line]
     assert_rejected("staging", {"cache": {"finalSnapshot": False}}, "envstack:cache.finalSnapshot",
                     "requires a final snapshot")
+    assert_rejected("staging", {"cache": cheap}, "envstack:cache.snapshotRetentionDays",
+                    "staging requires at least 3 days of snapshots")
 
 
 @pytest.mark.parametrize(("engine", "version", "family"), [

@@ -145,8 +145,6 @@ INVALID = [
      "staging requires at least 30 days of logs"),
     ("prod", {"monitoring": {"logRetentionDays": 60}}, "us-west-2", "envstack:monitoring.logRetentionDays",
      "prod requires at least 90 days of logs"),
-    ("dev", {"cache": {"snapshotRetentionDays": 0}}, "us-west-2", "envstack:cache.snapshotRetentionDays",
-     "dev requires at least 1 days of snapshots"),
     # Nodes in the private subnets need NAT (no ECR/STS/EC2 interface endpoints), whatever the environment.
     ("dev", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways",
      "cannot pull images or join the cluster without NAT"),

@@ -182,10 +182,13 @@ def test_outside_prod_the_guardrails_do_not_apply():
                "instanceClass": "db.t4g.large"}
     assert not [line for line in config_problems("dev", database={**relaxed, "skipFinalSnapshot": True})
                 if "envstack:database" in line]
-    # Staging holds production-like data: relaxed, but it keeps a final snapshot.
-    assert not [line for line in config_problems("staging", database=relaxed) if "envstack:database" in line]
+    # Staging holds production-like data: relaxed, but it keeps a final snapshot and 14 days of backups.
+    assert not [line for line in config_problems("staging", database={**relaxed, "backupRetentionDays": 14})
+                if "envstack:database" in line]
     assert_rejected("staging", {"database": {"skipFinalSnapshot": True}}, "envstack:database.skipFinalSnapshot",
                     "requires a final snapshot")
+    assert_rejected("staging", {"database": relaxed}, "envstack:database.backupRetentionDays",
+                    "staging requires at least 14 days of backups")
 
 
 @pytest.mark.parametrize("ceiling", [0, 110, 1000])

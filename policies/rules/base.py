@@ -138,8 +138,8 @@ class Resource:
 
 
 def retention_option(default_days: int) -> dict[str, Mapping[str, Any]]:
-    """The `minimumDays` option of a backup or snapshot retention rule (AWS keeps at most 35 days)."""
-    return {"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": default_days}}
+    """The `minimumDays` option of a backup or snapshot retention rule (AWS keeps at most 35 days; 0: no minimum)."""
+    return {"minimumDays": {"type": "integer", "minimum": 0, "maximum": 35, "default": default_days}}
 
 
 def short_retention(r: Resource, prop: str) -> Iterator[str]:

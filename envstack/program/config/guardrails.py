@@ -36,7 +36,7 @@ class Guardrails(Model):
     final_snapshots: bool  # RDS and Redis take a final snapshot when deleted
     min_cache_nodes: int = Field(ge=1)
     cache_failover: bool  # automatic failover and Multi-AZ
-    min_cache_snapshot_retention_days: int = Field(ge=1, le=35)  # the pack's redis-snapshot-retention takes >= 1
+    min_cache_snapshot_retention_days: int = Field(ge=0, le=35)
     burstable_data_classes: bool  # db.t* / cache.t* classes allowed
     load_balancer_tls: bool  # an HTTPS listener with an ACM certificate
     load_balancer_waf: bool
