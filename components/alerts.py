@@ -77,12 +77,16 @@ class Alerts(Component):
 
     def _subscribed(self, label: str, topic: aws.sns.Topic, statement: Statement) -> pulumi.Output[str]:
         """The topic's policy (`statement` of its ARN and the account) and an email subscription per address; the
-        ARN returned carries the policy, so whoever subscribes or publishes waits until it may."""
+        ARN returned carries the policy, so whoever subscribes or publishes waits until it may. A subscription is
+        named by its address (`<label>-email-oncall@example.com`; e-mail addresses are compared without case), never
+        its position: keyed `<label>-email-<i>`, an address added in front replaced the on-call subscription with a
+        new one that receives nothing until confirmed. The old name is its alias, so upgrading replaces nothing."""
         policy = aws.sns.TopicPolicy(label, arn=topic.arn, opts=self.child(), policy=pulumi.Output.all(
             topic.arn, self.account_id).apply(lambda ids: policy_document(statement(ids[0], ids[1]))))
         for i, email in enumerate(self._args.notification_emails):
-            aws.sns.TopicSubscription(f"{label}-email-{i}", topic=topic.arn, protocol="email", endpoint=email,
-                                      opts=self.child())
+            aws.sns.TopicSubscription(
+                f"{label}-email-{email.lower()}", topic=topic.arn, protocol="email", endpoint=email,
+                opts=self.child(aliases=[pulumi.Alias(name=f"{label}-email-{i}")]))
         return pulumi.Output.all(topic.arn, policy.id).apply(lambda values: values[0])
 
     def _publishers_use_key(self) -> dict[str, Any]:

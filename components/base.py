@@ -149,9 +149,13 @@ class Component(pulumi.ComponentResource):
 
     def attach_policies(self, role: aws.iam.Role, suffix: str, arns: tuple[str, ...]) \
             -> list[aws.iam.RolePolicyAttachment]:
-        """Managed policies attached to `role` as separate resources (`<label>-<suffix>-<i>`)."""
-        return [aws.iam.RolePolicyAttachment(f"{self.label}-{suffix}-{i}", role=role.name, policy_arn=arn,
-                                             opts=self.child()) for i, arn in enumerate(arns)]
+        """Managed policies attached to `role` as separate resources, named by the policy
+        (`<label>-<suffix>-AmazonEKSWorkerNodePolicy`), not by position (`<label>-<suffix>-<i>` before: its alias).
+        An attachment replaced create-before-delete onto the same role and policy is attached twice (AttachRolePolicy
+        is idempotent), then detached by the old one's delete, while the state says attached."""
+        return [aws.iam.RolePolicyAttachment(
+            f"{self.label}-{suffix}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn,
+            opts=self.child(aliases=[pulumi.Alias(name=f"{self.label}-{suffix}-{i}")])) for i, arn in enumerate(arns)]
 
     def log_groups(self, retention_days: int, names: Mapping[str, str]) -> dict[str, aws.cloudwatch.LogGroup]:
         """Log groups (suffix -> name) with retention, encrypted with a logs key of this component that CloudWatch

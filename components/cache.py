@@ -103,15 +103,20 @@ class Cache(DataStore):
         (configuration checks it), transit encryption on. User and group ids: lowercase letter first, then lowercase
         letters, digits, hyphens (CloudFormation AWS::ElastiCache::User / UserGroup patterns)."""
         prefix = self._args.name_prefix
+        # Fixed ids, which a replacement keeps: created before the old one is deleted, it would fail with
+        # UserAlreadyExists / UserGroupAlreadyExists, so these are replaced delete-first. What replaces them:
+        # user_id and user_name (internal/service/elasticache/user.go), the group's engine and id (user_group.go:
+        # ForceNew), and `pulumi up --replace`.
+        fixed = self.child(delete_before_replace=True)
         app = aws.elasticache.User(
             f"{self.label}-app", user_id=f"{prefix}-app", user_name=f"{prefix}-app", engine=RBAC_ENGINE,
-            access_string=APP_ACCESS, authentication_mode={"type": "iam"}, opts=self.child())
+            access_string=APP_ACCESS, authentication_mode={"type": "iam"}, opts=fixed)
         default = aws.elasticache.User(
             f"{self.label}-default", user_id=f"{prefix}-default", user_name="default", engine=RBAC_ENGINE,
-            access_string=DEFAULT_ACCESS, no_password_required=True, opts=self.child())
+            access_string=DEFAULT_ACCESS, no_password_required=True, opts=fixed)
         group = aws.elasticache.UserGroup(
             self.label, user_group_id=f"{prefix}-users", engine=RBAC_ENGINE,
-            user_ids=[default.user_id, app.user_id], opts=self.child())
+            user_ids=[default.user_id, app.user_id], opts=fixed)
         return app, group
 
     def _replication_group(self, display_name: str) -> aws.elasticache.ReplicationGroup:

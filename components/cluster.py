@@ -46,6 +46,8 @@ ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 ADDON_SETTINGS = {"vpc-cni": {"enableNetworkPolicy": "true"}}  # without it, NetworkPolicies are not enforced
 ROOT_DEVICE = "/dev/xvda"  # AL2023
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,32 @@ def _cluster_viewer(role_arn: str) -> eks.AccessEntryArgs:
     AmazonEKSAdminViewPolicy), which `pulumi preview` and `pulumi refresh` need to read the baseline's objects: a
     role without an entry gets "unreachable cluster" and drift is never detected."""
     return _cluster_wide(role_arn, "cluster-view", "AmazonEKSAdminViewPolicy")
+
+
+def role_name(role_arn: str) -> str:
+    """arn:aws:iam::123456789012:role/some/path/platform-admin -> platform-admin."""
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def access_entry_key(kind: str, role_arn: str) -> str:
+    """An access entry's key, `<kind>-<role name>` (`admin-platform-admin`): what it is, never its position in a list.
+    pulumi-eks names the entry `<cluster resource>-<key>` and its policy associations `<entry>-<association>`
+    (nodejs/eks/cluster/authenticationMode.ts, createAccessEntries): keyed by position, removing the first of two
+    roles replaced the second's entry create-before-delete onto a principal that still has one, and EKS answered 409
+    ResourceInUseException. Role names are unique per account; configuration refuses two roles of one name in a list."""
+    return f"{kind}-{role_name(role_arn)}"
+
+
+def aliases_transform(renamed: Mapping[tuple[str, str], str]) -> pulumi.ResourceTransform:
+    """Gives a child that a remote component (pulumi-eks) creates the alias `renamed[(type, name)]`, its name in
+    earlier envstack versions, so the engine moves its state instead of replacing it."""
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        old = renamed.get((args.type_, args.name))
+        if old is None:
+            return None
+        return pulumi.ResourceTransformResult(props=args.props, opts=pulumi.ResourceOptions.merge(
+            args.opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old)])))
+    return transform
 
 
 def attached(role: aws.iam.Role, attachments: Sequence[aws.iam.RolePolicyAttachment]) -> pulumi.Output[aws.iam.Role]:
@@ -230,28 +258,43 @@ class Cluster(Component):
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
             deletion_protection=a.deletion_protection,
             tags=dict(a.tags),
-            opts=self.child(depends_on=[self.control_plane_logs], transforms=[no_creator_admin_transform()]),
+            opts=self.child(depends_on=[self.control_plane_logs], transforms=[
+                no_creator_admin_transform(), aliases_transform(self._access_entry_aliases())]),
         )
 
     def _api_access(self, security_group_id: pulumi.Input[str]) -> list[aws.vpc.SecurityGroupIngressRule]:
-        """The private endpoint answers only what the cluster security group admits: the listed networks on 443."""
+        """The private endpoint answers only what the cluster security group admits: the listed networks on 443.
+        A rule is named by its CIDR (`cluster-api-10.250.0.0-24`; `cluster-api-<i>` before, its alias)."""
         return [aws.vpc.SecurityGroupIngressRule(
-            f"{self.label}-api-{i}", security_group_id=security_group_id, ip_protocol="tcp", from_port=443,
-            to_port=443, cidr_ipv4=cidr, description=f"Kubernetes API (private endpoint) from {cidr}",
-            opts=self.child()) for i, cidr in enumerate(self._args.api_access_cidrs)]
+            f"{self.label}-api-{cidr.replace('/', '-')}", security_group_id=security_group_id, ip_protocol="tcp",
+            from_port=443, to_port=443, cidr_ipv4=cidr, description=f"Kubernetes API (private endpoint) from {cidr}",
+            opts=self.child(aliases=[pulumi.Alias(name=f"{self.label}-api-{i}")]))
+            for i, cidr in enumerate(self._args.api_access_cidrs)]
 
     def _access_entries(self) -> dict[str, eks.AccessEntryArgs]:
         a = self._args
         # The deployer and the administrators get cluster admin. The deployer's entry replaces the creator's
         # implicit one (turned off above): without it `pulumi up` could not create the baseline's objects.
         deployer = {"deployer": _cluster_admin(a.deployer_role_arn)} if a.deployer_role_arn else {}
-        admins = {f"admin-{i}": _cluster_admin(arn) for i, arn in enumerate(a.admin_role_arns)}
+        admins = {access_entry_key("admin", arn): _cluster_admin(arn) for arn in a.admin_role_arns}
         # CI deployers get no EKS access policy: their rights are the namespaced RBAC of the cluster baseline.
-        deployers = {f"ci-deployer-{i}": eks.AccessEntryArgs(principal_arn=arn, kubernetes_groups=[a.ci_deployer_group])
-                     for i, arn in enumerate(a.ci_deployer_role_arns)}
-        # Read-only roles, keyed by role name (never by position: removing one must not move another's entry).
-        viewers = {f"viewer-{arn.rsplit('/', 1)[-1]}": _cluster_viewer(arn) for arn in a.viewer_role_arns}
+        deployers = {access_entry_key("ci-deployer", arn): eks.AccessEntryArgs(
+            principal_arn=arn, kubernetes_groups=[a.ci_deployer_group]) for arn in a.ci_deployer_role_arns}
+        # Read-only roles (always keyed by role name: they have no positional names to alias).
+        viewers = {access_entry_key("viewer", arn): _cluster_viewer(arn) for arn in a.viewer_role_arns}
         return {**deployer, **admins, **deployers, **viewers}
+
+    def _access_entry_aliases(self) -> dict[tuple[str, str], str]:
+        """Entries were keyed `admin-<i>` / `ci-deployer-<i>` by position before (CHANGELOG, "stable identities"):
+        each entry (and its policy association) takes over the state of the one at its position, so upgrading
+        replaces nothing; an upgrade deploy that also reorders the lists replaces what moved, as before."""
+        prefix, renamed = f"{self.label}-eks", {}
+        for kind, arns in (("admin", self._args.admin_role_arns), ("ci-deployer", self._args.ci_deployer_role_arns)):
+            for i, arn in enumerate(arns):
+                new, old = f"{prefix}-{access_entry_key(kind, arn)}", f"{prefix}-{kind}-{i}"
+                renamed[(ACCESS_ENTRY, new)] = old
+                renamed[(ACCESS_POLICY_ASSOCIATION, f"{new}-cluster-admin")] = f"{old}-cluster-admin"
+        return renamed
 
     def _launch_template(self, spec: NodeGroupSpec) -> aws.ec2.LaunchTemplate:
         """No AMI and no user data: EKS picks the AL2023 image for `amiType` and bootstraps the node itself."""

@@ -4,11 +4,12 @@ ElastiCache, and the unencrypted topic ElastiCache needs, with the same subscrib
 import json
 from typing import Any
 
+import pytest
 from conftest import region, synth_with
 from test_database import children, only, transitive_dependencies
 
 from components.alerts import ANOMALY_PUBLISHER, PUBLISHERS
-from envstack.program.config import load_profile
+from envstack.program.config import ConfigError, load_profile
 from envstack.tools.report import summary
 from envstack.tools.synth import ResourceRecord, Synthesis
 
@@ -141,3 +142,37 @@ def test_anomaly_detection_off_leaves_cost_alerts_out_of_both_policies():
     (services,) = [st for st in key_policy["Statement"] if "Service" in st["Principal"]]
     (published,) = json.loads(topic_policy(s).inputs["policy"])["Statement"]
     assert set(services["Principal"]["Service"]) == set(published["Principal"]["Service"]) == set(PUBLISHERS)
+
+
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+
+
+def subscription_urns(s: Synthesis) -> dict[tuple[str, str], str]:
+    """(topic output, address) -> the subscription's URN."""
+    topics = {s.outputs[o]: o for o in ("alertTopicArn", "cacheEventsTopicArn")}
+    return {(topics[r.inputs["topic"]], r.inputs["endpoint"]): r.urn for r in children(s, "alerts", SUBSCRIPTION)}
+
+
+def test_an_address_added_in_front_leaves_the_other_subscriptions_as_they_are():
+    """Named by position, the on-call subscription would be replaced by a new, unconfirmed one receiving nothing."""
+    before = subscription_urns(synth_with("staging", monitoring={"notificationEmails": ["oncall@example.com"]}))
+    after = subscription_urns(synth_with("staging", monitoring={
+        "notificationEmails": ["new@example.com", "oncall@example.com"]}))
+    assert {key for key in before} == {("alertTopicArn", "oncall@example.com"),
+                                       ("cacheEventsTopicArn", "oncall@example.com")}
+    assert {key: after[key] for key in before} == before
+    assert after[("alertTopicArn", "new@example.com")].endswith("::alerts-email-new@example.com")
+
+
+def test_subscriptions_keep_the_state_of_their_positional_names():
+    s = synth_with("staging", monitoring={"notificationEmails": ["new@example.com", "OnCall@example.com"]})
+    records = {r.name: r for r in children(s, "alerts", SUBSCRIPTION)}
+    oncall = records["alerts-email-oncall@example.com"]
+    assert oncall.inputs["endpoint"] == "OnCall@example.com"
+    assert oncall.aliases == [oncall.urn.replace("::alerts-email-oncall@example.com", "::alerts-email-1")]
+    assert records["alerts-cache-events-email-new@example.com"].aliases[0].endswith("::alerts-cache-events-email-0")
+
+
+def test_an_address_listed_twice_in_any_case_is_refused():
+    with pytest.raises(ConfigError, match=r"envstack:monitoring.notificationEmails.*more than once.*oncall"):
+        synth_with("staging", monitoring={"notificationEmails": ["oncall@example.com", "OnCall@Example.com"]})

@@ -212,6 +212,12 @@ def test_the_replication_group_admits_its_user_group_and_has_no_auth_token(stack
     assert replication_group["transitEncryptionEnabled"] is True  # IAM authentication needs TLS
 
 
+def test_users_and_their_group_of_fixed_ids_are_replaced_delete_first(stack):
+    """Created before the old one is gone, a user or group with the same id fails with ...AlreadyExists."""
+    fixed = [*children(stack, "cache", USER), only(children(stack, "cache", USER_GROUP))]
+    assert len(fixed) == 3 and all(r.deleteBeforeReplace for r in fixed)
+
+
 def test_no_secret_to_keep(stack):
     """No AUTH token, so no Secrets Manager secret (the cache key serves ElastiCache only: test_kms)."""
     assert not children(stack, "cache", "aws:secretsmanager/secret:Secret")

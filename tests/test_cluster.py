@@ -17,7 +17,9 @@ from components.cluster import (
     Cluster,
     ClusterArgs,
     NodeGroupSpec,
+    aliases_transform,
     no_creator_admin_transform,
+    role_name,
     update_config_transform,
 )
 from envstack.program.config import ENVIRONMENTS, ConfigError, load_profile, load_stack_config
@@ -140,16 +142,64 @@ def test_check_viewer_accepts_only_a_role_the_stack_gives_read_access(tmp_path, 
 def test_access_entries_map_the_deployer_and_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
     raw = read_stack_config(stack.stack)["envstack:cluster"]
     entries = stack.one(EKS).inputs["accessEntries"]
-    assert set(entries) == {"deployer", "admin-0", "ci-deployer-0"}
+    admins = {f"admin-{role_name(arn)}": arn for arn in raw.get("adminRoleArns", [])}
+    ci = {f"ci-deployer-{role_name(arn)}": arn for arn in raw.get("ciDeployerRoleArns", [])}
+    assert set(entries) == {"deployer", *admins, *ci}
     assert entries["deployer"] == {"principalArn": raw["deployerRoleArn"],
                                    "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
-    assert entries["admin-0"] == {"principalArn": raw["adminRoleArns"][0],
-                                  "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
-    assert entries["ci-deployer-0"] == {"principalArn": raw["ciDeployerRoleArns"][0],
-                                        "kubernetesGroups": ["envstack:ci-deployers"]}
+    for key, arn in admins.items():
+        assert entries[key] == {"principalArn": arn, "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
+    for key, arn in ci.items():
+        assert entries[key] == {"principalArn": arn, "kubernetesGroups": ["envstack:ci-deployers"]}
     # One entry per principal: EKS refuses a second one (409 ResourceInUseException).
     principals = [e["principalArn"] for e in entries.values()]
     assert len(set(principals)) == len(principals)
+
+
+ROLE_A = "arn:aws:iam::111111111111:role/platform-admin"
+ROLE_B = "arn:aws:iam::111111111111:role/teams/oncall-admin"
+CI_ROLE = "arn:aws:iam::111111111111:role/github-actions-deployer"
+
+
+def test_access_entries_are_keyed_by_role_name_so_removing_one_leaves_the_others():
+    """pulumi-eks names each entry `<cluster resource>-<key>` (createAccessEntries): the keys are the names."""
+    both = synth_with("prod", cluster={**read_stack_config("prod")["envstack:cluster"],
+                                       "adminRoleArns": [ROLE_A, ROLE_B], "ciDeployerRoleArns": [CI_ROLE]})
+    second_only = synth_with("prod", cluster={**read_stack_config("prod")["envstack:cluster"],
+                                              "adminRoleArns": [ROLE_B], "ciDeployerRoleArns": [CI_ROLE]})
+    before, after = (s.one(EKS).inputs["accessEntries"] for s in (both, second_only))
+    assert set(before) == {"deployer", "admin-platform-admin", "admin-oncall-admin",
+                           "ci-deployer-github-actions-deployer"}
+    assert set(after) == set(before) - {"admin-platform-admin"}
+    assert all(after[key] == before[key] for key in after)
+
+
+def test_renamed_access_entries_and_their_associations_keep_the_state_of_their_positional_names():
+    cluster = mocked_cluster(admin_role_arns=(ROLE_A, ROLE_B), ci_deployer_role_arns=(CI_ROLE,))
+    transform = aliases_transform(cluster._access_entry_aliases())
+    opts = pulumi.ResourceOptions(parent=None)
+
+    def alias(type_: str, name: str) -> list[str | None]:
+        result = transform(pulumi.ResourceTransformArgs(True, type_, name, {"p": 1}, opts))
+        if result is None:
+            return []
+        assert result.props == {"p": 1}
+        return [a.name for a in result.opts.aliases or []]
+
+    entry, association = "aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+    assert alias(entry, "cluster-eks-admin-oncall-admin") == ["cluster-eks-admin-1"]
+    assert alias(association, "cluster-eks-admin-oncall-admin-cluster-admin") == ["cluster-eks-admin-1-cluster-admin"]
+    assert alias(entry, "cluster-eks-ci-deployer-github-actions-deployer") == ["cluster-eks-ci-deployer-0"]
+    assert alias(entry, "cluster-eks-deployer") == []  # always keyed by what it is
+    assert alias("aws:eks/cluster:Cluster", "cluster-eks-admin-platform-admin") == []
+
+
+def test_two_roles_of_one_name_in_a_list_are_refused():
+    refused = problems("prod", adminRoleArns=[ROLE_A, "arn:aws:iam::222222222222:role/other/platform-admin"])
+    assert any("envstack:cluster.adminRoleArns" in line and "distinct names" in line and "platform-admin" in line
+               for line in refused), refused
+    # In two lists, they are two keys (admin-..., ci-deployer-...): only the same role twice is refused there.
+    stack_config("prod", adminRoleArns=[ROLE_A], ciDeployerRoleArns=["arn:aws:iam::222222222222:role/platform-admin"])
 
 
 def test_the_creator_admin_transform_turns_off_the_implicit_entry_on_the_aws_cluster_only():
@@ -580,3 +630,20 @@ def test_the_cluster_and_node_groups_get_their_roles_once_the_policies_are_attac
     assert cluster_policies <= set(stack.one(EKS).propertyDependencies["serviceRole"])
     for group in stack.of_type(MNG):
         assert node_policies <= set(group.propertyDependencies["nodeRole"]), group.name
+
+
+def test_policy_attachments_and_api_rules_are_named_by_what_they_are_and_keep_their_positional_state():
+    """An attachment replaced create-before-delete onto the same role and policy ends detached; a rule replaced
+    onto the same CIDR is a duplicate. Named by policy and CIDR, reordering the lists replaces nothing."""
+    s = synth("prod")
+    attachments = {r.name: r for r in s.of_type(ATTACHMENT) if r.name.startswith("cluster-nodes-")}
+    assert set(attachments) == {f"cluster-nodes-{arn.rsplit('/', 1)[-1]}" for arn in cluster_module.NODE_POLICIES}
+    for i, arn in enumerate(cluster_module.NODE_POLICIES):
+        record = attachments[f"cluster-nodes-{arn.rsplit('/', 1)[-1]}"]
+        assert record.inputs["policyArn"] == arn
+        assert record.aliases == [record.urn.rsplit("::", 1)[0] + f"::cluster-nodes-{i}"]
+    cidrs = read_stack_config("prod")["envstack:cluster"]["apiAccessCidrs"]
+    rules = {r.name: r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")}
+    assert {r.inputs["cidrIpv4"]: name for name, r in rules.items()} == {
+        cidr: f"cluster-api-{cidr.replace('/', '-')}" for cidr in cidrs}
+    assert [r.aliases[0].rsplit("::", 1)[1] for r in rules.values()] == [f"cluster-api-{i}" for i in range(len(cidrs))]

@@ -273,6 +273,17 @@ class ClusterConfig(Model):
         return {"deployerRoleArn": (self.deployer_role_arn,), "adminRoleArns": self.admin_role_arns,
                 "ciDeployerRoleArns": self.ci_deployer_role_arns, "viewerRoleArns": self.viewer_role_arns}
 
+    @field_validator("admin_role_arns", "ci_deployer_role_arns", "viewer_role_arns")
+    @classmethod
+    def _one_role_per_name(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
+        # components/cluster.py names each access entry by its role's name (what it is, never its position).
+        names = [arn.rsplit("/", 1)[-1] for arn in {arn.casefold(): arn for arn in arns}.values()]
+        repeated = sorted({name for name in names if names.count(name) > 1})  # the same role twice: StackConfig
+        if repeated:
+            raise ValueError(f"expected roles of distinct names: envstack names each access entry after its role, "
+                             f"and {repeated} name more than one role (of other accounts or paths)")
+        return arns
+
     @field_validator("public_access_cidrs")
     @classmethod
     def _no_documentation_ranges(cls, cidrs: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:

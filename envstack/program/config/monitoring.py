@@ -57,9 +57,11 @@ class MonitoringConfig(Model):
     @field_validator("notification_emails")
     @classmethod
     def _email_addresses(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
-        repeated = sorted({e for e in emails if emails.count(e) > 1})
+        # Compared without case, as mail systems do: each address names its subscription (components/alerts.py).
+        folded = [e.casefold() for e in emails]
+        repeated = sorted({e for e in emails if folded.count(e.casefold()) > 1})
         if repeated:
-            raise ValueError(f"expected each address once; listed more than once: {repeated}")
+            raise ValueError(f"expected each address once (in any case); listed more than once: {repeated}")
         return emails
 
     @field_validator("datapoints_to_alarm")
