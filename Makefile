@@ -8,7 +8,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth cost test lint lint-workflows typecheck unit clean bench policy-config
+.PHONY: setup synth cost test lint lint-workflows typecheck unit clean bench policy-config docs
 
 setup: $(VENV_STAMP)
 
@@ -39,6 +39,11 @@ cost: $(VENV_STAMP)
 # Each environment's pack thresholds (policies/<env>.json) from its profile's guardrails; tests fail when stale.
 policy-config: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python -m envstack.tools.policy_config
+
+# docs/configuration.md and docs/policies.md: their generated sections, from the models, profiles and the pack
+# (tests/test_docs.py fails while they are stale).
+docs: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python -m envstack.tools.reference
 
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .

@@ -3,9 +3,9 @@
 from pulumi_policy import Policy
 
 from . import alb, eks, kms_iam, monitoring, network, rds, redis, stack, tags  # noqa: F401  (declare the rules)
-from .base import CHECKOV, DEPLOYABILITY, REGISTRY
+from .base import CHECKOV, DEPLOYABILITY, REGISTRY, SOURCES
 
-__all__ = ["CHECKOV", "DEPLOYABILITY", "all_policies"]
+__all__ = ["CHECKOV", "DEPLOYABILITY", "SOURCES", "all_policies"]
 
 
 def all_policies() -> list[Policy]:

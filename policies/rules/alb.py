@@ -21,16 +21,17 @@ def _application(r: Resource) -> bool:
 
 
 def alb_rule(name: str, description: str, severity: Severity, checkov: str = "",
-             deployability: bool = False) -> Callable[[ResourceCheck], Policy]:
+             deployability: bool = False, source: str = "") -> Callable[[ResourceCheck], Policy]:
     """A rule over application load balancers (network and gateway load balancers are skipped)."""
     return resource_rule(name, description, LOAD_BALANCERS, severity=severity, checkov=checkov, when=_application,
-                         deployability=deployability)
+                         deployability=deployability, source=source)
 
 
 # ELB API reference, CreateLoadBalancer: "[Application Load Balancers] You must specify subnets from at least two
 # Availability Zones." envstack puts one public subnet per AZ, so two subnets means two AZs.
 @alb_rule("alb-two-availability-zones", "An ALB needs subnets in at least two Availability Zones (AWS refuses one).",
-          severity=Severity.HIGH, deployability=True)
+          severity=Severity.HIGH, deployability=True,
+          source="ELB API reference, CreateLoadBalancer")
 def two_availability_zones(r: Resource) -> Iterator[str]:
     subnets = len(as_list(r.get("subnets"))) or len(as_list(r.get("subnetMappings")))
     if subnets < 2:
@@ -93,7 +94,8 @@ def tls_policy(r: Resource) -> Iterator[str]:
 # WAF API reference, LoggingConfiguration: "The name that you give the destination must start with aws-waf-logs-"
 # (CloudWatch Logs log group, S3 bucket or Firehose stream).
 @resource_rule("waf-log-destination-name", "WAF logs go only to a destination named aws-waf-logs-*.", [WAF_LOGGING],
-               deployability=True)
+               deployability=True,
+               source="WAF API reference, LoggingConfiguration")
 def waf_log_destination_name(r: Resource) -> Iterator[str]:
     for arn in as_list(r.get("logDestinationConfigs")):
         name = re.split(r"log-group:|deliverystream/|:::", str(arn))[-1]

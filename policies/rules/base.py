@@ -33,6 +33,8 @@ Props = Mapping[str, Any]
 REGISTRY: list[Policy] = []
 # Checkov ids per rule name, for documentation.
 CHECKOV: dict[str, str] = {}
+# Where AWS (or the provider) documents what a deployability rule enforces, per rule name: docs/policies.md.
+SOURCES: dict[str, str] = {}
 # Deployability rules: constraints AWS, EKS or a provider enforces at `pulumi up` that can be read from the
 # resources. They are mandatory in every environment (a dev stack that AWS refuses is no cheaper), so the
 # policy configuration may not relax them (`policies.evaluate.resolve` refuses it; tests check every file).
@@ -165,11 +167,11 @@ def _tags(checkov: str, deployability: bool) -> list[str] | None:
 def resource_rule(name: str, description: str, types: Iterable[str], *, severity: Severity = Severity.HIGH,
                   checkov: str = "", options: Mapping[str, Mapping[str, Any]] | None = None,
                   level: EnforcementLevel = EnforcementLevel.MANDATORY,
-                  when: Callable[[Resource], bool] | None = None, deployability: bool = False,
+                  when: Callable[[Resource], bool] | None = None, deployability: bool = False, source: str = "",
                   ) -> Callable[[ResourceCheck], ResourceValidationPolicy]:
     """Declare a resource rule: the check yields one message per problem and only sees the given types
     (and, with `when`, only the resources the predicate accepts). `deployability`: AWS would refuse it at
-    `pulumi up`, so the rule is mandatory in every environment."""
+    `pulumi up`, so the rule is mandatory in every environment; `source` names where AWS documents that."""
     wanted = frozenset(types)
 
     def declare(check: ResourceCheck) -> ResourceValidationPolicy:
@@ -185,7 +187,7 @@ def resource_rule(name: str, description: str, types: Iterable[str], *, severity
         policy = ResourceValidationPolicy(name=name, description=description, validate=validate,
                                           enforcement_level=level, config_schema=_schema(options),
                                           severity=severity, tags=_tags(checkov, deployability))
-        _register(policy, checkov, deployability)
+        _register(policy, checkov, deployability, source)
         return policy
 
     return declare
@@ -194,9 +196,9 @@ def resource_rule(name: str, description: str, types: Iterable[str], *, severity
 def stack_rule(name: str, description: str, *, severity: Severity = Severity.HIGH, checkov: str = "",
                options: Mapping[str, Mapping[str, Any]] | None = None,
                level: EnforcementLevel = EnforcementLevel.MANDATORY,
-               deployability: bool = False) -> Callable[[StackCheck], StackValidationPolicy]:
+               deployability: bool = False, source: str = "") -> Callable[[StackCheck], StackValidationPolicy]:
     """Declare a stack rule: the check yields (message, urn) pairs over all resources of the stack.
-    `deployability`: as for `resource_rule`."""
+    `deployability` and `source`: as for `resource_rule`."""
 
     def declare(check: StackCheck) -> StackValidationPolicy:
         def validate(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -206,21 +208,24 @@ def stack_rule(name: str, description: str, *, severity: Severity = Severity.HIG
         policy = StackValidationPolicy(name=name, description=description, validate=validate,
                                        enforcement_level=level, config_schema=_schema(options),
                                        severity=severity, tags=_tags(checkov, deployability))
-        _register(policy, checkov, deployability)
+        _register(policy, checkov, deployability, source)
         return policy
 
     return declare
 
 
-def _register(policy: Policy, checkov: str, deployability: bool) -> None:
+def _register(policy: Policy, checkov: str, deployability: bool, source: str) -> None:
     if any(p.name == policy.name for p in REGISTRY):
         raise ValueError(f"duplicate policy name {policy.name}")
     if deployability and policy.enforcement_level != EnforcementLevel.MANDATORY:
         raise ValueError(f"deployability rule {policy.name} must be mandatory")
+    if deployability and not source:
+        raise ValueError(f"deployability rule {policy.name} must name its source: where AWS documents the refusal")
     REGISTRY.append(policy)
     CHECKOV[policy.name] = checkov
     if deployability:
         DEPLOYABILITY.add(policy.name)
+        SOURCES[policy.name] = source
 
 
 # ---- stack helpers -------------------------------------------------------------------------------------------

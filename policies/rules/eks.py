@@ -158,7 +158,8 @@ def ebs_encrypted(r: Resource) -> Iterator[str]:
 @resource_rule("eks-no-implicit-creator-admin",
                "With access entries, the cluster creator's implicit admin entry must be off: the explicit entry for "
                "the role that deploys would collide with it (409 ResourceInUseException).", [CLUSTER],
-               deployability=True)
+               deployability=True,
+               source="pulumi/pulumi-eks#2373, terraform-aws-eks#3293")
 def no_implicit_creator_admin(r: Resource) -> Iterator[str]:
     mode = r.get("accessConfig", "authenticationMode", default="CONFIG_MAP")
     if mode in ("API", "API_AND_CONFIG_MAP") and r.get("accessConfig", "bootstrapClusterCreatorAdminPermissions",
@@ -181,7 +182,8 @@ def _subnet_count(r: Resource) -> int | None:
 # at least two different AZs"). envstack gives one private subnet per AZ, so two subnets means two AZs.
 @resource_rule("eks-cluster-two-availability-zones",
                "An EKS cluster needs subnets in at least two Availability Zones (AWS refuses one).", CLUSTERS,
-               deployability=True)
+               deployability=True,
+               source="EKS user guide, VPC and subnet requirements (CreateCluster)")
 def cluster_two_availability_zones(r: Resource) -> Iterator[str]:
     subnets = _subnet_count(r)
     if subnets is not None and subnets < 2:
@@ -227,7 +229,8 @@ def _on_cluster_security_group(rule: PolicyResource, targets: list[PolicyResourc
 # (cluster.ts), so `pulumi up` then times out on every Kubernetes object it applies.
 @stack_rule("eks-private-endpoint-reachable",
             "A cluster without a public endpoint needs an ingress rule on 443 on its cluster security group, so the "
-            "runner that deploys reaches the private endpoint.", deployability=True)
+            "runner that deploys reaches the private endpoint.", deployability=True,
+            source="EKS user guide, Cluster API server endpoint")
 def private_endpoint_reachable(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     rules = [r for r in of_type(resources, *INGRESS_RULES) if _admits_443(r)]
     for cluster in _clusters(resources):
@@ -251,7 +254,8 @@ def _principals(cluster: PolicyResource, entries: list[PolicyResource]) -> list[
 # ResourceInUseException (409).
 @stack_rule("eks-access-entries-unique",
             "An IAM principal may have only one access entry per cluster (EKS refuses a second with 409).",
-            deployability=True)
+            deployability=True,
+            source="EKS API reference, CreateAccessEntry")
 def access_entries_unique(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     entries = list(of_type(resources, ACCESS_ENTRY))
     for cluster in _clusters(resources):
@@ -272,7 +276,8 @@ def _node_group_cluster(group: PolicyResource, clusters: list[PolicyResource]) -
 # control plane (UpdateNodegroupVersion / CreateNodegroup). A template that names its own AMI cannot take a version:
 # envstack's templates never do (the rule would refuse one).
 @stack_rule("eks-node-group-version",
-            "Every managed node group must name its cluster's Kubernetes version.", deployability=True)
+            "Every managed node group must name its cluster's Kubernetes version.", deployability=True,
+            source="pulumi-eks `nodegroup.ts`; EKS user guide, Update a managed node group")
 def node_group_version(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     clusters = _clusters(resources)
     for group in of_type(resources, MANAGED_NODE_GROUP, NODE_GROUP):

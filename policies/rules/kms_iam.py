@@ -70,7 +70,8 @@ def _allows(statement: Mapping[str, Any], action: str) -> bool:
 # readable here; an IAM principal (the account root delegates to IAM) that may kms:PutKeyPolicy unconditionally is.
 @resource_rule("kms-key-policy-manageable",
                "An explicit key policy must let an IAM principal change it (KMS's lockout safety check refuses it "
-               "otherwise).", [KEY], deployability=True)
+               "otherwise).", [KEY], deployability=True,
+               source="KMS API reference, CreateKey / PutKeyPolicy")
 def key_policy_manageable(r: Resource) -> Iterator[str]:
     if not r.present("policy"):
         return  # no policy: the default key policy lets the account administer the key

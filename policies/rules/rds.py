@@ -129,7 +129,8 @@ def auto_minor_upgrade(r: Resource) -> Iterator[str]:
 # subnets means two AZs.
 @resource_rule("rds-subnet-group-two-availability-zones",
                "A DB subnet group needs subnets in at least two Availability Zones (AWS refuses one).", [SUBNET_GROUP],
-               deployability=True)
+               deployability=True,
+               source="RDS API reference, CreateDBSubnetGroup")
 def subnet_group_two_azs(r: Resource) -> Iterator[str]:
     subnets = len(as_list(r.get("subnetIds")))
     if subnets < 2:
@@ -140,7 +141,8 @@ def subnet_group_two_azs(r: Resource) -> Iterator[str]:
 # must be at least 10% above the allocated storage ("Invalid max storage size"); 0 or none turns autoscaling off.
 @resource_rule("rds-storage-autoscaling-headroom",
                "An RDS storage autoscaling ceiling must be at least 10% above the allocated storage (AWS refuses "
-               "less).", [INSTANCE], deployability=True)
+               "less).", [INSTANCE], deployability=True,
+               source="RDS guide, Managing capacity automatically with storage autoscaling")
 def storage_autoscaling_headroom(r: Resource) -> Iterator[str]:
     ceiling, allocated = r.get("maxAllocatedStorage", default=0), r.get("allocatedStorage", default=0)
     if ceiling and ceiling * 10 < allocated * 11:

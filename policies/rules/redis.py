@@ -37,7 +37,8 @@ def in_transit_encryption(r: Resource) -> Iterator[str]:
 # ElastiCache guide, "Authenticating with IAM", Limitations: for an IAM-enabled user the user name and the user id
 # must be identical (CreateUser refuses the user otherwise).
 @resource_rule("cache-iam-user-name", "An IAM-authenticated ElastiCache user's userName equals its userId.",
-               [CACHE_USER], deployability=True)
+               [CACHE_USER], deployability=True,
+               source="ElastiCache guide, Authenticating with IAM (Limitations)")
 def iam_user_name(r: Resource) -> Iterator[str]:
     if r.get("authenticationMode", "type") == "iam" and r.get("userName") != r.get("userId"):
         yield (f"IAM-authenticated user {r.get('userId')!r} has userName {r.get('userName')!r}: ElastiCache wants the "
@@ -74,7 +75,8 @@ _GROUP_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,39}$")
 # first, no two consecutive hyphens, no trailing hyphen (terraform-provider-aws validateReplicationGroupID).
 @resource_rule("elasticache-replication-group-id",
                "A replication group id has 1-40 letters, digits or single hyphens and starts with a letter.",
-               [REPLICATION_GROUP], deployability=True)
+               [REPLICATION_GROUP], deployability=True,
+               source="ElastiCache API reference, CreateReplicationGroup")
 def replication_group_id(r: Resource) -> Iterator[str]:
     group_id = r.get("replicationGroupId")
     if isinstance(group_id, str) and not _GROUP_ID.match(group_id):

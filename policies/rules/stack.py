@@ -105,7 +105,8 @@ def datastore_alarms(resources: list[PolicyResource], cfg: dict[str, Any]) -> Fi
 # per AZ in envstack's isolated tier). A single-AZ group (dev) may use a one-subnet subnet group.
 @stack_rule("cache-multi-az-subnets",
             "A Multi-AZ replication group needs a cache subnet group with subnets in at least two Availability Zones.",
-            deployability=True)
+            deployability=True,
+            source="ElastiCache guide, Minimizing downtime by using Multi-AZ")
 def cache_multi_az_subnets(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     groups = list(of_type(resources, CACHE_SUBNET_GROUP))
     for cache in of_type(resources, REPLICATION_GROUP):
@@ -135,7 +136,8 @@ def _source_owner_publish(policy: PolicyResource) -> bool:
 # topics default to aws:SourceAccount); otherwise ElastiCache marks the topic inactive and its events are lost.
 @stack_rule("elasticache-notification-topic",
             "A replication group notifies an unencrypted SNS topic whose policy admits publishers by aws:SourceOwner.",
-            deployability=True)
+            deployability=True,
+            source="ElastiCache guide, Event Notifications and Amazon SNS")
 def elasticache_notification_topic(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     topics, policies = list(of_type(resources, SNS_TOPIC)), list(of_type(resources, SNS_TOPIC_POLICY))
     for cache in of_type(resources, REPLICATION_GROUP):
@@ -164,7 +166,8 @@ def _members(group: PolicyResource, users: list[PolicyResource]) -> tuple[list[P
 # user group" (CloudFormation AWS::ElastiCache::UserGroup: "A user named default must be included"). AWS's own
 # user `default` (id "default") is open to all; envstack adds a switched-off user of its own named default.
 @stack_rule("cache-user-group-default-user", "An ElastiCache user group includes a user named default.",
-            deployability=True)
+            deployability=True,
+            source="ElastiCache API reference, CreateUserGroup")
 def cache_user_group_default_user(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     users = list(of_type(resources, CACHE_USER))
     for group in of_type(resources, CACHE_USER_GROUP):
@@ -185,7 +188,8 @@ def _version(value: Any) -> tuple[int, int] | None:
 # Valkey 7.2+ or Redis OSS 7.0+; CreateReplicationGroup / ModifyReplicationGroup refuse the user group otherwise.
 @stack_rule("cache-iam-auth-requirements",
             "A replication group admitting IAM-authenticated users encrypts in transit and runs Valkey 7.2+ or "
-            "Redis OSS 7.0+.", deployability=True)
+            "Redis OSS 7.0+.", deployability=True,
+            source="ElastiCache guide, Authenticating with IAM (Limitations)")
 def cache_iam_auth_requirements(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     users, groups = list(of_type(resources, CACHE_USER)), list(of_type(resources, CACHE_USER_GROUP))
     for cache in of_type(resources, REPLICATION_GROUP):
@@ -219,7 +223,8 @@ def _trusts_pod_identity(role: PolicyResource) -> bool:
 # ("Trust policy of the role provided is invalid": hashicorp/terraform-provider-aws#41483).
 @stack_rule("pod-identity-role-trust",
             "A Pod Identity association's role trusts pods.eks.amazonaws.com with sts:AssumeRole and "
-            "sts:TagSession.", deployability=True)
+            "sts:TagSession.", deployability=True,
+            source="EKS user guide, Pod Identity role trust policy; terraform-provider-aws#41483")
 def pod_identity_role_trust(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
     roles = list(of_type(resources, ROLE))
     for association in of_type(resources, POD_IDENTITY_ASSOCIATION):

@@ -17,6 +17,7 @@ class Model(BaseModel):
         frozen=True,
         strict=False,
         allow_inf_nan=False,  # `.inf` and `.nan` are YAML numbers, never a meant size, budget or threshold
+        use_attribute_docstrings=True,  # a field's docstring is its description in docs/configuration.md
     )
 
 
@@ -28,6 +29,7 @@ def matches(pattern: str | re.Pattern[str], expected: str) -> Callable[[str], st
         if not compiled.match(value):
             raise ValueError(f"expected {expected}")
         return value
+    check.expected = expected  # type: ignore[attr-defined]  # for docs/configuration.md
     return check
 
 

@@ -22,16 +22,29 @@ MaintenanceWindow = Annotated[str, AfterValidator(window(weekly, 60))]
 
 class CacheConfig(Model):
     engine: Engine
+    """The cache engine."""
     engine_version: Annotated[str, BeforeValidator(integer_as_text)]  # a whole number is read as its text
+    """`major.minor`, quoted (`"8.0"`): `redis` 7, `valkey` 7 or 8; Valkey 7.2 / Redis 7.0 or later (IAM
+    authentication)."""
     node_type: str
+    """The ElastiCache node type, e.g. `cache.m7g.large` (no burstable `cache.t*` type in prod)."""
     nodes: int = Field(ge=1, le=6)
+    """Nodes in the replication group: a primary and its replicas."""
     automatic_failover: bool
+    """Promote a replica when the primary fails (needs `nodes` ≥ 2)."""
     multi_az: bool
+    """Replicas in other availability zones (needs `automaticFailover`)."""
     snapshot_retention_days: int = Field(ge=0, le=35)
+    """Days of automatic snapshots (0: none)."""
     snapshot_window: SnapshotWindow
+    """The daily snapshot window; must not overlap `maintenanceWindow`."""
     maintenance_window: MaintenanceWindow
+    """The weekly maintenance window; must not overlap `snapshotWindow`."""
     final_snapshot: bool
+    """A final snapshot `<id>-final-<suffix>` when the group is deleted or replaced."""
     apply_immediately: bool  # false: modifications wait for maintenanceWindow (log delivery changes need true)
+    """As the database's; ElastiCache refuses a slow-log delivery change without it
+    (hashicorp/terraform-provider-aws#49842): set true for that deploy."""
 
     @field_validator("engine_version")
     @classmethod

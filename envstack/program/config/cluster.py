@@ -92,14 +92,23 @@ class NodeGroupConfig(Model):
     """One managed node group. SPOT groups should list several instance types of the same size."""
 
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """On-demand or spot instances (SPOT needs at least 2 instance types)."""
     ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
+    """Amazon Linux 2023 for x86 or for Graviton (arm64): the instance types must match it."""
     instance_types: tuple[InstanceType, ...] = Field(min_length=1)
+    """EC2 instance types, e.g. `m7i.large`; a SPOT group several of the same size."""
     min_size: int = Field(ge=0, le=100)
+    """The autoscaling minimum."""
     max_size: int = Field(ge=1, le=100)
+    """The autoscaling maximum."""
     desired_size: int = Field(ge=0, le=100)
+    """Nodes at creation (`minSize` ≤ it ≤ `maxSize`); afterwards the cluster autoscaler owns it."""
     disk_size_gib: int = Field(default=20, ge=20, le=1000)
+    """The encrypted gp3 root volume of each node (GiB)."""
     max_unavailable: int = Field(default=1, ge=1, le=100)
+    """Nodes replaced at once during an update."""
     labels: dict[LabelKey, str] = {}
+    """Kubernetes labels on the group's nodes."""
 
     @field_validator("instance_types")
     @classmethod
@@ -131,10 +140,16 @@ class AddonVersions(Model):
     under the stack file's overrides. One left unset means the version has no pins (StackConfig.problems)."""
 
     vpc_cni: str | None = None
+    """vpc-cni's version (`vX.Y.Z-eksbuild.N`); default: the pin for `version` in
+    `envstack/program/addon_versions.yaml`."""
     coredns: str | None = None
+    """coredns's version; default: the pin for `version`."""
     kube_proxy: str | None = None
+    """kube-proxy's version, of the cluster's Kubernetes minor; default: the pin for `version`."""
     pod_identity_agent: str | None = None
+    """eks-pod-identity-agent's version; default: the pin for `version`."""
     ebs_csi_driver: str | None = None
+    """aws-ebs-csi-driver's version; default: the pin for `version`."""
 
     @field_validator("*")
     @classmethod
@@ -164,18 +179,26 @@ class PodSecurityConfig(Model):
     """Pod Security Admission levels of the application namespaces."""
 
     enforce: PodSecurityLevel
+    """The Pod Security Admission level enforced in the application namespaces."""
     warn: PodSecurityLevel = "restricted"
+    """The level that warns."""
     audit: PodSecurityLevel = "restricted"
+    """The level that audits."""
 
 
 class QuotaConfig(Model):
     """The ResourceQuota of each application namespace."""
 
     requests_cpu: str
+    """The namespace's total CPU requests (a Kubernetes quantity)."""
     requests_memory: str
+    """The namespace's total memory requests."""
     limits_cpu: str
+    """The namespace's total CPU limits."""
     limits_memory: str
+    """The namespace's total memory limits."""
     pods: int = Field(ge=1)
+    """Pods in the namespace (no LoadBalancer Services, one NodePort Service besides)."""
 
     @field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory")
     @classmethod
@@ -188,11 +211,17 @@ class ContainerLimitsConfig(Model):
     """The LimitRange of each application namespace: per-container defaults and maximum."""
 
     default_request_cpu: str
+    """A container's CPU request when it names none (≤ `defaultLimitCpu`)."""
     default_request_memory: str
+    """A container's memory request when it names none (≤ `defaultLimitMemory`)."""
     default_limit_cpu: str
+    """A container's CPU limit when it names none (≤ `maxCpu`)."""
     default_limit_memory: str
+    """A container's memory limit when it names none (≤ `maxMemory`)."""
     max_cpu: str
+    """The most CPU a container may ask."""
     max_memory: str
+    """The most memory a container may ask."""
 
     @field_validator("*")
     @classmethod
@@ -213,12 +242,20 @@ class ContainerLimitsConfig(Model):
 
 class BaselineConfig(Model):
     namespaces: tuple[Namespace, ...] = Field(default=("app",), min_length=1)
+    """Application namespaces (not `default` or `kube-*`): each gets Pod Security labels, default-deny
+    NetworkPolicies, an `app` ServiceAccount, RBAC, a quota and limits."""
     app_port: int = Field(default=8080, ge=1024, le=65535)  # the container port the load balancer reaches
+    """The container port the load balancer reaches through the NodePort."""
     pod_security: PodSecurityConfig
+    """Pod Security Admission levels."""
     quota: QuotaConfig
+    """Each application namespace's ResourceQuota."""
     container_limits: ContainerLimitsConfig
+    """Each application namespace's LimitRange per container."""
     # Where pods may open HTTPS connections (STS, Secrets Manager, ECR...); () means no such egress.
     https_egress_cidrs: tuple[IPv4Network, ...]
+    """IPv4 CIDRs pods may reach on TCP 443 (`allow-https-egress`), beyond the VPC CIDR that is allowed whenever
+    `network.interfaceEndpoints` is not empty; `[]` with no endpoints drops the policy."""
 
     @field_validator("namespaces")
     @classmethod
@@ -232,21 +269,38 @@ class BaselineConfig(Model):
 
 class ClusterConfig(Model):
     version: str
+    """The Kubernetes minor version, as a string (`"1.35"`); the node groups follow it."""
     upgrade_policy: Literal["STANDARD", "EXTENDED"]
+    """EKS standard or extended support (extended costs $0.50 per cluster-hour more once the version leaves standard
+    support)."""
     endpoint_public_access: bool
+    """A public API endpoint besides the private one."""
     public_access_cidrs: tuple[IPv4Network, ...] = ()  # required when endpointPublicAccess (StackConfig.problems)
+    """Who may reach the public endpoint (stack file): required while it is on; documentation ranges and 0.0.0.0/0
+    are refused."""
     api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
+    """Private CIDRs (self-hosted runners, a VPN) allowed to the private endpoint on 443; required when
+    `endpointPublicAccess` is false."""
     deployer_role_arn: RoleArn  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
+    """The IAM role `pulumi up` runs as (stack file): a cluster-admin access entry, since it applies the baseline."""
     admin_role_arns: tuple[RoleArn, ...] = ()
+    """Platform administrators' roles: cluster-admin access entries."""
     ci_deployer_role_arns: tuple[RoleArn, ...] = ()
-    # Read-only roles (CI's preview and reader roles): AmazonEKSAdminViewPolicy, so preview and refresh read the
-    # baseline's Kubernetes objects.
+    """Application pipelines' roles: the `envstack:ci-deployers` group, namespaced RBAC only. A role appears in one
+    of these keys only; full ARNs, path included; never a service-linked role."""
     viewer_role_arns: tuple[RoleArn, ...] = ()
+    """Read-only roles (CI's preview and reader roles): `AmazonEKSAdminViewPolicy`, so preview and refresh read the
+    baseline's Kubernetes objects."""
     log_types: tuple[LogType, ...] = LOG_TYPES
+    """Control-plane log types sent to CloudWatch."""
     deletion_protection: bool = False
+    """EKS refuses to delete the cluster."""
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(min_length=1)
+    """Managed node groups by name."""
     addon_versions: AddonVersions = AddonVersions()  # addon_versions.yaml by version (_pinned_addons)
+    """Per-add-on overrides of the pins for `version`."""
     baseline: BaselineConfig
+    """What every application namespace gets."""
 
     @model_validator(mode="before")
     @classmethod

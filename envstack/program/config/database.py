@@ -33,24 +33,47 @@ def autoscaling_minimum(allocated_gb: int) -> int:
 
 class DatabaseConfig(Model):
     engine_version: Annotated[str, BeforeValidator(integer_as_text)]  # `engineVersion: 17` means "17"
+    """PostgreSQL major (`16`, `17`: minor versions follow in the maintenance window) or an exact, quoted
+    `"major.minor"`."""
     instance_class: str
+    """The RDS instance class, e.g. `db.m7g.large` (no burstable `db.t*` class in prod)."""
     allocated_storage_gb: int = Field(ge=20, le=65536)
+    """gp3 storage at creation (GB)."""
     max_allocated_storage_gb: int = Field(ge=0, le=65536)  # 0: storage autoscaling off
+    """Storage-autoscaling ceiling (GB): 0 (no autoscaling) or at least 10% above `allocatedStorageGb` (RDS refuses
+    less: `Invalid max storage size`)."""
     multi_az: bool
+    """A standby in another availability zone."""
     database_name: str = "app"
+    """The database created with the instance."""
     master_username: str = "envstack_admin"
+    """The master user (its password managed by RDS in Secrets Manager, for administrators)."""
     application_user: str = "app"  # applications log in as this user with IAM tokens (rds_iam), no password
+    """The PostgreSQL user applications log in as with IAM tokens (`rds-db:connect`, role `rds_iam`; created once:
+    docs/workload-identity.md); not `masterUsername`."""
     backup_retention_days: int = Field(ge=1, le=35)
+    """Days of automated backups."""
     backup_window: BackupWindow
+    """The daily backup window; must not overlap `maintenanceWindow`."""
     maintenance_window: MaintenanceWindow
+    """The weekly maintenance window; must not overlap `backupWindow`."""
     deletion_protection: bool
+    """RDS refuses to delete the instance."""
     allow_major_version_upgrade: bool = False  # set true for the deploy that raises engineVersion's major
+    """True only for the deploy that raises `engineVersion`'s major."""
     apply_immediately: bool  # false: modifications wait for maintenanceWindow
+    """True: `pulumi up` makes a modification now (a class, storage, engine or Multi-AZ change may reboot or fail
+    over); false: RDS keeps it pending until `maintenanceWindow`, and previews show it until then."""
     skip_final_snapshot: bool
+    """No final snapshot on deletion; otherwise `<identifier>-final-<suffix>`, the suffix new with each replacement."""
     delete_automated_backups: bool
+    """Delete the automated backups with the instance (false keeps them)."""
     performance_insights_retention_days: int = 7
+    """Performance Insights retention: 7 (free tier), 731 or a multiple of 31 days."""
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    """Enhanced monitoring interval."""
     slow_query_ms: int = Field(default=500, ge=0)
+    """`log_min_duration_statement`: statements slower than this are logged (0: all)."""
 
     @field_validator("engine_version")
     @classmethod

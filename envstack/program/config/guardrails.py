@@ -24,26 +24,47 @@ class Guardrails(Model):
     (envstack/tools/policy_config.py writes them into policies/<env>.json)."""
 
     min_az_count: int = Field(ge=MIN_AZS)  # never below the configuration's own minimum
+    """Fewest availability zones (`network.azCount`)."""
     nat_gateway_per_az: bool
+    """A NAT gateway per availability zone."""
     protect_stateful_resources: bool
+    """`protectStatefulResources` true."""
     require_allowed_account_ids: bool  # envstack:allowedAccountIds must name the account(s)
+    """`allowedAccountIds` names the account(s)."""
     min_notification_emails: int = Field(ge=0)
+    """Fewest alert addresses."""
     require_anomaly_detection: bool
+    """Cost anomaly detection on."""
     min_log_retention_days: int = Field(ge=1)  # every log group (monitoring.logRetentionDays)
+    """Fewest days every log group keeps (`monitoring.logRetentionDays`)."""
     database_multi_az: bool
+    """A Multi-AZ database."""
     min_backup_retention_days: int = Field(ge=1, le=35)
+    """Fewest days of database backups."""
     database_deletion_protection: bool
+    """Database deletion protection."""
     final_snapshots: bool  # RDS and Redis take a final snapshot when deleted
+    """Both data stores take a final snapshot when deleted."""
     min_cache_nodes: int = Field(ge=1)
+    """Fewest cache nodes."""
     cache_failover: bool  # automatic failover and Multi-AZ
+    """Cache automatic failover and Multi-AZ."""
     min_cache_snapshot_retention_days: int = Field(ge=0, le=35)
+    """Fewest days of cache snapshots."""
     burstable_data_classes: bool  # db.t* / cache.t* classes allowed
+    """Burstable (`db.t*`, `cache.t*`) classes allowed."""
     load_balancer_tls: bool  # an HTTPS listener with an ACM certificate
+    """An HTTPS listener with a certificate."""
     load_balancer_waf: bool
+    """A WAF web ACL on the load balancer."""
     load_balancer_deletion_protection: bool  # the ALB, and its access logs kept (no force destroy)
+    """Load balancer deletion protection, access logs kept (no `forceDestroy`)."""
     cluster_public_cidr_min_prefix: int = Field(ge=0, le=32)  # public API CIDRs at least this narrow (/16: never 0/0)
+    """Public API CIDRs at least this narrow (16: /16 or narrower, never 0.0.0.0/0)."""
     cluster_min_on_demand_nodes: int = Field(ge=0)  # sum of the ON_DEMAND node groups' minSize
+    """Fewest on-demand nodes (the ON_DEMAND groups' `minSize` summed)."""
     cluster_all_control_plane_logs: bool
+    """All five control-plane log types."""
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]

@@ -18,13 +18,25 @@ MIN_AZS, MAX_AZS = 2, 4
 
 class NetworkConfig(Model):
     cidr: IPv4Network
+    """The VPC's private (RFC 1918) range, /16 to /20. Per AZ the private subnet is an eighth of it, the public and
+    isolated ones a sixty-fourth. Stacks of different environments must not overlap."""
     az_count: int = Field(le=MAX_AZS)
+    """Availability zones: the first available ones by name, leaving out the zone IDs EKS refuses cluster subnets in.
+    At least 2 (the ALB and the DB subnet group need two); prod's guardrail asks 3."""
     nat_gateways: NatGateways
+    """NAT layout: one shared gateway, one per AZ, or `none` (refused while the cluster has node groups: nodes pull
+    images through NAT)."""
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """Which connections the VPC flow log records."""
     flow_log_aggregation_seconds: Literal[60, 600] = 600  # the only intervals VPC flow logs offer
+    """Flow log aggregation interval: 600 s writes up to ten times fewer records for long-lived connections."""
     flow_log_destination: Literal["cloud-watch-logs", "s3"] = "cloud-watch-logs"
+    """CloudWatch Logs (an encrypted log group, and a role with the VPC guide's minimum permissions) or S3 (a bucket
+    of the network's own, expiring after `monitoring.logRetentionDays`, at half the ingestion price)."""
     # Interface VPC endpoints (PrivateLink, private DNS) in the private subnets; each is billed per AZ-hour.
     interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
+    """AWS services given an interface VPC endpoint in the private subnets (private DNS, 443 from the VPC only), each
+    once; billed per AZ-hour."""
 
     @field_validator("interface_endpoints")
     @classmethod

@@ -50,12 +50,20 @@ class StackConfig(Model):
     stack: str
     project: str = "envstack"
     region: str
+    """The stack's AWS region (`aws:region`, in the stack file or `Pulumi.yaml`): a region botocore knows."""
     environment: Environment
+    """The environment whose profile (`envstack/program/profiles/<environment>.yaml`) gives the defaults and
+    guardrails."""
     owner: str = Field(min_length=1)
+    """Who owns the stack (a team address): the `Owner` tag."""
     team: str = Field(min_length=1)
+    """The team that runs it: the `Team` tag."""
     repository: str = Field(min_length=1)
+    """Where its code lives: the `Repository` tag."""
     allowed_account_ids: tuple[AccountId, ...] = ()
+    """The only AWS accounts the provider may touch (quote each id); empty: any. Staging and prod require it."""
     protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
+    """`protect` on the data stores, KMS keys and log buckets: Pulumi refuses to delete them."""
     network: NetworkConfig
     monitoring: MonitoringConfig
     database: DatabaseConfig

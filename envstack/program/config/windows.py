@@ -50,6 +50,8 @@ def window(parse: Callable[[str], set[int]], min_minutes: int) -> Callable[[str]
         if length < min_minutes:
             raise ValueError(f"expected a window of at least {min_minutes} minutes, got {length}")
         return value
+    shape = "hh24:mi-hh24:mi" if parse is daily else "ddd:hh24:mi-ddd:hh24:mi"
+    check.expected = f"UTC `{shape}`, at least {min_minutes} minutes"  # type: ignore[attr-defined]  # for the docs
     return check
 
 
