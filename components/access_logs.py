@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from policies.facts import ELB_LOG_ACCOUNTS, ELB_LOG_DELIVERY
+from policies.facts import ELB_LOG_ACCOUNTS, ELB_LOG_DELIVERY, UNVERSIONED_TAG
 
 from .base import Component, policy_document
 
@@ -89,6 +89,12 @@ def log_delivery_writes(bucket_arn: str, account_id: str, region: str, prefix: s
     ]
 
 
+def _versioning_tags(args: AccessLogArgs) -> dict[str, str]:
+    """Logs are evidence: an unversioned log bucket records why it is one, for the pack's s3-versioning rule (which
+    accepts that outside prod). S3 tag values allow letters, digits, spaces and + - = . _ : / @ only."""
+    return {} if args.versioning else {UNVERSIONED_TAG: f"{args.kind} versioning turned off by configuration"}
+
+
 class AccessLogBucket(Component):
     bucket: aws.s3.Bucket
     policy: aws.s3.BucketPolicy
@@ -102,7 +108,7 @@ class AccessLogBucket(Component):
             name_prefix=args.name_prefix)
         self._args = args
         self.bucket = aws.s3.Bucket(
-            name, bucket_prefix=args.bucket_prefix, force_destroy=args.force_destroy,
+            name, bucket_prefix=args.bucket_prefix, force_destroy=args.force_destroy, tags=_versioning_tags(args),
             opts=self.child(protect=self.protect))
         self._lock_down()
         self._lifecycle()

@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from policies.facts import INTERNET_INGRESS, INTERNET_TAG
+
 from .access_logs import LOG_DELIVERY, AccessLogArgs, AccessLogBucket
 from .base import Component, policy_document
 from .connections import Connections
@@ -118,11 +120,12 @@ class LoadBalancer(Component):
 
     def _security_group(self) -> aws.ec2.SecurityGroup:
         # No inline rules: the provider removes AWS's default allow-all egress rule from a new group, and every
-        # rule is a separate resource (inline rules would fight them).
+        # rule is a separate resource (inline rules would fight them). The tag declares the group internet-facing:
+        # the pack admits public ingress (to 80/443) on such groups only (policies/facts.py).
         group = aws.ec2.SecurityGroup(
             f"{self.label}-alb", vpc_id=self._args.vpc_id,
             description=f"{self._args.name_prefix} internet-facing ALB: listeners from allowed CIDRs only",
-            tags={"Name": f"{self._args.name_prefix}-alb"}, opts=self.child())
+            tags={"Name": f"{self._args.name_prefix}-alb", INTERNET_TAG: INTERNET_INGRESS}, opts=self.child())
         ports = (HTTPS_PORT, HTTP_PORT) if self._args.tls else (HTTP_PORT,)
         for port in ports:
             for cidr in self._args.allowed_cidrs:

@@ -256,11 +256,12 @@ class Network(Component):
         return {"log_destination": log_group.arn, "iam_role_arn": role.arn, "opts": self.child(depends_on=[policy])}
 
     def _flow_logs_to_s3(self) -> dict[str, Any]:
-        """A log bucket of its own, written by the log delivery service (no role), kept `retention_days`."""
+        """A log bucket of its own, written by the log delivery service (no role), kept `retention_days`; versioned,
+        as flow logs are evidence (an overwritten or deleted object stays NONCURRENT_VERSION_DAYS)."""
         args = self._args
         bucket = AccessLogBucket(
             f"{self.label}-flow-logs", AccessLogArgs(
-                prefix=FLOW_LOG_PREFIX, writer="log-delivery", kind="flow-logs",
+                prefix=FLOW_LOG_PREFIX, writer="log-delivery", kind="flow-logs", versioning=True,
                 expiration_days=args.flow_logs.retention_days, force_destroy=not args.protect,
                 name_prefix=args.name_prefix, protect=args.protect),
             self.child(), token="envstack:network:FlowLogBucket")

@@ -4,17 +4,23 @@ A leaf module, importing nothing: the configuration refuses early what the pack 
 `envstack validate` stays fast (no policy SDK loaded). The pack is published alone, so the facts it needs live in it.
 """
 
-# The ELB TLS policies the pack allows (TLS 1.2+).
-TLS_POLICIES = [
+# ELB security policies for HTTPS listeners (ELB guide, "Security policies for your Application Load Balancer"). The
+# TLS 1.3 family negotiates TLS 1.3 and, but for TLS13-1-3, TLS 1.2 for older clients; prod accepts only these.
+TLS13_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
     "ELBSecurityPolicy-TLS13-1-3-2021-06",
+]
+# Older policies that still refuse TLS 1.0 and 1.1 (TLS 1.2 only): accepted where TLS 1.3 is not required.
+TLS12_POLICIES = [
     "ELBSecurityPolicy-TLS-1-2-2017-01",
     "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
     "ELBSecurityPolicy-FS-1-2-Res-2020-10",
 ]
+# Every policy the configuration and the pack accept (TLS 1.2+).
+TLS_POLICIES = TLS13_POLICIES + TLS12_POLICIES
 
 # ElastiCache guide, "Authenticating with IAM", Limitations: IAM authentication needs Valkey 7.2+ or Redis OSS 7.0+
 # (and in-transit encryption on the cache).
@@ -38,3 +44,13 @@ ELB_LOG_ACCOUNTS: dict[str, str] = {
     "us-west-1": "027434742980", "us-west-2": "797873946194",
 }
 ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+# Security groups that face the internet say so with this tag, which the pack's network rules read: `ingress` (the
+# internet may connect, to the allowed public ports only: the LoadBalancer component's group) and `egress` (it may
+# connect to the internet), or both separated by a space. A stack file cannot set it; a component does, in code.
+INTERNET_TAG = "envstack:internet"
+INTERNET_INGRESS = "ingress"
+INTERNET_EGRESS = "egress"
+# A bucket that is not versioned records why in this tag (its value: the reason); the pack's s3-versioning rule
+# accepts it where the environment's policy configuration allows recorded exceptions (not in prod).
+UNVERSIONED_TAG = "envstack:unversioned"

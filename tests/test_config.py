@@ -145,6 +145,15 @@ INVALID = [
      "staging requires at least 30 days of logs"),
     ("prod", {"monitoring": {"logRetentionDays": 60}}, "us-west-2", "envstack:monitoring.logRetentionDays",
      "prod requires at least 90 days of logs"),
+    # Prod's gate (issue 21): a private API endpoint, WAF logs, a TLS 1.3 policy, versioned access logs.
+    ("prod", {"cluster": {"endpointPublicAccess": True}}, "us-west-2", "envstack:cluster.endpointPublicAccess",
+     "prod requires a private API endpoint (false)"),
+    ("prod", {"loadBalancer": {"waf": {"logging": False}}}, "us-west-2", "envstack:loadBalancer.waf.logging",
+     "prod requires WAF request logs (true)"),
+    ("prod", {"loadBalancer": {"sslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01"}}, "us-west-2",
+     "envstack:loadBalancer.sslPolicy", "prod requires a TLS 1.3 policy"),
+    ("prod", {"loadBalancer": {"accessLogs": {"versioning": False}}}, "us-west-2",
+     "envstack:loadBalancer.accessLogs.versioning", "prod requires versioned access logs (true)"),
     # Nodes in the private subnets need NAT (no ECR/STS/EC2 interface endpoints), whatever the environment.
     ("dev", {"network": {"natGateways": "none"}}, "us-west-2", "envstack:network.natGateways",
      "cannot pull images or join the cluster without NAT"),
@@ -169,6 +178,12 @@ def test_missing_environment_is_named():
 def test_prod_profile_carries_the_production_guardrails():
     guardrails = load_profile("prod").guardrails
     assert guardrails.min_az_count == 3 and guardrails.nat_gateway_per_az
+
+
+def test_outside_prod_the_gate_allows_a_public_endpoint_tls_1_2_and_unversioned_logs():
+    cfg = load("staging", cluster={"endpointPublicAccess": True},
+               loadBalancer={"sslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01", "accessLogs": {"versioning": False}})
+    assert cfg.cluster.endpoint_public_access and cfg.load_balancer.ssl_policy.startswith("ELBSecurityPolicy-TLS-1-2")
 
 
 def test_outside_prod_a_single_nat_gateway_is_enough():

@@ -56,3 +56,22 @@ def test_a_stale_file_is_named_and_rewritten(monkeypatch, tmp_path):
     assert policy_config.stale() == ["staging"]
     assert policy_config.write() == [stale]
     assert policy_config.stale() == []
+
+
+def record(type_: str, name: str, inputs: dict, **extra) -> dict:
+    return {"urn": f"urn:pulumi:s::envstack::{type_}::{name}", "type": type_, "name": name, "parent": None,
+            "dependencies": [], "protect": True, "provider": None, "inputs": inputs, **extra}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_packs_switches_follow_the_guardrails(environment):
+    """Where the guardrails require a TLS 1.3 policy or versioned log buckets, the environment's pack refuses a
+    TLS 1.2 listener or a bucket that only records why it is unversioned; elsewhere it accepts them."""
+    guardrails = load_profile(environment).guardrails
+    listener = record("aws:lb/listener:Listener", "https", {"protocol": "HTTPS", "certificateArn": "arn:cert",
+                                                            "sslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01"})
+    bucket = record("aws:s3/bucket:Bucket", "logs", {"tags": {"envstack:unversioned": "alb-logs versioning off"}})
+    report = evaluate([listener, bucket], policy_config.policy_config_path(environment))
+    refused = {v["policy"] for v in report.violations}
+    assert ("alb-tls-policy" in refused) is guardrails.load_balancer_tls13
+    assert ("s3-versioning" in refused) is not guardrails.unversioned_log_buckets

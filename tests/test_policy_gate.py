@@ -3,14 +3,15 @@
 from collections import Counter
 
 import pytest
-from conftest import synth
+from conftest import synth, synth_with
 
 from envstack.tools.policy_gate import check
+from envstack.tools.synth import read_stack_config
 
 PROD_RULES_DEV_BREAKS = {
     "rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "redis-multi-az", "redis-snapshot-retention",
     "log-group-retention", "protect-stateful-resources", "alb-deletion-protection", "alb-waf-association",
-    "alb-https-listener", "alb-http-redirects-to-https",
+    "alb-https-listener", "alb-http-redirects-to-https", "eks-public-endpoint-disabled", "s3-versioning",
 }
 
 
@@ -43,4 +44,20 @@ def test_dev_against_prods_gate_breaks_the_production_rules():
 
 def test_staging_against_prods_gate_misses_only_the_prod_only_rules():
     broken = set(mandatory(check(synth("staging"), "prod")))
-    assert broken == {"log-group-retention", "protect-stateful-resources", "rds-backup-retention", "rds-multi-az"}
+    assert broken == {"log-group-retention", "protect-stateful-resources", "rds-backup-retention", "rds-multi-az",
+                      "eks-public-endpoint-disabled", "s3-versioning"}
+
+
+def test_prods_pack_refuses_what_its_guardrails_refuse_first():
+    """Issue 21: a public endpoint, WAF without logs and the 2017 TLS policy pass dev's configuration; prod's
+    guardrails refuse them (tests/test_config.py), and prod's pack refuses them too, should the guardrails be
+    bypassed."""
+    dev = read_stack_config("dev")
+    relaxed = synth_with("dev", loadBalancer={
+        **dev.get("envstack:loadBalancer", {}), "tls": True, "sslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01",
+        "certificateArn": "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000009",
+        "waf": {"enabled": True, "logging": False}})
+    assert relaxed.component("edge").settings["sslPolicy"] == "ELBSecurityPolicy-TLS-1-2-2017-01"
+    broken = mandatory(check(relaxed, "prod"))
+    assert {"eks-public-endpoint-disabled", "waf-logging", "alb-tls-policy"} <= set(broken), broken
+    assert not {"eks-public-endpoint-disabled", "waf-logging", "alb-tls-policy"} & set(mandatory(check(relaxed)))

@@ -31,6 +31,11 @@ THRESHOLDS: dict[tuple[str, str], Threshold] = {
                                                            "cache.snapshotRetentionDays"),
     ("log-group-retention", "minimumDays"): Threshold("min_log_retention_days", "monitoring.logRetentionDays"),
 }
+# (rule, option) -> the Guardrails switch that sets it: prod's TLS 1.3 family and versioned log buckets.
+SWITCHES: dict[tuple[str, str], str] = {
+    ("alb-tls-policy", "requireTls13"): "load_balancer_tls13",
+    ("s3-versioning", "allowRecordedExceptions"): "unversioned_log_buckets",
+}
 
 
 def policy_config_path(environment: str) -> Path:
@@ -39,7 +44,8 @@ def policy_config_path(environment: str) -> Path:
 
 def thresholds(guardrails: Guardrails) -> dict[tuple[str, str], Any]:
     """The pack options an environment's guardrails set."""
-    return {key: getattr(guardrails, threshold.guardrail) for key, threshold in THRESHOLDS.items()}
+    return {**{key: getattr(guardrails, threshold.guardrail) for key, threshold in THRESHOLDS.items()},
+            **{key: getattr(guardrails, switch) for key, switch in SWITCHES.items()}}
 
 
 def threshold_hints(guardrails: Guardrails) -> dict[str, str]:

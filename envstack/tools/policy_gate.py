@@ -20,11 +20,12 @@ FIX_HINTS = {
     "alb-desync-mitigation": "envstack:loadBalancer.desyncMitigationMode: defensive or strictest",
     "alb-https-listener": "envstack:loadBalancer.tls: true with envstack:loadBalancer.certificateArn",
     "alb-http-redirects-to-https": "envstack:loadBalancer.tls: true with envstack:loadBalancer.certificateArn",
-    "alb-tls-policy": "envstack:loadBalancer.sslPolicy (and envstack:loadBalancer.certificateArn)",
+    "alb-tls-policy": "envstack:loadBalancer.sslPolicy: a TLS 1.3 policy such as ELBSecurityPolicy-TLS13-1-2-2021-06 "
+                      "(and envstack:loadBalancer.certificateArn)",
     "alb-waf-association": "envstack:loadBalancer.waf.enabled: true",
     "eks-control-plane-logs": "envstack:cluster.logTypes: all five",
-    "eks-private-endpoint": "envstack:cluster.endpointPublicAccess: false "
-                            "(then reach it via envstack:cluster.apiAccessCidrs)",
+    "eks-public-endpoint-disabled": "envstack:cluster.endpointPublicAccess: false "
+                                    "(then reach it via envstack:cluster.apiAccessCidrs)",
     "eks-private-endpoint-reachable": "envstack:cluster.apiAccessCidrs (a runner or VPN network that reaches the VPC)",
     "eks-public-endpoint-restricted": "envstack:cluster.publicAccessCidrs (narrow ranges) or "
                                       "envstack:cluster.endpointPublicAccess: false",
@@ -39,6 +40,8 @@ FIX_HINTS = {
     "redis-multi-az": "envstack:cache.nodes: 2 or more, envstack:cache.automaticFailover: true and "
                       "envstack:cache.multiAz: true",
     "required-tags": "envstack:owner, envstack:team and envstack:repository",
+    "s3-versioning": "envstack:loadBalancer.accessLogs.versioning: true",
+    "waf-logging": "envstack:loadBalancer.waf.logging: true",
 }
 
 # The deployability rules that need subnets in two AZs: the least the environment allows is at least that.

@@ -2,7 +2,7 @@
 
 from pulumi_policy import Policy
 
-from . import alb, eks, kms_iam, monitoring, network, rds, redis, stack, tags  # noqa: F401  (declare the rules)
+from . import alb, eks, kms_iam, monitoring, network, rds, redis, stack, storage, tags  # noqa: F401  (declare the rules)
 from .base import CHECKOV, DEPLOYABILITY, REGISTRY, SOURCES
 
 __all__ = ["CHECKOV", "DEPLOYABILITY", "SOURCES", "all_policies"]

@@ -7,7 +7,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationPolicy as Policy
 from pulumi_policy import Severity
 
-from ..facts import TLS_POLICIES
+from ..facts import TLS13_POLICIES, TLS_POLICIES
 from .base import Resource, ResourceCheck, as_list, dig, resource_rule
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
@@ -79,14 +79,18 @@ def http_redirects(r: Resource) -> Iterator[str]:
             yield "an HTTP listener's default action must be a redirect to HTTPS"
 
 
-@resource_rule("alb-tls-policy", "HTTPS listeners must use a certificate and an allowed TLS 1.2+ security policy.",
-               LISTENERS, checkov="CKV_AWS_103",
-               options={"allowedPolicies": {"type": "array", "items": {"type": "string"}, "default": TLS_POLICIES}})
+@resource_rule("alb-tls-policy",
+               "HTTPS listeners must use a certificate and a TLS 1.2+ security policy; of the TLS 1.3 family where "
+               "the configuration requires it.", LISTENERS, checkov="CKV_AWS_103",
+               options={"requireTls13": {"type": "boolean", "default": True,
+                                         "description": "accept only the TLS 1.3 family (ELBSecurityPolicy-TLS13-*)"}})
 def tls_policy(r: Resource) -> Iterator[str]:
     if r.get("protocol") in ("HTTPS", "TLS"):
         policy = r.get("sslPolicy")
-        if policy not in r.cfg["allowedPolicies"]:
-            yield f"sslPolicy {policy or '(provider default, TLS 1.0)'} is not an allowed TLS 1.2+ policy"
+        allowed = TLS13_POLICIES if r.cfg["requireTls13"] else TLS_POLICIES
+        if policy not in allowed:
+            family = "a TLS 1.3 policy (ELBSecurityPolicy-TLS13-*)" if r.cfg["requireTls13"] else "a TLS 1.2+ policy"
+            yield f"sslPolicy {policy or '(provider default, TLS 1.0)'} is not {family}"
         if not r.present("certificateArn"):
             yield "certificateArn is not set"
 

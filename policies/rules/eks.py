@@ -3,6 +3,7 @@ shows (`aws:eks/cluster:Cluster`, `aws:eks/nodeGroup:NodeGroup`, `aws:ec2/launch
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
@@ -11,6 +12,7 @@ from .base import (
     Resource,
     as_list,
     as_mapping,
+    identifiers,
     known,
     known_count,
     linked,
@@ -19,6 +21,7 @@ from .base import (
     stack_rule,
     truthy,
 )
+from .network import SHARE_OPTION, Group, Rule, public_share, security_groups
 
 COMPONENT = "eks:index:Cluster"
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -27,9 +30,6 @@ MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
-INGRESS_RULES = ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-                 "aws:ec2/securityGroupRule:SecurityGroupRule")
-OPEN = ("0.0.0.0/0", "::/0")
 Findings = Iterator[tuple[str, str | None]]
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
@@ -40,26 +40,31 @@ def _endpoint(r: Resource, prop: str, default: bool) -> bool:
     return default if value is None else truthy(value)
 
 
-@resource_rule("eks-private-endpoint", "The EKS API server must have its private endpoint enabled.", CLUSTERS,
-               checkov="CKV_AWS_39")
+@resource_rule("eks-private-endpoint", "The EKS API server must have its private endpoint enabled.", CLUSTERS)
 def private_endpoint(r: Resource) -> Iterator[str]:
     if not _endpoint(r, "endpointPrivateAccess", False):
         yield "endpointPrivateAccess is not true: nodes reach the API server over the internet"
 
 
 @resource_rule("eks-public-endpoint-restricted",
-               "The EKS public endpoint must be off, or limited to listed CIDRs other than 0.0.0.0/0.", CLUSTERS,
-               severity=Severity.CRITICAL, checkov="CKV_AWS_38",
-               options={"allowPublicEndpoint": {"type": "boolean", "default": True}})
-def public_endpoint(r: Resource) -> Iterator[str]:
+               "A public EKS endpoint must be limited to listed CIDRs that are not a large share of the internet.",
+               CLUSTERS, severity=Severity.CRITICAL, checkov="CKV_AWS_38", options=SHARE_OPTION)
+def public_endpoint_restricted(r: Resource) -> Iterator[str]:
     if not _endpoint(r, "endpointPublicAccess", True):
         return
-    if not r.cfg["allowPublicEndpoint"]:
-        yield "endpointPublicAccess is true; this environment requires a private-only API server"
-        return
     cidrs = as_list(r.get("publicAccessCidrs") if r.type == COMPONENT else r.get("vpcConfig", "publicAccessCidrs"))
-    if not cidrs or any(c in OPEN for c in cidrs):
-        yield "endpointPublicAccess is true and publicAccessCidrs is empty or includes 0.0.0.0/0"
+    if not cidrs:
+        yield "endpointPublicAccess is true and publicAccessCidrs is empty: EKS opens the API to 0.0.0.0/0"
+    elif (share := public_share(cidrs)) >= r.cfg["publicShare"]:
+        yield (f"endpointPublicAccess is true and publicAccessCidrs {', '.join(map(str, cidrs))} cover "
+               f"{share:.1%} of the public address space: that is the internet")
+
+
+@resource_rule("eks-public-endpoint-disabled", "The EKS API server must have no public endpoint.", CLUSTERS,
+               severity=Severity.HIGH, checkov="CKV_AWS_39")
+def public_endpoint_disabled(r: Resource) -> Iterator[str]:
+    if _endpoint(r, "endpointPublicAccess", True):
+        yield "endpointPublicAccess is true (AWS's default): the API server answers on the internet"
 
 
 @resource_rule("eks-secrets-encryption", "EKS must envelope-encrypt Kubernetes secrets with a KMS key.", CLUSTERS,
@@ -130,8 +135,9 @@ def imdsv2(r: Resource) -> Iterator[str]:
         yield f"metadataOptions.httpPutResponseHopLimit is {hops}; at most {maximum:g} keeps pods off node credentials"
 
 
+# No Checkov check covers launch templates' volumes (CKV_AWS_8 is launch configurations' and instances').
 @resource_rule("launch-template-ebs-encrypted", "Node volumes must be encrypted.",
-               [LAUNCH_TEMPLATE, MANAGED_NODE_GROUP, NODE_GROUP, COMPONENT], checkov="CKV_AWS_8")
+               [LAUNCH_TEMPLATE, MANAGED_NODE_GROUP, NODE_GROUP, COMPONENT])
 def ebs_encrypted(r: Resource) -> Iterator[str]:
     if r.type == COMPONENT:
         if not r.true("skipDefaultNodeGroup") and not r.true("nodeRootVolumeEncrypted"):
@@ -206,40 +212,58 @@ def _public(cluster: PolicyResource) -> bool | None:
     return None if value is None else truthy(value)
 
 
-def _admits_443(rule: PolicyResource) -> bool:
-    props = rule.props
-    if rule.resource_type == INGRESS_RULES[1] and known(props, "type") != "ingress":
-        return False
-    protocol = str(known(props, "ipProtocol", default=known(props, "protocol", default="")))
-    if protocol in ("-1", "all"):
-        return True
-    low, high = known(props, "fromPort"), known(props, "toPort")
-    return protocol in ("tcp", "6") and isinstance(low, (int, float)) and isinstance(high, (int, float)) \
-        and low <= 443 <= high
+def _admits_443(rule: Rule) -> bool:
+    return rule.ingress and rule.ports[0] <= 443 <= rule.ports[1] and rule.protocol in ("-1", "tcp")
 
 
-def _on_cluster_security_group(rule: PolicyResource, targets: list[PolicyResource]) -> bool:
-    group = known(rule.props, "securityGroupId")
-    ids = {known(t.props, "vpcConfig", "clusterSecurityGroupId") for t in targets}
-    return any(linked(rule, t, "securityGroupId") for t in targets) or (isinstance(group, str) and group in ids)
+@dataclass
+class ApiGroups:
+    """The security groups EKS puts on the control plane's interfaces: the cluster security group EKS creates
+    (vpcConfig.clusterSecurityGroupId) and the additional groups given (vpcConfig.securityGroupIds; pulumi-eks's
+    clusterSecurityGroup), by id when known, by the property dependencies of the cluster on them, and the cluster
+    resources (its aws:eks Cluster and component) a rule on `cluster_security_group_id` depends on."""
+
+    ids: set[str]
+    resources: set[str]  # urns of the groups the cluster depends on
+    clusters: list[PolicyResource]
+
+    @classmethod
+    def of(cls, cluster: PolicyResource) -> "ApiGroups":
+        ids, urns, targets = set(), set(), _with_parent(cluster)
+        for target in targets:
+            prefix = ("vpcConfig",) if target.resource_type == CLUSTER else ()
+            for key in ("clusterSecurityGroupId", "securityGroupIds", "clusterSecurityGroup"):
+                ids |= {v for v in as_list(known(target.props, *prefix, key)) if isinstance(v, str)}
+            for prop in ("vpcConfig", "clusterSecurityGroup"):
+                urns |= {r.urn for r in target.property_dependencies.get(prop, [])}
+        return cls(ids, urns, targets)
+
+    def holds(self, group: Group) -> bool:
+        if group.resource is not None:
+            return group.resource.urn in self.resources or bool(self.ids & identifiers(group.resource))
+        return group.key in self.ids or any(
+            t in source.property_dependencies.get("securityGroupId", []) for _, source in group.rules
+            for t in self.clusters)
 
 
 # EKS user guide, "Cluster API server endpoint": with public access off, the API is reached only from the VPC or a
-# connected network, and the cluster security group must admit it on 443. pulumi-eks only logs its health wait
-# (cluster.ts), so `pulumi up` then times out on every Kubernetes object it applies.
+# connected network, through what the security groups of the control plane's interfaces admit on 443: the cluster
+# security group (EKS creates it, admitting its own members) and any additional groups. pulumi-eks only logs its
+# health wait (cluster.ts), so `pulumi up` then times out on every Kubernetes object it applies.
 @stack_rule("eks-private-endpoint-reachable",
-            "A cluster without a public endpoint needs an ingress rule on 443 on its cluster security group, so the "
-            "runner that deploys reaches the private endpoint.", deployability=True,
-            source="EKS user guide, Cluster API server endpoint")
+            "A cluster without a public endpoint needs an ingress rule on 443 on its cluster security group or an "
+            "additional security group of the cluster, so the runner that deploys reaches the private endpoint.",
+            deployability=True, source="EKS user guide, Cluster API server endpoint")
 def private_endpoint_reachable(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
-    rules = [r for r in of_type(resources, *INGRESS_RULES) if _admits_443(r)]
+    groups = security_groups(resources)
     for cluster in _clusters(resources):
         if _public(cluster) is not False:
             continue
-        targets = _with_parent(cluster)
-        if not any(_on_cluster_security_group(rule, targets) for rule in rules):
+        api = ApiGroups.of(cluster)
+        if not any(_admits_443(rule) for group in groups if api.holds(group) for rule, _ in group.rules):
             yield (f"cluster {cluster.name} has no public endpoint and no ingress rule on 443 on its cluster security "
-                   "group: nothing outside the cluster reaches the API (list apiAccessCidrs)", cluster.urn)
+                   "group or an additional group: nothing outside the cluster reaches the API (list apiAccessCidrs)",
+                   cluster.urn)
 
 
 def _principals(cluster: PolicyResource, entries: list[PolicyResource]) -> list[str]:

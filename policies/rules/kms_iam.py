@@ -2,11 +2,13 @@
 
 import re
 from collections.abc import Iterator, Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from pulumi_policy import Severity
 
 from .base import Resource, as_list, as_mapping, resource_rule
+from .documents import actions, limits_to_account, statements, wildcard_principal
 
 KEY = "aws:kms/key:Key"
 POLICY_DOCUMENTS = {  # type -> prop holding a JSON policy document
@@ -20,13 +22,6 @@ ATTACHMENTS = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/use
                "aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment")
 ADMIN_POLICIES = ["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/PowerUserAccess",
                   "arn:aws:iam::aws:policy/IAMFullAccess"]
-
-
-def statements(document: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """The Allow statements of a policy document (a JSON string or an object)."""
-    for i, statement in enumerate(as_list(as_mapping(document).get("Statement"))):
-        if isinstance(statement, Mapping) and statement.get("Effect") == "Allow":
-            yield i, statement
 
 
 def documents(r: Resource) -> Iterator[tuple[str, Any]]:
@@ -45,24 +40,20 @@ def key_rotation(r: Resource) -> Iterator[str]:
         yield "enableKeyRotation is not true"
 
 
-def _wildcard(principal: Any) -> bool:
-    if isinstance(principal, Mapping):
-        return any("*" in as_list(v) for v in principal.values())
-    return "*" in as_list(principal)
-
-
-@resource_rule("kms-no-wildcard-principal", "KMS key policies must not allow any principal (*) without a condition.",
+@resource_rule("kms-no-wildcard-principal",
+               "KMS key policies must not allow any principal (*) unless a condition limits the caller to named "
+               "accounts or organisations (aws:PrincipalAccount, kms:CallerAccount, aws:PrincipalOrgID, ...).",
                [KEY], severity=Severity.CRITICAL, checkov="CKV_AWS_33")
 def no_wildcard_principal(r: Resource) -> Iterator[str]:
     for i, statement in statements(r.get("policy")):
-        if _wildcard(statement.get("Principal")) and not statement.get("Condition"):
-            yield f"policy Statement[{i}] allows Principal * without a Condition"
+        if wildcard_principal(statement.get("Principal")) and not limits_to_account(statement.get("Condition")):
+            yield (f"policy Statement[{i}] allows Principal * without a condition naming the caller's account or "
+                   "organisation (aws:PrincipalAccount, kms:CallerAccount, aws:PrincipalOrgID)")
 
 
 def _allows(statement: Mapping[str, Any], action: str) -> bool:
-    """Does the statement's Action list cover `action` (exactly, `*`, `service:*` or a `prefix*` wildcard)?"""
-    return any(a == action or a in ("*", "kms:*") or (a.endswith("*") and action.startswith(a[:-1]))
-               for a in as_list(statement.get("Action")) if isinstance(a, str))
+    """Does the statement's Action list cover `action` (IAM's wildcards * and ?, case-insensitive)?"""
+    return any(fnmatchcase(action.lower(), a) for a in actions(statement))
 
 
 # KMS API reference, CreateKey / PutKeyPolicy (BypassPolicyLockoutSafetyCheck): KMS refuses, with
@@ -81,15 +72,32 @@ def key_policy_manageable(r: Resource) -> Iterator[str]:
                "locks its caller out")
 
 
-@resource_rule("iam-no-wildcard-actions", "IAM policies must not allow every action (*).",
-               [*POLICY_DOCUMENTS, ROLE], severity=Severity.CRITICAL, checkov="CKV_AWS_62, CKV_AWS_63, CKV_AWS_355")
+def _service_wide(action: str) -> bool:
+    """`*`, `*:*`, `s3:*`, `kms:*`, `*:Get*`: a wildcard standing for every action of a service (or of all)."""
+    service, _, name = action.partition(":")
+    return not name or set(service) & {"*", "?"} != set() or set(name) <= {"*", "?"}
+
+
+def _passes_any_role(statement: Mapping[str, Any]) -> bool:
+    """iam:PassRole (or a wildcard covering it) on Resource "*": any role to any service, the escalation path."""
+    return any(fnmatchcase("iam:passrole", a) for a in actions(statement)) and \
+        "*" in as_list(statement.get("Resource"))
+
+
+@resource_rule("iam-no-wildcard-actions",
+               "IAM policies must not allow every action (*), every action of a service (s3:*, kms:*), everything "
+               "but some (NotAction), or iam:PassRole on any role (Resource *).",
+               [*POLICY_DOCUMENTS, ROLE], severity=Severity.CRITICAL, checkov="CKV_AWS_62, CKV_AWS_63")
 def no_wildcard_actions(r: Resource) -> Iterator[str]:
     for where, document in documents(r):
         for i, statement in statements(document):
             if statement.get("NotAction") is not None:
                 yield f"{where} Statement[{i}] allows NotAction, i.e. everything else"
-            elif any(a in ("*", "*:*") for a in as_list(statement.get("Action"))):
-                yield f"{where} Statement[{i}] allows Action *"
+            if wide := [a for a in as_list(statement.get("Action")) if isinstance(a, str) and _service_wide(a)]:
+                yield f"{where} Statement[{i}] allows Action {', '.join(wide)}: every action of the service"
+            if _passes_any_role(statement):
+                yield (f"{where} Statement[{i}] allows iam:PassRole on Resource *: any role could be handed to any "
+                       "service; name the roles")
 
 
 @resource_rule("iam-no-admin-policy", "No role, user or group may get an administrator managed policy.",

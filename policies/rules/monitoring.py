@@ -11,7 +11,7 @@ METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 @resource_rule("log-group-retention", "Log groups must keep logs at least the configured number of days.",
-               [LOG_GROUP], severity=Severity.MEDIUM, checkov="CKV_AWS_66, CKV_AWS_338",
+               [LOG_GROUP], severity=Severity.MEDIUM, checkov="CKV_AWS_66",
                options={"minimumDays": {"type": "integer", "minimum": 1, "default": 90}})
 def retention(r: Resource) -> Iterator[str]:
     days, minimum = r.get("retentionInDays", default=0), r.cfg["minimumDays"]

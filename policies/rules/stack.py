@@ -16,6 +16,9 @@ from .redis import CACHE_SUBNET_GROUP, CACHE_USER, CACHE_USER_GROUP, REPLICATION
 
 Findings = Iterator[tuple[str, str | None]]
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+WAF_RULES = ("aws:wafv2/webAclRule:WebAclRule", "aws:wafv2/webAclRuleGroupAssociation:WebAclRuleGroupAssociation")
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -41,6 +44,29 @@ def waf_association(resources: list[PolicyResource], cfg: dict[str, Any]) -> Fin
     for lb in _public_albs(resources):
         if not any(linked(a, lb, "resourceArn") for a in associations):
             yield f"internet-facing ALB {lb.name} has no aws.wafv2.WebAclAssociation", lb.urn
+
+
+@stack_rule("waf-logging", "Every WAFv2 web ACL has a logging configuration.", severity=Severity.MEDIUM,
+            checkov="CKV2_AWS_31")
+def waf_logging(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    logging = list(of_type(resources, WAF_LOGGING))
+    for acl in of_type(resources, WEB_ACL):
+        if not any(linked(config, acl, "resourceArn") for config in logging):
+            yield (f"web ACL {acl.name} has no aws.wafv2.WebAclLoggingConfiguration: blocked and allowed requests "
+                   "leave no record"), acl.urn
+
+
+@stack_rule("waf-web-acl-rules",
+            "Every WAFv2 web ACL has at least one rule or rule group (inline, or as a separate rule resource).",
+            severity=Severity.HIGH)
+def waf_web_acl_rules(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    separate = list(of_type(resources, *WAF_RULES))
+    for acl in of_type(resources, WEB_ACL):
+        inline = known_count(acl.props, "rules")
+        if inline == 0 and not present(acl.props, "ruleJson") and not any(
+                linked(rule, acl, "webAclArn") for rule in separate):
+            yield (f"web ACL {acl.name} has no rules: it only applies its default action "
+                   f"({', '.join(as_mapping(known(acl.props, 'defaultAction', default={}))) or 'none'})"), acl.urn
 
 
 @stack_rule("alb-https-listener", "Every internet-facing ALB must have an HTTPS listener.", checkov="CKV_AWS_2")

@@ -73,7 +73,17 @@ SG_OK = {"description": "ALB ingress", "ingress": [
     {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"], "description": "HTTPS"}],
     "egress": [{"protocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0, "cidrBlocks": ["10.0.0.0/16"],
                 "description": "to targets"}]}
-POLICY_OK = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]}'
+POLICY_OK = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:List*", '
+             '"ec2:Describe*"], "Resource": "*"}, {"Effect": "Deny", "Action": "*", "Resource": "*", '
+             '"Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}')
+TOPIC_POLICY_OK = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "SNS:Publish", '
+                   '"Condition": {"StringEquals": {"aws:SourceOwner": "123456789012"}}}]}')
+PASS_ROLE_OK = ('{"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", '
+                '"Resource": "arn:aws:iam::123456789012:role/envstack-app"}]}')
+WILDCARD_IN_ACCOUNT = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
+                       '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"AWS": "*"}, '
+                       '"Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*", '
+                       '"Condition": {"StringEquals": {"kms:CallerAccount": "123456789012"}}}]}')
 KEY_POLICY_OK = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                  '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"Service": '
                  '"logs.amazonaws.com"}, "Action": "kms:Encrypt*", "Resource": "*"}]}')
@@ -128,11 +138,14 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
      {"replicationGroupId": "1-cache"}, "a letter first"),
     ("eks-private-endpoint", EKS, EKS_OK, {"endpointPrivateAccess": None}, "endpointPrivateAccess"),
     ("eks-private-endpoint", AWS_EKS, AWS_EKS_OK, {"vpcConfig": {"subnetIds": ["s"]}}, "endpointPrivateAccess"),
-    ("eks-public-endpoint-restricted", EKS, EKS_OK, {"endpointPublicAccess": None}, "publicAccessCidrs"),
+    ("eks-public-endpoint-restricted", EKS, EKS_OK, {"endpointPublicAccess": None}, "publicAccessCidrs is empty"),
     ("eks-public-endpoint-restricted", EKS, EKS_OK,
-     {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, "0.0.0.0/0"),
+     {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}, "that is the internet"),
     ("eks-public-endpoint-restricted", AWS_EKS, AWS_EKS_OK,
-     {"vpcConfig": {"endpointPrivateAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}, "0.0.0.0/0"),
+     {"vpcConfig": {"endpointPrivateAccess": True, "publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}},
+     "cover 100.0% of the public address space"),
+    ("eks-public-endpoint-disabled", EKS, EKS_OK, {"endpointPublicAccess": True, "publicAccessCidrs": ["1.2.3.0/24"]},
+     "answers on the internet"),
     ("eks-secrets-encryption", EKS, EKS_OK, {"encryptionConfigKeyArn": None}, "encryptionConfigKeyArn"),
     ("eks-secrets-encryption", AWS_EKS, AWS_EKS_OK, {"encryptionConfig": None}, "encryptionConfig.provider.keyArn"),
     ("eks-secrets-encryption", AWS_EKS, AWS_EKS_OK,
@@ -183,22 +196,14 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
      {"defaultActions": [{"type": "forward", "targetGroupArn": "arn:tg"}]}, "redirect to HTTPS"),
     ("alb-http-redirects-to-https", LISTENER, HTTPS_OK, {"protocol": "HTTP"}, "redirect to HTTPS"),
     ("alb-tls-policy", LISTENER, HTTPS_OK, {"sslPolicy": "ELBSecurityPolicy-2016-08"}, "ELBSecurityPolicy-2016-08"),
+    ("alb-tls-policy", LISTENER, HTTPS_OK, {"sslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01"},
+     "ELBSecurityPolicy-TLS-1-2-2017-01 is not a TLS 1.3 policy"),
     ("alb-tls-policy", LISTENER, HTTPS_OK, {"sslPolicy": None}, "provider default"),
     ("alb-tls-policy", LISTENER, HTTPS_OK, {"certificateArn": None}, "certificateArn"),
     ("default-security-group-closed", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"vpcId": "vpc-1"},
      {"egress": [{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}]}, "egress[0]"),
     ("subnet-no-public-ip", "aws:ec2/subnet:Subnet", {"cidrBlock": "10.0.0.0/20"}, {"mapPublicIpOnLaunch": True},
      "mapPublicIpOnLaunch"),
-    ("security-group-no-public-ingress", SG, SG_OK,
-     {"ingress": [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"]}]}, "SSH"),
-    ("security-group-no-public-ingress", SG, SG_OK,
-     {"ingress": [{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "ipv6CidrBlocks": ["::/0"]}]}, "all ports"),
-    ("security-group-no-public-ingress", SG_RULE,
-     {"type": "ingress", "protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "sourceSecurityGroupId": "sg-1"},
-     {"cidrBlocks": ["0.0.0.0/0"], "sourceSecurityGroupId": None}, "ports 5432-5432"),
-    ("security-group-no-public-ingress", INGRESS,
-     {"ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrIpv4": "0.0.0.0/0", "description": "HTTPS"},
-     {"fromPort": 3389.0, "toPort": 3389.0}, "RDP"),
     ("security-group-descriptions", SG, SG_OK, {"description": None}, "no description of its own"),
     ("security-group-descriptions", SG, SG_OK,
      {"ingress": [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["10.0.0.0/8"]}]},
@@ -206,6 +211,8 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("security-group-descriptions", INGRESS, {"ipProtocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0,
                                               "referencedSecurityGroupId": "sg-1", "description": "from nodes"},
      {"description": None}, "rule has no description"),
+    ("sns-topic-policy-not-public", "aws:sns/topicPolicy:TopicPolicy", {"policy": TOPIC_POLICY_OK},
+     {"policy": TOPIC_POLICY_OK.replace("aws:SourceOwner", "aws:SourceArnn")}, "anyone could use the topic"),
     ("log-group-retention", LOG_GROUP, {"retentionInDays": 90.0}, {"retentionInDays": 14.0}, "retentionInDays is 14"),
     ("log-group-retention", LOG_GROUP, {"retentionInDays": 365.0}, {"retentionInDays": None}, "kept forever"),
     ("log-group-kms", LOG_GROUP, {"kmsKeyId": KMS_ARN}, {"kmsKeyId": None}, "kmsKeyId"),
@@ -215,6 +222,12 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("kms-key-rotation", KEY, {"enableKeyRotation": True}, {"enableKeyRotation": False}, "enableKeyRotation"),
     ("kms-no-wildcard-principal", KEY, {"policy": KEY_POLICY_OK},
      {"policy": '{"Statement": {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*"}}'}, "Principal *"),
+    # A condition that does not name the caller's account (TLS only) leaves the key open to every account.
+    ("kms-no-wildcard-principal", KEY, {"policy": WILDCARD_IN_ACCOUNT},
+     {"policy": WILDCARD_IN_ACCOUNT.replace('"StringEquals": {"kms:CallerAccount": "123456789012"}',
+                                            '"Bool": {"aws:SecureTransport": "true"}')}, "Principal *"),
+    ("kms-no-wildcard-principal", KEY, {"policy": WILDCARD_IN_ACCOUNT},
+     {"policy": WILDCARD_IN_ACCOUNT.replace("StringEquals", "StringNotEquals")}, "caller's account"),
     ("kms-key-policy-manageable", KEY, {"policy": KEY_POLICY_OK},
      {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                 '"Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}]}'}, "locks its caller out"),
@@ -232,6 +245,21 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": POLICY_OK},
      {"policy": '{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'},
      "Statement[0] allows Action *"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": POLICY_OK},
+     {"policy": '{"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:*"], "Resource": "*"}]}'},
+     "Action s3:*: every action of the service"),
+    ("iam-no-wildcard-actions", "aws:iam/rolePolicy:RolePolicy", {"policy": POLICY_OK},
+     {"policy": '{"Statement": [{"Effect": "Allow", "Action": "KMS:*", "Resource": "arn:aws:kms:*:1:key/k"}]}'},
+     "Action KMS:*"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": POLICY_OK},
+     {"policy": '{"Statement": [{"Effect": "Allow", "Action": "*:Describe*", "Resource": "*"}]}'},
+     "Action *:Describe*"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": PASS_ROLE_OK},
+     {"policy": PASS_ROLE_OK.replace('"arn:aws:iam::123456789012:role/envstack-app"', '"*"')},
+     "iam:PassRole on Resource *"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": PASS_ROLE_OK},
+     {"policy": PASS_ROLE_OK.replace('"arn:aws:iam::123456789012:role/envstack-app"', '"*"').replace(
+         "iam:PassRole", "iam:Pass*")}, "iam:PassRole on Resource *"),
     ("iam-no-wildcard-actions", "aws:iam/role:Role", {"inlinePolicies": [{"name": "p", "policy": POLICY_OK}]},
      {"inlinePolicies": [{"name": "p", "policy": '{"Statement": [{"Effect": "Allow", "NotAction": "iam:*"}]}'}]},
      "NotAction"),
@@ -280,10 +308,15 @@ def test_thresholds_come_from_config() -> None:
     assert check("log-group-retention", LOG_GROUP, {"retentionInDays": 30.0}, {"minimumDays": 30}) == []
     assert check("redis-snapshot-retention", REDIS, {**REDIS_OK, "snapshotRetentionLimit": 3.0},
                  {"minimumDays": 3}) == []
-    assert check("alb-tls-policy", LISTENER, HTTPS_OK, {"allowedPolicies": ["ELBSecurityPolicy-TLS13-1-3-2021-06"]})
+    tls12 = {**HTTPS_OK, "sslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01"}
+    assert check("alb-tls-policy", LISTENER, tls12) != []  # prod default: the TLS 1.3 family only
+    assert check("alb-tls-policy", LISTENER, tls12, {"requireTls13": False}) == []
+    assert check("alb-tls-policy", LISTENER, {**HTTPS_OK, "sslPolicy": "ELBSecurityPolicy-2016-08"},
+                 {"requireTls13": False}) == ["sslPolicy ELBSecurityPolicy-2016-08 is not a TLS 1.2+ policy"]
     assert check("eks-supported-version", EKS, {**EKS_OK, "version": "1.30"}, {"supportedVersions": ["1.30"]}) == []
-    assert check("eks-public-endpoint-restricted", AWS_EKS, AWS_EKS_OK, {"allowPublicEndpoint": False}) == [
-        "endpointPublicAccess is true; this environment requires a private-only API server"]
+    narrow = {"endpointPublicAccess": True, "publicAccessCidrs": ["52.0.0.0/11"]}  # about 0.06% of IPv4
+    assert check("eks-public-endpoint-restricted", EKS, narrow) == []
+    assert check("eks-public-endpoint-restricted", EKS, narrow, {"publicShare": 0.0001}) != []
 
 
 def test_eks_component_defaults_are_insecure() -> None:
@@ -291,6 +324,7 @@ def test_eks_component_defaults_are_insecure() -> None:
     found = {rule: check(rule, EKS, {}) for rule, p in POLICIES.items()
              if rule.startswith("eks-") and isinstance(p, ResourceValidationPolicy)}
     assert all(found[rule] for rule in ("eks-private-endpoint", "eks-public-endpoint-restricted",
+                                        "eks-public-endpoint-disabled",
                                         "eks-secrets-encryption", "eks-control-plane-logs", "eks-supported-version",
                                         "eks-no-default-node-group")), found
 

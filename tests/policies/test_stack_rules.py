@@ -30,6 +30,8 @@ SNS_TOPIC = "aws:sns/topic:Topic"
 SNS_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 ROLE = "aws:iam/role:Role"
 POD_IDENTITY_ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
 ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/alb/50dc6c495c0c9188"
 
 
@@ -54,6 +56,25 @@ def test_waf_association_linked_by_property_dependency_or_arn_value() -> None:
 def test_internal_and_network_load_balancers_need_no_waf() -> None:
     assert check_stack("alb-waf-association", [resource(ALB, "a", {"internal": True}),
                                                resource(ALB, "n", {"loadBalancerType": "network"})]) == []
+
+
+def test_every_web_acl_logs_and_has_rules() -> None:
+    acl = resource(WEB_ACL, "edge", {"defaultAction": {"allow": {}}, "rules": [{"name": "AWSManagedRulesCommonRuleSet",
+                                                                                "priority": 0.0}]})
+    logging = resource(WAF_LOGGING, "edge", {"resourceArn": "x", "logDestinationConfigs": ["arn"]},
+                       property_dependencies={"resourceArn": [acl]})
+    assert check_stack("waf-logging", [acl, logging]) == []
+    assert check_stack("waf-logging", [acl]) == [
+        ("web ACL edge has no aws.wafv2.WebAclLoggingConfiguration: blocked and allowed requests leave no record",
+         acl.urn)]
+    assert check_stack("waf-web-acl-rules", [acl]) == []
+    empty = resource(WEB_ACL, "edge", {"defaultAction": {"allow": {}}, "rules": []})
+    assert check_stack("waf-web-acl-rules", [empty]) == [
+        ("web ACL edge has no rules: it only applies its default action (allow)", empty.urn)]
+    separate = resource("aws:wafv2/webAclRuleGroupAssociation:WebAclRuleGroupAssociation", "crs",
+                        {"ruleName": "crs", "priority": 1.0, "webAclArn": "x"},
+                        property_dependencies={"webAclArn": [empty]})
+    assert check_stack("waf-web-acl-rules", [empty, separate]) == []
 
 
 def test_alb_needs_https_listener() -> None:
@@ -174,8 +195,8 @@ def test_a_private_only_cluster_needs_a_443_rule_on_its_cluster_security_group()
     elsewhere = resource("aws:ec2/securityGroup:SecurityGroup", "other", {})
     for rules in ([rule(30080.0)], [rule(443.0, elsewhere)], []):
         assert check_stack("eks-private-endpoint-reachable", [private, *rules]) == [
-            ("cluster cluster-eks has no public endpoint and no ingress rule on 443 on its cluster security group: "
-             "nothing outside the cluster reaches the API (list apiAccessCidrs)", private.urn)]
+            ("cluster cluster-eks has no public endpoint and no ingress rule on 443 on its cluster security group or "
+             "an additional group: nothing outside the cluster reaches the API (list apiAccessCidrs)", private.urn)]
     public = resource(EKS, "cluster-eks", {"endpointPublicAccess": True, "publicAccessCidrs": ["52.94.0.0/22"]})
     assert check_stack("eks-private-endpoint-reachable", [public]) == []
 
@@ -244,9 +265,11 @@ def test_node_groups_name_their_clusters_version() -> None:
         NODE_GROUP, "cluster-main", {"clusterName": "envstack-prod"})])] == [child.urn]
 
 
-def test_every_stack_rule_is_checked_here() -> None:
+def test_every_stack_rule_is_checked() -> None:
+    """Each stack rule is named in a test module of this directory that runs stack rules (these, network, storage)."""
     stack_rules = {name for name, p in POLICIES.items() if isinstance(p, StackValidationPolicy)}
-    checked = set(re.findall(r'check_stack\("([a-z0-9-]+)"', Path(__file__).read_text()))
+    sources = [path.read_text() for path in Path(__file__).parent.glob("test_*.py")]
+    checked = {name for source in sources if "check_stack(" in source for name in re.findall(r'"([a-z0-9-]+)"', source)}
     assert stack_rules and stack_rules <= checked, stack_rules - checked
 
 

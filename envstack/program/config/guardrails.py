@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
+from policies.facts import TLS13_POLICIES
+
 from .base import Model
 from .cluster import LOG_TYPES
 from .database import burstable
@@ -59,12 +61,21 @@ class Guardrails(Model):
     """A WAF web ACL on the load balancer."""
     load_balancer_deletion_protection: bool  # the ALB, and its access logs kept (no force destroy)
     """Load balancer deletion protection, access logs kept (no `forceDestroy`)."""
+    load_balancer_tls13: bool  # an SSL policy of the TLS 1.3 family (the pack's alb-tls-policy requireTls13)
+    """An SSL policy of the TLS 1.3 family (`loadBalancer.sslPolicy`; the pack's `alb-tls-policy` `requireTls13`)."""
+    load_balancer_waf_logging: bool  # a WAF web ACL logs its requests (the pack's waf-logging)
+    """WAF request logs (`loadBalancer.waf.logging`; the pack's `waf-logging`)."""
+    unversioned_log_buckets: bool  # access logs may go unversioned (the pack's s3-versioning allowRecordedExceptions)
+    """Access logs may go unversioned (`loadBalancer.accessLogs.versioning`; the pack's `s3-versioning`
+    `allowRecordedExceptions`)."""
     cluster_public_cidr_min_prefix: int = Field(ge=0, le=32)  # public API CIDRs at least this narrow (/16: never 0/0)
     """Public API CIDRs at least this narrow (16: /16 or narrower, never 0.0.0.0/0)."""
     cluster_min_on_demand_nodes: int = Field(ge=0)  # sum of the ON_DEMAND node groups' minSize
     """Fewest on-demand nodes (the ON_DEMAND groups' `minSize` summed)."""
     cluster_all_control_plane_logs: bool
     """All five control-plane log types."""
+    cluster_private_endpoint: bool  # no public API endpoint (the pack's eks-public-endpoint-disabled)
+    """No public API endpoint (`cluster.endpointPublicAccess` false; the pack's `eks-public-endpoint-disabled`)."""
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -155,6 +166,15 @@ def _load_balancer(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     yield from _requires(cfg, "loadBalancer.accessLogs.forceDestroy", lb.access_logs.force_destroy,
                          not (lb.access_logs.force_destroy and g.load_balancer_deletion_protection),
                          "access logs kept when the stack is destroyed (false)")
+    yield from _requires(cfg, "loadBalancer.sslPolicy", lb.ssl_policy,
+                         not (lb.tls and g.load_balancer_tls13 and lb.ssl_policy not in TLS13_POLICIES),
+                         f"a TLS 1.3 policy: one of {', '.join(TLS13_POLICIES)}")
+    yield from _requires(cfg, "loadBalancer.waf.logging", lb.waf.logging,
+                         lb.waf.logging or not (lb.waf.enabled and g.load_balancer_waf_logging),
+                         "WAF request logs (true): a web ACL that keeps no record of what it blocked")
+    yield from _requires(cfg, "loadBalancer.accessLogs.versioning", lb.access_logs.versioning,
+                         lb.access_logs.versioning or g.unversioned_log_buckets,
+                         "versioned access logs (true): logs are evidence, an overwrite or delete must keep them")
 
 
 def _certificate_region(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
@@ -175,6 +195,9 @@ def _cluster(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          cluster.on_demand_min_nodes >= g.cluster_min_on_demand_nodes,
                          f"at least {g.cluster_min_on_demand_nodes} ON_DEMAND nodes (sum of minSize), "
                          f"got {cluster.on_demand_min_nodes}")
+    yield from _requires(cfg, "cluster.endpointPublicAccess", cluster.endpoint_public_access,
+                         not (cluster.endpoint_public_access and g.cluster_private_endpoint),
+                         "a private API endpoint (false): deploy through apiAccessCidrs from a runner or VPN")
     missing = [t for t in LOG_TYPES if t not in cluster.log_types]
     yield from _requires(cfg, "cluster.logTypes", list(cluster.log_types),
                          not (missing and g.cluster_all_control_plane_logs),

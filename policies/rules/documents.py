@@ -1,0 +1,51 @@
+"""Reading IAM policy documents (identity policies, key policies, topic and bucket policies), JSON or objects.
+
+Condition keys and actions are case-insensitive in IAM (IAM User Guide, "IAM JSON policy elements: Condition":
+condition key names are not case-sensitive; "Action": action names are not case-sensitive).
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .base import as_list, as_mapping
+
+# Condition keys that tie the caller of a wildcard principal to an account or an organisation: a principal of the
+# account (aws:PrincipalAccount, KMS's kms:CallerAccount) or of the organisation (aws:PrincipalOrgID,
+# aws:PrincipalOrgPaths); for a service acting for a resource, the resource's owner (aws:SourceAccount, and
+# aws:SourceOwner, which ElastiCache and a few older services set).
+ACCOUNT_KEYS = frozenset({"aws:principalaccount", "kms:calleraccount", "aws:principalorgid", "aws:principalorgpaths",
+                          "aws:sourceaccount", "aws:sourceowner"})
+# Operators that require the key to match (not to differ); `...IfExists` passes when the key is absent.
+MATCHING = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "forallvalues:stringequals",
+                      "foranyvalue:stringequals", "foranyvalue:stringlike"})
+
+
+def statements(document: Any, effect: str = "Allow") -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The statements of a policy document (a JSON string or an object) with this effect, by index."""
+    for i, statement in enumerate(as_list(as_mapping(document).get("Statement"))):
+        if isinstance(statement, Mapping) and statement.get("Effect") == effect:
+            yield i, statement
+
+
+def actions(statement: Mapping[str, Any]) -> list[str]:
+    return [a.lower() for a in as_list(statement.get("Action")) if isinstance(a, str)]
+
+
+def wildcard_principal(principal: Any) -> bool:
+    """`"Principal": "*"` or `{"AWS": "*"}` (any principal of any account)."""
+    if isinstance(principal, Mapping):
+        return any("*" in as_list(v) for v in principal.values())
+    return "*" in as_list(principal)
+
+
+def limits_to_account(condition: Any) -> bool:
+    """Does the Condition block require the caller (or the resource a service acts for) to belong to named accounts
+    or organisations: a matching operator on one of ACCOUNT_KEYS with values that are not wildcards?"""
+    for operator, tests in as_mapping(condition).items():
+        if str(operator).lower() not in MATCHING:
+            continue
+        for key, values in as_mapping(tests).items():
+            named = [str(v) for v in as_list(values)]
+            if str(key).lower() in ACCOUNT_KEYS and named and not any(set(v) <= {"*", "?"} for v in named):
+                return True
+    return False
