@@ -1,7 +1,8 @@
 """Network: a three-tier VPC, secure by default.
 
 public   (ALB, NAT gateways)  route to the internet gateway, `kubernetes.io/role/elb`
-private  (EKS nodes)          route to a NAT gateway (none | single | one per AZ), `kubernetes.io/role/internal-elb`
+private  (EKS nodes)          route to a NAT gateway (none | single | one per AZ), `kubernetes.io/role/internal-elb`;
+                              optionally attached to an existing transit gateway, the runners' networks routed to it
 isolated (RDS, ElastiCache)   no route out of the VPC at all; the DB and cache subnet groups live here
 
 A free S3 gateway endpoint serves the private and isolated tiers; interface endpoints (PrivateLink, private DNS) put
@@ -60,6 +61,14 @@ class FlowLogs:
 
 
 @dataclass(frozen=True)
+class TransitGateway:
+    """An existing transit gateway the private subnets attach to, and the networks (runners, VPNs) routed through it."""
+
+    id: str
+    cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NetworkArgs:
     cidr: str = "10.0.0.0/16"
     az_count: int = 2
@@ -69,6 +78,7 @@ class NetworkArgs:
     name_prefix: str = "envstack"  # for Name tags: envstack-prod-private-us-west-2a
     protect: bool = False  # protect the flow-log encryption key and bucket
     interface_endpoints: tuple[str, ...] = ()  # AWS service short names: "sts", "ecr.api", ...
+    transit_gateway: TransitGateway | None = None
 
 
 class Network(Component):
@@ -80,7 +90,9 @@ class Network(Component):
             "cidr": args.cidr, "azCount": args.az_count, "natGateways": args.nat_gateways,
             "flowLogs": f"{args.flow_logs.traffic}/{args.flow_logs.aggregation_seconds}s to "
                         f"{args.flow_logs.destination}, {args.flow_logs.retention_days} days",
-            "interfaceEndpoints": list(args.interface_endpoints)}, opts,
+            "interfaceEndpoints": list(args.interface_endpoints),
+            **({"transitGateway": f"{args.transit_gateway.id} for {', '.join(args.transit_gateway.cidrs)}"}
+               if args.transit_gateway else {})}, opts,
             protect=args.protect, name_prefix=args.name_prefix)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
@@ -111,6 +123,7 @@ class Network(Component):
         self.isolated_route_table = self._route_table("isolated")
         self.isolated_subnets = self._subnets("isolated", plan, lambda i: self.isolated_route_table, {})
 
+        self.transit_gateway_attachment, self.transit_gateway_routes = self._transit_gateway()
         self._s3_gateway_endpoint()
         self.interface_endpoints = self._interface_endpoints()
         self.flow_log = self._flow_log()
@@ -197,6 +210,27 @@ class Network(Component):
         """One table per AZ, so moving from a single NAT to one per AZ only changes routes."""
         nat = self.nat_gateways[index % len(self.nat_gateways)].id if self.nat_gateways else None
         return self._route_table(f"private-{index}", nat_gateway_id=nat)
+
+    def _transit_gateway(self) -> tuple[aws.ec2transitgateway.VpcAttachment | None, list[aws.ec2.Route]]:
+        """The private subnets (one per AZ, as an attachment allows) attached to an existing transit gateway, and a
+        route per runner network in each private route table: a runner behind it reaches the private API endpoint
+        (and the nodes) from the first `up`. The transit gateway's own route tables must send the VPC's range back
+        to this attachment: association and propagation are the gateway owner's (left to its defaults here, which a
+        RAM-shared gateway does not let an attachment set; Transit Gateway guide, "Transit gateway attachments to a
+        VPC"). Routes are named by table and CIDR, never by position."""
+        gateway = self._args.transit_gateway
+        if gateway is None:
+            return None, []
+        attachment = aws.ec2transitgateway.VpcAttachment(
+            f"{self.label}-tgw", transit_gateway_id=gateway.id, vpc_id=self.vpc.id, subnet_ids=self.private_subnet_ids,
+            dns_support="enable", tags={"Name": self._args.name_prefix}, opts=self.child())
+        # A route to the gateway is refused until the VPC is attached to it (the attachment waits for `available`).
+        routes = [aws.ec2.Route(
+            f"{self.label}-private-{i}-to-{cidr.replace('.', '-').replace('/', '-')}", route_table_id=table.id,
+            destination_cidr_block=cidr, transit_gateway_id=attachment.transit_gateway_id,
+            opts=self.child(depends_on=[attachment]))
+            for i, table in enumerate(self.private_route_tables) for cidr in gateway.cidrs]
+        return attachment, routes
 
     def _s3_gateway_endpoint(self) -> None:
         """Free, and keeps S3 traffic (images, logs, backups) off the NAT gateways."""

@@ -51,17 +51,17 @@ def scratch_repo(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("edit", "key"), [
-    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    cidr: 10.2.0.0/8"),
+    (("  envstack:network:\n", "  envstack:network:\n    cidr: 10.2.0.0/8\n"),
      "envstack:network.cidr"),
     (("envstack:environment: prod", "envstack:environment: prod\n  envstack:netwerk:\n    azCount: 3"),
      "envstack:netwerk"),
-    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    azCount: 2"),
+    (("  envstack:network:\n", "  envstack:network:\n    azCount: 2\n"),
      "envstack:network.azCount"),
     # A private-only API nobody can reach, and a role given two access entries (EKS answers 409).
     (("apiAccessCidrs: [10.250.0.0/24]", "apiAccessCidrs: []"), "envstack:cluster.apiAccessCidrs"),
     (("ciDeployerRoleArns: [arn:aws:iam::111111111111:role/github-actions-deployer]",
       "ciDeployerRoleArns: [arn:aws:iam::111111111111:role/platform-admin]"), "envstack:cluster.ciDeployerRoleArns"),
-    (("envstack:environment: prod", "envstack:environment: prod\n  envstack:network:\n    azCount: 1"),
+    (("  envstack:network:\n", "  envstack:network:\n    azCount: 1\n"),
      "envstack:network.azCount"),
     # A storage ceiling 5% above the allocation: RDS wants at least 10%.
     (("envstack:environment: prod", "envstack:environment: prod\n  envstack:database:\n    maxAllocatedStorageGb: 105"),
@@ -311,8 +311,10 @@ def test_a_review_stack_may_share_devs_range_with_a_note(capsys, checkout):
 
 
 def test_stacks_with_ranges_apart_are_valid_without_notes(capsys, checkout):
-    (checkout / "Pulumi.prod-eu.yaml").write_text((checkout / "Pulumi.prod.yaml").read_text() +
-                                                  "  envstack:network:\n    cidr: 10.20.0.0/16\n")
+    prod = (checkout / "Pulumi.prod.yaml").read_text()
+    network = "  envstack:network:\n"  # prod's own network settings (its transit gateway) stay
+    (checkout / "Pulumi.prod-eu.yaml").write_text(prod.replace(network, network + "    cidr: 10.20.0.0/16\n", 1)
+                                                  if network in prod else prod + network + "    cidr: 10.20.0.0/16\n")
     code, stdout, stderr = run(capsys, "validate")
     assert code == 0, stderr
     assert "note:" not in stdout and len(stdout.splitlines()) == 4

@@ -10,8 +10,8 @@ from conftest import region, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-from components.network import Network, NetworkArgs, subnet_plan
-from envstack.program.config import ConfigError
+from components.network import Network, NetworkArgs, TransitGateway, subnet_plan
+from envstack.program.config import ConfigError, load_stack_config
 from envstack.tools.mocks import AwsMocks
 from envstack.tools.synth import RecordingMonitor, ResourceRecord
 
@@ -243,3 +243,73 @@ def test_data_subnet_groups_use_the_isolated_tier(stack):
     for type_ in ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup"):
         group = stack.one(type_)
         assert sorted(group.inputs["subnetIds"]) == sorted(f"{u.rsplit('::', 1)[1]}-id" for u in isolated)
+
+
+# --- a transit gateway to the runners' networks (prod's private API from the first `up`) -------------------------
+
+TGW = TransitGateway("tgw-0123456789abcdef0", ("10.250.0.0/24", "172.20.0.0/16"))
+ROLE = "arn:aws:iam::111111111111:role/envstack-prod-deployer"
+
+
+def test_the_private_subnets_attach_to_the_transit_gateway_and_route_the_runner_networks_through_it():
+    records = network_alone(NetworkArgs(az_count=3, nat_gateways="perAz", transit_gateway=TGW))
+    attachment, = [r for r in records if r.type == "aws:ec2transitgateway/vpcAttachment:VpcAttachment"]
+    private = sorted(r.name for r in records if r.type == SUBNET and "-private-" in r.name)
+    assert attachment.inputs["transitGatewayId"] == TGW.id
+    assert attachment.inputs["subnetIds"] == [f"{name}-id" for name in private]  # one subnet per AZ
+    routes = {r.name: r for r in records if r.type == ROUTE and "transitGatewayId" in r.inputs}
+    tables = [f"network-private-{i}" for i in range(3)]
+    assert set(routes) == {f"{t}-to-{c.replace('.', '-').replace('/', '-')}" for t in tables for c in TGW.cidrs}
+    for name, route in routes.items():
+        table = name.split("-to-")[0]
+        assert route.inputs["routeTableId"] == f"{table}-id"
+        assert route.inputs["destinationCidrBlock"] in TGW.cidrs
+        assert route.inputs["transitGatewayId"] == TGW.id
+        assert attachment.urn in route.dependencies  # refused until the VPC is attached
+    assert not [r for r in records if r.type == ROUTE and r.inputs.get("transitGatewayId")
+                and r.inputs["routeTableId"] in ("network-public-id", "network-isolated-id")]
+
+
+def test_without_a_transit_gateway_nothing_is_attached():
+    records = network_alone(NetworkArgs())
+    assert not [r for r in records if r.type.startswith("aws:ec2transitgateway")]
+
+
+def prod(**network: object) -> dict:
+    return {"environment": "prod", "owner": "o@example.com", "team": "t", "repository": "r",
+            "allowedAccountIds": ["111111111111"], "network": network,
+            "loadBalancer": {"certificateArn": "arn:aws:acm:us-west-2:111111111111:certificate/"
+                                              "00000000-0000-4000-8000-000000000002"},
+            "cluster": {"deployerRoleArn": ROLE, "apiAccessCidrs": ["10.250.0.0/24"]}}
+
+
+def test_a_private_endpoint_needs_its_api_cidrs_inside_the_vpc_or_routed_through_the_transit_gateway():
+    gateway = {"id": TGW.id, "cidrs": ["10.250.0.0/24"]}
+    assert load_stack_config("p", prod(transitGateway=gateway), "us-west-2").network.transit_gateway.id == TGW.id
+    inside = {**prod(), "cluster": {"deployerRoleArn": ROLE, "apiAccessCidrs": ["10.2.64.0/24"]}}
+    assert load_stack_config("p", inside, "us-west-2").network.reaches(IPv4Network("10.2.64.0/24"))
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config("p", prod(), "us-west-2")
+    assert ("stack p: envstack:cluster.apiAccessCidrs = ['10.250.0.0/24']: CIDRs the private endpoint can answer: "
+            "inside the VPC (10.2.0.0/16) or routed through envstack:network.transitGateway.cidrs (none: "
+            "network.transitGateway is not set)") in caught.value.render()
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config("p", prod(transitGateway={"id": TGW.id, "cidrs": ["10.251.0.0/24"]}), "us-west-2")
+    assert "routed through envstack:network.transitGateway.cidrs (10.251.0.0/24)" in caught.value.render()
+
+
+@pytest.mark.parametrize(("gateway", "key", "expected"), [
+    ({"id": "tgw-xyz", "cidrs": ["10.250.0.0/24"]}, "envstack:network.transitGateway.id", "tgw-0123456789abcdef0"),
+    ({"id": TGW.id, "cidrs": []}, "envstack:network.transitGateway.cidrs", "at least 1"),
+    ({"id": TGW.id, "cidrs": ["52.94.0.0/22"]}, "envstack:network.transitGateway.cidrs", "not private: ['52.94"),
+    ({"id": TGW.id, "cidrs": ["10.2.128.0/24"]}, "envstack:network.transitGateway",
+     "overlap the VPC's 10.2.0.0/16"),
+    ({"id": TGW.id, "cidrs": ["10.250.0.0/24", "10.250.0.0/24"]}, "envstack:network.transitGateway.cidrs",
+     "listed twice"),
+    ({"cidrs": ["10.250.0.0/24"]}, "envstack:network.transitGateway.id", "required"),
+])
+def test_bad_transit_gateway_settings_are_refused(gateway, key, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config("p", prod(transitGateway=gateway), "us-west-2")
+    rendered = caught.value.render()
+    assert f"stack p: {key}" in rendered and expected in rendered, rendered

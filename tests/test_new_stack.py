@@ -24,6 +24,7 @@ config:
     - "111111111111"
   envstack:network:
     cidr: 10.3.0.0/16
+    transitGateway: {id: tgw-0123456789abcdef0, cidrs: [10.250.0.0/24]}
   envstack:loadBalancer:
     certificateArn: arn:aws:acm:eu-west-1:111111111111:certificate/00000000-0000-4000-8000-000000000003
 """

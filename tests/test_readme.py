@@ -102,7 +102,7 @@ def test_the_readme_new_stack_file_is_valid(tmp_path, monkeypatch, capsys):
 def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monkeypatch, capsys):
     for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
         (tmp_path / name).write_text((REPO / name).read_text())
-    added = yaml_block("  envstack:network:")
+    added = yaml_block("  envstack:database:")
     (tmp_path / "Pulumi.prod.yaml").write_text((REPO / "Pulumi.prod.yaml").read_text() + added)
     monkeypatch.setattr(cli, "ROOT", tmp_path)
     assert cli.main(["validate", "prod"]) == 2

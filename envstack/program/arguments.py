@@ -18,7 +18,7 @@ from components.database import DatabaseArgs
 from components.datastore import IamConnect
 from components.load_balancer import HealthCheck, LoadBalancerArgs, WafArgs
 from components.monitoring import MonitoringArgs, MonitoringTargets
-from components.network import FlowLogs, NetworkArgs, subnet_plan
+from components.network import FlowLogs, NetworkArgs, TransitGateway, subnet_plan
 from components.workload_identity import WorkloadIdentityArgs
 
 from . import deployment
@@ -32,7 +32,9 @@ def network(cfg: StackConfig) -> NetworkArgs:
         flow_logs=FlowLogs(traffic=net.flow_log_traffic, aggregation_seconds=net.flow_log_aggregation_seconds,
                            destination=net.flow_log_destination, retention_days=cfg.monitoring.log_retention_days),
         region=cfg.region, name_prefix=cfg.name_prefix, protect=cfg.protect_stateful_resources,
-        interface_endpoints=net.interface_endpoints)
+        interface_endpoints=net.interface_endpoints,
+        transit_gateway=TransitGateway(net.transit_gateway.id, tuple(str(c) for c in net.transit_gateway.cidrs))
+        if net.transit_gateway else None)
 
 
 def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]]) \

@@ -327,6 +327,10 @@ def _nat_gateway(r: ResourceRecord, c: Context) -> list[Charge]:
             (f"NAT data processing (assumed {gb:g} GB)", gb * c.prices.usd("nat_data"))]
 
 
+def _transit_gateway_attachment(r: ResourceRecord, c: Context) -> list[Charge]:
+    return [("transit gateway VPC attachment", c.prices.monthly("transit_gateway_attachment"))]
+
+
 def _load_balancer(r: ResourceRecord, c: Context) -> list[Charge]:
     lcus = c.prices.assumed("alb_lcu")
     charges = [("ALB", c.prices.monthly("alb")), (f"ALB LCUs (assumed {lcus:g})", lcus * c.prices.monthly("alb_lcu"))]
@@ -389,6 +393,7 @@ PRICED: dict[str, Pricer] = {
     "aws:rds/instance:Instance": _rds_instance,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment": _transit_gateway_attachment,
     "aws:ec2/eip:Eip": _flat("public IPv4 address", "public_ipv4", hourly=True),
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:alb/loadBalancer:LoadBalancer": _load_balancer,

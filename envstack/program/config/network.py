@@ -1,11 +1,11 @@
 """envstack:network — the VPC's address space, AZ spread and NAT layout."""
 
 from ipaddress import IPv4Network
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from .base import Model
+from .base import Model, matches
 
 NatGateways = Literal["none", "single", "perAz"]
 # AWS services an interface endpoint may be created for (com.amazonaws.<region>.<name>): what pods and nodes call.
@@ -14,6 +14,34 @@ InterfaceEndpoint = Literal["sts", "secretsmanager", "ecr.api", "ecr.dkr", "logs
 # An ALB (ELB CreateLoadBalancer) and an RDS DB subnet group (CreateDBSubnetGroup) need subnets in two AZs, and a
 # Multi-AZ cache places its replica in another AZ: one AZ cannot deploy, whatever the environment.
 MIN_AZS, MAX_AZS = 2, 4
+
+
+# Where runners and VPNs live: RFC 1918 and shared (RFC 6598) address space.
+RUNNER_RANGES = tuple(IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+TransitGatewayId = Annotated[str, AfterValidator(matches(r"^tgw-[0-9a-f]{8,17}$",
+                                                         "a transit gateway id such as tgw-0123456789abcdef0"))]
+
+
+class TransitGatewayConfig(Model):
+    """An existing transit gateway (this account's, or shared with it through AWS RAM) that connects the VPC to the
+    networks of the runners and VPNs that deploy it: the private subnets are attached to it, and their route tables
+    send `cidrs` through it, so a runner there reaches the cluster's private API endpoint from the first `up`."""
+
+    id: TransitGatewayId
+    cidrs: tuple[IPv4Network, ...] = Field(min_length=1)  # the runner / VPN networks behind the transit gateway
+
+    @field_validator("cidrs")
+    @classmethod
+    def _private_networks(cls, cidrs: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+        outside = [str(c) for c in cidrs if not any(c.subnet_of(r) for r in RUNNER_RANGES)]
+        if outside:
+            raise ValueError(f"private CIDRs of the networks behind the transit gateway (inside "
+                             f"{', '.join(map(str, RUNNER_RANGES))}; the default route stays on NAT); not private: "
+                             f"{outside}")
+        twice = sorted({str(c) for c in cidrs if cidrs.count(c) > 1})
+        if twice:
+            raise ValueError(f"each CIDR once; listed twice: {twice}")
+        return cidrs
 
 
 class NetworkConfig(Model):
@@ -37,6 +65,12 @@ class NetworkConfig(Model):
     interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
     """AWS services given an interface VPC endpoint in the private subnets (private DNS, 443 from the VPC only), each
     once; billed per AZ-hour."""
+    transit_gateway: TransitGatewayConfig | None = None
+    """`{id: tgw-..., cidrs: [...]}`: an existing transit gateway (this account's or RAM-shared) the private subnets
+    attach to, and the private runner / VPN networks every private route table sends through it (routes named by table
+    and CIDR), so a runner there reaches a private API endpoint from the first `up`. A private-endpoint stack's
+    `cluster.apiAccessCidrs` must be inside the VPC or inside these `cidrs`, which may not overlap the VPC
+    (docs/delivery.md, "Prod's first deploy")."""
 
     @field_validator("interface_endpoints")
     @classmethod
@@ -62,6 +96,23 @@ class NetworkConfig(Model):
             raise ValueError(f"expected at least {MIN_AZS} availability zones: the ALB and the RDS subnet group need "
                              "subnets in two AZs (ELB CreateLoadBalancer, RDS CreateDBSubnetGroup)")
         return count
+
+    @field_validator("transit_gateway")
+    @classmethod
+    def _routes_leave_the_vpc(cls, gateway: TransitGatewayConfig | None, info: ValidationInfo) \
+            -> TransitGatewayConfig | None:
+        vpc = info.data.get("cidr")
+        inside = [str(c) for c in (gateway.cidrs if gateway else ()) if vpc and c.overlaps(vpc)]
+        if inside:
+            raise ValueError(f"cidrs {inside} overlap the VPC's {vpc}: the VPC's local route already covers its own "
+                             "range (a transit gateway route cannot), and the networks behind it need other ranges")
+        return gateway
+
+    def reaches(self, cidr: IPv4Network) -> bool:
+        """Whether traffic from `cidr` can reach the VPC's private subnets: it is inside the VPC, or inside a
+        network the private route tables send through the transit gateway."""
+        routed = self.transit_gateway.cidrs if self.transit_gateway else ()
+        return cidr.subnet_of(self.cidr) or any(cidr.subnet_of(r) for r in routed)
 
     @property
     def nat_gateway_count(self) -> int:

@@ -88,7 +88,7 @@ class StackConfig(Model):
     def rules(self) -> list[Callable[[], Iterable[Problem]]]:
         """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need.
         Each runs on its own, so the loader can skip one that reads an area with errors of its own."""
-        return [self._public_endpoint_needs_cidrs, self._private_endpoint_needs_cidrs,
+        return [self._public_endpoint_needs_cidrs, self._private_endpoint_needs_cidrs, self._api_cidrs_routed,
                 self._one_access_entry_per_role, self._addons_pinned, self._nodes_need_nat]
 
     def problems(self) -> list[Problem]:
@@ -108,6 +108,23 @@ class StackConfig(Model):
             yield Problem("envstack:cluster.apiAccessCidrs", MISSING,
                           "required when endpointPublicAccess is false: the private CIDRs of the runner or VPN that "
                           "runs `pulumi up` (in or routed to the VPC), or set endpointPublicAccess: true")
+
+    def _api_cidrs_routed(self) -> Iterable[Problem]:
+        # The private endpoint's network interfaces sit in the VPC: a runner elsewhere reaches them only through a
+        # route the VPC knows back to it. envstack makes the VPC in the same `up`, so the only routes there are the
+        # VPC's own range and network.transitGateway's; without them every AWS resource is created and then every
+        # Kubernetes object times out.
+        if self.cluster.endpoint_public_access:
+            return
+        unreached = [str(c) for c in self.cluster.api_access_cidrs if not self.network.reaches(c)]
+        if unreached:
+            routed = ", ".join(str(c) for c in self.network.transit_gateway.cidrs) if self.network.transit_gateway \
+                else "none: network.transitGateway is not set"
+            yield Problem("envstack:cluster.apiAccessCidrs", unreached,
+                          f"CIDRs the private endpoint can answer: inside the VPC ({self.network.cidr}) or routed "
+                          f"through envstack:network.transitGateway.cidrs ({routed}); set network.transitGateway "
+                          "{id, cidrs} to the transit gateway of the runner / VPN network (docs/delivery.md, "
+                          "\"Prod's first deploy\")")
 
     def _one_access_entry_per_role(self) -> Iterable[Problem]:
         # EKS allows one access entry per principal: a second one fails with 409 ResourceInUseException.
