@@ -424,9 +424,10 @@ def test_each_managed_node_group_carries_its_own_update_config_transform(monkeyp
 
 
 def test_private_networks_reach_the_private_endpoint_on_443_by_separate_described_rules():
-    cidrs = ["10.2.64.0/24", "100.64.0.0/16"]
+    cidrs = ["10.2.64.0/24", "100.64.0.0/16"]  # inside the VPC, and a VPN routed through the transit gateway
     cluster = read_stack_config("prod")["envstack:cluster"]
-    s = synth_with("prod", cluster={**cluster, "apiAccessCidrs": cidrs})
+    network = {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["100.64.0.0/16"]}}
+    s = synth_with("prod", cluster={**cluster, "apiAccessCidrs": cidrs}, network=network)
     rules = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
     assert sorted(r.inputs["cidrIpv4"] for r in rules) == sorted(cidrs)
     # The cluster security group EKS created: the one the ALB's rule to the nodes also names.

@@ -12,7 +12,9 @@ OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "gith
 # What every stack file names itself: ownership, its account, the account's ACM certificate (staging and prod require
 # TLS) and who may reach a public API endpoint (dev and staging have one).
 CERTIFICATE = "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"
-STACK_FILE = {**OWNERSHIP, "allowedAccountIds": ["111111111111"],
+# The runners' network (apiAccessCidrs) is routed to the VPC through a transit gateway (prod's private endpoint).
+RUNNERS = {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["10.250.0.0/24"]}}
+STACK_FILE = {**OWNERSHIP, "allowedAccountIds": ["111111111111"], "network": RUNNERS,
               "loadBalancer": {"tls": True, "certificateArn": CERTIFICATE},
               "cluster": {"publicAccessCidrs": ["52.94.0.0/22"], "apiAccessCidrs": ["10.250.0.0/24"],
                           "deployerRoleArn": "arn:aws:iam::111111111111:role/envstack-deployer"}}

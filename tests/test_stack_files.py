@@ -124,6 +124,7 @@ BASES: dict[str, dict[str, Any]] = {
              "envstack:loadBalancer": {"certificateArn": "arn:aws:acm:us-west-2:210987654321:certificate/"
                                                          "6f1c9e57-1a2b-4c3d-8e9f-0a1b2c3d4e5f"},
              "envstack:monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},
+             "envstack:network": {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["10.250.0.0/24"]}},
              "envstack:cluster": {"deployerRoleArn": "arn:aws:iam::210987654321:role/deployer",
                                   "apiAccessCidrs": ["10.250.0.0/24"]}},
 }
