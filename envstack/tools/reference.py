@@ -81,6 +81,9 @@ def keys(model: type[BaseModel], path: tuple[str, ...] = (), placeholder: bool =
             yield from keys(nested, here, placeholder)
         else:
             yield Key(here, field, field.annotation, placeholder)
+            optional, unset = _strip_optional(field.annotation)
+            if unset and _model(optional):  # an optional area (network.transitGateway): its keys below its row
+                yield from keys(optional, here, placeholder)
             if inner:
                 yield from keys(inner, (*here, below) if below == "<name>" else (*here[:-1], here[-1] + below), True)
 

@@ -28,7 +28,11 @@ class TransitGatewayConfig(Model):
     send `cidrs` through it, so a runner there reaches the cluster's private API endpoint from the first `up`."""
 
     id: TransitGatewayId
-    cidrs: tuple[IPv4Network, ...] = Field(min_length=1)  # the runner / VPN networks behind the transit gateway
+    """The transit gateway's id (`tgw-...`), in the stack's region; shared with the account through AWS RAM if it is
+    another account's."""
+    cidrs: tuple[IPv4Network, ...] = Field(min_length=1)
+    """The runner / VPN networks behind the transit gateway, private ranges apart from the VPC, each once: every
+    private route table sends them through it."""
 
     @field_validator("cidrs")
     @classmethod
