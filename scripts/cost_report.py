@@ -1,9 +1,9 @@
 """Estimated monthly cost of every committed stack, side by side: `python scripts/cost_report.py [STACK ...]`.
 
 Runs each stack's program offline under Pulumi's mocks (like `envstack synth`) and prices it with its region's
-table in envstack/tools/prices.yaml, next to its budget and its environment's design target. Prints figures only; exit
-code 1 when an estimate exceeds its design target or is incomplete (a resource it cannot price, or a region without
-a price table); a budget overrun is a warning.
+table in envstack/tools/prices.yaml and its usage model, next to its budget. Prints figures only; exit code 1 when an
+estimate exceeds its budget (`envstack:monitoring.monthlyBudgetUsd`: each profile's budget covers its estimate) or is
+incomplete (a line it cannot price, or a region without a price table).
 """
 
 import sys
@@ -28,10 +28,9 @@ def table(estimates: dict[str, CostEstimate]) -> str:
     total = f"{'total':<16}" + "".join(_money(e.monthly_usd if e.prices else None) + ("" if e.complete else "*")
                                        for e in estimates.values())
     budget = f"{'budget':<16}" + "".join(_money(e.budget_usd) for e in estimates.values())
-    target = f"{'design target':<16}" + "".join(_money(e.design_target_usd) for e in estimates.values())
     later = f"{'+ if extended':<16}" + "".join(_money(sum(i.monthly_usd for i in e.contingent) or None)
                                                for e in estimates.values())
-    lines = [header, region, *rows, "-" * len(header), total, budget, target]
+    lines = [header, region, *rows, "-" * len(header), total, budget]
     if any(e.contingent for e in estimates.values()):
         lines.append(later + "   (not in the total: charges that start under a condition, see envstack synth)")
     if not all(e.complete for e in estimates.values()):
@@ -40,10 +39,9 @@ def table(estimates: dict[str, CostEstimate]) -> str:
 
 
 def problems(estimates: dict[str, CostEstimate]) -> list[str]:
-    """What makes the report fail: an estimate over its design target, or one that is not the whole cost."""
-    found = [f"FAIL {s}: estimate ${e.monthly_usd:,.2f} exceeds the {e.environment} design target "
-             f"${e.design_target_usd:,.2f}" for s, e in estimates.items()
-             if e.design_target_usd is not None and e.monthly_usd > e.design_target_usd]
+    """What makes the report fail: an estimate over its budget, or one that is not the whole cost."""
+    found = [f"FAIL {s}: estimate ${e.monthly_usd:,.2f} exceeds its budget ${e.budget_usd:,.2f} "
+             "(envstack:monitoring.monthlyBudgetUsd)" for s, e in estimates.items() if e.over_budget]
     for s, e in estimates.items():
         if not e.complete:
             found.append(f"FAIL {s}: the estimate is incomplete; price what it lacks in {PRICES_NAME}:")
@@ -55,10 +53,8 @@ def main(stacks: list[str] | None = None) -> int:
     """Every committed stack (envstack/ops/stacks.py) unless stacks are named."""
     estimates = {stack: estimate(synthesize(stack)) for stack in stacks or committed()}
     print(table(estimates))
-    warnings = [f"WARNING {s}: estimate ${e.monthly_usd:,.2f} exceeds budget ${e.budget_usd:,.2f}"
-                for s, e in estimates.items() if e.over_budget and e.budget_usd is not None]
     failures = problems(estimates)
-    print("\n".join(["", *warnings, *failures]))
+    print("\n".join(["", *failures]))
     return 1 if failures else 0
 
 

@@ -341,7 +341,7 @@ def test_config_shows_each_effective_value_with_where_it_comes_from(capsys, chec
     assert re.search(r"^envstack:network\.azCount +3 +Pulumi\.dev\.yaml$", stdout, re.MULTILINE), stdout
     assert re.search(r"^envstack:cluster\.publicAccessCidrs +\[52\.94\.0\.0/22\] +Pulumi\.dev\.yaml$", stdout,
                      re.MULTILINE), stdout
-    assert re.search(r"^envstack:monitoring\.monthlyBudgetUsd +100 +envstack/program/profiles/dev\.yaml$", stdout,
+    assert re.search(r"^envstack:monitoring\.monthlyBudgetUsd +325 +envstack/program/profiles/dev\.yaml$", stdout,
                      re.MULTILINE), stdout  # a whole number reads as one, not 100.0
 
 

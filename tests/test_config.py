@@ -35,8 +35,8 @@ def problems(environment: str = "dev", **raw: Any) -> list[str]:
 
 
 @pytest.mark.parametrize(("environment", "cidr", "azs", "nat", "retention", "budget"), [
-    ("dev", "10.0.0.0/16", 2, "single", 14, 100),
-    ("staging", "10.1.0.0/16", 3, "single", 30, 500),
+    ("dev", "10.0.0.0/16", 2, "single", 14, 325),
+    ("staging", "10.1.0.0/16", 3, "single", 30, 650),
     ("prod", "10.2.0.0/16", 3, "perAz", 90, 2000),
 ])
 def test_profile_defaults(environment, cidr, azs, nat, retention, budget):
@@ -227,7 +227,7 @@ def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
     try:
         cfg = load("dev")
         assert cfg.monitoring.log_retention_days == 14  # the environment's profile wins
-        assert cfg.monitoring.monthly_budget_usd == 100
+        assert cfg.monitoring.monthly_budget_usd == load_profile("dev").settings["monitoring"]["monthlyBudgetUsd"]
         dev = tmp_path / "dev.yaml"
         dev.write_text(dev.read_text().replace("    logRetentionDays: 14\n", ""))
         loader.load_profile.cache_clear()

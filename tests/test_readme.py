@@ -116,7 +116,7 @@ def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monke
 
 
 # Keys vary by resource or stack below these.
-OPEN_MAPPINGS = {"inputs", "outputs", "propertyDependencies", "by_component", "settings"}
+OPEN_MAPPINGS = {"inputs", "outputs", "propertyDependencies", "by_component", "settings", "usage"}
 
 
 def shape_differences(documented: Any, written: list[Any], path: str = "") -> list[str]:

@@ -1,171 +1,55 @@
-"""The estimated monthly cost of a synthesized stack, priced with its region's table in envstack/tools/prices.yaml.
+"""The estimated monthly cost of a synthesized stack: its resources priced with its region's table
+(envstack/tools/prices.py), their usage from the stack's usage model (envstack:usage).
 
-Each AWS resource type that costs money has one pricing function in PRICED; types that cost nothing by
-themselves are listed in FREE. A type in neither list, or a size the table cannot price, is listed as unpriced and
-marks the estimate incomplete (`make cost` fails), so a resource can never quietly make the estimate cheaper. A
-region without a table gets no estimate. Usage-based charges (NAT data, log ingestion, LCUs, WAF requests, S3
-storage) use the modest assumptions written next to their items. Pricing functions read figures through
-`c.prices` (usd, monthly, assumed), which records every derived (not quoted) figure for the estimate.
+Each AWS resource type that costs money has one pricing function in PRICED, which returns the resource's lines;
+types that cost nothing by themselves are listed in FREE. A type in neither list, or a line whose figure the table
+lacks, is listed as unpriced and marks the estimate incomplete (`make cost` fails), so nothing can quietly make the
+estimate cheaper. A region without a table gets no estimate. Every usage-priced line derives from the same usage
+figures (docs/cost.md), so a stack that changes its request rate sees LCUs, WAF requests and data out move together.
 """
 
 import argparse
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
-from functools import cache
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
+from datetime import date
 from typing import Any
 
-import yaml
+from envstack.program.config import load_profile
+from envstack.program.config.usage import UsageConfig
 
+from .prices import PRICES_FILE, PRICES_NAME, REGENERATE, MissingPriceError, Price, Prices, load_book, load_prices
 from .report import top_components
 from .synth import ResourceRecord, Synthesis
 
-PRICES_FILE = Path(__file__).with_name("prices.yaml")
-PRICES_NAME = "envstack/tools/prices.yaml"
+__all__ = ["PRICES_FILE", "PRICES_NAME", "MissingPriceError", "Price", "Prices", "estimate", "load_book", "load_prices",
+           "render"]
+
 BUDGET = "aws:budgets/budget:Budget"
-# What a stack of each environment is designed to cost at most (USD/month). The seed budgets (100/500/2000) are
-# the profiles' monthlyBudgetUsd; dev cannot meet 100 with an EKS control plane ($73) and a NAT gateway ($33).
-DESIGN_TARGETS_USD = {"dev": 250.0, "staging": 600.0, "prod": 2000.0}
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
-# AWS's normalization factors (EC2: "Instance size flexibility", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
-# apply_ri.html; RDS: "Size-flexible reserved DB instances"): within a family, on-demand prices are proportional to
-# them, so another size of a listed type is priced from it (and listed as derived).
-SIZE_UNITS = {"nano": 0.25, "micro": 0.5, "small": 1, "medium": 2, "large": 4, "xlarge": 8, **{
-    f"{n}xlarge": 8 * n for n in (2, 3, 4, 6, 8, 9, 10, 12, 16, 18, 24, 32, 48)}}
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+CLUSTERS = ("eks:index:Cluster", "aws:eks/cluster:Cluster")
+NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+DAYS_PER_MONTH = 730 / 24
+# ALB capacity units: an LCU is the largest of these dimensions, per hour (Elastic Load Balancing pricing, "LCU
+# details" for Application Load Balancers: 25 new connections a second, 3,000 active connections, 1 GB an hour
+# processed for EC2 targets; rule evaluations are left out: envstack's listeners stay within the 10 free rules).
+LCU_NEW_CONNECTIONS, LCU_ACTIVE_CONNECTIONS, LCU_GB_PER_HOUR = 25, 3000, 1
+# KMS bills a key's first two rotations (one more key-month each); automatic rotation is yearly unless the key sets
+# rotationPeriodInDays (KMS pricing page; AWS KMS developer guide, "Rotating AWS KMS keys").
+KMS_BILLED_ROTATIONS, KMS_DEFAULT_ROTATION_DAYS = 2, 365
 
 
-class MissingPriceError(LookupError):
-    """The table has no figure for an item; the message names the file, region, item and type."""
-
-
-@dataclass(frozen=True)
-class Price:
-    usd: float
-    derived: str | None = None  # how a figure that is not a quote was obtained; None for a quote
-
-
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], float]:
-    if isinstance(value, Mapping):
-        return {p: v for k, sub in value.items() for p, v in _leaves(sub, (*path, str(k))).items()}
-    return {path: float(value)}
-
-
-def _resolve(regions: Mapping[str, Any], region: str, key: str) -> dict[tuple[str, ...], Price]:
-    """Region `region`'s figures for item `key`: its quotes, then what `ratio` x `of`'s figures derives."""
-    entry = regions[region]["prices"].get(key)
-    if entry is None:
-        return {}
-    prices = {path: Price(usd) for path, usd in _leaves(entry.get("usd", {})).items()}
-    if "ratio" in entry:
-        ratio, base = float(entry["ratio"]), str(entry["of"])
-        for path, price in _resolve(regions, base, key).items():
-            prices.setdefault(path, Price(round(price.usd * ratio, 5), f"{base} x {ratio:g}"))
-    return prices
-
-
-def _same_family(path: tuple[str, ...], table: Mapping[tuple[str, ...], Price]) -> tuple[str, Price, float] | None:
-    """A listed size of `path`'s instance family, its price and the size ratio (db.r7g.2xlarge: db.r7g.large, 4)."""
-    family, _, size = path[-1].rpartition(".")
-    if not family or size not in SIZE_UNITS:
-        return None
-    for other, price in table.items():
-        other_family, _, other_size = other[-1].rpartition(".")
-        if other[:-1] == path[:-1] and other_family == family and other_size in SIZE_UNITS:
-            return other[-1], price, SIZE_UNITS[size] / SIZE_UNITS[other_size]
-    return None
-
-
-@dataclass(frozen=True)
-class Prices:
-    """One region's table: figures by item (and type), usage assumptions, the date the figures were read."""
-    region: str
-    as_of: str
-    hours_per_month: float
-    items: Mapping[str, Mapping[str, Any]]
-    table: Mapping[str, Mapping[tuple[str, ...], Price]]
-    derived_used: set[str] = field(default_factory=set, compare=False)  # "item type: how", for the estimate
-
-    def price(self, key: str, *path: str) -> Price:
-        """The figure for `key` (for tables: of the type at `path`); MissingPriceError names what is missing."""
-        price = self._lookup(key, *path)
-        if price.derived:
-            self.derived_used.add(f"{key}{' ' + '/'.join(path) if path else ''}: {price.derived}")
-        return price
-
-    def _lookup(self, key: str, *path: str) -> Price:
-        table = self.table.get(key, {})
-        if path in table:
-            return table[path]
-        sibling = _same_family(path, table) if path else None
-        if sibling is None:
-            what = f"no price for {'/'.join(path)}" if path else "no price"
-            raise MissingPriceError(f"{PRICES_NAME} {self.region} {key}: {what}")
-        name, price, factor = sibling
-        how = f"{factor:g} x {name}" + (f" ({price.derived})" if price.derived else "")
-        return Price(round(price.usd * factor, 5), how)
-
-    def usd(self, key: str, *path: str) -> float:
-        return self.price(key, *path).usd
-
-    def monthly(self, key: str, *path: str) -> float:
-        """An hourly price, for a month."""
-        return self.usd(key, *path) * self.hours_per_month
-
-    @property
-    def spot_factor(self) -> float:
-        """Spot as a fraction of the on-demand price (an assumption, the same in every region)."""
-        return float(self.items["ec2_instance"]["spot_factor"])
-
-    def assumed(self, key: str) -> float:
-        """The usage assumption written next to a usage-based item."""
-        return float(next(v for k, v in self.items[key].items() if k.startswith("assumed_")))
-
-    def flow_log_gb(self, environment: str, traffic: str, interval_seconds: int) -> float:
-        """The GB a month a VPC flow log delivers: the environment's assumed volume of ALL traffic at 600 s
-        (prices.yaml vpc_flow_logs), scaled for REJECT only and for 60 s aggregation."""
-        item = self.items["vpc_flow_logs"]
-        volumes = item["assumed_gb_per_month"]
-        if environment not in volumes:
-            raise MissingPriceError(f"{PRICES_NAME} items vpc_flow_logs: no assumed volume for {environment!r}")
-        share = float(item["reject_share"]) if traffic == "REJECT" else 1.0
-        factor = float(item["interval_60s_factor"]) if interval_seconds == 60 else 1.0
-        return round(float(volumes[environment]) * share * factor, 2)
-
-    @property
-    def waf_log_kb_per_request(self) -> float:
-        return float(self.items["waf_requests"]["log_kb_per_request"])
-
-
-@dataclass(frozen=True)
-class PriceBook:
-    """Every region's table in envstack/tools/prices.yaml."""
-    hours_per_month: float
-    items: Mapping[str, Mapping[str, Any]]
-    regions: Mapping[str, Any]
-
-    def for_region(self, region: str | None) -> Prices | None:
-        """`region`'s table, or None when the file has none for it (never another region's figures)."""
-        if region is None or region not in self.regions:
-            return None
-        table = {key: _resolve(self.regions, region, key) for key in self.items}
-        return Prices(region, str(self.regions[region]["as_of"]), self.hours_per_month, self.items, table)
-
-
-@cache
-def load_book(path: Path = PRICES_FILE) -> PriceBook:
-    data = yaml.safe_load(path.read_text())
-    return PriceBook(float(data["hours_per_month"]), data["items"], data["regions"])
-
-
-def load_prices(region: str = "us-west-2", path: Path = PRICES_FILE) -> Prices:
-    """`region`'s table; KeyError when the file has none."""
-    prices = load_book(path).for_region(region)
-    if prices is None:
-        raise KeyError(f"{PRICES_NAME}: no table for {region}")
-    return prices
+class MissingUsageError(LookupError):
+    """The stack's usage model has no figure for what a resource holds; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -173,17 +57,27 @@ class LineItem:
     component: str
     resource: str
     type: str
+    item: str  # what the line prices, stable across changes of quantity: the diff matches lines by it
     description: str
     monthly_usd: float
 
 
 @dataclass(frozen=True)
 class Unpriced:
-    """A resource the estimate leaves out, and why."""
+    """A resource, or one line of it, the estimate leaves out, and why."""
     component: str
     resource: str
     type: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One line of a resource: priced (`usd`), or not (`missing` says why)."""
+    item: str
+    description: str
+    usd: float = 0.0
+    missing: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,8 +89,8 @@ class CostEstimate:
     budget_usd: float | None
     prices: Prices | None  # None: envstack/tools/prices.yaml has no table for the region
     environment: str = ""
-    derived: tuple[str, ...] = ()  # the figures used that are not quotes, and how each was derived
     contingent: tuple[LineItem, ...] = ()  # charges that start only under a condition named in each: not in the total
+    usage: UsageConfig | None = None
 
     @property
     def monthly_usd(self) -> float:
@@ -209,7 +103,7 @@ class CostEstimate:
 
     @property
     def unpriced_types(self) -> tuple[str, ...]:
-        """Resource types neither priced nor free, and priced types whose size the table lacks (with the reason)."""
+        """Resource types neither priced nor free, and priced types with a line the table lacks (with the reason)."""
         return tuple(sorted({u.type if u.reason == UNKNOWN_TYPE else f"{u.type} ({u.reason})"
                              for u in self.unpriced}))
 
@@ -225,41 +119,82 @@ class CostEstimate:
         return self.budget_usd is not None and self.monthly_usd > self.budget_usd
 
     @property
-    def design_target_usd(self) -> float | None:
-        return DESIGN_TARGETS_USD.get(self.environment)
+    def derived(self) -> tuple[str, ...]:
+        return self.prices.derived if self.prices else ()
+
+    @property
+    def typed(self) -> tuple[str, ...]:
+        return self.prices.typed if self.prices else ()
+
+    def age_days(self, today: date | None = None) -> int | None:
+        """How old the oldest price used is, in days."""
+        if self.prices is None:
+            return None
+        return ((today or date.today()) - date.fromisoformat(self.prices.oldest)).days
 
     def problems(self) -> list[str]:
         """Why the estimate is not the stack's whole cost, one line each, pointing to the price file."""
         if self.prices is None:
             return [f"{PRICES_NAME} has no price table for {self.region}: no estimate for stack {self.stack} "
-                    f"(tables: {', '.join(load_book().regions)}); add one with as_of and a source per item"]
+                    f"(tables: {', '.join(load_book().regions)}); generate one with {REGENERATE} --region "
+                    f"{self.region}"]
         return [f"not priced: {u.component}/{u.resource} ({u.type}): {u.reason}" for u in self.unpriced]
 
     def to_json(self) -> dict[str, Any]:
         p = self.prices
         return {"monthly_usd": self.monthly_usd if p else None, "by_component": self.by_component,
-                "budget_usd": self.budget_usd, "prices_as_of": p.as_of if p else None,
+                "budget_usd": self.budget_usd, "prices_as_of": p.oldest if p else None,
                 "unpriced_types": list(self.unpriced_types), "line_items": [asdict(i) for i in self.items],
                 "region": self.region, "prices_region": p.region if p else None, "complete": self.complete,
                 "unpriced": [asdict(u) for u in self.unpriced], "derived_prices": list(self.derived),
-                "contingent_line_items": [asdict(i) for i in self.contingent]}
+                "typed_prices": list(self.typed),
+                "contingent_line_items": [asdict(i) for i in self.contingent],
+                "usage": self.usage.model_dump(by_alias=True) if self.usage else None}
 
 
 @dataclass(frozen=True)
 class Context:
     prices: Prices
     synthesis: Synthesis
+    usage: UsageConfig
 
     def dependency(self, record: ResourceRecord, type_: str) -> ResourceRecord | None:
         by_urn = self.synthesis.by_urn()
         return next((by_urn[u] for u in record.dependencies if u in by_urn and by_urn[u].type == type_), None)
 
-    def fed_by(self, record: ResourceRecord, type_: str) -> bool:
-        """Does a resource of `type_` depend on `record` (a flow log or WAF logging writing to a log group)?"""
-        return any(record.urn in other.dependencies for other in self.synthesis.of_type(type_))
+    def fed_by(self, record: ResourceRecord, *types: str) -> ResourceRecord | None:
+        """The resource of one of `types` that depends on `record` (a flow log writing to a log group, say)."""
+        return next((other for type_ in types for other in self.synthesis.of_type(type_)
+                     if record.urn in other.dependencies), None)
+
+    def line(self, item: str, description: str, quantity: float, *path: str, hourly: bool = False,
+             price: str | None = None) -> Charge:
+        """`quantity` x the price of `price` (default `item`) at `path`, for a month when `hourly`."""
+        try:
+            usd = self.prices.monthly(price or item, *path) if hourly else self.prices.usd(price or item, *path)
+        except MissingPriceError as error:
+            return Charge(item, description, missing=str(error))
+        return Charge(item, description, quantity * usd)
+
+    def per_gb(self, item: str, description: str, gb: float) -> Charge:
+        """`gb` at `item`'s (tiered) price, after its free allowance."""
+        try:
+            price = self.prices.price(item)
+        except MissingPriceError as error:
+            return Charge(item, description, missing=str(error))
+        return Charge(item, description, price.for_gb(gb, self.prices.free_gb(item)))
+
+    @property
+    def nodes(self) -> int:
+        """The nodes the node groups run (their desired sizes)."""
+        return sum(_desired(g) for t in NODE_GROUPS for g in self.synthesis.of_type(t))
+
+    def months_kept(self, days: float | None) -> float:
+        """How many months of a monthly volume are held, by the month priced, with `days` of retention."""
+        months = self.usage.age_months
+        return min(days / DAYS_PER_MONTH, months) if days else months
 
 
-Charge = tuple[str, float]  # (what, USD per month)
 Pricer = Callable[[ResourceRecord, Context], list[Charge]]
 
 
@@ -272,8 +207,19 @@ def _get(inputs: Mapping[str, Any], *path: str, default: Any = None) -> Any:
     return value
 
 
+def _gb(value: float) -> str:
+    return f"{value:,.3g}" if value < 100 else f"{value:,.0f}"
+
+
+def _desired(group: ResourceRecord) -> int:
+    return int(_get(group.inputs, "scalingConfig", "desiredSize", default=0))
+
+
+# ---- compute -------------------------------------------------------------------------------------------------------
+
+
 def _eks_control_plane(r: ResourceRecord, c: Context) -> list[Charge]:
-    return [("EKS control plane", c.prices.monthly("eks_cluster"))]
+    return [c.line("eks_cluster", "EKS control plane", 1, hourly=True)]
 
 
 def _eks_extended_support(r: ResourceRecord, c: Context) -> list[Charge]:
@@ -283,20 +229,20 @@ def _eks_extended_support(r: ResourceRecord, c: Context) -> list[Charge]:
     if _get(r.inputs, "upgradePolicy", "supportType") != "EXTENDED":
         return []
     version = r.inputs.get("version", "its version")
-    return [(f"EKS extended support, once Kubernetes {version} leaves standard support",
-             c.prices.monthly("eks_extended_support"))]
+    return [c.line("eks_extended_support", f"EKS extended support, once Kubernetes {version} leaves standard "
+                   "support", 1, hourly=True)]
 
 
 def _node_group(r: ResourceRecord, c: Context) -> list[Charge]:
     """Desired size x the first instance type (spot at the documented discount), plus the nodes' root volumes."""
-    nodes = int(_get(r.inputs, "scalingConfig", "desiredSize", default=0))
+    nodes = _desired(r)
     instance_type = (_get(r.inputs, "instanceTypes") or ["t3.medium"])[0]
     spot = _get(r.inputs, "capacityType") == "SPOT"
-    hourly = c.prices.monthly("ec2_instance", instance_type) * (c.prices.spot_factor if spot else 1)
     disk = sum(float(_get(m, "ebs", "volumeSize", default=0)) for m in _launch_template_volumes(r, c)) \
         or float(_get(r.inputs, "diskSize", default=20))
-    return [(f"{nodes} x {instance_type}{' spot' if spot else ''}", nodes * hourly),
-            (f"{nodes} x {disk:g} GB gp3 root volume", nodes * disk * c.prices.usd("ebs_gp3"))]
+    return [c.line("ec2_instance", f"{nodes} x {instance_type}{' spot' if spot else ''}",
+                   nodes * (c.prices.spot_factor if spot else 1), instance_type, hourly=True),
+            c.line("ebs_gp3", f"{nodes} x {disk:g} GB gp3 root volume", nodes * disk)]
 
 
 def _launch_template_volumes(r: ResourceRecord, c: Context) -> list[Mapping[str, Any]]:
@@ -304,116 +250,247 @@ def _launch_template_volumes(r: ResourceRecord, c: Context) -> list[Mapping[str,
     return list(_get(template.inputs, "blockDeviceMappings", default=[])) if template else []
 
 
+# ---- data stores ---------------------------------------------------------------------------------------------------
+
+
+def _cross_az(c: Context, what: str, kb_per_request: float) -> Charge:
+    """The pods' traffic to a store's primary that crosses AZs, billed on each side of the crossing."""
+    gb = c.usage.gb_per_month(kb_per_request) * c.usage.cross_az_share
+    return c.line("cross_az", f"cross-AZ traffic to the {what} ({_gb(gb)} GB, billed both ways)", 2 * gb)
+
+
 def _rds_instance(r: ResourceRecord, c: Context) -> list[Charge]:
     copies = 2 if r.inputs.get("multiAz") else 1
     klass, storage = r.inputs["instanceClass"], float(r.inputs.get("allocatedStorage", 20))
-    charges = [(f"{klass}{' Multi-AZ' if copies == 2 else ''}", copies * c.prices.monthly("rds_instance", klass)),
-               (f"{storage:g} GB gp3 x {copies}", copies * storage * c.prices.usd("rds_gp3"))]
+    charges = [c.line("rds_instance", f"{klass}{' Multi-AZ' if copies == 2 else ''}", copies, klass, hourly=True),
+               c.line("rds_gp3", f"{storage:g} GB gp3 x {copies}", copies * storage),
+               _rds_backups(r, c, storage), _cross_az(c, "database primary", c.usage.database_kb_per_request)]
     if r.inputs.get("manageMasterUserPassword"):
-        charges.append(("RDS-managed master user secret", c.prices.usd("secretsmanager_secret")))
+        charges.append(c.line("secretsmanager_secret", "RDS-managed master user secret", 1))
     return charges
+
+
+def _rds_backups(r: ResourceRecord, c: Context, allocated_gb: float) -> Charge:
+    """Automated backups: a full copy of the data, then each day's changes for the retention period; RDS keeps as
+    much as the allocated storage free (RDS pricing, "Backup storage")."""
+    days, data = float(r.inputs.get("backupRetentionPeriod", 1)), c.usage.database_data_gb
+    kept = data + data * c.usage.database_daily_change_share * days
+    return c.line("rds_backup", f"backups: {_gb(kept)} GB for {days:g} days, {allocated_gb:g} GB free",
+                  max(kept - allocated_gb, 0))
 
 
 def _replication_group(r: ResourceRecord, c: Context) -> list[Charge]:
     node_type, engine = r.inputs["nodeType"], r.inputs.get("engine", "redis")
     nodes = int(r.inputs.get("numCacheClusters") or
                 int(r.inputs.get("numNodeGroups", 1)) * (int(r.inputs.get("replicasPerNodeGroup", 0)) + 1))
-    return [(f"{nodes} x {node_type} ({engine})", nodes * c.prices.monthly("elasticache_node", engine, node_type))]
+    # A snapshot a day, each the whole dataset, kept snapshotRetentionLimit days; one per cluster is free
+    # (ElastiCache pricing, "Backup storage").
+    kept = max(int(r.inputs.get("snapshotRetentionLimit", 0)) - 1, 0)
+    gb = kept * c.usage.cache_data_gb
+    return [c.line("elasticache_node", f"{nodes} x {node_type} ({engine})", nodes, engine, node_type, hourly=True),
+            c.line("elasticache_snapshot", f"snapshots: {kept} beyond the free one x {_gb(c.usage.cache_data_gb)} GB",
+                   gb),
+            _cross_az(c, "cache primary", c.usage.cache_kb_per_request)]
+
+
+# ---- network -------------------------------------------------------------------------------------------------------
 
 
 def _nat_gateway(r: ResourceRecord, c: Context) -> list[Charge]:
-    gb = c.prices.assumed("nat_data")
-    return [("NAT gateway", c.prices.monthly("nat_gateway")),
-            (f"NAT data processing (assumed {gb:g} GB)", gb * c.prices.usd("nat_data"))]
+    """The stack's NAT traffic (the nodes' own, the pods' calls out) spread over its gateways; with one gateway for
+    several AZs, the traffic from the other AZs crosses to it."""
+    gateways = c.synthesis.of_type(NAT_GATEWAY)
+    total = c.usage.nat_gb_per_node * c.nodes + c.usage.gb_per_month(c.usage.upstream_kb_per_request)
+    gb = total / len(gateways)
+    charges = [c.line("nat_gateway", "NAT gateway", 1, hourly=True),
+               c.line("nat_data", f"NAT data processing ({_gb(gb)} GB)", gb)]
+    if len(gateways) == 1 and c.usage.cross_az_share:
+        crossing = gb * c.usage.cross_az_share
+        charges.append(c.line("cross_az", f"cross-AZ traffic to the NAT gateway ({_gb(crossing)} GB, billed both "
+                              "ways)", 2 * crossing))
+    return charges
 
 
 def _transit_gateway_attachment(r: ResourceRecord, c: Context) -> list[Charge]:
-    return [("transit gateway VPC attachment", c.prices.monthly("transit_gateway_attachment"))]
-
-
-def _load_balancer(r: ResourceRecord, c: Context) -> list[Charge]:
-    lcus = c.prices.assumed("alb_lcu")
-    charges = [("ALB", c.prices.monthly("alb")), (f"ALB LCUs (assumed {lcus:g})", lcus * c.prices.monthly("alb_lcu"))]
-    if not r.inputs.get("internal"):
-        addresses = len(r.inputs.get("subnets") or r.inputs.get("subnetMappings") or [])
-        charges.append((f"{addresses} public IPv4 addresses", addresses * c.prices.monthly("public_ipv4")))
-    return charges
+    return [c.line("transit_gateway_attachment", "transit gateway VPC attachment", 1, hourly=True)]
 
 
 def _vpc_endpoint(r: ResourceRecord, c: Context) -> list[Charge]:
     if r.inputs.get("vpcEndpointType", "Gateway") == "Gateway":
         return []  # S3 and DynamoDB gateway endpoints are free
     azs = len(r.inputs.get("subnetIds") or [])
-    return [(f"interface endpoint in {azs} AZs", azs * c.prices.monthly("vpc_interface_endpoint"))]
+    interface = [e for e in c.synthesis.of_type(VPC_ENDPOINT) if e.inputs.get("vpcEndpointType") == "Interface"]
+    gb = c.usage.interface_endpoint_gb / len(interface)
+    return [c.line("vpc_interface_endpoint", f"interface endpoint in {azs} AZs", azs, hourly=True),
+            c.line("vpc_endpoint_data", f"endpoint data processing ({_gb(gb)} GB)", gb)]
+
+
+def lcus(usage: UsageConfig) -> tuple[float, str]:
+    """The ALB's LCUs and the dimension that sets them."""
+    new = usage.requests_per_second / usage.requests_per_connection
+    gb_per_hour = usage.requests_per_second * (usage.request_kb + usage.response_kb) * 3600 / 1024 ** 2
+    dimensions = {"new connections": new / LCU_NEW_CONNECTIONS,
+                  "active connections": new * usage.connection_seconds / LCU_ACTIVE_CONNECTIONS,
+                  "processed bytes": gb_per_hour / LCU_GB_PER_HOUR}
+    name = max(dimensions, key=lambda k: dimensions[k])
+    return dimensions[name], name
+
+
+def _load_balancer(r: ResourceRecord, c: Context) -> list[Charge]:
+    units, by = lcus(c.usage)
+    out = c.usage.gb_per_month(c.usage.response_kb)
+    charges = [c.line("alb", "ALB", 1, hourly=True),
+               c.line("alb_lcu", f"ALB LCUs ({units:.2f}, by {by}; {c.usage.requests_per_second:g} requests/s)",
+                      units, hourly=True)]
+    if not r.inputs.get("internal"):
+        addresses = len(r.inputs.get("subnets") or r.inputs.get("subnetMappings") or [])
+        charges += [c.line("public_ipv4", f"{addresses} public IPv4 addresses", addresses, hourly=True),
+                    c.per_gb("data_out_internet", f"internet data out ({_gb(out)} GB, "
+                             f"{c.prices.free_gb('data_out_internet'):g} GB free)", out)]
+    return charges
 
 
 def _web_acl(r: ResourceRecord, c: Context) -> list[Charge]:
-    rules, millions = len(r.inputs.get("rules") or []), c.prices.assumed("waf_requests")
-    return [("WAF web ACL", c.prices.usd("waf_web_acl")), (f"{rules} WAF rules", rules * c.prices.usd("waf_rule")),
-            (f"WAF requests (assumed {millions:g} M)", millions * c.prices.usd("waf_requests"))]
+    rules, millions = len(r.inputs.get("rules") or []), c.usage.requests_per_month / 1e6
+    return [c.line("waf_web_acl", "WAF web ACL", 1), c.line("waf_rule", f"{rules} WAF rules", rules),
+            c.line("waf_requests", f"WAF requests ({millions:,.1f} M)", millions)]
+
+
+# ---- logs and storage ----------------------------------------------------------------------------------------------
+
+
+def _flow_log_gb(r: ResourceRecord, c: Context) -> float:
+    """The GB a month a VPC flow log delivers: ALL traffic at 600 s, scaled for REJECT only and for 60 s."""
+    logs = c.usage.logs
+    share = logs.flow_log_reject_share if r.inputs.get("trafficType", "ALL") == "REJECT" else 1.0
+    factor = logs.flow_log_every_minute_factor if int(r.inputs.get("maxAggregationInterval", 600)) == 60 else 1.0
+    return logs.flow_log_gb * share * factor
 
 
 def _flow_log(r: ResourceRecord, c: Context) -> list[Charge]:
-    """What the flow log delivers a month (the environment's assumed volume), to S3 at the vended-log price or to
-    CloudWatch Logs at its ingestion price (the log group's line leaves it out)."""
-    traffic, interval = str(r.inputs.get("trafficType", "ALL")), int(r.inputs.get("maxAggregationInterval", 600))
-    gb = c.prices.flow_log_gb(c.synthesis.environment, traffic, interval)
-    to_s3 = r.inputs.get("logDestinationType") == "s3"
-    return [(f"flow logs, {traffic} at {interval} s, to {'S3' if to_s3 else 'CloudWatch Logs'} (assumed {gb:g} GB)",
-             gb * c.prices.usd("vpc_flow_logs" if to_s3 else "cloudwatch_logs"))]
+    """What the flow log delivers, to S3 at the vended-log price or to CloudWatch Logs at its ingestion price (its
+    log group prices the storage only)."""
+    traffic, interval = r.inputs.get("trafficType", "ALL"), int(r.inputs.get("maxAggregationInterval", 600))
+    gb, to_s3 = _flow_log_gb(r, c), r.inputs.get("logDestinationType") == "s3"
+    where = "S3" if to_s3 else "CloudWatch Logs"
+    return [c.line("vpc_flow_logs" if to_s3 else "cloudwatch_logs",
+                   f"flow logs, {traffic} at {interval} s, to {where} ({_gb(gb)} GB)", gb)]
+
+
+def _control_plane_gb(cluster: ResourceRecord, c: Context) -> tuple[str, float]:
+    logs, types = c.usage.logs, set(cluster.inputs.get("enabledClusterLogTypes") or [])
+    audit = logs.eks_audit_gb + logs.eks_audit_gb_per_node * c.nodes if "audit" in types else 0.0
+    others = logs.eks_other_gb * len(types - {"audit"}) / 4
+    return f"EKS control-plane logs ({'audit for ' + str(c.nodes) + ' nodes, ' if audit else ''}" \
+           f"{len(types - {'audit'})} other types)", audit + others
+
+
+def _log_source(r: ResourceRecord, c: Context) -> tuple[str, float, bool]:
+    """What writes to a log group: a description, its GB a month, and whether the group's line prices ingestion."""
+    logs = c.usage.logs
+    if flow := c.fed_by(r, FLOW_LOG):
+        return "flow logs (ingestion priced on the flow log)", _flow_log_gb(flow, c), False
+    if c.fed_by(r, WAF_LOGGING):
+        millions = c.usage.requests_per_month / 1e6
+        return f"WAF request logs, {millions:,.1f} M requests x {logs.waf_kb_per_request:g} KB", \
+            c.usage.gb_per_month(logs.waf_kb_per_request), True
+    if cluster := c.fed_by(r, *CLUSTERS):
+        what, gb = _control_plane_gb(cluster, c)
+        return what, gb, True
+    if c.fed_by(r, RDS_INSTANCE) and str(r.inputs.get("name", "")).endswith("/postgresql"):
+        return "PostgreSQL log", logs.postgresql_gb, True
+    if c.fed_by(r, REPLICATION_GROUP):
+        return "cache slow log", logs.cache_slow_log_gb, True
+    return "log ingestion", logs.other_gb, True
 
 
 def _log_group(r: ResourceRecord, c: Context) -> list[Charge]:
-    """Ingestion: a flow log's is priced on the flow log; WAF logs are the assumed requests x a record's size;
-    any other group the modest assumption of cloudwatch_logs."""
-    if c.fed_by(r, FLOW_LOG):
-        return []
-    if c.fed_by(r, WAF_LOGGING):
-        millions, kb = c.prices.assumed("waf_requests"), c.prices.waf_log_kb_per_request
-        gb = millions * kb  # a million records of 1 KB: 1 GB
-        return [(f"WAF request logs (assumed {millions:g} M requests x {kb:g} KB = {gb:g} GB)",
-                 gb * c.prices.usd("cloudwatch_logs"))]
-    return _assumed_usage("log ingestion, GB", "cloudwatch_logs")(r, c)
+    """Ingestion of what writes to the group, and storage: compressed, kept for its retention (at most the months
+    the estimate has run)."""
+    what, gb, ingested = _log_source(r, c)
+    months = c.months_kept(r.inputs.get("retentionInDays"))
+    stored = gb * c.usage.logs.compressed_share * months
+    ingestion = [c.line("cloudwatch_logs", f"{what} ({_gb(gb)} GB)", gb)] if ingested else []
+    return [*ingestion, c.line("cloudwatch_logs_storage", f"log storage ({_gb(stored)} GB compressed, "
+                               f"{months:.3g} months kept)", stored)]
 
 
-def _flat(description: str, key: str, hourly: bool = False) -> Pricer:
-    return lambda r, c: [(description, c.prices.monthly(key) if hourly else c.prices.usd(key))]
+def _bucket_contents(r: ResourceRecord, c: Context) -> tuple[str, float]:
+    """What a bucket holds, and how many GB of it arrive a month."""
+    if flow := c.fed_by(r, FLOW_LOG):
+        return "flow logs", _flow_log_gb(flow, c) * c.usage.logs.compressed_share
+    if c.fed_by(r, *LOAD_BALANCERS):
+        return "ALB access logs", c.usage.gb_per_month(c.usage.logs.access_log_kb_per_request)
+    raise MissingUsageError(f"no usage figure for what bucket {r.name} holds (envstack:usage prices the ALB's access "
+                            "logs and the flow logs; add the bucket's to envstack/tools/cost.py _bucket_contents)")
 
 
-def _assumed_usage(description: str, key: str) -> Pricer:
-    return lambda r, c: [(f"{description} (assumed {c.prices.assumed(key):g})",
-                          c.prices.assumed(key) * c.prices.usd(key))]
+def _storage_classes(r: ResourceRecord, c: Context) -> list[tuple[str, float, float]]:
+    """(storage class, from day, to day) of an object's life in the bucket, from its lifecycle rules."""
+    lifecycle = c.fed_by(r, LIFECYCLE)
+    rule = (_get(lifecycle.inputs, "rules") or [{}])[0] if lifecycle else {}
+    end = float(_get(rule, "expiration", "days", default=0)) or math.inf
+    steps = sorted((float(t["days"]), str(t["storageClass"])) for t in rule.get("transitions") or [])
+    starts = [(0.0, "STANDARD"), *steps]
+    bounds = [*(day for day, _ in steps), end]
+    return [(cls, start, stop) for (start, cls), stop in zip(starts, bounds, strict=True) if start < stop]
+
+
+def _bucket(r: ResourceRecord, c: Context) -> list[Charge]:
+    """A month's volume kept until its lifecycle expires it, each day of it in the class it is in by then, as held
+    in the month priced."""
+    try:
+        what, monthly = _bucket_contents(r, c)
+    except MissingUsageError as error:
+        return [Charge("s3_storage", "S3 storage", missing=str(error))]
+    held = c.usage.age_months * DAYS_PER_MONTH
+    charges = []
+    for cls, start, stop in _storage_classes(r, c):
+        gb = monthly * max(min(stop, held) - start, 0) / DAYS_PER_MONTH
+        if gb:
+            charges.append(c.line(f"s3_storage {cls}", f"{what} in S3 {cls} ({_gb(gb)} GB)", gb, cls,
+                                  price="s3_storage"))
+    return charges
+
+
+def _kms_key(r: ResourceRecord, c: Context) -> list[Charge]:
+    charges = [c.line("kms_key", "KMS key", 1)]
+    if r.inputs.get("enableKeyRotation"):
+        period = float(r.inputs.get("rotationPeriodInDays") or KMS_DEFAULT_ROTATION_DAYS)
+        rotations = min(int((c.usage.age_months - 1) * 730 // (24 * period)), KMS_BILLED_ROTATIONS)  # days / period
+        if rotations:
+            charges.append(c.line("kms_rotations", f"KMS key rotations ({rotations} by month {c.usage.age_months})",
+                                  rotations, price="kms_key"))
+    return charges
+
+
+def _flat(item: str, description: str, hourly: bool = False) -> Pricer:
+    return lambda r, c: [c.line(item, description, 1, hourly=hourly)]
 
 
 PRICED: dict[str, Pricer] = {
-    "eks:index:Cluster": _eks_control_plane,
-    "aws:eks/cluster:Cluster": _eks_control_plane,
-    "eks:index:ManagedNodeGroup": _node_group,
-    "aws:eks/nodeGroup:NodeGroup": _node_group,
-    "aws:rds/instance:Instance": _rds_instance,
-    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
-    "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    **dict.fromkeys(CLUSTERS, _eks_control_plane),
+    **dict.fromkeys(NODE_GROUPS, _node_group),
+    RDS_INSTANCE: _rds_instance,
+    REPLICATION_GROUP: _replication_group,
+    NAT_GATEWAY: _nat_gateway,
     "aws:ec2transitgateway/vpcAttachment:VpcAttachment": _transit_gateway_attachment,
-    "aws:ec2/eip:Eip": _flat("public IPv4 address", "public_ipv4", hourly=True),
-    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
-    "aws:alb/loadBalancer:LoadBalancer": _load_balancer,
-    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
-    "aws:kms/key:Key": _flat("KMS key", "kms_key"),
-    "aws:secretsmanager/secret:Secret": _flat("secret", "secretsmanager_secret"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": _flat("alarm", "cloudwatch_alarm"),
-    "aws:cloudwatch/dashboard:Dashboard": _flat("dashboard", "cloudwatch_dashboard"),
+    "aws:ec2/eip:Eip": _flat("public_ipv4", "public IPv4 address", hourly=True),
+    **dict.fromkeys(LOAD_BALANCERS, _load_balancer),
+    VPC_ENDPOINT: _vpc_endpoint,
+    "aws:kms/key:Key": _kms_key,
+    "aws:secretsmanager/secret:Secret": _flat("secretsmanager_secret", "secret"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _flat("cloudwatch_alarm", "alarm"),
+    "aws:cloudwatch/dashboard:Dashboard": _flat("cloudwatch_dashboard", "dashboard"),
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
-    "aws:ec2/flowLog:FlowLog": _flow_log,
-    "aws:s3/bucket:Bucket": _assumed_usage("S3 storage, GB", "s3_standard"),
-    "aws:s3/bucketV2:BucketV2": _assumed_usage("S3 storage, GB", "s3_standard"),
+    FLOW_LOG: _flow_log,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketV2:BucketV2": _bucket,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
 }
 
 # Charges a resource incurs only once a condition (named in the charge) holds: shown, never in the total.
-CONTINGENT: dict[str, Pricer] = {
-    "eks:index:Cluster": _eks_extended_support,
-    "aws:eks/cluster:Cluster": _eks_extended_support,
-}
+CONTINGENT: dict[str, Pricer] = dict.fromkeys(CLUSTERS, _eks_extended_support)
 
 # Types that cost nothing by themselves (their cost, if any, is in a priced resource: a launch template's volumes
 # in its node group, WAF logging's volume in its log group's ingestion, SNS within the free tier).
@@ -439,7 +516,7 @@ FREE: frozenset[str] = frozenset({
     "aws:autoscaling/attachment:Attachment",  # registers node-group instances in the target group
     "aws:rds/eventSubscription:EventSubscription",  # RDS charges nothing for event notifications (SNS: free tier)
     "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup",
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    LIFECYCLE,  # its rules shape the bucket's storage line
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "aws:s3/bucketPolicy:BucketPolicy",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -448,7 +525,7 @@ FREE: frozenset[str] = frozenset({
     "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:sns/topicSubscription:TopicSubscription",
     "aws:ssm/parameter:Parameter",  # standard tier
     "aws:wafv2/webAclAssociation:WebAclAssociation",
-    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",  # its volume is priced in the log group
+    WAF_LOGGING,  # its volume is priced in the log group
     "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
     "random:index/randomPassword:RandomPassword",  # computed by the engine, nothing in AWS
     "random:index/randomId:RandomId",
@@ -484,38 +561,50 @@ def budget_of(synthesis: Synthesis) -> float | None:
     return sum(budgets) if budgets else None
 
 
+def usage_of(synthesis: Synthesis) -> UsageConfig:
+    """The stack's usage model as the program read it, else its environment's profile (a hand-made synthesis)."""
+    figures = synthesis.usage or load_profile(synthesis.environment).settings["usage"]
+    return UsageConfig.model_validate(figures)
+
+
 def estimate(synthesis: Synthesis, prices: Prices | None = None) -> CostEstimate:
     """Every resource priced with its region's table; what cannot be priced is listed, never counted as free."""
     region = prices.region if prices else synthesis.region
-    prices = replace(prices, derived_used=set()) if prices else load_book().for_region(region)
-    budget = budget_of(synthesis)
+    prices = replace(prices, used={}) if prices else load_book().for_region(region)
+    budget, usage = budget_of(synthesis), usage_of(synthesis)
     if prices is None:
-        return CostEstimate(synthesis.stack, region, (), (), budget, None, synthesis.environment)
-    context = Context(prices, synthesis)
-    owner = top_components(synthesis)
+        return CostEstimate(synthesis.stack, region, (), (), budget, None, synthesis.environment, usage=usage)
+    context, owner = Context(prices, synthesis, usage), top_components(synthesis)
     items: list[LineItem] = []
     contingent: list[LineItem] = []
     missing: list[Unpriced] = []
     for r in synthesis.resources:
-        try:
-            charges = PRICED[r.type](r, context) if r.type in PRICED else []
-            later = CONTINGENT[r.type](r, context) if r.type in CONTINGENT else []
-        except MissingPriceError as error:  # a class or node type the table lacks: never $0
-            missing.append(Unpriced(owner[r.urn], r.name, r.type, str(error)))
-            continue
         if unpriced(r):
             missing.append(Unpriced(owner[r.urn], r.name, r.type, UNKNOWN_TYPE))
-        items += [LineItem(owner[r.urn], r.name, r.type, what, round(usd, 2)) for what, usd in charges if usd]
-        contingent += [LineItem(owner[r.urn], r.name, r.type, what, round(usd, 2)) for what, usd in later if usd]
+        for pricers, found in ((PRICED, items), (CONTINGENT, contingent)):
+            for charge in pricers[r.type](r, context) if r.type in pricers else []:
+                if charge.missing:
+                    missing.append(Unpriced(owner[r.urn], r.name, r.type, f"{charge.description}: {charge.missing}"))
+                elif round(charge.usd, 2):
+                    found.append(LineItem(owner[r.urn], r.name, r.type, charge.item, charge.description,
+                                          round(charge.usd, 2)))
     return CostEstimate(synthesis.stack, region, tuple(items), tuple(missing), budget, prices,
-                        synthesis.environment, tuple(sorted(prices.derived_used)), tuple(contingent))
+                        synthesis.environment, tuple(contingent), usage)
+
+
+def _age(cost: CostEstimate) -> str:
+    p = cost.prices
+    assert p is not None
+    typed = f"; {len(cost.typed)} of them typed by hand, to be regenerated with {REGENERATE}" if cost.typed else ""
+    return f"{p.region} on-demand prices as of {p.oldest}, {cost.age_days()} days old{typed}; " \
+           f"{p.hours_per_month:g} h/month; usage for month {cost.usage.age_months if cost.usage else '?'}"
 
 
 def render(cost: CostEstimate) -> str:
     p = cost.prices
     if p is None:
         return "estimated monthly cost: none\nINCOMPLETE: " + cost.problems()[0]
-    lines = [f"estimated monthly cost ({p.region} on-demand prices as of {p.as_of}, {p.hours_per_month:g} h/month)"]
+    lines = [f"estimated monthly cost ({_age(cost)})"]
     lines += [f"    {name:<24} ${usd:>10,.2f}" for name, usd in cost.by_component.items()]
     budget = f"   budget ${cost.budget_usd:,.2f}" if cost.budget_usd is not None else "   no budget"
     total = "total" if cost.complete else "total (incomplete)"
@@ -524,13 +613,14 @@ def render(cost: CostEstimate) -> str:
         lines.append(f"WARNING: the estimate (${cost.monthly_usd:,.2f}) exceeds the stack's monthly budget "
                      f"(${cost.budget_usd:,.2f}, envstack:monitoring.monthlyBudgetUsd)")
     if cost.unpriced:
-        lines.append(f"INCOMPLETE: the total leaves out {len(cost.unpriced)} resource(s) it cannot price; "
-                     f"add their prices to {PRICES_NAME} ({p.region}) or their type to envstack/tools/cost.py:")
+        lines.append(f"INCOMPLETE: the total leaves out {len(cost.unpriced)} line(s) it cannot price; "
+                     f"generate their prices with {REGENERATE} ({p.region}) or add their type to "
+                     "envstack/tools/cost.py:")
         lines += [f"    {problem}" for problem in cost.problems()]
     lines += [f"not in the total: {i.component} +${i.monthly_usd:,.2f}/month, {i.description}"
               for i in cost.contingent]
     if cost.derived:
-        lines.append(f"derived figures (not quotes; see the sources in {PRICES_NAME}): " + "; ".join(cost.derived))
+        lines.append(f"derived figures (not in {PRICES_NAME}): " + "; ".join(cost.derived))
     return "\n".join(lines)
 
 

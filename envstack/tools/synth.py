@@ -22,7 +22,8 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from components.manifest import MANIFEST, ComponentEntry, ConnectionEntry
-from envstack.program.config.files import ROOT, SECRET, read_stack_config, runtime_config, stack_file
+from envstack.program.config import load_stack_config
+from envstack.program.config.files import ROOT, SECRET, program_values, read_stack_config, runtime_config, stack_file
 
 from .mocks import AwsMocks
 
@@ -65,6 +66,7 @@ class Synthesis:
     mock_values: frozenset[str] = frozenset()  # ids, ARNs, addresses... the mocks made up (see envstack/tools/mocks.py)
     components: list[ComponentEntry] = field(default_factory=list)  # as the program built them (components/manifest.py)
     connections: list[ConnectionEntry] = field(default_factory=list)  # allow(source, target, port), in program order
+    usage: dict[str, Any] = field(default_factory=dict)  # envstack:usage as validated (camelCase), for the estimate
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -223,7 +225,8 @@ def alias_urn(spec: Any, urn: str, parent_urn: str) -> str:
 
 def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
     """Run `__main__.py` for `stack` under mocks. `config` replaces the stack file's values when given."""
-    values, secret_keys = runtime_config(read_stack_config(stack, root) if config is None else config)
+    config = read_stack_config(stack, root) if config is None else config
+    values, secret_keys = runtime_config(config)
     pulumi.runtime.set_all_config(values, secret_keys)
     region = values.get("aws:region", "us-west-2")
     settings.ROOT.set(None)
@@ -240,7 +243,13 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
     records = sorted(monitor.records, key=lambda r: r.urn)
     return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented),
-                     list(MANIFEST.components), list(MANIFEST.connections))
+                     list(MANIFEST.components), list(MANIFEST.connections), _usage(stack, config))
+
+
+def _usage(stack: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The stack's envstack:usage as the program validated it (the program ran first: it is valid)."""
+    raw, region = program_values(config)
+    return load_stack_config(stack, raw, region).usage.model_dump(by_alias=True)
 
 
 def _stack_outputs() -> tuple[dict[str, Any], list[str]]:
