@@ -8,7 +8,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth cost test lint lint-workflows typecheck unit clean bench policy-config docs
+.PHONY: setup synth cost prices test lint lint-workflows typecheck unit clean bench policy-config docs
 
 setup: $(VENV_STAMP)
 
@@ -44,6 +44,11 @@ policy-config: $(VENV_STAMP)
 # (tests/test_docs.py fails while they are stale).
 docs: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python -m envstack.tools.reference
+
+# envstack/tools/prices.yaml regenerated from AWS's public Price List offer files: needs the network (maintainers
+# run it; CI never does).
+prices: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python scripts/update_prices.py
 
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .

@@ -1,0 +1,125 @@
+"""scripts/update_prices.py: prices.yaml generated from AWS's Price List offer files (small fixtures in the real
+format under tests/fixtures/offers/: products by SKU, terms.OnDemand with priceDimensions and effectiveDate)."""
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import synth
+
+from envstack.tools import cost
+from envstack.tools.prices import PRICES_FILE, load_book
+from envstack.tools.synth import ROOT
+
+_spec = importlib.util.spec_from_file_location("update_prices", ROOT / "scripts" / "update_prices.py")
+assert _spec and _spec.loader
+update_prices = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(update_prices)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "offers"
+FAMILIES = {"t3", "m7i", "m7a", "m6i", "m6a", "db.t4g", "db.m7g", "db.m6g", "db.r7g", "cache.t4g", "cache.m7g",
+            "cache.m6g", "cache.r7g"}
+
+
+def from_fixtures(path: str) -> dict[str, Any]:
+    """What the Price List host answers for `path`, read from the fixtures."""
+    loaded: dict[str, Any] = json.loads((FIXTURES / path.lstrip("/")).read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("prices") / "prices.yaml"
+    path.write_text(PRICES_FILE.read_text())
+    text, missing = update_prices.generate(from_fixtures, ["us-west-2"], FAMILIES, path)
+    assert missing == {"us-west-2": []}
+    path.write_text(text)
+    return path
+
+
+def leaves(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict) and ({"usd", "tiers"} & set(value)):
+        return [value]
+    return [leaf for sub in value.values() for leaf in leaves(sub)] if isinstance(value, dict) else []
+
+
+def test_every_generated_price_has_its_sku_and_effective_date(generated):
+    table = yaml.safe_load(generated.read_text())["regions"]["us-west-2"]["prices"]
+    assert set(table) == set(update_prices.SPECS)
+    assert all(set(leaf) - {"usd", "tiers"} == {"sku", "effective"} for leaf in leaves(table))
+    assert table["eks_cluster"]["effective"] == "2025-06-01T00:00:00Z" and len(table["eks_cluster"]["sku"]) == 16
+
+
+def test_the_generated_table_prices_the_stacks_as_the_typed_one_did(generated, stack):
+    """The fixtures quote today's us-west-2 figures: the generated table must give every line the same price, with
+    nothing typed and nothing unpriced."""
+    prices = load_book(generated).for_region("us-west-2")
+    assert prices is not None
+    fresh, typed = cost.estimate(stack, prices), cost.estimate(stack)
+    assert fresh.complete and fresh.typed == () and fresh.prices is not None and fresh.prices.oldest == "2025-06-01"
+    assert [(i.resource, i.item, i.monthly_usd) for i in fresh.items] == \
+           [(i.resource, i.item, i.monthly_usd) for i in typed.items]
+
+
+def test_instance_tables_hold_every_size_of_the_families_in_use_and_nothing_else(generated):
+    table = yaml.safe_load(generated.read_text())["regions"]["us-west-2"]["prices"]
+    assert "t3.xlarge" in table["ec2_instance"]  # a size the typed table lacked, of a family in use
+    assert "c7g.large" not in table["ec2_instance"] and "db.x2g.large" not in table["rds_instance"]
+    assert table["ec2_instance"]["t3.medium"]["usd"] == 0.0416  # Linux; the Windows product is another SKU
+    assert table["rds_instance"]["db.m7g.large"]["usd"] == 0.168  # Single-AZ, not Multi-AZ
+    assert set(table["elasticache_node"]) == {"redis", "valkey"}
+
+
+def test_tiered_prices_keep_their_ranges(generated):
+    table = yaml.safe_load(generated.read_text())["regions"]["us-west-2"]["prices"]
+    assert table["data_out_internet"]["tiers"] == [[0.0, 0.09], [10240.0, 0.085], [51200.0, 0.07], [153600.0, 0.05]]
+    assert table["waf_requests"]["usd"] == 0.6  # per request in the file, per million in the table
+
+
+def test_the_header_is_kept_as_written(generated):
+    header = PRICES_FILE.read_text().split("\nregions:")[0]
+    assert generated.read_text().startswith(header + "\nregions:\n")
+
+
+def test_a_region_the_offers_lack_is_left_out_and_named(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "prices.yaml"
+    path.write_text(PRICES_FILE.read_text())
+    monkeypatch.setattr(update_prices, "families_in_use", lambda prices_file: FAMILIES)
+    assert update_prices.main(["--region", "us-west-2", "--region", "ap-south-1"], from_fixtures, path) == 0
+    out = capsys.readouterr().out
+    assert "ap-south-1: no price for eks_cluster, eks_extended_support" in out
+    assert set(yaml.safe_load(path.read_text())["regions"]) == {"us-west-2"}
+
+
+def test_two_products_where_one_was_expected_stop_the_script(tmp_path, capsys, monkeypatch):
+    def doubled(path: str) -> dict[str, Any]:
+        document = copy.deepcopy(from_fixtures(path))
+        for sku, product in list(document.get("products", {}).items()):
+            if product["attributes"].get("usagetype", "").endswith("NatGateway-Hours"):
+                document["products"][sku + "X"] = {**product, "sku": sku + "X"}
+        return document
+    path = tmp_path / "prices.yaml"
+    path.write_text(PRICES_FILE.read_text())
+    monkeypatch.setattr(update_prices, "families_in_use", lambda prices_file: FAMILIES)
+    assert update_prices.main(["--region", "us-west-2"], doubled, path) == 1
+    assert "nat_gateway in us-west-2: several products" in capsys.readouterr().err
+    assert path.read_text() == PRICES_FILE.read_text()  # nothing written
+
+
+@pytest.mark.parametrize(("usagetype", "matches"), [
+    ("USW2-NatGateway-Hours", True), ("NatGateway-Hours", True), ("EUC1-NatGateway-Hours", True),
+    ("USW2-RegionalNatGateway-Hours", False), ("USW2-NatGateway-Bytes", False)])
+def test_usage_types_match_with_or_without_a_region_prefix(usagetype, matches):
+    """us-east-1's usage types carry no region prefix."""
+    assert update_prices.usage_type_matches(usagetype, "NatGateway-Hours") is matches
+
+
+def test_the_families_in_use_include_what_the_stacks_configure():
+    found = update_prices.families_in_use()
+    assert {"t3", "m7i", "db.m7g", "cache.m7g", "cache.t4g"} <= found
+    assert all(update_prices.family(t) in found for t in
+               (synth("prod").one("aws:rds/instance:Instance").inputs["instanceClass"], "db.t4g.micro"))
