@@ -59,7 +59,7 @@ def test_the_generated_table_prices_the_stacks_as_the_typed_one_did(generated, s
     nothing typed and nothing unpriced."""
     prices = load_book(generated).for_region("us-west-2")
     assert prices is not None
-    fresh, typed = cost.estimate(stack, prices), cost.estimate(stack)
+    fresh, typed = cost.estimate(stack, prices), cost.estimate(stack, cost.load_prices("us-west-2"))
     assert fresh.complete and fresh.typed == () and fresh.prices is not None and fresh.prices.oldest == "2025-06-01"
     assert [(i.resource, i.item, i.monthly_usd) for i in fresh.items] == \
            [(i.resource, i.item, i.monthly_usd) for i in typed.items]

@@ -247,8 +247,11 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
 
 
 def _usage(stack: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The stack's envstack:usage as the program validated it (the program ran first: it is valid)."""
+    """The stack's envstack:usage as the program validated it (the program ran first: it is valid); none for
+    another project (bootstrap/)."""
     raw, region = program_values(config)
+    if "environment" not in raw:
+        return {}
     return load_stack_config(stack, raw, region).usage.model_dump(by_alias=True)
 
 
