@@ -67,6 +67,7 @@ SPECS: dict[str, Spec | Mapping[str, Spec]] = {
     "vpc_interface_endpoint": Spec("AmazonVPC", "VpcEndpoint-Hours"),
     "vpc_endpoint_data": Spec("AmazonVPC", "VpcEndpoint-Bytes", tiered=True),
     "public_ipv4": Spec("AmazonVPC", "PublicIPv4:InUseAddress"),
+    "transit_gateway_attachment": Spec("AmazonVPC", "TransitGateway-Hours"),
     "alb": Spec("AWSELB", "LoadBalancerUsage", {"productFamily": "Load Balancer-Application"}),
     "alb_lcu": Spec("AWSELB", "LCUUsage", {"productFamily": "Load Balancer-Application"}),
     "data_out_internet": Spec("AWSDataTransfer", "DataTransfer-Out-Bytes", {"transferType": "AWS Outbound"},
