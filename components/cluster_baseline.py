@@ -69,6 +69,10 @@ POD_IDENTITY_AGENT = "169.254.170.23/32"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"  # the label the API server sets on every namespace
 STORAGE_CLASS = "gp3"
 EXPOSURE_POLICY = "envstack-service-exposure"
+LOCAL_TRAFFIC_MESSAGE = (
+    "a NodePort Service must set externalTrafficPolicy: Local: with Cluster (the default) kube-proxy forwards the load "
+    "balancer's requests to pods on other nodes with the node's address as source, which the allow-load-balancer "
+    "NetworkPolicy does not admit, so they are dropped")
 
 
 @dataclass(frozen=True)
@@ -249,7 +253,9 @@ class ClusterBaseline(Component):
     def _service_exposure_policy(self) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
         """Services in the application namespaces cannot open another way in: never LoadBalancer, never
         externalIPs (CVE-2020-8554: a Service's externalIPs intercept traffic to any address), and NodePort only on
-        the load balancer's target port. admissionregistration.k8s.io/v1 (Kubernetes 1.30+)."""
+        the load balancer's target port, with externalTrafficPolicy Local (the only way the ALB's packets keep their
+        source address, the one the NetworkPolicy admits: Kubernetes docs, "Preserving the client source IP").
+        admissionregistration.k8s.io/v1 (Kubernetes 1.30+)."""
         port = self._args.node_port
         policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
             f"{self.label}-service-exposure", metadata=self._meta(EXPOSURE_POLICY),
@@ -266,6 +272,13 @@ class ClusterBaseline(Component):
                         expression=f"!has(object.spec.type) || object.spec.type != 'NodePort' || "
                                    f"object.spec.ports.all(p, has(p.nodePort) && p.nodePort == {port})",
                         message=f"a NodePort Service must set nodePort: {port} (the load balancer's target port)"),
+                    # The API server defaults the field to Cluster before validating admission, so a Service that
+                    # leaves it out is refused too.
+                    ValidationArgs(
+                        expression="!has(object.spec.type) || object.spec.type != 'NodePort' || "
+                                   "(has(object.spec.externalTrafficPolicy) && "
+                                   "object.spec.externalTrafficPolicy == 'Local')",
+                        message=LOCAL_TRAFFIC_MESSAGE),
                 ]),
             opts=self._opts())
         k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from policies.facts import POSTGRES_FORCE_SSL_DEFAULT_FROM
+
 from .datastore import DataStore, IamConnect
 
 PORT = 5432
-LOG_EXPORTS = ("postgresql", "upgrade")
+# RDS for PostgreSQL exports postgresql, upgrade and iam-db-auth-error (CreateDBInstance EnableCloudwatchLogsExports;
+# terraform-provider-aws internal/service/rds/consts.go, exportableLogTypeIAMDBAuthError): the last is where RDS
+# reports failed IAM logins (RDS guide, "Troubleshooting for IAM DB authentication"), and every workload logs in so.
+LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
 # The store's key: storage, snapshots and Performance Insights through RDS (RDS guide, "Changing an AWS KMS policy
 # for Performance Insights": kms:ViaService rds), the RDS-managed master user secret through Secrets Manager.
 KEY_SERVICES = ("rds", "secretsmanager")
@@ -36,6 +41,14 @@ ALERT_EVENT_CATEGORIES = ("availability", "deletion", "failover", "failure", "lo
 def parameter_group_family(engine_version: str) -> str:
     """'17' or '17.6' -> 'postgres17'."""
     return f"postgres{engine_version.split('.')[0]}"
+
+
+def parameters(engine_version: str, slow_query_ms: int) -> list[dict[str, str]]:
+    """TLS required (rds.force_ssl=1, stated only where it is not the default: restated, the provider shows it as a
+    change on every preview, terraform-provider-aws#22857) and slow statements logged."""
+    force_ssl = int(engine_version.split(".")[0]) < POSTGRES_FORCE_SSL_DEFAULT_FROM
+    return [*([{"name": "rds.force_ssl", "value": "1"}] if force_ssl else []),
+            {"name": "log_min_duration_statement", "value": str(slow_query_ms)}]
 
 
 @dataclass(frozen=True)
@@ -166,11 +179,7 @@ class Database(DataStore):
         return aws.rds.ParameterGroup(
             self.label, family=parameter_group_family(args.engine_version),
             description=f"{args.name_prefix}-postgres: TLS only, slow-query logging",
-            parameters=[
-                {"name": "rds.force_ssl", "value": "1"},
-                {"name": "log_min_duration_statement", "value": str(args.slow_query_ms)},
-            ],
-            opts=self.child())
+            parameters=parameters(args.engine_version, args.slow_query_ms), opts=self.child())
 
     def _monitoring_role(self, identifier: str) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         """Enhanced monitoring's role; RDS checks its permissions when the instance is created, hence the pair."""

@@ -26,6 +26,11 @@ TLS_POLICIES = TLS13_POLICIES + TLS12_POLICIES
 # (and in-transit encryption on the cache).
 IAM_AUTH_MINIMUM: dict[str, tuple[int, int]] = {"redis": (7, 0), "valkey": (7, 2)}
 
+# RDS guide, "Updating applications to connect to PostgreSQL DB instances using new SSL/TLS certificates": the
+# parameter rds.force_ssl defaults to 1 (TLS required) from PostgreSQL 15 on, to 0 before. A parameter group that
+# restates the default shows a change on every preview (terraform-provider-aws#22857), so it is set only below 15.
+POSTGRES_FORCE_SSL_DEFAULT_FROM = 15
+
 # The Elastic Load Balancing account that delivers a region's ALB access logs, for the regions that have one: the
 # Terraform AWS provider's table behind aws.elb.getServiceAccount (internal/service/elb/service_account_data_source.go,
 # accountIDPerRegionMap; any other region fails with "unsupported AWS Region"), the same as the ELB guide's list

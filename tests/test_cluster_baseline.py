@@ -10,6 +10,7 @@ from conftest import network_settings, synth, synth_with
 from kubernetes_validate import utils
 from test_cluster import problems, stack_config
 
+from components.cluster_baseline import LOCAL_TRAFFIC_MESSAGE
 from components.network import subnet_plan
 from envstack.program.arguments import https_egress_cidrs
 from envstack.program.config import load_profile
@@ -242,9 +243,16 @@ def test_services_cannot_open_another_way_in():
         "Services of type LoadBalancer are not allowed: the ALB is the way in"]
     assert denials(policy, service(externalIPs=["10.0.0.10"])) == ["spec.externalIPs is not allowed (CVE-2020-8554)"]
     wrong_port = [{"port": 80, "targetPort": 8080, "nodePort": 30080}]
-    for bad in (service("NodePort", ports=wrong_port), service("NodePort")):
+    for bad in (service("NodePort", ports=wrong_port, externalTrafficPolicy="Local"),
+                service("NodePort", externalTrafficPolicy="Local")):
         assert denials(policy, bad) == [
             "a NodePort Service must set nodePort: 31000 (the load balancer's target port)"]
+    # The Kubernetes default, Cluster, SNATs the ALB's traffic to node addresses the NetworkPolicy does not admit.
+    for bad in (service("NodePort", ports=node_port), service("NodePort", ports=node_port,
+                                                             externalTrafficPolicy="Cluster")):
+        assert denials(policy, bad) == [LOCAL_TRAFFIC_MESSAGE]
+    assert "externalTrafficPolicy: Local" in LOCAL_TRAFFIC_MESSAGE and "NetworkPolicy" in LOCAL_TRAFFIC_MESSAGE
+    assert denials(policy, service(externalTrafficPolicy="Cluster")) == []  # ClusterIP: not reached by the ALB
 
 
 def test_the_admission_policy_is_bound_to_the_application_namespaces_and_denies(stack):

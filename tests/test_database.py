@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import region, synth, synth_with
 
-from components.database import parameter_group_family
+from components.database import parameter_group_family, parameters
 from envstack.program.config import ConfigError, load_profile, load_stack_config
 from envstack.program.config.loader import deep_merge, parse_value
 from envstack.program.config.windows import daily, weekly
@@ -271,7 +271,8 @@ def test_instance_is_hardened_in_every_environment(stack):
     assert "password" not in db and "passwordWo" not in db
     assert db["iamDatabaseAuthenticationEnabled"] is True
     assert db["performanceInsightsEnabled"] is True and db["performanceInsightsKmsKeyId"] == arn
-    assert db["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    # iam-db-auth-error: where RDS reports failed IAM logins, the only way every workload logs in.
+    assert db["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade", "iam-db-auth-error"]
     assert db["autoMinorVersionUpgrade"] is True and db["allowMajorVersionUpgrade"] is False
     assert db["copyTagsToSnapshot"] is True
 
@@ -336,8 +337,15 @@ def test_parameter_group_enforces_tls_and_logs_slow_queries(stack):
     assert db["parameterGroupName"] == group.name
     assert group.inputs["family"] == f"postgres{db['engineVersion'].split('.')[0]}"
     parameters = {p["name"]: p["value"] for p in group.inputs["parameters"]}
-    assert parameters["rds.force_ssl"] == "1"
+    # PostgreSQL 15+ requires TLS by default; restating rds.force_ssl=1 is a change on every preview (#22857).
+    assert "rds.force_ssl" not in parameters and int(db["engineVersion"].split(".")[0]) >= 15
     assert int(parameters["log_min_duration_statement"]) >= 0
+
+
+@pytest.mark.parametrize(("version", "force_ssl"), [("14", True), ("14.12", True), ("15", False), ("17.6", False)])
+def test_force_ssl_is_stated_only_where_it_is_not_the_default(version, force_ssl):
+    names = [p["name"] for p in parameters(version, 500)]
+    assert ("rds.force_ssl" in names) is force_ssl and "log_min_duration_statement" in names
 
 
 def test_enhanced_monitoring_role_is_attached_before_the_instance_exists(stack):
@@ -360,7 +368,8 @@ def test_exported_logs_land_in_encrypted_log_groups_with_the_environments_retent
     db = stack.one(INSTANCE)
     retention = load_profile(stack.environment).settings["monitoring"]["logRetentionDays"]
     groups = {g.inputs["name"]: g for g in children(stack, "database", LOG_GROUP)}
-    assert set(groups) == {f"/aws/rds/instance/{db.inputs['identifier']}/{log}" for log in ("postgresql", "upgrade")}
+    assert set(groups) == {f"/aws/rds/instance/{db.inputs['identifier']}/{log}"
+                           for log in ("postgresql", "upgrade", "iam-db-auth-error")}
     for group in groups.values():
         assert group.inputs["retentionInDays"] == retention and group.inputs["kmsKeyId"]
         assert group.urn in db.dependencies  # created before RDS would create them without retention

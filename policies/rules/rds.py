@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
+from ..facts import POSTGRES_FORCE_SSL_DEFAULT_FROM
 from .base import Resource, as_list, known, resource_rule, retention_option, short_retention
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -90,15 +91,27 @@ def _postgres_group(r: Resource) -> bool:
     return r.type == PARAMETER_GROUP and str(r.get("family", default="")).startswith("postgres")
 
 
-@resource_rule("rds-force-ssl", "RDS PostgreSQL must use a custom parameter group that enforces TLS (rds.force_ssl=1).",
+def _postgres_major(r: Resource) -> int | None:
+    digits = str(r.get("family", default="")).removeprefix("postgres")
+    return int(digits) if digits.isdigit() else None
+
+
+@resource_rule("rds-force-ssl", "RDS PostgreSQL must use a custom parameter group that enforces TLS (rds.force_ssl=1: "
+               f"set below PostgreSQL {POSTGRES_FORCE_SSL_DEFAULT_FROM}, the default from it on).",
                [INSTANCE, PARAMETER_GROUP], checkov="CKV2_AWS_69")
 def force_ssl(r: Resource) -> Iterator[str]:
     if r.type == INSTANCE and str(r.get("engine", default="")).startswith("postgres"):
         group = str(known(r.props, "parameterGroupName", default=""))
         if not r.present("parameterGroupName") or group.startswith("default."):
             yield "the instance uses the engine's default parameter group, so rds.force_ssl cannot be enforced"
-    elif _postgres_group(r) and _parameters(r).get("rds.force_ssl") != "1":
-        yield "parameter rds.force_ssl is not 1"
+    elif _postgres_group(r):
+        value = _parameters(r).get("rds.force_ssl")
+        major = _postgres_major(r)
+        # From PostgreSQL 15 on 1 is the default: a group that leaves it out requires TLS.
+        on_by_default = major is not None and major >= POSTGRES_FORCE_SSL_DEFAULT_FROM
+        if value != "1" and not (value is None and on_by_default):
+            default = "1" if on_by_default else "0"
+            yield f"parameter rds.force_ssl is {value or 'not set'} (its default on {r.get('family')} is {default})"
 
 
 @resource_rule("rds-query-logging", "RDS PostgreSQL parameter groups must log slow queries.", [PARAMETER_GROUP],

@@ -33,8 +33,7 @@ RDS_OK: dict[str, Any] = {
     "monitoringRoleArn": "arn:aws:iam::123456789012:role/rds-monitoring", "parameterGroupName": "envstack-prod-pg",
     "iamDatabaseAuthenticationEnabled": True, "autoMinorVersionUpgrade": True,
 }
-PG_OK = {"family": "postgres16", "parameters": [{"name": "rds.force_ssl", "value": "1"},
-                                                 {"name": "log_min_duration_statement", "value": "500"}]}
+PG_OK = {"family": "postgres16", "parameters": [{"name": "log_min_duration_statement", "value": "500"}]}
 REDIS_OK: dict[str, Any] = {
     "atRestEncryptionEnabled": True, "kmsKeyId": KMS_ARN, "transitEncryptionEnabled": True, "userGroupIds": ["users"],
     "automaticFailoverEnabled": True, "multiAzEnabled": True, "numCacheClusters": 2.0, "snapshotRetentionLimit": 7.0,
@@ -104,7 +103,9 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("rds-enhanced-monitoring", RDS, RDS_OK, {"monitoringInterval": 0.0}, "monitoringInterval is 0"),
     ("rds-enhanced-monitoring", RDS, RDS_OK, {"monitoringRoleArn": None}, "monitoringRoleArn"),
     ("rds-force-ssl", RDS, RDS_OK, {"parameterGroupName": "default.postgres16"}, "default parameter group"),
-    ("rds-force-ssl", PG, PG_OK, {"parameters": [{"name": "rds.force_ssl", "value": "0"}]}, "rds.force_ssl"),
+    ("rds-force-ssl", PG, PG_OK, {"parameters": [{"name": "rds.force_ssl", "value": "0"}]}, "rds.force_ssl is 0"),
+    # Before PostgreSQL 15 the default is 0: the group must say 1.
+    ("rds-force-ssl", PG, PG_OK, {"family": "postgres14"}, "rds.force_ssl is not set (its default on postgres14 is 0)"),
     ("rds-query-logging", PG, PG_OK, {"parameters": [{"name": "rds.force_ssl", "value": "1"}]},
      "log_min_duration_statement is -1"),
     ("rds-iam-auth", RDS, RDS_OK, {"iamDatabaseAuthenticationEnabled": None}, "iamDatabaseAuthenticationEnabled"),
