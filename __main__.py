@@ -32,7 +32,8 @@ on_aws = pulumi.ResourceOptions(provider=aws_provider(cfg))
 network = Network("network", args.network(cfg), on_aws)
 alerts = Alerts("alerts", args.alerts(cfg), on_aws)
 cluster = Cluster("cluster", args.cluster(cfg, network.vpc_id, network.private_subnet_ids), on_aws)
-baseline = ClusterBaseline("baseline", args.baseline(cfg), cluster.kube_provider, on_aws)
+baseline = ClusterBaseline("baseline", args.baseline(cfg), cluster.kube_provider, on_aws,
+                           storage_controllers=cluster.storage_controllers)  # destroyed after what owns volumes
 database = Database("database", args.database(cfg, network.vpc_id, network.db_subnet_group.name, alerts.topic_arn),
                     on_aws)
 cache = Cache("cache", args.cache(cfg, network.vpc_id, network.cache_subnet_group.name, alerts.cache_events_topic_arn),

@@ -113,11 +113,14 @@ class Component(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def kms_key(self, suffix: str, description: str, *, services: Sequence[str] = (),
-                statements: KeyStatements | None = None, users: Sequence[pulumi.Input[str]] = ()) -> aws.kms.Key:
+                statements: KeyStatements | None = None, users: Sequence[pulumi.Input[str]] = (),
+                outlives_stack: bool = False) -> aws.kms.Key:
         """A customer-managed key with yearly rotation, an explicit policy and an alias naming its stack and owner;
         protected with the component. Policy: the account administers it; its principals use it only through
         `services` (kms:ViaService); `statements` add services calling KMS as themselves; `users` are role ARNs
-        allowed to use it directly (a service role that must be named in the key policy)."""
+        allowed to use it directly (a service role that must be named in the key policy). `outlives_stack`: what it
+        encrypts is kept after a destroy (a final snapshot), so the key is left in the account (retainOnDelete), not
+        scheduled for deletion: 30 days later the snapshot could never be restored."""
 
         def policy(values: list[Any]) -> str:
             account, region, direct = values[0], values[1], values[2]
@@ -131,7 +134,7 @@ class Component(pulumi.ComponentResource):
         key = aws.kms.Key(
             f"{self.label}-{suffix}", description=description, enable_key_rotation=True, deletion_window_in_days=30,
             policy=pulumi.Output.all(self.account_id, self.region, pulumi.Output.all(*users)).apply(policy),
-            opts=self.child(protect=self.protect))
+            opts=self.child(protect=self.protect, retain_on_delete=outlives_stack or None))
         aws.kms.Alias(f"{self.label}-{suffix}", name=f"alias/{self.name_prefix}/{self.label}-{suffix}",
                       target_key_id=key.key_id, opts=self.child())
         return key

@@ -78,7 +78,7 @@ class Cache(DataStore):
             "snapshotRetentionDays": args.snapshot_retention_days, "applyImmediately": args.apply_immediately,
             "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=display_name,
-            name_prefix=args.name_prefix, key_services=KEY_SERVICES)
+            name_prefix=args.name_prefix, key_services=KEY_SERVICES, keeps_final_snapshot=args.final_snapshot)
         self._args = args
         self.app_user, self.user_group = self._users()
         self.replication_group = self._replication_group(display_name)

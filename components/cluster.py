@@ -202,6 +202,11 @@ class Cluster(Component):
         early = self._addons(ADDONS_BEFORE_NODES)
         self.node_groups = [self._node_group(spec, early) for spec in args.node_groups]
         self.addons = early + self._addons(ADDONS_AFTER_NODES, depends_on=self.node_groups)
+        # What turns Kubernetes storage objects into EBS volumes and back: the CSI driver and the nodes it runs on.
+        # Objects that own volumes (namespaces of PVCs, the StorageClass) depend on them, so that a destroy deletes
+        # them, and the driver deletes the volumes, before the driver and nodes go (ClusterBaseline).
+        addons = dict(zip((*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES), self.addons, strict=True))
+        self.storage_controllers: list[pulumi.Resource] = [addons["aws-ebs-csi-driver"], *self.node_groups]
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
         self.kube_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                           opts=self.child())

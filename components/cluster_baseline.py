@@ -133,20 +133,25 @@ def _cidrs(cidrs: Sequence[str]) -> list[NetworkPolicyPeerArgs]:
 
 class ClusterBaseline(Component):
     def __init__(self, name: str, args: BaselineArgs, kube_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, storage_controllers: Sequence[pulumi.Resource] = ()):
+        """`storage_controllers`: what makes and deletes the volumes behind PVCs (the EBS CSI add-on, the node
+        groups). The namespaces and the StorageClass depend on them, so a destroy deletes the namespaces (their PVCs,
+        so the driver deletes the EBS volumes; reclaimPolicy Delete) while the driver still runs: deleted after it,
+        every PV's volume would be left in the account, unattached and billed."""
         super().__init__("envstack:kubernetes:Baseline", name, {
             "namespaces": list(args.namespaces), "podSecurity": vars(args.pod_security), "appPort": args.app_port,
             "quota": vars(args.quota)}, opts)
         self._args = args
         self._provider = kube_provider
+        self._storage_controllers = list(storage_controllers)
         self.storage_class = self._default_storage_class()
         self.namespaces = [self._namespace(ns) for ns in args.namespaces]
         self.exposure_policy = self._service_exposure_policy()
         self.register_outputs({"namespaces": [n.metadata.name for n in self.namespaces],
                                "storage_class": self.storage_class.metadata.name})
 
-    def _opts(self) -> pulumi.ResourceOptions:
-        return self.child(provider=self._provider)
+    def _opts(self, owns_volumes: bool = False) -> pulumi.ResourceOptions:
+        return self.child(provider=self._provider, depends_on=self._storage_controllers if owns_volumes else None)
 
     def _meta(self, name: str, namespace: pulumi.Input[str] | None = None, labels: dict[str, str] | None = None,
               annotations: dict[str, str] | None = None) -> ObjectMetaArgs:
@@ -159,7 +164,8 @@ class ClusterBaseline(Component):
                   for mode, level in (("enforce", psa.enforce), ("warn", psa.warn), ("audit", psa.audit))}
         versions = {f"{key}-version": self._args.pod_security_version for key in levels}
         namespace = k8s.core.v1.Namespace(
-            f"{self.label}-{name}", metadata=self._meta(name, labels={**levels, **versions}), opts=self._opts())
+            f"{self.label}-{name}", metadata=self._meta(name, labels={**levels, **versions}),
+            opts=self._opts(owns_volumes=True))
         # Every namespaced object reads the namespace's name, so it waits for the namespace.
         ns = namespace.metadata.name
         self._network_policies(name, ns)
@@ -248,7 +254,7 @@ class ClusterBaseline(Component):
             metadata=self._meta(STORAGE_CLASS, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
             provisioner="ebs.csi.aws.com", parameters={"type": "gp3", "encrypted": "true"},
             volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True, reclaim_policy="Delete",
-            opts=self._opts())
+            opts=self._opts(owns_volumes=True))
 
     def _service_exposure_policy(self) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
         """Services in the application namespaces cannot open another way in: never LoadBalancer, never

@@ -91,7 +91,9 @@ class Database(DataStore):
             "backupRetentionDays": args.backup_retention_days, "deletionProtection": args.deletion_protection,
             "applyImmediately": args.apply_immediately, "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier, name_prefix=args.name_prefix,
-            key_services=KEY_SERVICES)
+            # A final snapshot, or automated backups kept after the instance, stay encrypted with the key.
+            key_services=KEY_SERVICES,
+            keeps_final_snapshot=not args.skip_final_snapshot or not args.delete_automated_backups)
         self._args = args
         self.instance = self._instance(identifier)
         self.endpoint = self.instance.address
