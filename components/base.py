@@ -86,16 +86,20 @@ class Component(pulumi.ComponentResource):
     """A ComponentResource that describes its key settings to the tools (components/manifest.py), not to state."""
 
     def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None,
-                 protect: bool = False, warnings: Sequence[str] = (), name_prefix: str = "envstack"):
+                 protect: bool = False, warnings: Sequence[str] = (), name_prefix: str = "envstack",
+                 permissions_boundary: str | None = None):
         """`settings`: what `envstack synth` summarises (plain values). `protect`: stateful children (data stores,
         KMS keys, log buckets) get the `protect` resource option. `warnings`: what works but should not be left so;
         `pulumi preview/up` and `envstack synth` print them. `name_prefix` (envstack-<stack>): in key aliases and
-        log group names, so stacks sharing an account differ."""
+        log group names, so stacks sharing an account differ. `permissions_boundary`: the managed policy every IAM
+        role of this component carries (envstack:permissionsBoundaryArn: bootstrap's deploy roles may create roles
+        only with it)."""
         super().__init__(token, name, None, opts)
         MANIFEST.components.append(ComponentEntry(token, name, dict(settings), tuple(warnings)))
         self.label = name
         self.protect = protect
         self.name_prefix = name_prefix
+        self.permissions_boundary = permissions_boundary
         for warning in warnings:
             pulumi.log.warn(warning, resource=self)
         self._logs_key: aws.kms.Key | None = None
@@ -146,7 +150,8 @@ class Component(pulumi.ComponentResource):
         trust: pulumi.Input[str] = assume_role_policy(service) if source_arn is None else pulumi.Output.all(
             self.region, self.account_id).apply(
             lambda ids: assume_role_policy(service, ids[1], source_arn(ids[0], ids[1])))
-        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust, opts=self.child())
+        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust,
+                            permissions_boundary=self.permissions_boundary, opts=self.child())
         self.attach_policies(role, suffix, managed_policy_arns)
         return role
 

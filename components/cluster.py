@@ -86,6 +86,7 @@ class ClusterArgs:
     deletion_protection: bool = False
     protect: bool = False  # the KMS keys
     tags: Mapping[str, str] = field(default_factory=dict)  # for launch template tag specifications
+    permissions_boundary: str | None = None  # carried by the cluster, node and IRSA roles
 
 
 def _cluster_wide(role_arn: str, association: str, policy: str) -> eks.AccessEntryArgs:
@@ -180,7 +181,7 @@ class Cluster(Component):
             "endpointPublicAccess": args.endpoint_public_access, "publicAccessCidrs": list(args.public_access_cidrs),
             "apiAccessCidrs": list(args.api_access_cidrs),
             "nodeGroups": [g.name for g in args.node_groups], "logTypes": list(args.log_types)}, opts,
-            protect=args.protect, name_prefix=args.name)
+            permissions_boundary=args.permissions_boundary, protect=args.protect, name_prefix=args.name)
         self._args = args
         self.name = args.name
         # The cluster's own role (pulumi-eks would make one we could not name before the key): the secrets key's
@@ -358,6 +359,7 @@ class Cluster(Component):
                 "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": a[0]},
                 "Condition": {"StringEquals": {f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
                                                f"{a[1]}:aud": "sts.amazonaws.com"}}}))
-        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust, opts=self.child())
+        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust,
+                            permissions_boundary=self.permissions_boundary, opts=self.child())
         self.attach_policies(role, suffix, managed_policy_arns)
         return role

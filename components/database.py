@@ -77,6 +77,7 @@ class DatabaseArgs:
     protect: bool = True
     performance_insights_retention_days: int = 7
     monitoring_interval_seconds: int = 60
+    permissions_boundary: str | None = None  # carried by the enhanced monitoring role
     slow_query_ms: int = 500
     log_retention_days: int = 90
     alert_topic_arn: pulumi.Input[str] | None = None  # None: no RDS event subscription
@@ -93,7 +94,8 @@ class Database(DataStore):
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=identifier, name_prefix=args.name_prefix,
             # A final snapshot, or automated backups kept after the instance, stay encrypted with the key.
             key_services=KEY_SERVICES,
-            keeps_final_snapshot=not args.skip_final_snapshot or not args.delete_automated_backups)
+            keeps_final_snapshot=not args.skip_final_snapshot or not args.delete_automated_backups,
+            permissions_boundary=args.permissions_boundary)
         self._args = args
         self.instance = self._instance(identifier)
         self.endpoint = self.instance.address

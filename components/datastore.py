@@ -31,11 +31,13 @@ class IamConnect:
 class DataStore(Component):
     def __init__(self, token: str, name: str, settings: dict[str, Any], opts: pulumi.ResourceOptions | None, *,
                  protect: bool, vpc_id: pulumi.Input[str], port: int, display_name: str, name_prefix: str,
-                 key_services: tuple[str, ...], keeps_final_snapshot: bool):
+                 key_services: tuple[str, ...], keeps_final_snapshot: bool,
+                 permissions_boundary: str | None = None):
         """`key_services`: the services that use the store's key for the account's principals (kms:ViaService).
         `keeps_final_snapshot`: the store leaves a final snapshot, encrypted with its key, when it is deleted; the
         key then stays too (retainOnDelete) in every environment, protected or not."""
-        super().__init__(token, name, settings, opts, protect=protect, name_prefix=name_prefix)
+        super().__init__(token, name, settings, opts, protect=protect, name_prefix=name_prefix,
+                         permissions_boundary=permissions_boundary)
         secrets = " and secrets" if "secretsmanager" in key_services else ""  # the cache has none since IAM logins
         self.key = self.kms_key("key", f"{display_name}: storage and snapshots{secrets}", services=key_services,
                                 outlives_stack=keeps_final_snapshot)

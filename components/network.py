@@ -79,6 +79,7 @@ class NetworkArgs:
     protect: bool = False  # protect the flow-log encryption key and bucket
     interface_endpoints: tuple[str, ...] = ()  # AWS service short names: "sts", "ecr.api", ...
     transit_gateway: TransitGateway | None = None
+    permissions_boundary: str | None = None  # carried by the flow logs role
 
 
 class Network(Component):
@@ -93,7 +94,7 @@ class Network(Component):
             "interfaceEndpoints": list(args.interface_endpoints),
             **({"transitGateway": f"{args.transit_gateway.id} for {', '.join(args.transit_gateway.cidrs)}"}
                if args.transit_gateway else {})}, opts,
-            protect=args.protect, name_prefix=args.name_prefix)
+            protect=args.protect, name_prefix=args.name_prefix, permissions_boundary=args.permissions_boundary)
         self._args = args
         plan = subnet_plan(args.cidr, args.az_count)
         zones = aws.get_availability_zones_output(  # `envstack preflight` asks the account the same question

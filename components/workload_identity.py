@@ -55,6 +55,7 @@ class WorkloadIdentityArgs:
     namespaces: tuple[str, ...] = ("app",)
     service_account: str = "app"  # the baseline creates it in every application namespace
     grants: Sequence[IamConnect] = ()  # what the application roles may log in to
+    permissions_boundary: str | None = None  # carried by every application role
 
 
 class WorkloadIdentity(Component):
@@ -63,7 +64,8 @@ class WorkloadIdentity(Component):
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("envstack:kubernetes:WorkloadIdentity", name, {
             "namespaces": list(args.namespaces), "serviceAccount": args.service_account,
-            "actions": [grant.action for grant in args.grants]}, opts)
+            "actions": [grant.action for grant in args.grants]}, opts,
+            permissions_boundary=args.permissions_boundary)
         self._args = args
         self.roles = {namespace: self._role(namespace) for namespace in args.namespaces}
         self.role_arns = {namespace: role.arn for namespace, role in self.roles.items()}
@@ -76,7 +78,7 @@ class WorkloadIdentity(Component):
             key, description=f"EKS Pod Identity: {namespace}/{a.service_account}",
             assume_role_policy=pulumi.Output.from_input(a.cluster_arn).apply(
                 lambda arn: pod_identity_trust(arn, namespace, a.service_account)),
-            opts=self.child())
+            permissions_boundary=self.permissions_boundary, opts=self.child())
         policy = aws.iam.RolePolicy(key, role=role.id, policy=self._connect_policy(), opts=self.child())
         # Created once the role may log in, so a pod never gets credentials that cannot connect yet.
         aws.eks.PodIdentityAssociation(

@@ -2,6 +2,7 @@
 
 import fnmatch
 import json
+import re
 
 import pulumi
 import pytest
@@ -22,16 +23,17 @@ def only(backend: Synthesis, kind: str) -> dict:
     return backend.one(f"aws:{kind}").inputs
 
 
-def test_state_bucket_and_key_are_protected(backend):
+def test_state_bucket_and_keys_are_protected(backend):
     bucket = backend.one("aws:s3/bucket:Bucket")
-    key = backend.one("aws:kms/key:Key")
-    assert bucket.protect and key.protect
+    keys = backend.of_type("aws:kms/key:Key")
+    assert bucket.protect and keys and all(key.protect for key in keys)
     assert bucket.inputs["bucket"] == CONFIG["envstack-bootstrap:bucketName"]
 
 
-def test_key_rotates_and_has_the_configured_alias(backend):
-    assert only(backend, "kms/key:Key")["enableKeyRotation"] is True
-    assert only(backend, "kms/alias:Alias")["name"] == CONFIG["envstack-bootstrap:keyAlias"]
+def test_keys_rotate_and_the_state_key_has_the_configured_alias(backend):
+    assert all(k.inputs["enableKeyRotation"] is True for k in backend.of_type("aws:kms/key:Key"))
+    aliases = {a.inputs["name"] for a in backend.of_type("aws:kms/alias:Alias")}
+    assert CONFIG["envstack-bootstrap:keyAlias"] in aliases
 
 
 def test_bucket_is_versioned_kms_encrypted_and_private(backend):
@@ -51,7 +53,8 @@ def test_bucket_is_versioned_kms_encrypted_and_private(backend):
 
 
 def test_bucket_policy_refuses_requests_without_tls(backend):
-    statement, = json.loads(only(backend, "s3/bucketPolicy:BucketPolicy")["policy"])["Statement"]
+    statements = json.loads(only(backend, "s3/bucketPolicy:BucketPolicy")["policy"])["Statement"]
+    statement = next(s for s in statements if s["Sid"] == "DenyInsecureTransport")
     assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     bucket_arn = statement["Resource"][0]
@@ -75,25 +78,38 @@ def test_missing_bucket_name_is_refused(tmp_path):
         synthesize("state", root=tmp_path)
 
 
-# --- one prefix and one secrets key per environment ------------------------------------------------------------------
+# --- one prefix, one secrets key and CI's roles per environment -----------------------------------------------------
 
-ACCOUNT = "arn:aws:iam::123456789012:role"
-ROLES = {"dev": {"deployRoleArns": [f"{ACCOUNT}/envstack-dev-deployer"],
-                 "previewRoleArns": [f"{ACCOUNT}/envstack-dev-preview"]},
-         "prod": {"deployRoleArns": ["arn:aws:iam::111111111111:role/envstack-prod-deployer"],
-                  "previewRoleArns": ["arn:aws:iam::111111111111:role/envstack-prod-preview"]},
-         "review": {"deployRoleArns": [f"{ACCOUNT}/envstack-review"]}}
-ADMIN = f"{ACCOUNT}/platform-admin"
+STATE_ACCOUNT, PROD_ACCOUNT = "123456789012", "111111111111"
+REPOSITORY = "acme/envstack"
+
+
+def arn(account: str, environment: str, kind: str) -> str:
+    return f"arn:aws:iam::{account}:role/envstack-bootstrap/envstack-{environment}-{kind}"
+
+
+ROLES = {"dev": {k: arn(STATE_ACCOUNT, "dev", k) for k in ("deployer", "preview", "reader")},
+         "prod": {k: arn(PROD_ACCOUNT, "prod", k) for k in ("deployer", "preview", "reader")},
+         "review": {"deployer": arn(STATE_ACCOUNT, "review", "deployer")}}
+ADMIN = f"arn:aws:iam::{STATE_ACCOUNT}:role/platform-admin"
+ENVIRONMENTS = {"dev": {}, "prod": {"account": PROD_ACCOUNT}, "review": {"previews": False}}
+ACCOUNTS = {PROD_ACCOUNT: {"roleArn": f"arn:aws:iam::{PROD_ACCOUNT}:role/OrganizationAccountAccessRole"}}
+
+
+def bootstrap_with(root, **settings) -> Synthesis:
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (root / name).write_text((BOOTSTRAP / name).read_text())
+    config = {k: v for k, v in CONFIG.items() if not k.startswith("envstack-bootstrap:") or k.endswith(
+        ("bucketName", "keyAlias"))}
+    config.update({f"envstack-bootstrap:{k}": v for k, v in settings.items()})
+    (root / "Pulumi.state.yaml").write_text(yaml.safe_dump({"config": config}))
+    return synthesize("state", root=root)
 
 
 @pytest.fixture(scope="module")
 def per_environment(tmp_path_factory) -> Synthesis:
-    root = tmp_path_factory.mktemp("bootstrap")
-    for name in ("Pulumi.yaml", "__main__.py"):
-        (root / name).write_text((BOOTSTRAP / name).read_text())
-    config = {**CONFIG, "envstack-bootstrap:environments": ROLES, "envstack-bootstrap:adminRoleArns": [ADMIN]}
-    (root / "Pulumi.state.yaml").write_text(yaml.safe_dump({"config": config}))
-    return synthesize("state", root=root)
+    return bootstrap_with(tmp_path_factory.mktemp("bootstrap"), repository=REPOSITORY, environments=ENVIRONMENTS,
+                          accounts=ACCOUNTS, adminRoleArns=[ADMIN])
 
 
 def matches(pattern: str | list[str], value: str) -> bool:
@@ -122,23 +138,45 @@ def denied(policy: dict, principal: str, action: str, resource: str, prefix: str
     return False
 
 
+def allowed(policy: dict, principal: str, action: str) -> bool:
+    """Whether an Allow of `policy` names `principal` (by its account's root and aws:PrincipalArn) for `action`; the
+    account's own administration (its root, no condition: delegated to IAM policies) does not count."""
+    account = principal.split(":")[4]
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow" or not matches(statement["Action"], action):
+            continue
+        named = statement["Principal"]["AWS"]
+        roots = [named] if isinstance(named, str) else named
+        condition = statement.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn")
+        if f"arn:aws:iam::{account}:root" in roots and condition is not None and matches(condition, principal):
+            return True
+    return False
+
+
 def bucket_policy(s: Synthesis) -> tuple[dict, str]:
     policy = json.loads(only(s, "s3/bucketPolicy:BucketPolicy")["policy"])
     return policy, policy["Statement"][0]["Resource"][0]
 
 
+LOCK = "prod/.pulumi/locks/organization/envstack/prod/1.json"
+
+
 @pytest.mark.parametrize(("principal", "action", "key", "is_denied"), [
-    (ROLES["review"]["deployRoleArns"][0], "s3:PutObject", "review/.pulumi/stacks/envstack/pr-7.json", False),
-    (ROLES["review"]["deployRoleArns"][0], "s3:PutObject", "dev/.pulumi/stacks/envstack/dev.json", True),
-    (ROLES["review"]["deployRoleArns"][0], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", True),
-    (ROLES["dev"]["deployRoleArns"][0], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", True),
-    (ROLES["dev"]["deployRoleArns"][0], "s3:PutObject", "review/.pulumi/stacks/envstack/pr-7.json", True),
-    (ROLES["prod"]["deployRoleArns"][0], "s3:PutObject", "prod/.pulumi/stacks/envstack/prod-eu.json", False),
-    (ROLES["prod"]["previewRoleArns"][0], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", False),
-    (ROLES["prod"]["previewRoleArns"][0], "s3:PutObject", "prod/.pulumi/locks/organization/envstack/prod/1.json",
-     False),
-    (ROLES["prod"]["previewRoleArns"][0], "s3:PutObject", "prod/.pulumi/stacks/envstack/prod.json", True),
-    (ROLES["prod"]["previewRoleArns"][0], "s3:DeleteObject", "prod/.pulumi/history/envstack/prod/x.json", True),
+    (ROLES["review"]["deployer"], "s3:PutObject", "review/.pulumi/stacks/envstack/pr-7.json", False),
+    (ROLES["review"]["deployer"], "s3:PutObject", "dev/.pulumi/stacks/envstack/dev.json", True),
+    (ROLES["review"]["deployer"], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", True),
+    (ROLES["dev"]["deployer"], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", True),
+    (ROLES["dev"]["deployer"], "s3:PutObject", "review/.pulumi/stacks/envstack/pr-7.json", True),
+    (ROLES["prod"]["deployer"], "s3:PutObject", "prod/.pulumi/stacks/envstack/prod-eu.json", False),
+    (ROLES["prod"]["preview"], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", False),
+    (ROLES["prod"]["reader"], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", False),
+    # `pulumi refresh` (drift) takes and deletes its lock; a pull request's preview takes none and may delete none
+    (ROLES["prod"]["reader"], "s3:PutObject", LOCK, False),
+    (ROLES["prod"]["reader"], "s3:DeleteObject", LOCK, False),
+    (ROLES["prod"]["preview"], "s3:PutObject", LOCK, True),
+    (ROLES["prod"]["preview"], "s3:DeleteObject", LOCK, True),
+    (ROLES["prod"]["reader"], "s3:PutObject", "prod/.pulumi/stacks/envstack/prod.json", True),
+    (ROLES["prod"]["reader"], "s3:DeleteObject", "prod/.pulumi/history/envstack/prod/x.json", True),
     (ADMIN, "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", False),
 ])
 def test_each_environment_reaches_only_its_own_prefix(per_environment, principal, action, key, is_denied):
@@ -148,9 +186,10 @@ def test_each_environment_reaches_only_its_own_prefix(per_environment, principal
 
 def test_listing_another_environments_stacks_is_denied(per_environment):
     policy, bucket_arn = bucket_policy(per_environment)
-    review = ROLES["review"]["deployRoleArns"][0]
+    review = ROLES["review"]["deployer"]
     assert denied(policy, review, "s3:ListBucket", bucket_arn, prefix="prod/.pulumi/stacks/")
     assert not denied(policy, review, "s3:ListBucket", bucket_arn, prefix="review/.pulumi/stacks/")
+    assert allowed(policy, ROLES["prod"]["deployer"], "s3:PutObject")  # another account's role: both sides allow
 
 
 def test_each_environment_has_its_own_secrets_key_only_its_roles_use(per_environment):
@@ -160,20 +199,166 @@ def test_each_environment_has_its_own_secrets_key_only_its_roles_use(per_environ
     aliases = {r.inputs["name"] for r in per_environment.of_type("aws:kms/alias:Alias")}
     assert {"alias/envstack-dev", "alias/envstack-prod", "alias/envstack-review"} <= aliases
     prod = json.loads(keys["secrets-prod"].inputs["policy"])
-    for principal, is_denied in [(ROLES["prod"]["previewRoleArns"][0], False), (ROLES["prod"]["deployRoleArns"][0],
-                                 False), (ROLES["dev"]["previewRoleArns"][0], True),
-                                 (ROLES["review"]["deployRoleArns"][0], True), (ADMIN, False)]:
+    for principal, is_denied in [(ROLES["prod"]["preview"], False), (ROLES["prod"]["deployer"], False),
+                                 (ROLES["dev"]["preview"], True), (ROLES["review"]["deployer"], True),
+                                 (ADMIN, False)]:
         assert denied(prod, principal, "kms:Decrypt", "*") is is_denied, principal
-    assert not denied(prod, ROLES["dev"]["previewRoleArns"][0], "kms:PutKeyPolicy", "*")  # administration stays
+    assert allowed(prod, ROLES["prod"]["preview"], "kms:Decrypt")
+    assert not allowed(prod, ROLES["prod"]["preview"], "kms:Encrypt")  # read roles decrypt only
+    assert not denied(prod, ROLES["dev"]["preview"], "kms:PutKeyPolicy", "*")  # administration stays
     assert per_environment.outputs["secretsProviders"]["prod"] == "awskms://alias/envstack-prod?region=us-west-2"
     assert per_environment.outputs["backendUrls"]["review"] == (
         f"s3://{CONFIG['envstack-bootstrap:bucketName']}/review?region=us-west-2")
 
 
-def test_an_environment_without_a_deploy_role_is_refused(tmp_path):
-    for name in ("Pulumi.yaml", "__main__.py"):
-        (tmp_path / name).write_text((BOOTSTRAP / name).read_text())
-    config = {**CONFIG, "envstack-bootstrap:environments": {"prod": {"previewRoleArns": [ADMIN]}}}
-    (tmp_path / "Pulumi.state.yaml").write_text(yaml.safe_dump({"config": config}))
-    with pytest.raises(Exception, match=r"environments.prod.deployRoleArns = None: expected at least one IAM role"):
-        synthesize("state", root=tmp_path)
+def test_the_state_key_lets_preview_roles_decrypt_state_through_s3_only(per_environment):
+    """Reading an SSE-KMS object needs kms:Decrypt on its key (S3 guide, UsingKMSEncryption): without it every
+    preview, drift check and prod approval preview failed with AccessDenied."""
+    policy = json.loads(next(k for k in per_environment.of_type("aws:kms/key:Key")
+                             if k.name == "backend-key").inputs["policy"])
+    for environment in ("dev", "prod"):
+        assert allowed(policy, ROLES[environment]["preview"], "kms:Decrypt")
+        assert not allowed(policy, ROLES[environment]["preview"], "kms:GenerateDataKey")
+        assert allowed(policy, ROLES[environment]["reader"], "kms:GenerateDataKey")  # writes its locks
+        assert allowed(policy, ROLES[environment]["deployer"], "kms:Encrypt")
+    via = {s["Sid"]: s["Condition"]["StringEquals"]["kms:ViaService"] for s in policy["Statement"]
+           if "Condition" in s}
+    assert set(via.values()) == {"s3.us-west-2.amazonaws.com"} and len(via) == 3
+    assert f"arn:aws:iam::{PROD_ACCOUNT}:root" in {p for s in policy["Statement"] for p in (
+        s["Principal"]["AWS"] if isinstance(s["Principal"]["AWS"], list) else [s["Principal"]["AWS"]])}
+
+
+def roles(s: Synthesis) -> dict[str, dict]:
+    return {r.name: r for r in s.of_type("aws:iam/role:Role")}
+
+
+def trust(role) -> dict:
+    statement, = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    return statement
+
+
+@pytest.mark.parametrize(("name", "account", "subject"), [
+    ("dev-deployer", STATE_ACCOUNT, f"repo:{REPOSITORY}:environment:dev"),
+    ("dev-preview", STATE_ACCOUNT, f"repo:{REPOSITORY}:pull_request"),
+    ("dev-reader", STATE_ACCOUNT, f"repo:{REPOSITORY}:ref:refs/heads/main"),
+    ("prod-deployer", PROD_ACCOUNT, f"repo:{REPOSITORY}:environment:prod"),
+    ("prod-preview", PROD_ACCOUNT, f"repo:{REPOSITORY}:pull_request"),
+    ("prod-reader", PROD_ACCOUNT, f"repo:{REPOSITORY}:ref:refs/heads/main"),
+    ("review-deployer", STATE_ACCOUNT, f"repo:{REPOSITORY}:environment:review"),
+])
+def test_each_role_trusts_github_for_one_subject_of_this_repository_only(per_environment, name, account, subject):
+    """GitHub docs, "OpenID Connect reference": a job in environment E is `repo:O/R:environment:E` whatever its
+    event, a pull request job `repo:O/R:pull_request`, main's pushes and schedules `repo:O/R:ref:refs/heads/main`."""
+    role = roles(per_environment)[name]
+    statement = trust(role)
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity" and statement["Effect"] == "Allow"
+    assert statement["Principal"] == {
+        "Federated": f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"}
+    assert statement["Condition"] == {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                                       "token.actions.githubusercontent.com:sub": subject}}
+    assert role.inputs["path"] == "/envstack-bootstrap/"
+    assert (role.provider or "").endswith(f"account-{account}") == (account == PROD_ACCOUNT)
+
+
+def workflow_sessions(variable_prefix: str) -> list[int]:
+    """role-duration-seconds of every setup step whose role is a variable of this prefix (the workflows' sessions)."""
+    found = []
+    for path in (ROOT / ".github" / "workflows").glob("*.yml"):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job.get("steps", []):
+                role = str(step.get("with", {}).get("aws-role-arn", ""))
+                if step.get("uses") == "./.github/actions/setup" and variable_prefix in role + str(job.get("env")):
+                    found.append(int(step["with"].get("role-duration-seconds", 3600)))
+    return found
+
+
+@pytest.mark.parametrize(("kind", "prefix"), [("deployer", "AWS_ROLE_ARN_"), ("preview", "AWS_PREVIEW_ROLE_ARN_"),
+                                              ("reader", "AWS_READER_ROLE_ARN_")])
+def test_sessions_cover_what_the_workflows_ask_for(per_environment, kind, prefix):
+    """STS refuses a session longer than the role's MaxSessionDuration: every workflow's request must fit."""
+    asked = workflow_sessions(prefix)
+    assert asked
+    for role in roles(per_environment).values():
+        if role.name.endswith(kind):
+            assert max(asked) <= role.inputs["maxSessionDuration"] <= 43200, role.name
+    if kind == "deployer":
+        assert max(asked) == 7200
+
+
+BOUNDARY = "arn:aws:iam::{}:policy/envstack-bootstrap/envstack-deploy-boundary"
+
+
+def test_deploy_roles_are_bounded_and_every_role_they_make_must_carry_the_boundary(per_environment):
+    policies = {r.inputs["path"] + r.inputs["name"] + "@" + (r.provider or "state"): r
+                for r in per_environment.of_type("aws:iam/policy:Policy")}
+    assert len(policies) == 2  # one boundary per account
+    for name, role in roles(per_environment).items():
+        account = ROLES[name.split("-")[0]][name.split("-")[1]].split(":")[4]
+        assert role.inputs.get("permissionsBoundary") == (BOUNDARY.format(account) if name.endswith("deployer")
+                                                          else None), name
+    boundary = json.loads(next(p for k, p in policies.items() if k.endswith("state")).inputs["policy"])
+    state = BOUNDARY.format(STATE_ACCOUNT)
+    refuse = next(s for s in boundary["Statement"] if s["Sid"] == "NoRoleWithoutThisBoundary")
+    assert {"iam:CreateRole", "iam:PutRolePermissionsBoundary"} <= set(refuse["Action"])
+    assert refuse["Effect"] == "Deny" and refuse["Condition"] == {"StringNotEquals": {"iam:PermissionsBoundary": state}}
+    untouched = next(s for s in boundary["Statement"] if s["Sid"] == "BootstrapUntouched")
+    assert f"arn:aws:iam::{STATE_ACCOUNT}:role/envstack-bootstrap/*" in untouched["Resource"]
+    assert "iam:PassRole" in untouched["Action"] and any(a.startswith("iam:Delete") for a in untouched["Action"])
+    bucket = next(s for s in boundary["Statement"] if s["Sid"] == "StateBucketUntouched")
+    assert bucket["Resource"] == f"arn:aws:s3:::{CONFIG['envstack-bootstrap:bucketName']}"
+    keys = next(s for s in boundary["Statement"] if s["Sid"] == "BootstrapKeysUsedOnly")
+    assert len(keys["Resource"]) == 4 and "kms:Decrypt" in keys["NotAction"]  # administration of every key denied
+    # ...and the deploy role's own IAM: roles only with the boundary, passed only to the program's services
+    iam = json.loads(next(r for r in per_environment.of_type("aws:iam/rolePolicy:RolePolicy")
+                          if r.name == "dev-deployer-iam").inputs["policy"])
+    create = next(s for s in iam["Statement"] if s["Sid"] == "RolesWithTheBoundary")
+    assert "iam:CreateRole" in create["Action"]
+    assert create["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": state}}
+    passed = next(s for s in iam["Statement"] if s["Sid"] == "PassRolesToTheProgramsServices")
+    assert "eks.amazonaws.com" in passed["Condition"]["StringEquals"]["iam:PassedToService"]
+
+
+def test_each_account_gets_githubs_oidc_provider_unless_it_has_one(tmp_path, per_environment):
+    providers = per_environment.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert sorted(p.name for p in providers) == [f"github-{PROD_ACCOUNT}", f"github-{STATE_ACCOUNT}"]
+    for provider in providers:
+        assert provider.protect
+        assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
+        assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    existing = f"arn:aws:iam::{STATE_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    reused = bootstrap_with(tmp_path, repository=REPOSITORY, environments={"dev": {}},
+                            oidcProviderArns={STATE_ACCOUNT: existing})
+    assert not reused.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert trust(roles(reused)["dev-deployer"])["Principal"]["Federated"] == existing
+
+
+def test_outputs_map_to_the_github_variables_and_stack_settings(per_environment):
+    variables = per_environment.outputs["githubVariables"]
+    assert variables["AWS_ROLE_ARN_PROD"] == ROLES["prod"]["deployer"]
+    assert variables["AWS_PREVIEW_ROLE_ARN_DEV"] == ROLES["dev"]["preview"]
+    assert variables["AWS_READER_ROLE_ARN_PROD"] == ROLES["prod"]["reader"]
+    assert variables["AWS_ROLE_ARN_REVIEW"] == ROLES["review"]["deployer"]
+    assert "AWS_PREVIEW_ROLE_ARN_REVIEW" not in variables
+    assert variables["PULUMI_SECRETS_PROVIDER_REVIEW"] == "awskms://alias/envstack-review?region=us-west-2"
+    workflows = "\n".join(p.read_text() for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    for name in variables:  # every variable is one the workflows read (by environment suffix)
+        assert name.rsplit("_", 1)[0] + "_" in workflows or name in workflows, name
+    settings = per_environment.outputs["stackSettings"]["prod"]
+    assert settings["envstack:cluster.deployerRoleArn"] == ROLES["prod"]["deployer"]
+    assert settings["envstack:cluster.viewerRoleArns"] == [ROLES["prod"]["preview"], ROLES["prod"]["reader"]]
+    assert settings["envstack:permissionsBoundaryArn"] == BOUNDARY.format(PROD_ACCOUNT)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"repository": REPOSITORY, "environments": {"qa": {}}}, "environments.qa: expected one of dev, staging"),
+    ({"repository": REPOSITORY, "environments": {"prod": {"account": PROD_ACCOUNT}}},
+     "environments.prod.account = '111111111111': not in envstack-bootstrap:accounts"),
+    ({"repository": REPOSITORY, "environments": {"prod": {"account": 111111111111}}},
+     "environments.prod.account = 111111111111: expected a 12-digit AWS account id as a quoted string"),
+    ({"repository": "envstack", "environments": {"dev": {}}}, "repository = 'envstack': expected the GitHub"),
+    ({"repository": REPOSITORY, "environments": {"dev": {"previewRoleArns": []}}},
+     "environments.dev.previewRoleArns: unknown key"),
+])
+def test_bad_bootstrap_settings_are_refused_naming_the_key(tmp_path, settings, message):
+    with pytest.raises(Exception, match=re.escape(message)):
+        bootstrap_with(tmp_path, **settings)

@@ -34,7 +34,7 @@ def network(cfg: StackConfig) -> NetworkArgs:
         region=cfg.region, name_prefix=cfg.name_prefix, protect=cfg.protect_stateful_resources,
         interface_endpoints=net.interface_endpoints,
         transit_gateway=TransitGateway(net.transit_gateway.id, tuple(str(c) for c in net.transit_gateway.cidrs))
-        if net.transit_gateway else None)
+        if net.transit_gateway else None, permissions_boundary=cfg.permissions_boundary_arn)
 
 
 def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]]) \
@@ -50,7 +50,7 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
         log_retention_days=cfg.monitoring.log_retention_days,
         node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
         addon_versions=k8s.addon_versions.by_addon_name(), deletion_protection=k8s.deletion_protection,
-        protect=cfg.protect_stateful_resources, tags=cfg.tags)
+        protect=cfg.protect_stateful_resources, tags=cfg.tags, permissions_boundary=cfg.permissions_boundary_arn)
 
 
 def baseline(cfg: StackConfig) -> BaselineArgs:
@@ -88,7 +88,7 @@ def _data_store(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: 
 def database(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
              alert_topic_arn: pulumi.Input[str] | None = None) -> DatabaseArgs:
     return DatabaseArgs(**_data_store(cfg, vpc_id, subnet_group_name), alert_topic_arn=alert_topic_arn,
-                        **cfg.database.model_dump())
+                        permissions_boundary=cfg.permissions_boundary_arn, **cfg.database.model_dump())
 
 
 def cache(cfg: StackConfig, vpc_id: pulumi.Input[str], subnet_group_name: pulumi.Input[str],
@@ -102,7 +102,8 @@ def workload_identity(cfg: StackConfig, cluster_name: pulumi.Input[str], cluster
     """A role per application namespace for its ServiceAccount (the baseline's), allowed `grants` only."""
     return WorkloadIdentityArgs(
         cluster_name=cluster_name, cluster_arn=cluster_arn, namespaces=cfg.cluster.baseline.namespaces,
-        service_account=BaselineArgs.service_account, grants=tuple(grants))
+        service_account=BaselineArgs.service_account, grants=tuple(grants),
+        permissions_boundary=cfg.permissions_boundary_arn)
 
 
 def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids: Sequence[pulumi.Input[str]]) \

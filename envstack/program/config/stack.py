@@ -39,6 +39,9 @@ def _account_id_number(value: Any) -> Any:
 
 AccountId = Annotated[str, BeforeValidator(_account_id_number),
                       AfterValidator(matches(_ACCOUNT_ID, "a 12-digit AWS account id such as '123456789012'"))]
+PolicyArn = Annotated[str, AfterValidator(matches(
+    r"^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$",
+    "an IAM managed policy ARN such as arn:aws:iam::123456789012:policy/envstack-bootstrap/envstack-deploy-boundary"))]
 # Physical names derive from the stack name: `envstack-<stack>-valkey` must fit ElastiCache's 40-character
 # replication group ids and `envstack-<stack>-postgres` RDS's rules (no "--", no trailing hyphen).
 _STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
@@ -64,6 +67,10 @@ class StackConfig(Model):
     """The only AWS accounts the provider may touch (quote each id); empty: any. Staging and prod require it."""
     protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
     """`protect` on the data stores, KMS keys and log buckets: Pulumi refuses to delete them."""
+    permissions_boundary_arn: PolicyArn | None = None
+    """The IAM managed policy every IAM role the stack makes carries as its permissions boundary: the account's
+    `envstack-deploy-boundary` when CI's deploy role comes from bootstrap (its `stackSettings` output), whose
+    CreateRole is allowed only with that boundary."""
     network: NetworkConfig
     monitoring: MonitoringConfig
     database: DatabaseConfig
