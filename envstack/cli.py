@@ -60,9 +60,15 @@ def synth(args: argparse.Namespace) -> int:
         return report_error(error, args.stack)
     from policies.evaluate import PolicyConfigError
 
+    from .tools.policy_gate import effective_config
     from .tools.report import summary
     from .tools.synth import synthesize
 
+    try:  # the stack's policy tightening too, before the program runs
+        effective_config(args.stack, checked.config.environment, checked.config.policy)
+    except PolicyConfigError as error:
+        print(f"stack {args.stack}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         synthesis = synthesize(args.stack, root=args.root)
     except ConfigError as error:
@@ -126,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
                                                   "output, the summary then goes to standard error)")
     p.add_argument("--enforce", metavar="ENV", choices=["dev", "staging", "prod"],
                    help="evaluate policies with another environment's policy configuration")
+    p = command("policy-config", lazy(".tools.policy_gate:policy_config_command"),
+                "a stack's effective policy configuration: its environment's policies/<env>.json tightened by the "
+                "stack file's envstack:policy (for pulumi --policy-pack-config)")
+    p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("-o", "--output", metavar="PATH", help="write it here (default: standard output)")
     p = command("diff", lazy(".tools.diff:run"),
                 "what changes from A to B: resources, inputs, cost, policy "
                 "(A, B: STACK, STACK@GITREF or a synth JSON file)")

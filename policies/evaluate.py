@@ -114,6 +114,66 @@ def resolve(policies: Sequence[Policy], config: Mapping[str, Any]) -> Resolved:
     return resolved
 
 
+# ---- a stack's tightening of its environment's configuration --------------------------------------------------
+
+# How far each level goes: a stack may move a rule up this order, never down.
+STRENGTH = {EnforcementLevel.DISABLED: 0, EnforcementLevel.ADVISORY: 1, EnforcementLevel.MANDATORY: 2,
+            EnforcementLevel.REMEDIATE: 2}
+# How an option tightens, by its name: (prefix, test(base, given) that `given` is at least as strict).
+Tighter = Callable[[Any, Any], bool]
+_HIGHER: Tighter = lambda base, given: given >= base  # noqa: E731
+_LOWER: Tighter = lambda base, given: given <= base  # noqa: E731
+_MORE: Tighter = lambda base, given: set(given) >= set(base)  # noqa: E731
+_FEWER: Tighter = lambda base, given: set(given) <= set(base)  # noqa: E731
+_ON: Tighter = lambda base, given: bool(given) or not base  # noqa: E731
+_OFF: Tighter = lambda base, given: not given or bool(base)  # noqa: E731
+TIGHTENING: list[tuple[str, Tighter, str]] = [
+    ("minimum", _HIGHER, "no lower"), ("maximum", _LOWER, "no higher"), ("required", _MORE, "a superset"),
+    ("forbidden", _MORE, "a superset"), ("types", _MORE, "a superset"), ("allowed", _FEWER, "a subset"),
+    ("supported", _FEWER, "a subset"), ("require", _ON, "true if it was"), ("allow", _OFF, "false if it was"),
+    ("publicShare", _LOWER, "no higher"),
+]
+
+
+def tightening(option: str) -> tuple[Tighter, str]:
+    """How `option` may move when a stack tightens it (every option of the pack has a rule: tested)."""
+    for prefix, tighter, meaning in TIGHTENING:
+        if option.startswith(prefix):
+            return tighter, meaning
+    raise KeyError(f"option {option} has no tightening direction (policies/evaluate.py TIGHTENING)")
+
+
+def tighten(base: Mapping[str, Any], overlay: Mapping[str, Any], policies: Sequence[Policy] | None = None,
+            where: str = "the stack's policy configuration") -> dict[str, Any]:
+    """The environment's configuration `base` with a stack's `overlay` (the same format) laid over it: each rule
+    the overlay names gets its level and options merged into base's, and the overlay's "all" is a floor every rule
+    is raised to. Refused (PolicyConfigError naming each rule and option) where the overlay would relax anything."""
+    policies = policies if policies is not None else all_policies()
+    before = resolve(policies, base)
+    resolve(policies, {name: entry for name, entry in overlay.items() if name != "all"})  # names, options, levels
+    floor = _level(overlay["all"], f"{where}: all") if "all" in overlay else EnforcementLevel.DISABLED
+    effective: dict[str, Any] = {"all": base["all"]} if "all" in base else {}
+    relaxed = []
+    for policy in policies:
+        level, options = before[policy.name]
+        entry = overlay.get(policy.name, {})
+        given = dict(entry) if isinstance(entry, Mapping) else {"enforcementLevel": entry}
+        new_level = _level(given.pop("enforcementLevel", level.value), f"{where}: {policy.name}")
+        if STRENGTH[new_level] < STRENGTH[level]:
+            relaxed.append(f"{policy.name} ({level.value} -> {new_level.value})")
+        if STRENGTH[floor] > STRENGTH[new_level]:
+            new_level = floor
+        for option, value in given.items():
+            tighter, meaning = tightening(option)
+            if not tighter(options[option], value):
+                relaxed.append(f"{policy.name}.{option} ({options[option]!r} -> {value!r}: must be {meaning})")
+        effective[policy.name] = {"enforcementLevel": new_level.value, **options, **given}
+    if relaxed:
+        raise PolicyConfigError(f"{where} may only tighten its environment's; it relaxes {', '.join(relaxed)}")
+    resolve(policies, effective)
+    return effective
+
+
 def _options(record: Record) -> PolicyResourceOptions:
     return PolicyResourceOptions(bool(record.get("protect")), [], None, [], PolicyCustomTimeouts(0, 0, 0), [],
                                  record.get("parent"))

@@ -84,7 +84,7 @@ def test_paths_are_between_environments_so_a_new_prod_stack_is_a_prod_target(cap
     code, out, err = run(capsys, source, target)
     assert code == 0, err
     assert out.startswith(f"{kind} {source} -> {target}: {target} gets commit {SHA}")
-    assert f"pulumi up -s {target} --policy-pack policies --policy-pack-config policies/" in out
+    assert f"pulumi up -s {target} --policy-pack policies --policy-pack-config out/policy-{target}.json" in out
 
 
 @pytest.mark.parametrize(("source", "target"), [("prod", "prod-eu"), ("prod-eu", "prod"), ("dev", "prod-eu")])
@@ -178,17 +178,18 @@ def test_allowed_path_prints_preview_and_up_with_the_policy_pack(capsys, ssm, he
     lines = out.splitlines()
     assert lines[0].startswith(f"{kind} {source} -> {target}: {target} gets commit {OTHER_SHA}")
     assert f"{target} has no deployment record: first deploy" in lines[0]
-    policy = f"--policy-pack policies --policy-pack-config policies/{target}.json"
+    policy = f"--policy-pack policies --policy-pack-config out/policy-{target}.json"
     env = f"ENVSTACK_COMMIT={OTHER_SHA} ENVSTACK_PROMOTED_FROM={source}"
-    assert lines[1].strip() == f"{env} pulumi preview -s {target} {policy}"
-    assert lines[2].strip() == f"{env} pulumi up -s {target} {policy}"
-    assert lines[3].strip().endswith(f"gh workflow run promote.yml -f source={source} -f target={target}")
+    assert lines[1].strip() == f"envstack policy-config {target} --output out/policy-{target}.json"
+    assert lines[2].strip() == f"{env} pulumi preview -s {target} {policy}"
+    assert lines[3].strip() == f"{env} pulumi up -s {target} {policy}"
+    assert lines[4].strip().endswith(f"gh workflow run promote.yml -f source={source} -f target={target}")
 
 
 def test_yes_is_passed_to_up_only(capsys, ssm, head):
     put_record(ssm, "dev")
     _, out, _ = run(capsys, "dev", "staging", "--yes")
-    preview, up = out.splitlines()[1:3]
+    preview, up = out.splitlines()[2:4]
     assert "--yes" not in preview and up.endswith("--yes")
 
 
@@ -203,8 +204,8 @@ def test_run_executes_preview_then_up_with_the_record_environment(capsys, ssm, h
     monkeypatch.setattr(promote.subprocess, "run", fake_run)
     code, _, _ = run(capsys, "dev", "staging", "--run", "--yes")
     assert code == 0
-    assert [argv[:2] for argv, _ in calls] == [["pulumi", "preview"], ["pulumi", "up"]]
-    assert all(env["ENVSTACK_COMMIT"] == SHA and env["ENVSTACK_PROMOTED_FROM"] == "dev" for _, env in calls)
+    assert [argv[:2] for argv, _ in calls] == [["envstack", "policy-config"], ["pulumi", "preview"], ["pulumi", "up"]]
+    assert all(env["ENVSTACK_COMMIT"] == SHA and env["ENVSTACK_PROMOTED_FROM"] == "dev" for _, env in calls[1:])
 
 
 def test_run_stops_at_a_failed_preview(capsys, ssm, head, monkeypatch):
@@ -213,12 +214,12 @@ def test_run_stops_at_a_failed_preview(capsys, ssm, head, monkeypatch):
 
     def failing_preview(argv, cwd, env, check):
         calls.append(argv)
-        return subprocess.CompletedProcess(argv, 255)
+        return subprocess.CompletedProcess(argv, 255 if argv[1] == "preview" else 0)
 
     monkeypatch.setattr(promote.subprocess, "run", failing_preview)
     code, _, err = run(capsys, "dev", "staging", "--run")
     assert code == 1
-    assert len(calls) == 1 and "pulumi preview` exited 255" in err
+    assert len(calls) == 2 and "pulumi preview` exited 255" in err
 
 
 def test_dispatch_runs_the_promote_workflow_after_the_path_check(capsys, head, prod_eu, monkeypatch):

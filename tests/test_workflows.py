@@ -369,21 +369,29 @@ def test_a_repository_without_stack_files_skips_the_per_stack_jobs(name):
     assert nothing["stacks"] == "success"
 
 
-def test_every_preview_and_update_runs_the_policy_pack_with_the_stacks_environment_config():
+POLICY_CONFIG = re.compile(r'envstack policy-config "\$STACK" --output (\S+)')
+
+
+def test_every_preview_and_update_runs_the_policy_pack_with_the_stacks_effective_config():
+    """Each pulumi preview/up passes the file an earlier step of its job wrote with `envstack policy-config` for the
+    same stack: its environment's policies/<env>.json tightened by the stack file's envstack:policy."""
     checked = 0
-    for name, job_id, step in pulumi_steps():
-        inputs = step["with"]
-        if inputs["command"] not in ("preview", "up"):
-            continue
-        assert (REPO / inputs["policyPacks"] / "PulumiPolicy.yaml").exists(), (name, job_id)
-        for values in contexts(name):
-            config = substitute(inputs["policyPackConfigs"], values)
-            stack = substitute(inputs["stack-name"], values)
-            review = stack_names.REVIEW_STACK.match(stack)
-            environment = "dev" if review else read_stack_config(stack)["envstack:environment"]
-            assert config == f"policies/{environment}.json", (name, job_id, stack)
-            assert (REPO / config).exists(), config
-            checked += 1
+    for name, _, job in jobs():
+        written: dict[str, str] = {}  # path -> the STACK it was written for
+        for step in job.get("steps", []):
+            env = {**FILES[name].get("env", {}), **job.get("env", {}), **step.get("env", {})}
+            if match := POLICY_CONFIG.search(step.get("run", "")):
+                written[match.group(1)] = env["STACK"]
+            inputs = step.get("with", {})
+            if not PULUMI_ACTION.match(step.get("uses", "")) or inputs.get("command") not in ("preview", "up"):
+                continue
+            assert (REPO / inputs["policyPacks"] / "PulumiPolicy.yaml").exists(), name
+            assert inputs["policyPackConfigs"] in written, (name, step["name"])
+            for values in contexts(name):
+                stack = substitute(inputs["stack-name"], values)
+                assert substitute(written[inputs["policyPackConfigs"]], values) == stack, (name, stack)
+                assert is_stack(stack), stack
+                checked += 1
     prod = [s for s, info in INFOS.items() if info.environment == "prod"]
     assert checked >= 2 * len(COMMITTED_STACKS) + len(prod) + 1  # PR previews, deploys, prod previews, review stack
 

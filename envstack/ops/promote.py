@@ -26,7 +26,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from envstack.program.deployment import LOCAL, DeploymentRecord, parameter_name
 from envstack.program.paths import POLICY_DIR, ROOT
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
-from envstack.tools.policy_config import policy_config_path
 
 from .stacks import StackFileError, StackInfo, describe
 
@@ -155,12 +154,14 @@ def check_checkout(record: DeploymentRecord, source: str, head: str) -> None:
 
 
 def steps(source: str, target: StackInfo, commit: str, yes: bool = False) -> list[Step]:
-    """`pulumi preview` then `pulumi up` of TARGET with the policy pack and TARGET's environment's policy config."""
-    policy = ("--policy-pack", POLICY_DIR.name,
-              "--policy-pack-config", str(policy_config_path(target.environment).relative_to(ROOT)))
+    """`pulumi preview` then `pulumi up` of TARGET with the policy pack and TARGET's effective policy configuration
+    (its environment's, tightened by its stack file: `envstack policy-config`, written first)."""
+    config = f"out/policy-{target.stack}.json"
+    policy = ("--policy-pack", POLICY_DIR.name, "--policy-pack-config", config)
     env = (("ENVSTACK_COMMIT", commit), ("ENVSTACK_PROMOTED_FROM", source))
     up = ("pulumi", "up", "-s", target.stack, *policy, *(("--yes",) if yes else ()))
-    return [Step(("pulumi", "preview", "-s", target.stack, *policy), env), Step(up, env)]
+    return [Step(("envstack", "policy-config", target.stack, "--output", config), ()),
+            Step(("pulumi", "preview", "-s", target.stack, *policy), env), Step(up, env)]
 
 
 def dispatch_command(source: str, target: str) -> list[str]:

@@ -1,15 +1,22 @@
 """The `synth` section that runs the policy pack over a synthesis, offline, as `pulumi preview --policy-pack` would."""
 
 import argparse
+import json
+import sys
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
-from envstack.program.config import load_profile
+from envstack.program.config import ConfigError, load_profile
 from envstack.program.config.guardrails import Guardrails
-from policies.evaluate import PolicyReport, evaluate, has_mandatory
+from policies.evaluate import PolicyConfigError, PolicyReport, evaluate, has_mandatory, load_config, tighten
 
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from .policy_config import policy_config_path, threshold_hints
 from .synth import Synthesis
+from .validate import load, report_error
 
 LEVEL_ORDER = {"mandatory": 0, "advisory": 1}
 # The configuration keys that fix a rule's violations in a stack file (or the profile). Rules not listed check what
@@ -58,9 +65,20 @@ def environment_hints(environment: str) -> dict[str, str]:
     return fix_hints(load_profile(environment).guardrails)
 
 
+def effective_config(stack: str, environment: str, overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """What the pack runs with for `stack`: its environment's policies/<environment>.json, tightened by the stack
+    file's envstack:policy (PolicyConfigError, naming the stack's key, where that would relax it)."""
+    base = load_config(policy_config_path(environment))
+    return tighten(base, overlay, where="envstack:policy") if overlay else base
+
+
 def check(synthesis: Synthesis, environment: str | None = None) -> PolicyReport:
-    """Evaluate the pack with `environment`'s policy configuration (default: the stack's own environment)."""
-    config = policy_config_path(environment or synthesis.environment)
+    """Evaluate the pack with the stack's effective policy configuration, or with another environment's file as it
+    stands (`--enforce ENV`: would this stack pass that gate?)."""
+    if environment is None or environment == synthesis.environment:
+        config = effective_config(synthesis.stack, synthesis.environment, synthesis.policy)
+    else:
+        config = load_config(policy_config_path(environment))
     return evaluate([asdict(r) for r in synthesis.resources], config)
 
 
@@ -95,3 +113,23 @@ def section(synthesis: Synthesis, args: argparse.Namespace) -> tuple[str, object
     report = check(synthesis, environment)
     print("\n" + render(report, environment))
     return "policy", to_json(report, environment), 1 if has_mandatory(report) else 0
+
+
+def policy_config_command(args: argparse.Namespace) -> int:
+    """`envstack policy-config STACK`: the stack's effective policy configuration, in the CLI's format, for
+    `pulumi preview/up --policy-pack-config` (CI writes it to a file and passes that)."""
+    try:
+        checked = load(args.stack, args.root)
+        config = effective_config(args.stack, checked.config.environment, checked.config.policy)
+    except (ConfigError, FileNotFoundError) as error:
+        return report_error(error, args.stack)
+    except PolicyConfigError as error:
+        print(f"stack {args.stack}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    text = json.dumps(config, indent=2) + "\n"
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

@@ -67,6 +67,7 @@ class Synthesis:
     components: list[ComponentEntry] = field(default_factory=list)  # as the program built them (components/manifest.py)
     connections: list[ConnectionEntry] = field(default_factory=list)  # allow(source, target, port), in program order
     usage: dict[str, Any] = field(default_factory=dict)  # envstack:usage as validated (camelCase), for the estimate
+    policy: dict[str, Any] = field(default_factory=dict)  # the stack file's envstack:policy (its pack tightening)
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -243,7 +244,8 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
     records = sorted(monitor.records, key=lambda r: r.urn)
     return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented),
-                     list(MANIFEST.components), list(MANIFEST.connections), _usage(stack, config))
+                     list(MANIFEST.components), list(MANIFEST.connections), _usage(stack, config),
+                     dict(program_values(config)[0].get("policy") or {}))
 
 
 def _usage(stack: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .regions import check_region
 from .usage import UsageConfig
 
 Environment = Literal["dev", "staging", "prod"]
+PolicyLevel = Literal["advisory", "mandatory", "remediate", "disabled"]
 ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -78,6 +79,10 @@ class StackConfig(Model):
     load_balancer: LoadBalancerConfig
     cluster: ClusterConfig
     usage: UsageConfig  # what the cost estimate prices usage by (envstack/program/config/usage.py)
+    policy: dict[str, PolicyLevel | dict[str, Any]] = Field(default_factory=dict)
+    """This stack's tightening of its environment's policy configuration (`policies/<environment>.json`), in the
+    same format: a rule's stricter level or options, `all` as a floor for every rule; anything that would relax the
+    environment's is refused (docs/policies.md, "Per-stack tightening")."""
 
     @field_validator("stack")
     @classmethod
