@@ -4,6 +4,7 @@ exit 0 or with problem lines and exit 2 (and `synth` validates the same way befo
 import argparse
 import contextlib
 import copy
+import importlib.util
 import io
 import random
 import re
@@ -16,9 +17,10 @@ import pytest
 import yaml
 
 from envstack import cli
-from envstack.program.config import ConfigError, Problem, load_profile
+from envstack.program.config import ConfigError, Problem, load_profile, namespaces
 from envstack.program.config.errors import MISSING
 from envstack.tools import validate
+from envstack.tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = (REPO / "Pulumi.dev.yaml").read_text()
@@ -77,7 +79,22 @@ CORPUS = [
     ("merge key", added("  envstack:network: {<<: {azCount: 3}, natGateways: single}\n"), ""),
     ("byte order mark", "\ufeff" + DEV, ""),
     ("CRLF", DEV.replace("\n", "\r\n"), ""),
-    ("other namespaces", added("  kubernetes:context: x\n  pulumi:tags: {a: b}\n"), ""),
+    ("pulumi settings", added("  pulumi:tags: {a: b}\n"), ""),
+    ("misspelt namespace", added("  envstak:database: {instanceClass: db.r7g.large}\n"),
+     "envstak:database = {'instanceClass': 'db.r7g.large'}: unknown namespace 'envstak'; did you mean "
+     "envstack:database? (a stack file sets envstack: keys, aws:region and the engine's pulumi: settings) "
+     "(Pulumi.dev.yaml:18)"),
+    ("misspelt aws key", added("  aws:regoin: eu-west-1\n"),
+     "aws:regoin = 'eu-west-1': unknown key; did you mean aws:region? (Pulumi.dev.yaml:18)"),
+    ("aws setting envstack ignores", added("  aws:profile: prod-admin\n"),
+     "aws:profile = 'prod-admin': a setting of Pulumi's default AWS provider, which envstack does not use: its own "
+     "provider reads only aws:region from the stack (pulumi/pulumi-aws#1307), so this would be ignored; use the "
+     "AWS_PROFILE environment variable (Pulumi.dev.yaml:18)"),
+    ("secret in an unknown namespace", added("  envstak:token: {secure: AAAA}\n"), "envstak:token = '[secret]'"),
+    ("kubernetes settings", added("  kubernetes:context: x\n"),
+     "kubernetes:context = 'x': envstack's Kubernetes provider is built from the cluster's kubeconfig"),
+    ("unknown pulumi key", added("  pulumi:tag: {a: b}\n"), "pulumi:tag = {'a': 'b'}: unknown key; did you mean "
+                                                          "pulumi:tags?"),
 ]
 
 
@@ -262,3 +279,36 @@ def test_an_unquoted_engine_version_among_other_type_errors_is_one_report(scratc
                 "cluster.version = 1.3: expected a string", "cluster.nodeGroups.main.minSize = 'a'"):
         assert any(f"stack dev: envstack:{key}" in line and "(Pulumi.dev.yaml:" in line for line in lines), key
     assert not any("engineVersion" in line for line in lines)  # 16 is PostgreSQL 16: valid
+
+
+# ---- keys outside envstack: ------------------------------------------------------------------------------------
+
+
+def test_an_unknown_namespace_is_reported_with_the_files_other_problems(scratch):
+    config = {**_mutated("dev", [(("database", "allocatedStorageGb"), "abc")]),
+              "envstak:database": {"instanceClass": "db.r7g.large"}, "aws:regoin": "eu-west-1"}
+    keys = [problem.key for problem in _problems(scratch, "dev", config)]
+    assert sorted(keys) == ["aws:regoin", "envstack:database.allocatedStorageGb", "envstak:database"]
+
+
+def test_the_aws_keys_are_the_installed_providers():
+    """Read as text from pulumi_aws/config/vars.py: one key per setting (property) the config module defines, so a
+    provider upgrade that adds settings is followed (importing the module needs all of pulumi_aws: seconds)."""
+    source = (Path(importlib.util.find_spec("pulumi_aws").submodule_search_locations[0]) / "config" /
+              "vars.py").read_text()
+    settings = re.findall(r"@_builtins\.property\n    def (\w+)\(self\)", source)
+    assert len(settings) >= 30 and len(namespaces.aws_keys()) == len(settings)
+    # snake_case setting -> camelCase key, compared without case and underscores (s3_us_east1_regional_endpoint)
+    assert {name.replace("_", "") for name in settings} == {key.lower() for key in namespaces.aws_keys()}
+    assert {"region", "profile", "assumeRoles", "allowedAccountIds", "defaultTags"} <= namespaces.aws_keys()
+
+
+def test_the_program_refuses_them_too():
+    """`pulumi up` runs the same check on every key the CLI hands over (without file lines)."""
+    config = {f"envstack:{k}" if ":" not in k else k: v for k, v in {
+        **{key.split(":", 1)[1] if key.startswith("envstack:") else key: value
+           for key, value in BASES["dev"].items()}, "aws:regoin": "eu-west-1"}.items()}
+    with pytest.raises(ConfigError) as refused:
+        synthesize("dev", config)
+    assert [problem.line("dev") for problem in refused.value.problems] == [
+        "stack dev: aws:regoin = 'eu-west-1': unknown key; did you mean aws:region?"]

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from envstack.program import stack_names
 from envstack.program.config import ConfigError, StackConfig, load_stack_config
-from envstack.program.config.files import ROOT, located, program_values, read_stack_config, stack_document
+from envstack.program.config.files import (
+    ROOT,
+    key_problems,
+    located,
+    program_values,
+    read_stack_config,
+    stack_document,
+)
 from envstack.program.config.neighbours import neighbours
 from envstack.program.config.overlap import overlaps
 
@@ -29,12 +36,16 @@ class Checked:
 def load(stack: str, root: Path = ROOT) -> Checked:
     """The stack's validated configuration. FileNotFoundError without a stack file; ConfigError on any problem."""
     document = stack_document(stack, root)
-    raw, region = program_values(read_stack_config(stack, root))
+    values = read_stack_config(stack, root)
+    keys = key_problems(values, document)  # a namespace or provider key the program would ignore
+    raw, region = program_values(values)
     others = neighbours(stack, root)
     try:
         cfg = load_stack_config(stack, raw, region, others)
     except ConfigError as error:  # point at the stack file's line where it sets the key
-        raise ConfigError(stack, [located(problem, document) for problem in error.problems]) from None
+        raise ConfigError(stack, [*keys, *(located(problem, document) for problem in error.problems)]) from None
+    if keys:
+        raise ConfigError(stack, keys)
     return Checked(cfg, overlaps(stack, cfg.environment, cfg.network.cidr, others)[1])
 
 

@@ -21,6 +21,7 @@ from ..paths import ROOT
 from ..stack_names import stack_file
 from .errors import NAMESPACE, ConfigError, FileProblem, Problem, Reported
 from .loader import REGION_KEY, parse_value
+from .namespaces import key_problem
 
 PROJECT = "envstack"
 PROJECT_FILE = "Pulumi.yaml"
@@ -201,6 +202,21 @@ def located(problem: Reported, document: YamlFile) -> Reported:
         return problem
     line = document.line_of("config", f"{namespace}:{parts[0]}", *parts[1:])
     return replace(problem, where=f"{document.path.name}:{line}") if line else problem
+
+
+def shown(value: Any) -> Any:
+    """A configuration value as a problem line shows it: a `secure:` value as [secret]."""
+    return SECRET if isinstance(value, dict) and set(value) == {"secure"} else value
+
+
+def key_problems(config: dict[str, Any], document: YamlFile | None = None) -> list[Problem]:
+    """A problem for each key outside `envstack:` that the stack may not set (envstack/program/config/namespaces.py),
+    with the stack file's line where it sets the key."""
+    def where(key: str) -> str:
+        line = document.line_of("config", key) if document else None
+        return f"{document.path.name}:{line}" if document and line else ""
+    return [Problem(key, shown(value), message, where(key)) for key, value in config.items()
+            if (message := key_problem(key)) is not None]
 
 
 def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
