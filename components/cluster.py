@@ -5,10 +5,11 @@ control plane   private endpoint, reached on 443 from the listed private network
                 authentication mode API with access entries (no aws-auth ConfigMap), secrets encrypted with a CMK,
                 all five log types to a log group envstack creates (retention, CMK), an OIDC provider for IRSA, a
                 pinned version
-access          explicit access entries only: the role that runs `pulumi up` (cluster admin: it applies the
-                baseline), administrators, CI deployers (a Kubernetes group the baseline's RBAC binds) and viewers
-                (read-only: the CI roles that preview and drift-check the stack); the
-                implicit admin entry EKS gives the cluster's creator is turned off (see no_creator_admin_transform)
+access          access entries: the role that runs `pulumi up` (cluster admin: it applies the baseline),
+                administrators, CI deployers (a Kubernetes group the baseline's RBAC binds) and viewers (read-only:
+                the CI roles that preview and drift-check the stack). With a deployer role, the implicit admin entry
+                EKS gives the cluster's creator is turned off (see no_creator_admin_transform); without one (a dev
+                stack), the creator keeps that implicit entry
 node groups     managed, AL2023, in the private subnets, launched from envstack's launch template (IMDSv2 only
                 with hop limit 1, encrypted gp3 root volume), on the cluster's Kubernetes version, rolling
                 updates, desired size left to the autoscaler
@@ -28,6 +29,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
+
+from policies.facts import DEPLOYER_ENTRY_TAG
 
 from .base import Component, policy_document
 from .connections import Connections
@@ -89,17 +92,18 @@ class ClusterArgs:
     permissions_boundary: str | None = None  # carried by the cluster, node and IRSA roles
 
 
-def _cluster_wide(role_arn: str, association: str, policy: str) -> eks.AccessEntryArgs:
+def _cluster_wide(role_arn: str, association: str, policy: str,
+                  tags: Mapping[str, str] | None = None) -> eks.AccessEntryArgs:
     """An access entry with the EKS access policy `policy` at cluster scope (its association keyed `association`)."""
     partition = role_arn.split(":")[1]
-    return eks.AccessEntryArgs(principal_arn=role_arn, access_policies={
+    return eks.AccessEntryArgs(principal_arn=role_arn, tags=dict(tags) if tags else None, access_policies={
         association: eks.AccessPolicyAssociationArgs(
             policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))})
 
 
-def _cluster_admin(role_arn: str) -> eks.AccessEntryArgs:
-    return _cluster_wide(role_arn, "cluster-admin", "AmazonEKSClusterAdminPolicy")
+def _cluster_admin(role_arn: str, tags: Mapping[str, str] | None = None) -> eks.AccessEntryArgs:
+    return _cluster_wide(role_arn, "cluster-admin", "AmazonEKSClusterAdminPolicy", tags)
 
 
 def _cluster_viewer(role_arn: str) -> eks.AccessEntryArgs:
@@ -264,8 +268,11 @@ class Cluster(Component):
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
             deletion_protection=a.deletion_protection,
             tags=dict(a.tags),
+            # The deployer's explicit entry replaces the creator's implicit one; without a deployer the creator keeps
+            # it (and no explicit entry may name the creator: preflight's `deployer` check).
             opts=self.child(depends_on=[self.control_plane_logs], transforms=[
-                no_creator_admin_transform(), aliases_transform(self._access_entry_aliases())]),
+                *([no_creator_admin_transform()] if a.deployer_role_arn else []),
+                aliases_transform(self._access_entry_aliases())]),
         )
 
     def _api_access(self, security_group_id: pulumi.Input[str]) -> list[aws.vpc.SecurityGroupIngressRule]:
@@ -280,8 +287,10 @@ class Cluster(Component):
     def _access_entries(self) -> dict[str, eks.AccessEntryArgs]:
         a = self._args
         # The deployer and the administrators get cluster admin. The deployer's entry replaces the creator's
-        # implicit one (turned off above): without it `pulumi up` could not create the baseline's objects.
-        deployer = {"deployer": _cluster_admin(a.deployer_role_arn)} if a.deployer_role_arn else {}
+        # implicit one (turned off above): without it `pulumi up` could not create the baseline's objects. Its tag
+        # tells the policy pack which entry is the deploying role's (eks-no-implicit-creator-admin).
+        deployer = {"deployer": _cluster_admin(a.deployer_role_arn, dict([DEPLOYER_ENTRY_TAG]))} \
+            if a.deployer_role_arn else {}
         admins = {access_entry_key("admin", arn): _cluster_admin(arn) for arn in a.admin_role_arns}
         # CI deployers get no EKS access policy: their rights are the namespaced RBAC of the cluster baseline.
         deployers = {access_entry_key("ci-deployer", arn): eks.AccessEntryArgs(

@@ -59,3 +59,6 @@ INTERNET_EGRESS = "egress"
 # A bucket that is not versioned records why in this tag (its value: the reason); the pack's s3-versioning rule
 # accepts it where the environment's policy configuration allows recorded exceptions (not in prod).
 UNVERSIONED_TAG = "envstack:unversioned"
+# The tag envstack puts on the access entry of the role that runs `pulumi up` (envstack:cluster.deployerRoleArn): the
+# principal that creates the cluster, so the pack can tell that entry from the others (eks-no-implicit-creator-admin).
+DEPLOYER_ENTRY_TAG = ("envstack:role", "deployer")

@@ -141,12 +141,14 @@ def test_check_viewer_accepts_only_a_role_the_stack_gives_read_access(tmp_path, 
 
 def test_access_entries_map_the_deployer_and_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
     raw = read_stack_config(stack.stack)["envstack:cluster"]
-    entries = stack.one(EKS).inputs["accessEntries"]
+    entries = stack.one(EKS).inputs.get("accessEntries") or {}
+    deployer = [raw["deployerRoleArn"]] if raw.get("deployerRoleArn") else []
     admins = {f"admin-{role_name(arn)}": arn for arn in raw.get("adminRoleArns", [])}
     ci = {f"ci-deployer-{role_name(arn)}": arn for arn in raw.get("ciDeployerRoleArns", [])}
-    assert set(entries) == {"deployer", *admins, *ci}
-    assert entries["deployer"] == {"principalArn": raw["deployerRoleArn"],
-                                   "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
+    assert set(entries) == {*(["deployer"] if deployer else []), *admins, *ci}
+    for arn in deployer:  # tagged: the policy pack tells the deploying role's entry by it
+        assert entries["deployer"] == {"principalArn": arn, "accessPolicies": {"cluster-admin": CLUSTER_ADMIN},
+                                       "tags": {"envstack:role": "deployer"}}
     for key, arn in admins.items():
         assert entries[key] == {"principalArn": arn, "accessPolicies": {"cluster-admin": CLUSTER_ADMIN}}
     for key, arn in ci.items():
@@ -217,8 +219,13 @@ def test_the_creator_admin_transform_turns_off_the_implicit_entry_on_the_aws_clu
         assert transform(pulumi.ResourceTransformArgs(True, other, "x", dict(props), opts)) is None
 
 
-def test_the_creator_admin_transform_is_attached_to_the_eks_cluster(monkeypatch):
-    """Mocks never run it (pulumi-eks's child aws:eks Cluster is not created): check the component carries it."""
+@pytest.mark.parametrize(("deployer", "creator_admin"), [("arn:aws:iam::123456789012:role/deployer", False),
+                                                         (None, True)])
+def test_the_creator_keeps_its_implicit_admin_entry_only_without_a_deployer_role(monkeypatch, deployer,
+                                                                                 creator_admin):
+    """With deployerRoleArn the transform turns the creator's entry off (the deployer's explicit entry replaces it);
+    without one (a dev stack) the creator keeps it and no explicit entry names it. Mocks never run the transform
+    (pulumi-eks's child aws:eks Cluster is not created): check what the component hands pulumi-eks."""
     passed: dict[str, pulumi.ResourceOptions] = {}
 
     class Recording(eks.Cluster):  # `name` is one of eks.Cluster's arguments (the EKS cluster's name)
@@ -227,15 +234,17 @@ def test_the_creator_admin_transform_is_attached_to_the_eks_cluster(monkeypatch)
             super().__init__(resource_name, *args, opts=opts, **kwargs)
 
     monkeypatch.setattr(cluster_module.eks, "Cluster", Recording)
-    mocked_cluster(deployer_role_arn="arn:aws:iam::123456789012:role/deployer")
+    mocked_cluster(deployer_role_arn=deployer)
     [opts] = passed.values()
+    given = {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
     child = pulumi.ResourceTransformArgs(True, "aws:eks/cluster:Cluster", "cluster-eks-eksCluster",
-                                         {"accessConfig": {"authenticationMode": "API",
-                                                           "bootstrapClusterCreatorAdminPermissions": True}},
-                                         pulumi.ResourceOptions())
-    results = [t(child) for t in opts.transforms or []]
-    assert [r.props["accessConfig"] for r in results if r is not None] == [
-        {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}]
+                                         {"accessConfig": given}, pulumi.ResourceOptions())
+    access = given
+    for transform in opts.transforms or []:
+        result = transform(pulumi.ResourceTransformArgs(True, child.type_, child.name, {"accessConfig": access},
+                                                        child.opts))
+        access = result.props["accessConfig"] if result is not None else access
+    assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": creator_admin}
 
 
 # ---- node groups ----------------------------------------------------------------------------------------------
@@ -517,7 +526,10 @@ INVALID = [
      "required when endpointPublicAccess is false"),
     ("dev", {"deployerRoleArn": "arn:aws:iam::123456789012:user/ci"}, "envstack:cluster.deployerRoleArn",
      "an IAM role ARN"),
-    ("dev", {"deployerRoleArn": None}, "envstack:cluster.deployerRoleArn", "(not set): a value is required"),
+    ("prod", {"deployerRoleArn": None}, "envstack:cluster.deployerRoleArn",
+     "None: environment prod requires the IAM role `pulumi up` runs as"),
+    ("staging", {"deployerRoleArn": None}, "envstack:cluster.deployerRoleArn",
+     "None: environment staging requires the IAM role `pulumi up` runs as"),
     ("dev", {"adminRoleArns": ["arn:aws:iam::123456789012:role/aws-service-role/eks.amazonaws.com/"
                                "AWSServiceRoleForAmazonEKS"]}, "envstack:cluster.adminRoleArns[0]",
      "a service-linked role"),

@@ -491,6 +491,25 @@ def test_the_caller_must_be_the_deployer_or_an_admin(prod: Any) -> None:
         assert result.status == "fail" and caller in result.detail and "Unauthorized" in result.detail, caller
 
 
+def test_without_a_deployer_role_the_creator_keeps_its_admin_entry_and_has_no_other(prod: Any) -> None:
+    """A dev stack without deployerRoleArn: EKS gives whoever creates the cluster an implicit admin entry, so the
+    caller passes unless an explicit entry names it too (409 ResourceInUseException)."""
+    cluster = prod.cluster.model_copy(update={"deployer_role_arn": None})
+    cfg = prod.model_copy(update={"cluster": cluster})
+    for caller in (f"arn:aws:sts::{ACCOUNT}:assumed-role/developer/alice", f"arn:aws:iam::{ACCOUNT}:user/alice"):
+        stubs = Stubs(cfg)
+        stubs.ctx.caller_arn = caller
+        [result] = stubs.run("deployer")
+        assert result.status == "ok" and "implicit creator entry" in result.detail, result.detail
+    for key, arn in (("adminRoleArns", cluster.admin_role_arns[0]), ("ciDeployerRoleArns",
+                                                                     cluster.ci_deployer_role_arns[0])):
+        stubs = Stubs(cfg)
+        stubs.ctx.caller_arn = caller_of(arn)
+        [result] = stubs.run("deployer")
+        assert result.status == "fail" and f"envstack:cluster.{key} {arn}" in result.detail
+        assert "409" in result.detail and "name this role as deployerRoleArn" in result.detail
+
+
 def test_the_deployer_check_alone_asks_sts_who_calls(prod: Any) -> None:
     stubs = Stubs(prod)
     caller = caller_of(prod.cluster.deployer_role_arn)

@@ -19,11 +19,20 @@ import yaml
 from envstack import cli
 from envstack.program.config import ConfigError, Problem, load_profile, namespaces
 from envstack.program.config.errors import MISSING
-from envstack.tools import validate
+from envstack.tools import policy_gate, validate
 from envstack.tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parent.parent
-DEV = (REPO / "Pulumi.dev.yaml").read_text()
+# A dev stack file of its own (not the checkout's, which users edit): lines added below it start at line 9.
+DEV = """config:
+  aws:region: us-west-2
+  envstack:environment: dev
+  envstack:owner: platform-team@acme-corp.io
+  envstack:team: platform
+  envstack:repository: github.com/acme-corp/infra
+  envstack:cluster:
+    publicAccessCidrs: [52.94.0.0/22]
+"""
 CLUSTER = "  envstack:cluster:\n"
 
 
@@ -40,12 +49,12 @@ CORPUS = [
     ("date", added("  envstack:network: {flowLogTraffic: 2024-01-01}\n"),
      "envstack:network.flowLogTraffic = '2024-01-01': expected 'ALL', 'ACCEPT' or 'REJECT'"),
     ("binary", added("  envstack:network: {flowLogTraffic: !!binary aGVsbG8=}\n"),
-     "Pulumi.dev.yaml:18: not a configuration value: tag:yaml.org,2002:binary"),
+     "Pulumi.dev.yaml:9: not a configuration value: tag:yaml.org,2002:binary"),
     ("set", added("  envstack:network: {flowLogTraffic: !!set {a, b}}\n"),
-     "Pulumi.dev.yaml:18: not a configuration value: tag:yaml.org,2002:set"),
+     "Pulumi.dev.yaml:9: not a configuration value: tag:yaml.org,2002:set"),
     ("custom tag", added("  envstack:network: {flowLogTraffic: !custom x}\n"),
-     "Pulumi.dev.yaml:18: not a configuration value: could not determine a constructor for the tag '!custom'"),
-    ("empty value", DEV.replace("envstack:owner: platform-team@example.com", "envstack:owner:"),
+     "Pulumi.dev.yaml:9: not a configuration value: could not determine a constructor for the tag '!custom'"),
+    ("empty value", DEV.replace("envstack:owner: platform-team@acme-corp.io", "envstack:owner:"),
      "envstack:owner = None: expected a valid string"),
     ("number as a key", added("  envstack:network: {1: x}\n"), "envstack:network.1 = 'x': unknown key; expected one "),
     ("nan", added("  envstack:network: {azCount: .nan}\n"), "envstack:network.azCount = nan: expected a finite number"),
@@ -83,13 +92,13 @@ CORPUS = [
     ("misspelt namespace", added("  envstak:database: {instanceClass: db.r7g.large}\n"),
      "envstak:database = {'instanceClass': 'db.r7g.large'}: unknown namespace 'envstak'; did you mean "
      "envstack:database? (a stack file sets envstack: keys, aws:region and the engine's pulumi: settings) "
-     "(Pulumi.dev.yaml:18)"),
+     "(Pulumi.dev.yaml:9)"),
     ("misspelt aws key", added("  aws:regoin: eu-west-1\n"),
-     "aws:regoin = 'eu-west-1': unknown key; did you mean aws:region? (Pulumi.dev.yaml:18)"),
+     "aws:regoin = 'eu-west-1': unknown key; did you mean aws:region? (Pulumi.dev.yaml:9)"),
     ("aws setting envstack ignores", added("  aws:profile: prod-admin\n"),
      "aws:profile = 'prod-admin': a setting of Pulumi's default AWS provider, which envstack does not use: its own "
      "provider reads only aws:region from the stack (pulumi/pulumi-aws#1307), so this would be ignored; use the "
-     "AWS_PROFILE environment variable (Pulumi.dev.yaml:18)"),
+     "AWS_PROFILE environment variable (Pulumi.dev.yaml:9)"),
     ("secret in an unknown namespace", added("  envstak:token: {secure: AAAA}\n"), "envstak:token = '[secret]'"),
     ("kubernetes settings", added("  kubernetes:context: x\n"),
      "kubernetes:context = 'x': envstack's Kubernetes provider is built from the cluster's kubeconfig"),
@@ -312,3 +321,21 @@ def test_the_program_refuses_them_too():
         synthesize("dev", config)
     assert [problem.line("dev") for problem in refused.value.problems] == [
         "stack dev: aws:regoin = 'eu-west-1': unknown key; did you mean aws:region?"]
+
+
+# ---- a new user's first dev stack -------------------------------------------------------------------------------
+
+
+def test_a_minimal_dev_stack_file_needs_no_role_and_synthesizes():
+    """Region, environment, owner, team, repository, its own VPC range and the API's allowed CIDRs: nothing else
+    (no role ARN: its creator administers the cluster through EKS's implicit entry)."""
+    config = {"aws:region": "eu-west-1", "envstack:environment": "dev", "envstack:owner": "jane@acme-corp.io",
+              "envstack:team": "payments", "envstack:repository": "github.com/acme-corp/payments-infra",
+              "envstack:network": {"cidr": "10.42.0.0/16"},
+              "envstack:cluster": {"publicAccessCidrs": ["52.94.0.0/22"]}}
+    synthesis = synthesize("sandbox", config)
+    cluster = synthesis.one("eks:index:Cluster")
+    assert not cluster.inputs.get("accessEntries")  # no explicit entry can duplicate the creator's
+    assert cluster.inputs["authenticationMode"] == "API"
+    mandatory = [v for v in policy_gate.check(synthesis).violations if v["level"] == "mandatory"]
+    assert mandatory == []

@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
+from ..facts import DEPLOYER_ENTRY_TAG
 from .base import (
     Resource,
     as_list,
@@ -158,20 +159,41 @@ def ebs_encrypted(r: Resource) -> Iterator[str]:
 
 
 # pulumi-eks 4.x sets bootstrapClusterCreatorAdminPermissions: true whenever authenticationMode is given
-# (nodejs/eks/cluster/cluster.ts; pulumi/pulumi-eks#2373). EKS then creates an admin entry for the creator, and the
-# explicit entry envstack declares for the role that runs `pulumi up` fails with 409 ResourceInUseException
-# (terraform-aws-eks#3293). Only the aws:eks Cluster child shows the flag (the component's inputs never do).
-@resource_rule("eks-no-implicit-creator-admin",
-               "With access entries, the cluster creator's implicit admin entry must be off: the explicit entry for "
-               "the role that deploys would collide with it (409 ResourceInUseException).", [CLUSTER],
-               deployability=True,
-               source="pulumi/pulumi-eks#2373, terraform-aws-eks#3293")
-def no_implicit_creator_admin(r: Resource) -> Iterator[str]:
-    mode = r.get("accessConfig", "authenticationMode", default="CONFIG_MAP")
-    if mode in ("API", "API_AND_CONFIG_MAP") and r.get("accessConfig", "bootstrapClusterCreatorAdminPermissions",
-                                                       default=True) is not False:
-        yield ("accessConfig.bootstrapClusterCreatorAdminPermissions is not false: EKS adds an admin entry for "
-               "whoever creates the cluster, and an explicit entry for the same role fails with 409")
+# (nodejs/eks/cluster/cluster.ts; pulumi/pulumi-eks#2373). EKS then creates an admin entry for the creator, and an
+# explicit entry for the same principal fails with 409 ResourceInUseException (terraform-aws-eks#3293). Keeping the
+# creator's entry is fine on its own (a dev stack's creator is its admin); what fails is declaring the creator again.
+# The creator is whoever runs `pulumi up`: the resources name it only through the entry of the deploying role, tagged
+# DEPLOYER_ENTRY_TAG (envstack's cluster component tags envstack:cluster.deployerRoleArn's entry so). Only the aws:eks
+# Cluster child shows the flag (the component's inputs never do).
+@stack_rule("eks-no-implicit-creator-admin",
+            "A cluster that keeps EKS's implicit admin entry for its creator must not also declare an explicit entry "
+            f"for the role that deploys it (an access entry tagged {DEPLOYER_ENTRY_TAG[0]}={DEPLOYER_ENTRY_TAG[1]}): "
+            "the second entry for the same principal fails with 409 ResourceInUseException.", deployability=True,
+            source="pulumi/pulumi-eks#2373, terraform-aws-eks#3293")
+def no_implicit_creator_admin(resources: list[PolicyResource], cfg: dict[str, Any]) -> Findings:
+    entries = list(of_type(resources, ACCESS_ENTRY))
+    for cluster in of_type(resources, CLUSTER):
+        mode = known(cluster.props, "accessConfig", "authenticationMode", default="CONFIG_MAP")
+        kept = known(cluster.props, "accessConfig", "bootstrapClusterCreatorAdminPermissions", default=True)
+        if mode not in ("API", "API_AND_CONFIG_MAP") or kept is False:
+            continue
+        deployers = _deployer_principals(cluster, entries)
+        if deployers:
+            yield (f"cluster {cluster.name} keeps accessConfig.bootstrapClusterCreatorAdminPermissions (EKS's admin "
+                   f"entry for whoever creates it) and declares an entry for the role that deploys it "
+                   f"({', '.join(deployers)}): that entry fails with 409; set the flag to false", cluster.urn)
+
+
+def _deployer_principals(cluster: PolicyResource, entries: list[PolicyResource]) -> list[str]:
+    """The principals of the cluster's access entries tagged as the deploying role's: the aws:eks AccessEntry
+    resources linked to it, and the entries its pulumi-eks component declares."""
+    key, value = DEPLOYER_ENTRY_TAG
+    declared = [e.props for e in entries if linked(e, cluster, "clusterName")]
+    parent = cluster.parent
+    if parent is not None and parent.resource_type == COMPONENT:
+        declared += list(as_mapping(known(parent.props, "accessEntries", default={})).values())
+    return sorted({str(known(e, "principalArn")) for e in declared
+                   if known(e, "tags", key) == value and known(e, "principalArn")})
 
 
 def _subnet_count(r: Resource) -> int | None:

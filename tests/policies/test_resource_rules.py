@@ -156,10 +156,6 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("eks-control-plane-logs", AWS_EKS, AWS_EKS_OK, {"enabledClusterLogTypes": None}, "lacks api"),
     ("eks-supported-version", EKS, EKS_OK, {"version": "1.27"}, "version 1.27"),
     ("eks-supported-version", AWS_EKS, AWS_EKS_OK, {"version": None}, "not pinned"),
-    ("eks-no-implicit-creator-admin", AWS_EKS, AWS_EKS_API, {"accessConfig": {
-        "authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}}, "is not false"),
-    ("eks-no-implicit-creator-admin", AWS_EKS, AWS_EKS_API, {"accessConfig": {"authenticationMode": "API"}},
-     "admin entry for whoever creates the cluster"),
     ("eks-no-default-node-group", EKS, EKS_OK, {"skipDefaultNodeGroup": None}, "skipDefaultNodeGroup"),
     ("eks-node-ssh-restricted", MNG, MNG_OK, {"remoteAccess": {"ec2SshKey": "ops"}}, "0.0.0.0/0"),
     ("eks-node-ssh-restricted", NODE_GROUP, {"remoteAccess": {"ec2SshKey": "ops", "sourceSecurityGroupIds": ["sg-1"]}},

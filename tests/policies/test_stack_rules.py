@@ -321,3 +321,36 @@ def test_a_pod_identity_role_trusts_eks_pod_identity_with_both_actions() -> None
         assert check_stack("pod-identity-role-trust", [untrusted, bound]) == [
             ("Pod Identity association identity-app uses role identity-app, which does not trust "
              "pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession: EKS refuses the association", bound.urn)]
+
+
+def test_a_cluster_keeping_its_creators_admin_entry_declares_no_entry_for_the_deploying_role() -> None:
+    """EKS gives the creator an admin entry unless bootstrapClusterCreatorAdminPermissions is false; an explicit entry
+    for the same principal then fails with 409. The creator is the role that deploys: its entry is tagged."""
+    deployer, admin = "arn:aws:iam::111111111111:role/deployer", "arn:aws:iam::111111111111:role/platform-admin"
+
+    def cluster(**access: Any) -> Any:
+        return resource(AWS_EKS, "c-eksCluster", {"name": "envstack-dev", "accessConfig": access})
+
+    def entry(name: str, arn: str, target: Any, **tags: str) -> Any:
+        return resource(ACCESS_ENTRY, name, {"principalArn": arn, "clusterName": "x", "tags": tags},
+                        property_dependencies={"clusterName": [target]})
+
+    kept = cluster(authenticationMode="API")  # AWS's default: the creator keeps its implicit entry
+    off = cluster(authenticationMode="API", bootstrapClusterCreatorAdminPermissions=False)
+    tagged = {"envstack:role": "deployer"}
+    # A dev stack without a deployer role: the creator's implicit entry, other roles' explicit ones.
+    assert check_stack("eks-no-implicit-creator-admin", [kept, entry("admin-0", admin, kept)]) == []
+    # The deploying role declared while the implicit entry is kept: a second entry for the creator.
+    assert check_stack("eks-no-implicit-creator-admin", [kept, entry("deployer", deployer, kept, **tagged)]) == [
+        ("cluster c-eksCluster keeps accessConfig.bootstrapClusterCreatorAdminPermissions (EKS's admin entry for "
+         f"whoever creates it) and declares an entry for the role that deploys it ({deployer}): that entry fails "
+         "with 409; set the flag to false", kept.urn)]
+    assert check_stack("eks-no-implicit-creator-admin", [off, entry("deployer", deployer, off, **tagged)]) == []
+    explicit_true = cluster(authenticationMode="API", bootstrapClusterCreatorAdminPermissions=True)
+    assert check_stack("eks-no-implicit-creator-admin", [explicit_true,
+                                                         entry("deployer", deployer, explicit_true, **tagged)]) != []
+    # Another cluster's deployer entry is not this one's; a CONFIG_MAP cluster has no access entries to collide.
+    other = resource(AWS_EKS, "d-eksCluster", {"name": "other"})
+    assert check_stack("eks-no-implicit-creator-admin", [kept, other, entry("deployer", deployer, other,
+                                                                            **tagged)]) == []
+    assert check_stack("eks-no-implicit-creator-admin", [cluster(), entry("deployer", deployer, kept, **tagged)]) == []

@@ -146,17 +146,26 @@ def assumed_role(arn: str) -> tuple[str, str] | None:
 
 @check("deployer")
 def deployer(ctx: Context) -> Iterator[Result]:
-    """The caller, who runs `pulumi up`, is a cluster admin: envstack turns off the admin access EKS gives a
-    cluster's creator (components/cluster.py, no_creator_admin_transform), so only the roles with an access entry
-    of AmazonEKSClusterAdminPolicy reach the Kubernetes API: deployerRoleArn and adminRoleArns. Any other caller
-    gets the cluster made, then every Kubernetes object of the baseline refused (Unauthorized), with the kubeconfig
-    pulumi-eks writes (its token is the caller's)."""
+    """The caller, who runs `pulumi up`, reaches the Kubernetes API once the cluster exists.
+
+    With deployerRoleArn, envstack turns off the admin access EKS gives a cluster's creator (components/cluster.py,
+    no_creator_admin_transform), so only the roles with an access entry of AmazonEKSClusterAdminPolicy reach the API:
+    deployerRoleArn and adminRoleArns. Any other caller gets the cluster made, then every Kubernetes object of the
+    baseline refused (Unauthorized), with the kubeconfig pulumi-eks writes (its token is the caller's).
+    Without it (a dev stack), the creator keeps EKS's implicit admin entry: the caller must then have no explicit
+    entry, or CreateAccessEntry fails with 409 ResourceInUseException (terraform-aws-eks#3293)."""
     caller = ctx.caller()
     session = assumed_role(caller)
     roles = ctx.cfg.cluster.access_entry_roles
-    admins = [(key, arn) for key in ("deployerRoleArn", "adminRoleArns") for arn in roles[key]]
-    match = next(((key, arn) for key, arn in admins
-                  if session and (arn.split(":")[4], arn.rsplit("/", 1)[-1].casefold()) == session), None)
+
+    def caller_is(keys: tuple[str, ...]) -> tuple[str, str] | None:
+        return next(((key, arn) for key in keys for arn in roles[key]
+                     if session and (arn.split(":")[4], arn.rsplit("/", 1)[-1].casefold()) == session), None)
+
+    if not roles["deployerRoleArn"]:
+        yield from _creator_keeps_admin(caller, caller_is(("adminRoleArns", "ciDeployerRoleArns")))
+        return
+    match = caller_is(("deployerRoleArn", "adminRoleArns"))
     if match:
         yield Result("deployer", "ok", f"the caller {caller} is envstack:cluster.{match[0]} {match[1]}: cluster admin")
         return
@@ -164,6 +173,19 @@ def deployer(ctx: Context) -> Iterator[Result]:
                  "adminRoleArns: the cluster gives its creator no access of its own, so `pulumi up` with these "
                  "credentials would make the cluster and then be refused its Kubernetes objects (Unauthorized); run "
                  "it as the deployer role, or list this role in adminRoleArns")
+
+
+def _creator_keeps_admin(caller: str, listed: tuple[str, str] | None) -> Iterator[Result]:
+    """No deployerRoleArn: the caller creates the cluster and EKS gives it an implicit admin entry."""
+    if listed:
+        yield Result("deployer", "fail", f"the caller {caller} is envstack:cluster.{listed[0]} {listed[1]}: without "
+                     "deployerRoleArn EKS gives the cluster's creator an admin entry of its own, and the explicit "
+                     "entry for the same role then fails with 409 ResourceInUseException; name this role as "
+                     "deployerRoleArn instead (its explicit entry then replaces the implicit one)")
+        return
+    yield Result("deployer", "ok", f"envstack:cluster.deployerRoleArn is not set: the caller {caller} creates the "
+                 "cluster and is its admin through EKS's implicit creator entry (an existing cluster's admin is "
+                 "whoever created it)")
 
 
 @check("cost-allocation-tag")

@@ -281,8 +281,11 @@ class ClusterConfig(Model):
     api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
     """Private CIDRs (self-hosted runners, a VPN) allowed to the private endpoint on 443; required when
     `endpointPublicAccess` is false."""
-    deployer_role_arn: RoleArn  # the role `pulumi up` runs as (stack file): cluster admin, it applies the baseline
-    """The IAM role `pulumi up` runs as (stack file): a cluster-admin access entry, since it applies the baseline."""
+    deployer_role_arn: RoleArn | None = None
+    """The IAM role `pulumi up` runs as (stack file): a cluster-admin access entry (it applies the baseline), and
+    EKS's implicit admin entry for the cluster's creator turned off. Required where the profile's guardrails say so
+    (`requireDeployerRoleArn`: staging, prod); without it the creator keeps EKS's implicit entry, and no other key
+    may list the creator's role (EKS would refuse a second entry: preflight's `deployer` check)."""
     admin_role_arns: tuple[RoleArn, ...] = ()
     """Platform administrators' roles: cluster-admin access entries."""
     ci_deployer_role_arns: tuple[RoleArn, ...] = ()
@@ -324,7 +327,8 @@ class ClusterConfig(Model):
     @property
     def access_entry_roles(self) -> dict[str, tuple[str, ...]]:
         """The role ARNs given an EKS access entry, by configuration key."""
-        return {"deployerRoleArn": (self.deployer_role_arn,), "adminRoleArns": self.admin_role_arns,
+        deployer = (self.deployer_role_arn,) if self.deployer_role_arn else ()
+        return {"deployerRoleArn": deployer, "adminRoleArns": self.admin_role_arns,
                 "ciDeployerRoleArns": self.ci_deployer_role_arns, "viewerRoleArns": self.viewer_role_arns}
 
     @field_validator("admin_role_arns", "ci_deployer_role_arns", "viewer_role_arns")

@@ -76,6 +76,9 @@ class Guardrails(Model):
     """All five control-plane log types."""
     cluster_private_endpoint: bool  # no public API endpoint (the pack's eks-public-endpoint-disabled)
     """No public API endpoint (`cluster.endpointPublicAccess` false; the pack's `eks-public-endpoint-disabled`)."""
+    require_deployer_role_arn: bool
+    """`cluster.deployerRoleArn` named: the role that deploys gets an explicit, reviewed cluster-admin entry instead
+    of EKS's implicit one for whoever created the cluster (which no one sees and CI's role may not be)."""
 
 
 Check = Callable[[StackConfig, Guardrails], Iterable[Problem]]
@@ -198,6 +201,10 @@ def _cluster(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     yield from _requires(cfg, "cluster.endpointPublicAccess", cluster.endpoint_public_access,
                          not (cluster.endpoint_public_access and g.cluster_private_endpoint),
                          "a private API endpoint (false): deploy through apiAccessCidrs from a runner or VPN")
+    yield from _requires(cfg, "cluster.deployerRoleArn", cluster.deployer_role_arn,
+                         cluster.deployer_role_arn is not None or not g.require_deployer_role_arn,
+                         "the IAM role `pulumi up` runs as (CI's deploy role): it gets an explicit cluster-admin "
+                         "access entry, and EKS's implicit one for the cluster's creator is turned off")
     missing = [t for t in LOG_TYPES if t not in cluster.log_types]
     yield from _requires(cfg, "cluster.logTypes", list(cluster.log_types),
                          not (missing and g.cluster_all_control_plane_logs),
