@@ -297,7 +297,8 @@ def boundary_policy(account: str, key_arns: Sequence[str]) -> str:
     administer the state bucket and the bootstrap's keys (their use stays, within their policies). IAM guide,
     "Permissions boundaries for IAM entities": effective permissions are the identity policy's intersected with
     the boundary; iam:PermissionsBoundary is the condition key of CreateRole, PutRolePermissionsBoundary and the
-    role policy actions (Service Authorization Reference, IAM)."""
+    role policy actions (Service Authorization Reference, IAM), an ARN-typed key: Arn operators compare it (a missing
+    key makes ArnNotEquals true, so a CreateRole without a boundary is refused)."""
     boundary = boundary_arn(account)
     bootstrap = [f"arn:{partition}:iam::{account}:role{PATH}*", f"arn:{partition}:iam::{account}:policy{PATH}*",
                  f"arn:{partition}:iam::{account}:oidc-provider/{GITHUB}"]
@@ -307,7 +308,7 @@ def boundary_policy(account: str, key_arns: Sequence[str]) -> str:
          "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy",
                     "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
          "Resource": f"arn:{partition}:iam::{account}:role/*",
-         "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}}},
+         "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": boundary}}},
         {"Sid": "TheBoundaryStays", "Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary",
          "Resource": f"arn:{partition}:iam::{account}:role/*"},
         {"Sid": "NoUsersOrKeys", "Effect": "Deny",
@@ -319,7 +320,7 @@ def boundary_policy(account: str, key_arns: Sequence[str]) -> str:
          "Resource": bootstrap},
         {"Sid": "StateBucketUntouched", "Effect": "Deny",
          "Action": ["s3:DeleteBucket*", "s3:PutBucket*", "s3:PutEncryptionConfiguration",
-                    "s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration", "s3:PutObjectLockConfiguration"],
+                    "s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration"],
          "Resource": bucket_arn},
         {"Sid": "StateHistoryKept", "Effect": "Deny", "Action": ["s3:DeleteObjectVersion", "s3:PutObjectAcl"],
          "Resource": f"{bucket_arn}/*"},
@@ -371,7 +372,7 @@ def deployer_iam(account: str) -> str:
         {"Sid": "RolesWithTheBoundary", "Effect": "Allow",
          "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy",
                     "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
-         "Resource": roles, "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}},
+         "Resource": roles, "Condition": {"ArnEquals": {"iam:PermissionsBoundary": boundary}}},
         {"Sid": "ManageRoles", "Effect": "Allow",
          "Action": ["iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
                     "iam:UpdateAssumeRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies",
@@ -386,8 +387,9 @@ def deployer_iam(account: str) -> str:
                     "iam:RemoveClientIDFromOpenIDConnectProvider"],
          "Resource": f"arn:{partition}:iam::{account}:oidc-provider/oidc.eks.*"},
         {"Sid": "ReadPolicies", "Effect": "Allow",
-         "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions",
-                    "iam:ListOpenIDConnectProviders"],
+         "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
+         "Resource": [f"arn:{partition}:iam::aws:policy/*", f"arn:{partition}:iam::{account}:policy/*"]},
+        {"Sid": "ListOidcProviders", "Effect": "Allow", "Action": "iam:ListOpenIDConnectProviders",
          "Resource": "*"})
 
 

@@ -308,12 +308,11 @@ class Network(Component):
 
 
 def flow_log_role_policy(log_group_arn: str, region: str, account_id: str) -> str:
-    """The VPC guide's minimum permissions, on this log group only. DescribeLogGroups lists, so it takes the
-    account's log-group:* ARN (CloudWatch Logs guide); no CreateLogGroup: a deleted group is not silently re-made
-    without retention and encryption."""
+    """The VPC guide's minimum permissions, on this log group only. DescribeLogGroups lists: the Service
+    Authorization Reference's copy in the IAM linter (parliament) gives it no resource type, so only "*" is sure to
+    grant it; no CreateLogGroup: a deleted group is not silently re-made without retention and encryption."""
     return policy_document(
         {"Sid": "WriteFlowLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
          "Resource": [log_group_arn, f"{log_group_arn}:*"]},
-        {"Sid": "FindTheLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups",
-         "Resource": f"arn:aws:logs:{region}:{account_id}:log-group:*"})
+        {"Sid": "FindTheLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"})

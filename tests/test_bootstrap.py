@@ -300,7 +300,7 @@ def test_deploy_roles_are_bounded_and_every_role_they_make_must_carry_the_bounda
     state = BOUNDARY.format(STATE_ACCOUNT)
     refuse = next(s for s in boundary["Statement"] if s["Sid"] == "NoRoleWithoutThisBoundary")
     assert {"iam:CreateRole", "iam:PutRolePermissionsBoundary"} <= set(refuse["Action"])
-    assert refuse["Effect"] == "Deny" and refuse["Condition"] == {"StringNotEquals": {"iam:PermissionsBoundary": state}}
+    assert refuse["Effect"] == "Deny" and refuse["Condition"] == {"ArnNotEquals": {"iam:PermissionsBoundary": state}}
     untouched = next(s for s in boundary["Statement"] if s["Sid"] == "BootstrapUntouched")
     assert f"arn:aws:iam::{STATE_ACCOUNT}:role/envstack-bootstrap/*" in untouched["Resource"]
     assert "iam:PassRole" in untouched["Action"] and any(a.startswith("iam:Delete") for a in untouched["Action"])
@@ -313,7 +313,7 @@ def test_deploy_roles_are_bounded_and_every_role_they_make_must_carry_the_bounda
                           if r.name == "dev-deployer-iam").inputs["policy"])
     create = next(s for s in iam["Statement"] if s["Sid"] == "RolesWithTheBoundary")
     assert "iam:CreateRole" in create["Action"]
-    assert create["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": state}}
+    assert create["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": state}}
     passed = next(s for s in iam["Statement"] if s["Sid"] == "PassRolesToTheProgramsServices")
     assert "eks.amazonaws.com" in passed["Condition"]["StringEquals"]["iam:PassedToService"]
 
