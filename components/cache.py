@@ -62,6 +62,9 @@ class CacheArgs:
     # ElastiCache guide, "Log delivery": every log delivery change needs apply-immediately (the provider sends the
     # resource's value: hashicorp/terraform-provider-aws#49842); other changes wait for the maintenance window.
     apply_immediately: bool = False
+    # The configuration's consent to a change of engine major or engine (the parameter group's family) in this
+    # deploy; ElastiCache has no such flag, so it is only shown (`envstack preflight` compares with the running group).
+    allow_major_version_upgrade: bool = False
     protect: bool = True
     log_retention_days: int = 90
     # An unencrypted topic with an aws:SourceOwner policy (ElastiCache guide, "Event Notifications and Amazon SNS"):
@@ -76,6 +79,7 @@ class Cache(DataStore):
             "engine": f"{args.engine} {args.engine_version}", "nodeType": args.node_type, "nodes": args.nodes,
             "automaticFailover": args.automatic_failover, "multiAz": args.multi_az,
             "snapshotRetentionDays": args.snapshot_retention_days, "applyImmediately": args.apply_immediately,
+            "allowMajorVersionUpgrade": args.allow_major_version_upgrade,
             "protect": args.protect}, opts,
             protect=args.protect, vpc_id=args.vpc_id, port=PORT, display_name=display_name,
             name_prefix=args.name_prefix, key_services=KEY_SERVICES, keeps_final_snapshot=args.final_snapshot)
@@ -146,6 +150,13 @@ class Cache(DataStore):
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             user_group_ids=[self.user_group.user_group_id],
+            # A group created earlier with an AUTH token moves to the user group in place: the provider sends
+            # AuthTokenUpdateStrategy=DELETE with UserGroupIdsToAdd only when this is DELETE; otherwise it sends
+            # AuthToken="" which ElastiCache refuses (terraform-provider-aws internal/service/elasticache/
+            # replication_group.go, resourceReplicationGroupUpdate; replication_group_test.go,
+            # testAccReplicationGroupConfig_userGroupMigration;
+            # ElastiCache guide, "Migrating from AUTH to RBAC"). Unused at creation, and a no-op once migrated.
+            auth_token_update_strategy="DELETE",
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window=args.snapshot_window,
             maintenance_window=args.maintenance_window,

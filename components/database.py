@@ -43,6 +43,11 @@ def parameter_group_family(engine_version: str) -> str:
     return f"postgres{engine_version.split('.')[0]}"
 
 
+def instance_identifier(name_prefix: str) -> str:
+    """`<prefix>-postgres`: the instance's fixed identifier (its log groups and final snapshot follow from it)."""
+    return f"{name_prefix}-postgres"
+
+
 def parameters(engine_version: str, slow_query_ms: int) -> list[dict[str, str]]:
     """TLS required (rds.force_ssl=1, stated only where it is not the default: restated, the provider shows it as a
     change on every preview, terraform-provider-aws#22857) and slow statements logged."""
@@ -85,7 +90,7 @@ class DatabaseArgs:
 
 class Database(DataStore):
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
-        identifier = f"{args.name_prefix}-postgres"
+        identifier = instance_identifier(args.name_prefix)
         super().__init__("envstack:data:Database", name, {
             "engineVersion": args.engine_version, "instanceClass": args.instance_class, "multiAz": args.multi_az,
             "storageGb": f"{args.allocated_storage_gb}-{args.max_allocated_storage_gb or args.allocated_storage_gb}",

@@ -209,6 +209,9 @@ def test_the_replication_group_admits_its_user_group_and_has_no_auth_token(stack
     replication_group = stack.one(GROUP).inputs
     assert replication_group["userGroupIds"] == [group["userGroupId"]]
     assert "authToken" not in replication_group and "authTokenWoVersion" not in replication_group
+    # A group made earlier with an AUTH token moves to the user group in place: the provider sends
+    # AuthTokenUpdateStrategy=DELETE with UserGroupIdsToAdd only for DELETE (replication_group.go).
+    assert replication_group["authTokenUpdateStrategy"] == "DELETE"
     assert replication_group["transitEncryptionEnabled"] is True  # IAM authentication needs TLS
 
 

@@ -7,8 +7,8 @@ or skipped with the reason (a call the account, the caller's permissions or an e
 when nothing would fail the update (warnings allowed), 1 when something would, 2 without credentials or with a bad
 configuration. The IAM permissions it needs are listed in docs/preflight.md.
 
-core.py holds what checks share; account.py, offerings.py and quotas.py the checks, run in the order they are
-registered (account first, so that later lines can name it).
+core.py holds what checks share; account.py, offerings.py, quotas.py and upgrades.py the checks, run in the order
+they are registered (account first, so that later lines can name it).
 """
 
 import argparse
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from envstack.ops.preflight import account, offerings, quotas  # noqa: F401 (registers the checks, in this order)
+from envstack.ops.preflight import account, offerings, quotas, upgrades  # noqa: F401 (registers the checks, in order)
 from envstack.program.config import ConfigError
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from envstack.tools.terminal import paint

@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 
@@ -39,3 +39,16 @@ def integer_as_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def major_upgrades_apply_now(apply_immediately: bool, info: ValidationInfo) -> bool:
+    """A field validator of a data store's `applyImmediately` (declared after `allowMajorVersionUpgrade`): true
+    whenever `allowMajorVersionUpgrade` is. A major version (or engine) change waiting for the maintenance window
+    fails: the parameter group of the new family replaces the old one, whose deletion fails while the store still
+    uses it, and the provider reads back the old version, so the next `up` asks again (RDS: without
+    AllowMajorVersionUpgrade)."""
+    if (info.data or {}).get("allow_major_version_upgrade") and not apply_immediately:
+        raise ValueError("true while allowMajorVersionUpgrade is true: a major upgrade left for the maintenance "
+                         "window fails (the new family's parameter group replaces one still in use); deploy it with "
+                         "applyImmediately: true, then set both back")
+    return apply_immediately

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 
 from policies.facts import IAM_AUTH_MINIMUM  # one table with the pack's cache-iam-auth-requirements rule
 
-from .base import Model, integer_as_text
+from .base import Model, integer_as_text, major_upgrades_apply_now
 from .windows import check_apart, daily, weekly, window
 
 Engine = Literal["redis", "valkey"]
@@ -42,9 +42,16 @@ class CacheConfig(Model):
     """The weekly maintenance window; must not overlap `snapshotWindow`."""
     final_snapshot: bool
     """A final snapshot `<id>-final-<suffix>` when the group is deleted or replaced."""
-    apply_immediately: bool  # false: modifications wait for maintenanceWindow (log delivery changes need true)
+    allow_major_version_upgrade: bool = False
+    """True only for the deploy that changes the engine's major or the engine (the parameter group's family), with
+    `applyImmediately: true`. ElastiCache has no such flag: `envstack preflight` compares with the running group and
+    refuses such a change without it."""
+    apply_immediately: bool
     """As the database's; ElastiCache refuses a slow-log delivery change without it
-    (hashicorp/terraform-provider-aws#49842): set true for that deploy."""
+    (hashicorp/terraform-provider-aws#49842): set true for that deploy. Must be true with
+    `allowMajorVersionUpgrade`."""
+
+    _major_upgrades_now = field_validator("apply_immediately")(major_upgrades_apply_now)
 
     @field_validator("engine_version")
     @classmethod

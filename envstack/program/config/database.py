@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from .base import Model, integer_as_text
+from .base import Model, integer_as_text, major_upgrades_apply_now
 from .windows import check_apart, daily, weekly, window
 
 POSTGRES_MAJORS = (16, 17)
@@ -59,11 +59,13 @@ class DatabaseConfig(Model):
     """The weekly maintenance window; must not overlap `backupWindow`."""
     deletion_protection: bool
     """RDS refuses to delete the instance."""
-    allow_major_version_upgrade: bool = False  # set true for the deploy that raises engineVersion's major
-    """True only for the deploy that raises `engineVersion`'s major."""
-    apply_immediately: bool  # false: modifications wait for maintenanceWindow
+    allow_major_version_upgrade: bool = False
+    """True only for the deploy that raises `engineVersion`'s major, with `applyImmediately: true` (`envstack
+    preflight` compares with the running instance and refuses a major change without it)."""
+    apply_immediately: bool
     """True: `pulumi up` makes a modification now (a class, storage, engine or Multi-AZ change may reboot or fail
-    over); false: RDS keeps it pending until `maintenanceWindow`, and previews show it until then."""
+    over); false: RDS keeps it pending until `maintenanceWindow`, and previews show it until then. Must be true with
+    `allowMajorVersionUpgrade`."""
     skip_final_snapshot: bool
     """No final snapshot on deletion; otherwise `<identifier>-final-<suffix>`, the suffix new with each replacement."""
     delete_automated_backups: bool
@@ -74,6 +76,8 @@ class DatabaseConfig(Model):
     """Enhanced monitoring interval."""
     slow_query_ms: int = Field(default=500, ge=0)
     """`log_min_duration_statement`: statements slower than this are logged (0: all)."""
+
+    _major_upgrades_now = field_validator("apply_immediately")(major_upgrades_apply_now)
 
     @field_validator("engine_version")
     @classmethod
