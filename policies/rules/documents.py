@@ -11,10 +11,11 @@ from .base import as_list, as_mapping
 
 # Condition keys that tie the caller of a wildcard principal to an account or an organisation: a principal of the
 # account (aws:PrincipalAccount, KMS's kms:CallerAccount) or of the organisation (aws:PrincipalOrgID,
-# aws:PrincipalOrgPaths); for a service acting for a resource, the resource's owner (aws:SourceAccount, and
-# aws:SourceOwner, which ElastiCache and a few older services set).
-ACCOUNT_KEYS = frozenset({"aws:principalaccount", "kms:calleraccount", "aws:principalorgid", "aws:principalorgpaths",
-                          "aws:sourceaccount", "aws:sourceowner"})
+# aws:PrincipalOrgPaths).
+CALLER_KEYS = frozenset({"aws:principalaccount", "kms:calleraccount", "aws:principalorgid", "aws:principalorgpaths"})
+# For a service publishing on behalf of a resource (SNS topic policies): the resource's owner too (aws:SourceAccount,
+# and aws:SourceOwner, which ElastiCache and a few older services set).
+SOURCE_KEYS = CALLER_KEYS | {"aws:sourceaccount", "aws:sourceowner"}
 # Operators that require the key to match (not to differ); `...IfExists` passes when the key is absent.
 MATCHING = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "forallvalues:stringequals",
                       "foranyvalue:stringequals", "foranyvalue:stringlike"})
@@ -38,14 +39,14 @@ def wildcard_principal(principal: Any) -> bool:
     return "*" in as_list(principal)
 
 
-def limits_to_account(condition: Any) -> bool:
-    """Does the Condition block require the caller (or the resource a service acts for) to belong to named accounts
-    or organisations: a matching operator on one of ACCOUNT_KEYS with values that are not wildcards?"""
+def limits_to_account(condition: Any, keys: frozenset[str] = CALLER_KEYS) -> bool:
+    """Does the Condition block require the caller (with SOURCE_KEYS: or the resource a service acts for) to belong
+    to named accounts or organisations: a matching operator on one of `keys` with values that are not wildcards?"""
     for operator, tests in as_mapping(condition).items():
         if str(operator).lower() not in MATCHING:
             continue
         for key, values in as_mapping(tests).items():
             named = [str(v) for v in as_list(values)]
-            if str(key).lower() in ACCOUNT_KEYS and named and not any(set(v) <= {"*", "?"} for v in named):
+            if str(key).lower() in keys and named and not any(set(v) <= {"*", "?"} for v in named):
                 return True
     return False

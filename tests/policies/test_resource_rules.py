@@ -225,6 +225,10 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
                                             '"Bool": {"aws:SecureTransport": "true"}')}, "Principal *"),
     ("kms-no-wildcard-principal", KEY, {"policy": WILDCARD_IN_ACCOUNT},
      {"policy": WILDCARD_IN_ACCOUNT.replace("StringEquals", "StringNotEquals")}, "caller's account"),
+    # aws:SourceAccount names the resource a service acts for, not the caller: not enough for a key.
+    ("kms-no-wildcard-principal", KEY,
+     {"policy": WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:PrincipalOrgID")},
+     {"policy": WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:SourceAccount")}, "caller's account"),
     ("kms-key-policy-manageable", KEY, {"policy": KEY_POLICY_OK},
      {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                 '"Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}]}'}, "locks its caller out"),
