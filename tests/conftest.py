@@ -1,48 +1,136 @@
-"""Shared harness: the real program run under Pulumi's mocks, once per stack and test session."""
+"""Shared harness: the real program run under Pulumi's mocks, once per configuration and test session.
+
+The suite owns its stacks: tests/stacks/Pulumi.<stack>.yaml, one per environment, named after it (dev, staging,
+prod). Nothing here reads the repository's own stack files, which users edit and add to (test_stack_files.py checks
+those, whatever they are). A synthesis sees the fixtures as the checkout's stacks (the VPC ranges it must keep apart
+from), not the working tree's.
+"""
 
 import copy
-from collections.abc import Callable
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
 
-from envstack.ops import stacks as stack_files
-from envstack.program.config import load_profile
-from envstack.tools.synth import Synthesis, read_stack_config, synthesize
+from envstack.program.config import load_profile, pulumi_source
+from envstack.program.config.files import project_defaults, stack_file_config
+from envstack.program.stack_names import present
+from envstack.tools.mocks import AwsMocks
+from envstack.tools.synth import ROOT, RecordingMonitor, ResourceRecord, Synthesis, install_mocks, synthesize
 
-# Every stack file git tracks: a new Pulumi.<stack>.yaml is synthesized and checked like the others.
-STACKS = tuple(stack_files.committed())
+FIXTURES = Path(__file__).resolve().parent / "stacks"
+# The suite's stacks, one per environment, in promotion order.
+STACKS = tuple(sorted(present(FIXTURES), key=lambda s: ("dev", "staging", "prod").index(s)))
 _cache: dict[str, Synthesis] = {}
 
 
+def stack_config(stack: str) -> dict[str, Any]:
+    """A fixture stack's configuration as the Pulumi CLI would give it: Pulumi.yaml's values under its file's."""
+    return {**project_defaults(ROOT, stack), **stack_file_config(stack, FIXTURES)}
+
+
+@contextmanager
+def stacks_of(checkout: Path) -> Iterator[None]:
+    """The program sees `checkout`'s stack files as the checkout's other stacks (its VPC-range neighbours)."""
+    with mock.patch.object(pulumi_source, "ROOT", checkout):
+        yield
+
+
+def synthesize_config(stack: str, config: dict[str, Any], checkout: Path = FIXTURES) -> Synthesis:
+    """`config` synthesized as stack `stack` beside `checkout`'s stacks, once per session for the same stack and
+    configuration (read-only: do not mutate the result). The neighbours can only refuse a configuration, which
+    `envstack synth` checks first, so they are not part of the key."""
+    key = json.dumps([stack, config], sort_keys=True, default=str)
+    if key not in _cache:
+        with stacks_of(checkout):
+            _cache[key] = synthesize(stack, config)
+    return _cache[key]
+
+
+def synthesize_file(stack: str, root: Path = FIXTURES) -> Synthesis:
+    """Pulumi.<stack>.yaml of `root` synthesized (cached by its configuration): what `envstack synth` runs, for
+    tests that go through the command."""
+    return synthesize_config(stack, {**project_defaults(ROOT, stack), **stack_file_config(stack, root)}, root)
+
+
 def synth(stack: str) -> Synthesis:
-    """The committed stack file, synthesized once per session (read-only: do not mutate the result)."""
-    if stack not in _cache:
-        _cache[stack] = synthesize(stack)
-    return _cache[stack]
+    """The fixture stack, synthesized once per session."""
+    return synthesize_config(stack, stack_config(stack))
 
 
-def synth_with(stack: str, **overrides: Any) -> Synthesis:
-    """The stack file with `envstack:<key>` values replaced (a key set to None is removed)."""
-    config = copy.deepcopy(read_stack_config(stack))
+def with_overrides(stack: str, **overrides: Any) -> dict[str, Any]:
+    """The fixture stack's configuration with `envstack:<key>` values replaced (a key set to None is removed;
+    a key with a namespace, `aws:region`, is taken as written)."""
+    config = copy.deepcopy(stack_config(stack))
     for key, value in overrides.items():
         full = key if ":" in key else f"envstack:{key}"
         if value is None:
             config.pop(full, None)
         else:
             config[full] = value
-    return synthesize(stack, config)
+    return config
+
+
+def synth_with(stack: str, **overrides: Any) -> Synthesis:
+    """The fixture stack with `envstack:<key>` values replaced (see with_overrides), synthesized."""
+    return synthesize_config(stack, with_overrides(stack, **overrides))
 
 
 def region(synthesis: Synthesis) -> str:
-    """The stack file's aws:region (a new stack may live elsewhere than us-west-2)."""
-    return str(read_stack_config(synthesis.stack)["aws:region"])
+    """The region the synthesis ran in (its provider's)."""
+    return str(synthesis.region)
 
 
 def network_settings(synthesis: Synthesis) -> dict[str, Any]:
-    """The profile's network settings overlaid with the stack file's (its own CIDR, say)."""
+    """The profile's network settings overlaid with the fixture stack file's (its own CIDR, say)."""
     profile = load_profile(synthesis.environment).settings["network"]
-    return {**profile, **read_stack_config(synthesis.stack).get("envstack:network", {})}
+    return {**profile, **stack_config(synthesis.stack).get("envstack:network", {})}
+
+
+def scratch_checkout(root: Path, *stacks: str) -> Path:
+    """A project directory at `root` with Pulumi.yaml, __main__.py and the named fixture stacks (all without
+    names), for commands that read a checkout (`cli.ROOT`, `root=`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, root / name)
+    for stack in stacks or STACKS:
+        shutil.copy(FIXTURES / f"Pulumi.{stack}.yaml", root / f"Pulumi.{stack}.yaml")
+    return root
+
+
+@pytest.fixture
+def checkout(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch checkout of the fixture stacks that the `envstack` command and the program read as theirs; a test
+    may add or break stack files in it. `envstack synth` there takes the session's cached syntheses."""
+    root = scratch_checkout(tmp_path_factory.mktemp("checkout"))
+    from envstack import cli
+    from envstack.tools import synth as synth_module
+    monkeypatch.setattr(cli, "ROOT", root)
+    monkeypatch.setattr(pulumi_source, "ROOT", root)
+    monkeypatch.setattr(synth_module, "synthesize", lambda stack, config=None, root=root: (
+        synthesize_config(stack, config) if config is not None else synthesize_file(stack, root)))
+    return root
+
+
+def under_mocks(mocks: AwsMocks | None = None, region: str = "us-west-2") -> RecordingMonitor:
+    """A fresh program run under the synthesis mocks, for a component built on its own (stack `unit`)."""
+    return install_mocks(mocks or AwsMocks(region), "unit")
+
+
+def run_program(program: Callable[[], Any], mocks: AwsMocks | None = None,
+                region: str = "us-west-2") -> list[ResourceRecord]:
+    """What `program` registers under the synthesis mocks, once every registration has finished."""
+    monitor = under_mocks(mocks, region)
+    program()
+    _sync_await(wait_for_rpcs())
+    return monitor.records
 
 
 @pytest.fixture(params=STACKS)

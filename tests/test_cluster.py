@@ -8,7 +8,7 @@ import pulumi
 import pulumi_eks as eks
 import pytest
 import yaml
-from conftest import STACKS, synth, synth_with
+from conftest import FIXTURES, STACKS, stack_config, synth, synth_with
 from pulumi.runtime.sync_await import _sync_await
 
 import components.cluster as cluster_module
@@ -27,7 +27,7 @@ from envstack.program.config.cluster import ADDON_VERSIONS_FILE, AddonVersions, 
 from envstack.program.config.loader import deep_merge
 from envstack.program.paths import PROFILES
 from envstack.tools.mocks import AwsMocks
-from envstack.tools.synth import ROOT, RecordingMonitor, Synthesis, read_stack_config
+from envstack.tools.synth import ROOT, RecordingMonitor, Synthesis
 from policies.evaluate import evaluate
 
 EKS = "eks:index:Cluster"
@@ -82,7 +82,7 @@ def test_secrets_key_rotates():
 def test_endpoint_upgrade_policy_and_deletion_protection_per_environment(stack, public, support, protection):
     eks = synth(stack).one(EKS).inputs
     assert eks["endpointPublicAccess"] is public
-    listed = read_stack_config(stack)["envstack:cluster"].get("publicAccessCidrs")
+    listed = stack_config(stack)["envstack:cluster"].get("publicAccessCidrs")
     assert eks.get("publicAccessCidrs") == (listed if public else None)
     assert eks["upgradePolicy"] == {"supportType": support}
     assert eks["deletionProtection"] is protection
@@ -108,14 +108,14 @@ READER = "arn:aws:iam::123456789012:role/envstack-bootstrap/envstack-dev-reader"
 def test_viewer_roles_get_cluster_wide_read_access_keyed_by_role_name():
     """CI's preview and reader roles read the baseline's objects (preview, refresh): AmazonEKSAdminViewPolicy at
     cluster scope. Entries are keyed by role name, so dropping one role leaves the other's entry where it is."""
-    cluster = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"],
+    cluster = synth_with("dev", cluster={**stack_config("dev")["envstack:cluster"],
                                          "viewerRoleArns": [PREVIEW, READER]})
     entries = cluster.one(EKS).inputs["accessEntries"]
     assert entries["viewer-envstack-dev-preview"] == {"principalArn": PREVIEW,
                                                       "accessPolicies": {"cluster-view": CLUSTER_VIEW}}
     assert entries["viewer-envstack-dev-reader"] == {"principalArn": READER,
                                                      "accessPolicies": {"cluster-view": CLUSTER_VIEW}}
-    fewer = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "viewerRoleArns": [READER]})
+    fewer = synth_with("dev", cluster={**stack_config("dev")["envstack:cluster"], "viewerRoleArns": [READER]})
     kept = fewer.one(EKS).inputs["accessEntries"]
     assert "viewer-envstack-dev-preview" not in kept and kept["viewer-envstack-dev-reader"] == (
         entries["viewer-envstack-dev-reader"])
@@ -129,7 +129,7 @@ def test_check_viewer_accepts_only_a_role_the_stack_gives_read_access(tmp_path, 
 
     for name in ("Pulumi.yaml",):
         (tmp_path / name).write_text((ROOT / name).read_text())
-    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document = yaml.safe_load((FIXTURES / "Pulumi.dev.yaml").read_text())
     document["config"]["envstack:cluster"]["viewerRoleArns"] = [READER]
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(document))
     parsed = cli.parser().parse_args(["check-viewer", "dev", role])
@@ -140,7 +140,7 @@ def test_check_viewer_accepts_only_a_role_the_stack_gives_read_access(tmp_path, 
 
 
 def test_access_entries_map_the_deployer_and_admins_to_cluster_admin_and_ci_to_its_rbac_group(stack):
-    raw = read_stack_config(stack.stack)["envstack:cluster"]
+    raw = stack_config(stack.stack)["envstack:cluster"]
     entries = stack.one(EKS).inputs.get("accessEntries") or {}
     deployer = [raw["deployerRoleArn"]] if raw.get("deployerRoleArn") else []
     admins = {f"admin-{role_name(arn)}": arn for arn in raw.get("adminRoleArns", [])}
@@ -165,9 +165,9 @@ CI_ROLE = "arn:aws:iam::111111111111:role/github-actions-deployer"
 
 def test_access_entries_are_keyed_by_role_name_so_removing_one_leaves_the_others():
     """pulumi-eks names each entry `<cluster resource>-<key>` (createAccessEntries): the keys are the names."""
-    both = synth_with("prod", cluster={**read_stack_config("prod")["envstack:cluster"],
+    both = synth_with("prod", cluster={**stack_config("prod")["envstack:cluster"],
                                        "adminRoleArns": [ROLE_A, ROLE_B], "ciDeployerRoleArns": [CI_ROLE]})
-    second_only = synth_with("prod", cluster={**read_stack_config("prod")["envstack:cluster"],
+    second_only = synth_with("prod", cluster={**stack_config("prod")["envstack:cluster"],
                                               "adminRoleArns": [ROLE_B], "ciDeployerRoleArns": [CI_ROLE]})
     before, after = (s.one(EKS).inputs["accessEntries"] for s in (both, second_only))
     assert set(before) == {"deployer", "admin-platform-admin", "admin-oncall-admin",
@@ -201,7 +201,7 @@ def test_two_roles_of_one_name_in_a_list_are_refused():
     assert any("envstack:cluster.adminRoleArns" in line and "distinct names" in line and "platform-admin" in line
                for line in refused), refused
     # In two lists, they are two keys (admin-..., ci-deployer-...): only the same role twice is refused there.
-    stack_config("prod", adminRoleArns=[ROLE_A], ciDeployerRoleArns=["arn:aws:iam::222222222222:role/platform-admin"])
+    loaded_config("prod", adminRoleArns=[ROLE_A], ciDeployerRoleArns=["arn:aws:iam::222222222222:role/platform-admin"])
 
 
 def test_the_creator_admin_transform_turns_off_the_implicit_entry_on_the_aws_cluster_only():
@@ -281,7 +281,7 @@ def test_node_groups_follow_a_new_cluster_version():
     # 1.34 has no pins in envstack/program/addon_versions.yaml: this stack pins all five itself.
     addons = {"vpcCni": "v1.20.0-eksbuild.1", "coredns": "v1.12.0-eksbuild.1", "kubeProxy": "v1.34.0-eksbuild.1",
               "podIdentityAgent": "v1.3.9-eksbuild.1", "ebsCsiDriver": "v1.50.0-eksbuild.1"}
-    s = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"], "version": "1.34",
+    s = synth_with("dev", cluster={**stack_config("dev")["envstack:cluster"], "version": "1.34",
                                    "addonVersions": addons})
     assert s.one(EKS).inputs["version"] == "1.34"
     assert {g["version"] for g in node_groups(s).values()} == {"1.34"}
@@ -434,7 +434,7 @@ def test_each_managed_node_group_carries_its_own_update_config_transform(monkeyp
 
 def test_private_networks_reach_the_private_endpoint_on_443_by_separate_described_rules():
     cidrs = ["10.2.64.0/24", "100.64.0.0/16"]  # inside the VPC, and a VPN routed through the transit gateway
-    cluster = read_stack_config("prod")["envstack:cluster"]
+    cluster = stack_config("prod")["envstack:cluster"]
     network = {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["100.64.0.0/16"]}}
     s = synth_with("prod", cluster={**cluster, "apiAccessCidrs": cidrs}, network=network)
     rules = [r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
@@ -450,7 +450,7 @@ def test_private_networks_reach_the_private_endpoint_on_443_by_separate_describe
 
 
 def test_api_access_rules_are_exactly_the_listed_networks(stack):
-    listed = read_stack_config(stack.stack)["envstack:cluster"].get("apiAccessCidrs", [])
+    listed = stack_config(stack.stack)["envstack:cluster"].get("apiAccessCidrs", [])
     rules = [r.inputs["cidrIpv4"] for r in stack.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")]
     assert sorted(rules) == sorted(listed)
     assert bool(rules) == (stack.environment == "prod")  # prod's endpoint is private: its runner needs a rule
@@ -461,7 +461,7 @@ def test_api_access_rules_are_exactly_the_listed_networks(stack):
 
 def problems(stack: str, **cluster: Any) -> list[str]:
     """Problem lines for the stack file with `cluster` settings merged into its envstack:cluster."""
-    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+    raw = {k.removeprefix("envstack:"): v for k, v in stack_config(stack).items() if k.startswith("envstack:")}
     merged = deep_merge(raw.get("cluster", {}), cluster)
     raw["cluster"] = {k: v for k, v in merged.items() if v is not None}  # None: the key is removed
     with pytest.raises(ConfigError) as caught:
@@ -550,18 +550,18 @@ INVALID = [
 ]
 
 
-def stack_config(stack: str, network: dict[str, Any] | None = None, **cluster: Any) -> Any:
-    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+def loaded_config(stack: str, network: dict[str, Any] | None = None, **cluster: Any) -> Any:
+    raw = {k.removeprefix("envstack:"): v for k, v in stack_config(stack).items() if k.startswith("envstack:")}
     raw = {**raw, "cluster": deep_merge(raw.get("cluster", {}), cluster),
            "network": deep_merge(raw.get("network", {}), network or {})}
     return load_stack_config(stack, raw, "us-west-2")
 
 
 def test_graviton_groups_run_the_arm_image_and_x86_groups_the_x86_one():
-    cfg = stack_config("dev", nodeGroups={"main": {"instanceTypes": ["m7g.large", "c7gn.large", "t4g.large"],
+    cfg = loaded_config("dev", nodeGroups={"main": {"instanceTypes": ["m7g.large", "c7gn.large", "t4g.large"],
                                                    "amiType": "AL2023_ARM_64_STANDARD"}})
     assert cfg.cluster.node_groups["main"].ami_type == "AL2023_ARM_64_STANDARD"
-    assert stack_config("dev", nodeGroups={"main": {"instanceTypes": ["m7i.large", "m7a.large", "g4dn.xlarge"]}})
+    assert loaded_config("dev", nodeGroups={"main": {"instanceTypes": ["m7i.large", "m7a.large", "g4dn.xlarge"]}})
 
 
 def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_profiles():
@@ -576,7 +576,7 @@ def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_pro
 
 
 def test_a_stack_file_overrides_one_addon_and_keeps_the_others_pins():
-    cfg = stack_config("dev", addonVersions={"coredns": "v1.13.9-eksbuild.9"})
+    cfg = loaded_config("dev", addonVersions={"coredns": "v1.13.9-eksbuild.9"})
     expected = {**AddonVersions.model_validate(pinned_addon_versions()["1.35"]).by_addon_name(),
                 "coredns": "v1.13.9-eksbuild.9"}
     assert cfg.cluster.addon_versions.by_addon_name() == expected
@@ -585,7 +585,7 @@ def test_a_stack_file_overrides_one_addon_and_keeps_the_others_pins():
 @pytest.mark.parametrize("path", ["aws-reserved/sso.amazonaws.com/", "aws-reserved/sso.amazonaws.com/eu-west-1/"])
 def test_an_identity_center_role_with_its_path_is_accepted(path):
     arn = f"arn:aws:iam::123456789012:role/{path}AWSReservedSSO_Admin_0123456789abcdef"
-    assert stack_config("dev", adminRoleArns=[arn]).cluster.admin_role_arns == (arn,)
+    assert loaded_config("dev", adminRoleArns=[arn]).cluster.admin_role_arns == (arn,)
 
 
 @pytest.mark.parametrize(("stack", "cluster", "key", "expected"), INVALID)
@@ -615,9 +615,9 @@ def test_prod_guardrails_reject_what_production_must_not_run(cluster, key, expec
     assert expected in matching[0], matching[0]
 
 
-@pytest.mark.parametrize("stack", [s for s in STACKS if read_stack_config(s)["envstack:environment"] != "prod"])
+@pytest.mark.parametrize("stack", [s for s in STACKS if stack_config(s)["envstack:environment"] != "prod"])
 def test_outside_prod_the_same_values_are_allowed(stack):
-    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+    raw = {k.removeprefix("envstack:"): v for k, v in stack_config(stack).items() if k.startswith("envstack:")}
     raw["cluster"] = deep_merge(raw["cluster"], {"publicAccessCidrs": ["0.0.0.0/0"], "logTypes": ["api"]})
     cfg = load_stack_config(stack, raw, "us-west-2")
     assert [str(c) for c in cfg.cluster.public_access_cidrs] == ["0.0.0.0/0"]
@@ -655,7 +655,7 @@ def test_policy_attachments_and_api_rules_are_named_by_what_they_are_and_keep_th
         record = attachments[f"cluster-nodes-{arn.rsplit('/', 1)[-1]}"]
         assert record.inputs["policyArn"] == arn
         assert record.aliases == [record.urn.rsplit("::", 1)[0] + f"::cluster-nodes-{i}"]
-    cidrs = read_stack_config("prod")["envstack:cluster"]["apiAccessCidrs"]
+    cidrs = stack_config("prod")["envstack:cluster"]["apiAccessCidrs"]
     rules = {r.name: r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")}
     assert {r.inputs["cidrIpv4"]: name for name, r in rules.items()} == {
         cidr: f"cluster-api-{cidr.replace('/', '-')}" for cidr in cidrs}

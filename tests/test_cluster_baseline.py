@@ -6,16 +6,16 @@ from typing import Any
 import celpy
 import kubernetes_validate
 import pytest
-from conftest import network_settings, synth, synth_with
+from conftest import network_settings, stack_config, synth, synth_with
 from kubernetes_validate import utils
-from test_cluster import problems, stack_config
+from test_cluster import loaded_config, problems
 
 from components.cluster import CI_DEPLOYER_GROUP
 from components.cluster_baseline import LOCAL_TRAFFIC_MESSAGE
 from components.network import subnet_plan
 from envstack.program.arguments import https_egress_cidrs
 from envstack.program.config import load_profile
-from envstack.tools.synth import ResourceRecord, Synthesis, read_stack_config
+from envstack.tools.synth import ResourceRecord, Synthesis
 
 BASELINE = "envstack:kubernetes:Baseline"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -134,7 +134,7 @@ def test_data_store_ports_are_reachable_in_the_isolated_subnets_only(stack):
 
 def with_baseline(stack: str, **baseline: Any) -> Synthesis:
     """The stack file with `baseline` settings merged over its profile's envstack:cluster.baseline."""
-    cluster = read_stack_config(stack)["envstack:cluster"]
+    cluster = stack_config(stack)["envstack:cluster"]
     return synth_with(stack, cluster={**cluster, "baseline": baseline})
 
 
@@ -181,9 +181,9 @@ def test_pods_reach_the_pod_identity_agent(stack):
 
 
 def test_extra_https_destinations_are_the_stack_files_explicit_list():
-    cfg = stack_config("prod", baseline={"httpsEgressCidrs": ["52.94.0.0/22", "10.2.0.0/16"]})
+    cfg = loaded_config("prod", baseline={"httpsEgressCidrs": ["52.94.0.0/22", "10.2.0.0/16"]})
     assert https_egress_cidrs(cfg) == ("10.2.0.0/16", "52.94.0.0/22")
-    no_endpoints = stack_config("prod", network={"interfaceEndpoints": []},
+    no_endpoints = loaded_config("prod", network={"interfaceEndpoints": []},
                                 baseline={"httpsEgressCidrs": ["52.94.0.0/22"]})
     assert https_egress_cidrs(no_endpoints) == ("52.94.0.0/22",)
 

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import region, synth, synth_with
+from conftest import FIXTURES, region, stack_config, stacks_of, synth, synth_with
 
 from components.database import parameter_group_family, parameters
 from envstack.program.config import ConfigError, load_profile, load_stack_config
 from envstack.program.config.loader import deep_merge, parse_value
 from envstack.program.config.windows import daily, weekly
 from envstack.tools.mocks import _random_id
-from envstack.tools.synth import ROOT, ResourceRecord, Synthesis, read_stack_config, synthesize
+from envstack.tools.synth import ROOT, ResourceRecord, Synthesis, synthesize
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -26,8 +26,8 @@ KEY = "aws:kms/key:Key"
 # ---- helpers shared with test_cache.py ----------------------------------------------------------------------------
 
 def config_problems(environment: str, **raw: Any) -> list[str]:
-    """Every problem line for the committed stack file of `environment` with `raw` merged into its values."""
-    committed = {k.removeprefix("envstack:"): parse_value(v) for k, v in read_stack_config(environment).items()
+    """Every problem line for the fixture stack file of `environment` with `raw` merged into its values."""
+    committed = {k.removeprefix("envstack:"): parse_value(v) for k, v in stack_config(environment).items()
                  if k.startswith("envstack:")}
     try:
         load_stack_config("broken", deep_merge(committed, raw), "us-west-2")
@@ -122,7 +122,8 @@ def connected(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     if "dev" not in _connected:
         root = tmp_path_factory.mktemp("connected")
         (root / "__main__.py").write_text(CONNECTED_PROGRAM.format(main=str(ROOT / "__main__.py")))
-        _connected["dev"] = synthesize("dev", read_stack_config("dev"), root=Path(root))
+        with stacks_of(FIXTURES):
+            _connected["dev"] = synthesize("dev", stack_config("dev"), root=Path(root))
     return _connected["dev"]
 
 
@@ -300,7 +301,7 @@ def test_final_snapshot_names_change_with_a_replacement_and_only_then():
         return (s.one(INSTANCE).inputs["finalSnapshotIdentifier"],
                 s.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs["finalSnapshotIdentifier"])
 
-    database, cache = read_stack_config("staging").get("envstack:database", {}), {}
+    database, cache = stack_config("staging").get("envstack:database", {}), {}
     db_name, cache_name = names(synth("staging"))
     replaced_db = names(synth_with("staging", database={**database, "databaseName": "shop"},
                                    cache={**cache, "nodeType": "cache.t4g.medium"}))
@@ -402,7 +403,7 @@ Database("database", DatabaseArgs(vpc_id="vpc-1", subnet_group_name="db", protec
 
 def test_no_alert_topic_means_no_event_subscription(tmp_path):
     (tmp_path / "__main__.py").write_text(STANDALONE_DATABASE)
-    s = synthesize("dev", read_stack_config("dev"), root=tmp_path)
+    s = synthesize("dev", stack_config("dev"), root=tmp_path)
     assert len(s.of_type(INSTANCE)) == 1 and not s.of_type(EVENT_SUBSCRIPTION)
 
 

@@ -1,11 +1,11 @@
 """Destroy without leftovers: what owns cloud resources goes before its controllers, and what is kept after a
 destroy (final snapshots) keeps what it needs (its key)."""
 
-from conftest import synth
+from conftest import FIXTURES, stack_config, stacks_of, synth
 from test_database import children
 
 from envstack.ops.review import review_config
-from envstack.tools.synth import Synthesis, read_stack_config, synthesize
+from envstack.tools.synth import Synthesis, synthesize
 from envstack.tools.validate import load
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -39,7 +39,7 @@ def test_objects_that_own_volumes_depend_on_the_csi_driver_and_every_node_group(
 def test_store_keys_outlive_the_stack_where_the_stores_keep_snapshots(stack):
     """A final snapshot (or retained automated backups) stays encrypted with the store's key: a destroy that
     scheduled the key's deletion would make it unrestorable after 30 days, protected stack or not."""
-    cfg = load(stack.stack).config
+    cfg = load(stack.stack, FIXTURES).config
     keeps = {"database": not cfg.database.skip_final_snapshot or not cfg.database.delete_automated_backups,
              "cache": cfg.cache.final_snapshot}
     for store, kept in keeps.items():
@@ -58,7 +58,8 @@ def test_staging_keeps_its_store_keys():
 def test_a_review_stack_destroys_completely():
     """What would stop `pulumi destroy` of a review stack, or leave something behind: protect, retainOnDelete,
     deletion protection, a bucket that is not emptied, volumes outliving their driver."""
-    s = synthesize("pr-7", review_config(read_stack_config("dev")))
+    with stacks_of(FIXTURES):
+        s = synthesize("pr-7", review_config(stack_config("dev")))
     assert [r.name for r in s.resources if r.protect or r.retainOnDelete] == []
     assert s.one("eks:index:Cluster").inputs.get("deletionProtection") is False
     assert s.one("aws:rds/instance:Instance").inputs["deletionProtection"] is False

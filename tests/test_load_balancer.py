@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import region, synth, synth_with
+from conftest import region, stack_config, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
@@ -18,7 +18,7 @@ from envstack.program.config import ConfigError, load_stack_config
 from envstack.program.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
 from envstack.program.config.loader import deep_merge
 from envstack.tools.mocks import AwsMocks, UnsupportedRegionError
-from envstack.tools.synth import RecordingMonitor, ResourceRecord, Synthesis, read_stack_config
+from envstack.tools.synth import RecordingMonitor, ResourceRecord, Synthesis
 from policies.evaluate import evaluate
 from policies.facts import ELB_LOG_ACCOUNTS
 
@@ -58,19 +58,19 @@ def alb_sg_id(s: Synthesis) -> str:
 
 def lb_config(stack: str) -> LoadBalancerConfig:
     """The stack's validated envstack:loadBalancer (profile + stack file), what the synthesis should reflect."""
-    values = read_stack_config(stack)
+    values = stack_config(stack)
     raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("envstack:")}
     return load_stack_config(stack, raw, values["aws:region"]).load_balancer
 
 
-# --- the committed stacks ------------------------------------------------------------------------------------------
+# --- the fixture stacks --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_https_listener_uses_the_tls13_policy_and_the_configured_certificate(stack):
     s = synth(stack)
     https = listeners(s)[443]
     assert https["protocol"] == "HTTPS" and https["sslPolicy"] == TLS13
-    assert https["certificateArn"] == read_stack_config(stack)["envstack:loadBalancer"]["certificateArn"]
+    assert https["certificateArn"] == stack_config(stack)["envstack:loadBalancer"]["certificateArn"]
     assert https["defaultActions"] == [{"type": "forward", "targetGroupArn": s.outputs["targetGroupArn"]}]
 
 
@@ -254,7 +254,7 @@ def test_waf_logs_to_its_own_log_group_with_credentials_redacted(stack, days):
 
 
 def test_counted_rules_and_logging_are_configurable():
-    s = synth_with("staging", loadBalancer={**read_stack_config("staging")["envstack:loadBalancer"],
+    s = synth_with("staging", loadBalancer={**stack_config("staging")["envstack:loadBalancer"],
                                             "waf": {"countedRules": [], "logging": False}})
     (common,) = [r for r in one(s, WEB_ACL).inputs["rules"] if r["name"] == "AWSManagedRulesCommonRuleSet"]
     assert "ruleActionOverrides" not in common["statement"]["managedRuleGroupStatement"]
@@ -380,8 +380,8 @@ def test_component_defaults_are_the_secure_ones():
 # --- configuration: bad values and guardrails ---------------------------------------------------------------------
 
 def problems(stack: str, load_balancer: dict[str, Any], replace: bool = False) -> list[str]:
-    """The committed stack file with envstack:loadBalancer merged (or replaced), loaded: every problem line."""
-    values = read_stack_config(stack)
+    """The fixture stack file with envstack:loadBalancer merged (or replaced), loaded: every problem line."""
+    values = stack_config(stack)
     raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("envstack:")}
     raw["loadBalancer"] = load_balancer if replace else deep_merge(raw.get("loadBalancer", {}), load_balancer)
     with pytest.raises(ConfigError) as caught:
@@ -458,7 +458,7 @@ GUARDRAILS = [
 @pytest.mark.parametrize(("stack", "value", "key", "expected"), GUARDRAILS,
                          ids=[f"{row[0]}-{row[2]}" for row in GUARDRAILS])
 def test_guardrails_reject(stack, value, key, expected):
-    merged = {k: v for k, v in deep_merge(read_stack_config(stack)["envstack:loadBalancer"], value).items()
+    merged = {k: v for k, v in deep_merge(stack_config(stack)["envstack:loadBalancer"], value).items()
               if v is not None}
     lines = problems(stack, merged, replace=True)
     matching = [line for line in lines if line.startswith(f"stack {stack}: envstack:loadBalancer.{key} = ")]

@@ -6,13 +6,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import synth, synth_with
+from conftest import stack_config, synth, synth_with
 
 from components.monitoring import PRESETS, MonitoringTargets
 from envstack.program.config import ConfigError, load_profile, load_stack_config
 from envstack.program.config.monitoring import AlarmThresholds
 from envstack.program.deployment import DeploymentRecord, from_environment
-from envstack.tools.synth import ResourceRecord, Synthesis, read_stack_config
+from envstack.tools.synth import ResourceRecord, Synthesis
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -323,7 +323,7 @@ INVALID = [
 @pytest.mark.parametrize(("environment", "monitoring", "key", "expected"), INVALID,
                          ids=[f"{row[2]}-{i}" for i, row in enumerate(INVALID)])
 def test_bad_monitoring_values_name_the_key(environment, monitoring, key, expected):
-    stack_file = {k.removeprefix("envstack:"): v for k, v in read_stack_config(environment).items()
+    stack_file = {k.removeprefix("envstack:"): v for k, v in stack_config(environment).items()
                   if k.startswith("envstack:")}
     with pytest.raises(ConfigError) as caught:
         load_stack_config("broken", {**stack_file, "monitoring": monitoring}, "us-west-2")

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from conftest import FIXTURES
 
 from envstack.ops import preflight
 from envstack.ops.preflight import Context, Result, quotas, run_check
@@ -27,7 +28,7 @@ from envstack.tools.validate import load
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
-ACCOUNT = "111111111111"  # Pulumi.prod.yaml's allowed account
+ACCOUNT = "111111111111"  # tests/stacks/Pulumi.prod.yaml's allowed account
 CALLER_ARN = "arn:aws:sts::111111111111:assumed-role/deployer/session"
 ZONES = ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
 ZONE_IDS = ["usw2-az2", "usw2-az1", "usw2-az3", "usw2-az4"]
@@ -36,12 +37,12 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 @pytest.fixture(scope="module")
 def prod() -> Any:
-    return load("prod").config
+    return load("prod", FIXTURES).config
 
 
 @pytest.fixture(scope="module")
 def dev() -> Any:
-    return load("dev").config
+    return load("dev", FIXTURES).config
 
 
 def client(service: str, region: str = REGION) -> Any:
@@ -638,8 +639,11 @@ def test_exit_code_fails_only_on_a_failure() -> None:
 # ---- the whole command -----------------------------------------------------------------------------------------
 
 def envstack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The command in a fresh interpreter (its own AWS environment), reading the fixture stacks."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run([sys.executable, "-m", "envstack.cli", *args], cwd=REPO, capture_output=True, text=True,
+    command = (f"import sys\nfrom pathlib import Path\nfrom envstack import cli\ncli.ROOT = Path({str(FIXTURES)!r})\n"
+               f"sys.exit(cli.main({list(args)!r}))")
+    return subprocess.run([sys.executable, "-c", command], cwd=REPO, capture_output=True, text=True,
                           env={**clean, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                                "AWS_EC2_METADATA_DISABLED": "true", "NO_COLOR": "1", **env}, timeout=120)
 

@@ -4,11 +4,11 @@ versions, each way, with botocore's Stubber; and the configuration rule they rel
 from typing import Any
 
 import pytest
+from conftest import FIXTURES, stack_config
 from test_preflight import Stubs
 
 from envstack.program.config import ConfigError, load_stack_config
 from envstack.program.config.loader import deep_merge
-from envstack.tools.synth import read_stack_config
 from envstack.tools.validate import load
 
 CLUSTER, INSTANCE, GROUP = "envstack-prod", "envstack-prod-postgres", "envstack-prod-cache"
@@ -16,7 +16,7 @@ CLUSTER, INSTANCE, GROUP = "envstack-prod", "envstack-prod-postgres", "envstack-
 
 @pytest.fixture(scope="module")
 def prod() -> Any:
-    return load("prod").config
+    return load("prod", FIXTURES).config
 
 
 def with_store(cfg: Any, store: str, **update: Any) -> Any:
@@ -149,7 +149,7 @@ def test_no_replication_group_yet_is_a_first_deployment(prod: Any) -> None:
 
 
 def store_problems(stack: str, store: str, **settings: Any) -> list[str]:
-    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config(stack).items() if k.startswith("envstack:")}
+    raw = {k.removeprefix("envstack:"): v for k, v in stack_config(stack).items() if k.startswith("envstack:")}
     raw[store] = deep_merge(raw.get(store, {}), settings)
     with pytest.raises(ConfigError) as caught:
         load_stack_config(stack, raw, "us-west-2")
@@ -160,7 +160,7 @@ def store_problems(stack: str, store: str, **settings: Any) -> list[str]:
 def test_a_major_upgrade_without_immediate_apply_is_refused(store: str) -> None:
     [line] = store_problems("prod", store, allowMajorVersionUpgrade=True, applyImmediately=False)
     assert f"envstack:{store}.applyImmediately" in line and "allowMajorVersionUpgrade is true" in line
-    raw = {k.removeprefix("envstack:"): v for k, v in read_stack_config("prod").items() if k.startswith("envstack:")}
+    raw = {k.removeprefix("envstack:"): v for k, v in stack_config("prod").items() if k.startswith("envstack:")}
     raw[store] = deep_merge(raw.get(store, {}), {"allowMajorVersionUpgrade": True, "applyImmediately": True})
     cfg = load_stack_config("prod", raw, "us-west-2")
     assert getattr(cfg, store).allow_major_version_upgrade is True

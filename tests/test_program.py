@@ -1,18 +1,16 @@
-"""The composed program for each committed stack: provider, tags, outputs."""
+"""The composed program for each fixture stack: provider, tags, outputs."""
 
 import json
 
 import pytest
-from conftest import synth
-
-from envstack.tools.synth import read_stack_config
+from conftest import stack_config, synth
 
 PROVIDER = "pulumi:providers:aws"
 
 
 def test_one_aws_provider_per_stack_with_region_and_default_tags(stack):
     provider = stack.one(PROVIDER)
-    assert provider.inputs["region"] == read_stack_config(stack.stack)["aws:region"]
+    assert provider.inputs["region"] == stack_config(stack.stack)["aws:region"]
     tags = json.loads(provider.inputs["defaultTags"])["tags"]
     assert tags["Environment"] == stack.environment and tags["Stack"] == stack.stack
     assert set(tags) == {"Project", "Environment", "Stack", "ManagedBy", "Owner", "Team", "Repository"}
@@ -42,7 +40,7 @@ def test_stack_outputs(stack):
     outputs = stack.outputs
     assert outputs["environment"] == stack.environment
     profile_cidr = {"dev": "10.0.0.0/16", "staging": "10.1.0.0/16", "prod": "10.2.0.0/16"}[stack.environment]
-    assert outputs["vpcCidr"] == read_stack_config(stack.stack).get("envstack:network", {}).get("cidr", profile_cidr)
+    assert outputs["vpcCidr"] == stack_config(stack.stack).get("envstack:network", {}).get("cidr", profile_cidr)
     count = {"dev": 2, "staging": 3, "prod": 3}[stack.environment]
     for tier in ("public", "private", "isolated"):
         assert len(outputs[f"{tier}SubnetIds"]) == count

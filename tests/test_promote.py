@@ -2,7 +2,6 @@
 names (SSM, emulated by moto), never backwards outside a rollback; `envstack check-forward`; `check-outputs`."""
 
 import json
-import shutil
 import subprocess
 
 import boto3
@@ -16,7 +15,11 @@ from envstack.program.deployment import DeploymentRecord, parameter_name
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OTHER_SHA = "fedcba9876543210fedcba9876543210fedcba98"
-REGION = "us-west-2"  # every committed stack file's aws:region
+REGION = "us-west-2"  # every fixture stack file's aws:region
+
+
+# Promotion reads the fixture stacks (tests/stacks) in a scratch checkout, never the repository's own.
+pytestmark = pytest.mark.usefixtures("checkout")
 
 
 @pytest.fixture
@@ -47,14 +50,11 @@ def head(monkeypatch):
 
 
 @pytest.fixture
-def prod_eu(tmp_path, monkeypatch):
-    """A checkout with one more stack file, Pulumi.prod-eu.yaml (environment prod, eu-west-1)."""
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(stacks.ROOT / name, tmp_path / name)
-    text = (stacks.ROOT / "Pulumi.prod.yaml").read_text().replace("us-west-2", "eu-west-1")
-    (tmp_path / "Pulumi.prod-eu.yaml").write_text(text)
-    monkeypatch.setattr(promote, "describe", lambda stack: stacks.describe(stack, tmp_path))
-    return tmp_path
+def prod_eu(checkout):
+    """The checkout with one more stack file, Pulumi.prod-eu.yaml (environment prod, eu-west-1)."""
+    text = (checkout / "Pulumi.prod.yaml").read_text().replace("us-west-2", "eu-west-1")
+    (checkout / "Pulumi.prod-eu.yaml").write_text(text)
+    return checkout
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -17,7 +17,6 @@ from envstack.ops.review import write_review_stack_file
 from envstack.program.config.cache import ENGINE_MAJORS
 from envstack.program.config.database import POSTGRES_MAJORS
 from envstack.tools import diff
-from envstack.tools import synth as synth_module
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = {path.relative_to(REPO).as_posix(): path.read_text()
@@ -65,14 +64,13 @@ def test_the_readme_shows_envstack_commands():
 
 
 @pytest.mark.parametrize(("argv", "code"), COMMANDS, ids=[" ".join(argv) for argv, _ in COMMANDS])
-def test_each_readme_command_runs_as_written(argv, code, monkeypatch, tmp_path, capsys):
+def test_each_readme_command_runs_as_written(argv, code, monkeypatch, tmp_path, capsys, checkout):
     args = cli.parser().parse_args(argv)  # every command and option the documents name exist
     two_stacks = args.command == "diff" and not args.base and not any("@" in o or "." in o for o in args.operands)
     if args.command not in RUNNABLE and not two_stacks:
         return
     monkeypatch.chdir(tmp_path)  # `--json out/prod.json` writes here
-    for module in (synth_module, diff):
-        monkeypatch.setattr(module, "synthesize", lambda stack, root=None: synth(stack))
+    monkeypatch.setattr(diff, "synthesize", lambda stack, root=None: synth(stack))
     assert cli.main(argv) == code, capsys.readouterr().err
 
 
@@ -80,14 +78,11 @@ def yaml_block(first_line: str) -> str:
     return next(body for language, body in BLOCKS if language == "yaml" and body.startswith(first_line))
 
 
-def test_the_review_stack_file_is_what_review_stack_file_writes_and_it_is_valid(tmp_path, monkeypatch, capsys):
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        (tmp_path / name).write_text((REPO / name).read_text())
+def test_the_review_stack_file_is_what_review_stack_file_writes_and_it_is_valid(checkout, capsys):
     documented = yaml.safe_load(yaml_block("# Pulumi.pr-42.yaml"))
-    written = write_review_stack_file(42, documented["secretsprovider"], root=tmp_path,
+    written = write_review_stack_file(42, documented["secretsprovider"], root=checkout,
                                       deployer_role_arn=documented["config"]["envstack:cluster"]["deployerRoleArn"])
     assert yaml.safe_load(written.read_text()) == documented
-    monkeypatch.setattr(cli, "ROOT", tmp_path)
     assert cli.main(["validate", "pr-42"]) == 0, capsys.readouterr().err
 
 
@@ -99,18 +94,15 @@ def test_the_readme_new_stack_file_is_valid(tmp_path, monkeypatch, capsys):
     assert cli.main(["validate", "prod-eu"]) == 0, capsys.readouterr().err
 
 
-def test_the_configuration_error_example_is_what_envstack_prints(tmp_path, monkeypatch, capsys):
-    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
-        (tmp_path / name).write_text((REPO / name).read_text())
-    added = yaml_block("  envstack:database:")
-    (tmp_path / "Pulumi.prod.yaml").write_text((REPO / "Pulumi.prod.yaml").read_text() + added)
-    monkeypatch.setattr(cli, "ROOT", tmp_path)
+def test_the_configuration_error_example_is_what_envstack_prints(checkout, capsys):
+    prod = checkout / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text() + yaml_block("  envstack:database:"))
     assert cli.main(["validate", "prod"]) == 2
     printed = capsys.readouterr().err.splitlines()
     documented = next(body for language, body in BLOCKS if body.startswith("invalid configuration")).splitlines()
     assert len(printed) == len(documented), printed
     for said, shown in zip(printed, documented, strict=True):
-        said = re.sub(r"\(Pulumi\.prod\.yaml:\d+\)$", "(Pulumi.prod.yaml:N)", said)  # the committed file's length
+        said = re.sub(r"\(Pulumi\.prod\.yaml:\d+\)$", "(Pulumi.prod.yaml:N)", said)  # the fixture file's length
         shown = re.sub(r"\(Pulumi\.prod\.yaml:\d+\)$", "(Pulumi.prod.yaml:N)", shown)
         assert said.startswith(shown.removesuffix("...")) if shown.endswith("...") else said == shown
 
@@ -134,8 +126,7 @@ def shape_differences(documented: Any, written: list[Any], path: str = "") -> li
     return []
 
 
-def test_the_json_format_names_every_field_synth_writes(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(synth_module, "synthesize", lambda stack, root=None: synth(stack))
+def test_the_json_format_names_every_field_synth_writes(checkout, tmp_path, capsys):
     written = []
     for argv in (["synth", "prod"], ["synth", "dev", "--enforce", "prod"]):  # the second has violations
         path = tmp_path / f"{argv[1]}.json"

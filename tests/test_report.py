@@ -6,14 +6,13 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import synth
+from conftest import stack_config, synth
 from pydantic import BaseModel
 
 from envstack.program.config import ENVIRONMENTS, StackConfig, load_profile, load_stack_config
 from envstack.tools import policy_gate
 from envstack.tools.policy_config import THRESHOLDS, policy_config_path
 from envstack.tools.report import alert_emails, architecture_order, connections, readable, summary, top_components
-from envstack.tools.synth import read_stack_config
 from policies.evaluate import resolve
 from policies.pack import all_policies
 
@@ -46,7 +45,7 @@ def test_summary_counts_match_the_synthesis():
 # --- what a reviewer asks about ----------------------------------------------------------------------------------
 
 def typed_config(stack: str) -> StackConfig:
-    values = read_stack_config(stack)
+    values = stack_config(stack)
     raw = {k.removeprefix("envstack:"): v for k, v in values.items() if k.startswith("envstack:")}
     return load_stack_config(stack, raw, values["aws:region"])
 
@@ -122,7 +121,7 @@ def test_values_made_up_by_the_mocks_are_marked():
 def test_json_adds_region_accounts_and_mock_outputs_keeping_the_old_fields(stack):
     document = stack.to_json()
     assert {"stack", "environment", "resources", "outputs", "warnings"} <= set(document)
-    assert document["region"] == read_stack_config(stack.stack)["aws:region"]
+    assert document["region"] == stack_config(stack.stack)["aws:region"]
     assert document["allowed_account_ids"] == list(typed_config(stack.stack).allowed_account_ids)
     assert set(document["mock_outputs"]) <= set(document["outputs"])
 

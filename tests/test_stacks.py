@@ -10,10 +10,6 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
-def test_the_repository_defines_dev_staging_and_prod() -> None:
-    assert {"dev", "staging", "prod"} <= set(stacks.committed())
-
-
 def test_committed_ignores_untracked_and_review_stack_files(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod-eu.yaml", "Pulumi.pr-42.yaml"):

@@ -178,9 +178,9 @@ def run_steps(plan: Sequence[Step]) -> int:
     return EXIT_OK
 
 
-def _describe(stack: str) -> StackInfo:
+def _describe(stack: str, root: Path = ROOT) -> StackInfo:
     try:
-        return describe(stack)
+        return describe(stack, root)
     except FileNotFoundError as error:
         raise StackFileError(f"unknown stack {stack}: {error}") from error
 
@@ -236,13 +236,14 @@ def _answer(command: str, run: Callable[[], int]) -> int:
 
 
 def promote(args: argparse.Namespace) -> int:
-    return _answer("promote", lambda: _promote(args, _describe(args.source), _describe(args.target)))
+    return _answer("promote", lambda: _promote(args, _describe(args.source, args.root),
+                                               _describe(args.target, args.root)))
 
 
 def check_forward_command(args: argparse.Namespace) -> int:
     """`envstack check-forward STACK --commit SHA [--rollback]`: the deploy job's guard against going backwards."""
     def run() -> int:
-        info = _describe(args.stack)
+        info = _describe(args.stack, args.root)
         print(check_forward(info.stack, find_record(info.stack, info.region), args.commit,
                             ROLLBACK if args.rollback else "promotion"))
         return EXIT_OK

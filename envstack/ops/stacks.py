@@ -102,7 +102,7 @@ def github_outputs(infos: list[StackInfo]) -> dict[str, str]:
 def list_stacks(args: argparse.Namespace) -> int:
     """`envstack stacks`: the committed stacks with environment, region and GitHub variable suffixes."""
     try:
-        infos = [describe(stack) for stack in committed()]
+        infos = [describe(stack, args.root) for stack in committed(args.root)]
     except (StackFileError, FileNotFoundError) as error:
         print(f"envstack stacks: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

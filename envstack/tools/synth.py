@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import resource_pb2
@@ -27,7 +28,8 @@ from envstack.program.config.files import ROOT, SECRET, program_values, read_sta
 
 from .mocks import AwsMocks
 
-__all__ = ["ROOT", "ResourceRecord", "Synthesis", "read_stack_config", "stack_file", "synthesize"]
+__all__ = ["ROOT", "RecordingMonitor", "ResourceRecord", "Synthesis", "install_mocks", "read_stack_config",
+           "stack_file", "synthesize"]
 
 PROJECT = "envstack"
 AWS_PROVIDER = "pulumi:providers:aws"
@@ -68,6 +70,10 @@ class Synthesis:
     connections: list[ConnectionEntry] = field(default_factory=list)  # allow(source, target, port), in program order
     usage: dict[str, Any] = field(default_factory=dict)  # envstack:usage as validated (camelCase), for the estimate
     policy: dict[str, Any] = field(default_factory=dict)  # the stack file's envstack:policy (its pack tightening)
+    # What the mocks answered each registration (by URN): its id and outputs. Made up, so tests compare a reference
+    # with the id or ARN of the resource it should name, never with a literal; not in the JSON.
+    ids: dict[str, str] = field(default_factory=dict, repr=False)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -80,6 +86,14 @@ class Synthesis:
 
     def by_urn(self) -> dict[str, ResourceRecord]:
         return {r.urn: r for r in self.resources}
+
+    def id_of(self, record: ResourceRecord) -> str:
+        """The id the mocks gave `record`: what a reference to it carries."""
+        return self.ids[record.urn]
+
+    def state_of(self, record: ResourceRecord) -> dict[str, Any]:
+        """The outputs the mocks gave `record` (its ARN, endpoint...)."""
+        return self.states[record.urn]
 
     def warnings(self) -> list[str]:
         """What components warn about, as `<component>: <warning>`, in the order the program built them."""
@@ -156,6 +170,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: list[ResourceRecord] = []
+        self.ids: dict[str, str] = {}
+        self.states: dict[str, dict[str, Any]] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The URN the engine gives (the mock monitor's qualifies the type by the parent's last type only, and by
@@ -173,6 +189,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
+            self.ids[response.urn] = response.id
+            # As the wire carries them: rehydrating a resource reference here, off the program's loop, would fail.
+            self.states[response.urn] = json_format.MessageToDict(response.object)
             self.records.append(ResourceRecord(
                 urn=response.urn,
                 type=request.type,
@@ -224,16 +243,22 @@ def alias_urn(spec: Any, urn: str, parent_urn: str) -> str:
                   spec.name or name)
 
 
+def install_mocks(mocks: AwsMocks, stack: str, project: str = PROJECT) -> RecordingMonitor:
+    """Point Pulumi's runtime at `mocks` for a new program run (a fresh root stack): the one mock harness of
+    `envstack synth` and of the tests that build a component on its own."""
+    settings.ROOT.set(None)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    return monitor
+
+
 def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
     """Run `__main__.py` for `stack` under mocks. `config` replaces the stack file's values when given."""
     config = read_stack_config(stack, root) if config is None else config
     values, secret_keys = runtime_config(config)
     pulumi.runtime.set_all_config(values, secret_keys)
-    region = values.get("aws:region", "us-west-2")
-    settings.ROOT.set(None)
-    mocks = AwsMocks(region)
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    mocks = AwsMocks(values.get("aws:region", "us-west-2"))
+    monitor = install_mocks(mocks, stack)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     MANIFEST.reset()
@@ -245,7 +270,7 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     records = sorted(monitor.records, key=lambda r: r.urn)
     return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented),
                      list(MANIFEST.components), list(MANIFEST.connections), _usage(stack, config),
-                     dict(program_values(config)[0].get("policy") or {}))
+                     dict(program_values(config)[0].get("policy") or {}), monitor.ids, monitor.states)
 
 
 def _usage(stack: str, config: dict[str, Any]) -> dict[str, Any]:
