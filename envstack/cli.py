@@ -201,6 +201,12 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--max-age-days", type=int, default=7, help="destroy review stacks older than this (default 7)")
     q.add_argument("--destroy", action="store_true", help="destroy and remove them (else only list them)")
     q.add_argument("--secrets-provider", default="", metavar="URL", help="with --destroy: as for review-stack-file")
+    p = command("unlock", lazy(".ops.locks:unlock"),
+                "delete a stale lock of a stack (pulumi cancel), refused while a GitHub run of that stack is not "
+                "finished (asks gh)")
+    p.add_argument("stack", help="stack name")
+    p.add_argument("--check", action="store_true", help="only check that no run of the stack is in progress")
+    p.add_argument("--yes", action="store_true", help="pass --yes to `pulumi cancel` (no confirmation prompt)")
     p = command("stacks", lazy(".ops.stacks:list_stacks"), "the committed stacks: environment, region, GitHub variable "
                                                        "suffixes (the CI matrices)")
     form = p.add_mutually_exclusive_group()

@@ -5,6 +5,7 @@ update per stack, OIDC only where needed, credentials that outlive the job, pinn
 every preview and update, fork-safe pull request checks, forward-only deploys, a preview before prod's approval,
 drift told apart from errors, review stacks that keep their secrets provider and expire, promotion)."""
 
+import json
 import operator
 import os
 import re
@@ -502,7 +503,10 @@ def test_oidc_pull_request_and_issue_write_only_where_needed():
         assert (permissions.get("id-token") == "write") == job_needs_aws(job), (name, job_id)
         assert (permissions.get("pull-requests") == "write") == job_writes_pull_requests(job), (name, job_id)
         assert (permissions.get("issues") == "write") == job_writes_issues(job), (name, job_id)
-        assert set(permissions) <= {"contents", "id-token", "pull-requests", "issues"}, (name, job_id)
+        # reading the Actions runs: only `envstack unlock` (is a run of the stack in progress?)
+        assert (permissions.get("actions") == "read") == any("envstack unlock" in s.get("run", "")
+                                                             for s in own_and_called_steps(job)), (name, job_id)
+        assert set(permissions) <= {"contents", "id-token", "pull-requests", "issues", "actions"}, (name, job_id)
 
 
 def test_no_job_holds_aws_credentials_and_a_token_that_writes_issues():
@@ -914,6 +918,42 @@ def test_drift_issue_is_created_once_then_commented(tmp_path, existing, expected
     calls = log.read_text().splitlines()
     assert calls[0].startswith('issue list --state open --search "drift: prod" in:title')
     assert calls[1].startswith(expected) and len(calls) == 2
+
+
+# --- locks ------------------------------------------------------------------------------------------------------------
+
+def test_a_stale_lock_is_cleared_only_when_no_run_of_the_stack_is_in_progress():
+    """`envstack unlock` first without credentials (a refused unlock never queues in the deploy group, where GitHub
+    would cancel a pending deploy for it), then in the deploy group with the stack's deploy role."""
+    workflow = FILES["unlock-stack.yml"]
+    assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"stack"}
+    check, unlock = workflow["jobs"]["check"], workflow["jobs"]["unlock"]
+    assert not job_needs_aws(check) and unlock["needs"] == "check"
+    assert [s["run"] for s in check["steps"] if "envstack unlock" in s.get("run", "")] == [
+        'envstack unlock "$STACK" --check']
+    assert [s["run"] for s in unlock["steps"] if "envstack unlock" in s.get("run", "")] == [
+        'envstack unlock "$STACK" --yes']
+    assert unlock["concurrency"] == {"group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
+    assert unlock["environment"] == "${{ fromJSON(needs.check.outputs.stack).environment }}"
+    assert "AWS_ROLE_ARN_" in setup_steps(unlock)[0]["with"]["aws-role-arn"]  # the deploy role: it may delete locks
+    assert cli.parser().parse_args(["unlock", "prod"]).run.__module__ == "envstack.ops.locks"
+
+
+@pytest.mark.parametrize(("stack", "ok"), [("prod", True), ("nope", False)])
+def test_the_unlock_workflow_finds_the_stacks_variables(tmp_path, stack, ok):
+    step = next(s for s in FILES["unlock-stack.yml"]["jobs"]["check"]["steps"] if s.get("id") == "stack")
+    entries = [info.matrix_entry() for info in INFOS.values()]
+    if stack == "prod":
+        stack = next(s for s, info in INFOS.items() if info.environment == "prod")
+    output = tmp_path / "output"
+    fake = f"cat <<'JSON'\n{json.dumps(entries)}\nJSON"
+    ran = run_bash(step["run"], {"STACK": stack, "GITHUB_OUTPUT": str(output)}, tmp_path, {"envstack": fake},
+                   cwd=tmp_path)
+    assert (ran.returncode == 0) == ok, ran.stderr
+    if ok:
+        assert json.loads(output.read_text().removeprefix("stack="))["stack"] == stack
+    else:
+        assert "unknown stack 'nope'" in ran.stderr
 
 
 # --- review stacks ----------------------------------------------------------------------------------------------------
