@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 from policies.facts import IAM_AUTH_MINIMUM  # one table with the pack's cache-iam-auth-requirements rule
 
 from .base import Model, integer_as_text, major_upgrades_apply_now
+from .sizes import cache_node_type
 from .windows import check_apart, daily, weekly, window
 
 Engine = Literal["redis", "valkey"]
@@ -72,7 +73,7 @@ class CacheConfig(Model):
     def _node_type_shape(cls, node_type: str) -> str:
         if not _NODE_TYPE.match(node_type):
             raise ValueError("expected an ElastiCache node type such as 'cache.t4g.micro' or 'cache.m7g.large'")
-        return node_type
+        return cache_node_type(node_type)
 
     @field_validator("automatic_failover")
     @classmethod

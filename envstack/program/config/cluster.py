@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from ..paths import ADDON_VERSIONS_FILE
 from .base import Model, matches
+from .sizes import ec2_instance_type
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -80,7 +81,8 @@ def _identity_center_path(arn: str) -> str:
 RoleArn = Annotated[str, AfterValidator(matches(_ROLE_ARN, "an IAM role ARN such as "
                                                            "arn:aws:iam::123456789012:role/platform-admin")),
                     AfterValidator(_not_service_linked), AfterValidator(_identity_center_path)]
-InstanceType = Annotated[str, AfterValidator(matches(_INSTANCE_TYPE, "an EC2 instance type such as m7i.large"))]
+InstanceType = Annotated[str, AfterValidator(matches(_INSTANCE_TYPE, "an EC2 instance type such as m7i.large")),
+                         AfterValidator(ec2_instance_type)]
 LabelKey = Annotated[str, AfterValidator(matches(_LABEL_KEY, "a Kubernetes label key such as workload or "
                                                              "example.com/tier"))]
 Namespace = Annotated[str, AfterValidator(matches(_DNS_LABEL, "a lowercase DNS label such as app"))]

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from .base import Model, integer_as_text, major_upgrades_apply_now
+from .sizes import rds_instance_class
 from .windows import check_apart, daily, weekly, window
 
 POSTGRES_MAJORS = (16, 17)
@@ -93,7 +94,7 @@ class DatabaseConfig(Model):
     def _instance_class_shape(cls, instance_class: str) -> str:
         if not _INSTANCE_CLASS.match(instance_class):
             raise ValueError("expected an RDS instance class such as 'db.t4g.micro' or 'db.m7g.large'")
-        return instance_class
+        return rds_instance_class(instance_class)
 
     @field_validator("max_allocated_storage_gb")
     @classmethod
