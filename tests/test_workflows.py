@@ -686,7 +686,8 @@ def test_the_diff_comment_is_one_comment_updated_in_place_from_this_repositorys_
     script = next(s["run"] for s in job["steps"] if "run" in s)
     assert "--method PATCH" in script and "startswith" in script  # finds its own comment by the marker
     assert [j for j, other in FILES["pull-request.yml"]["jobs"].items() if job_writes_pull_requests(other)] == [
-        "preview", "diff-comment"]
+        "diff-comment"]  # one comment per pull request: pulumi/actions comments nowhere
+    assert not [s for _, _, s in pulumi_steps() if str(s["with"].get("comment-on-pr", "false")) != "false"]
 
 
 def comment_step() -> dict[str, Any]:
@@ -720,6 +721,8 @@ def test_the_diff_comment_stays_under_githubs_limit_and_is_updated_in_place(tmp_
     assert ("Every stack's whole diff is in the job summaries of https://github.com/acme/envstack/actions/runs/9"
             in body) == cut
     assert ("### prod" in body) != cut and body.count("```") % 2 == 0
+    assert ("pulumi preview (where its preview role is configured) is in the job summaries of "
+            "https://github.com/acme/envstack/actions/runs/9" in body) != cut  # the previews' place
 
 
 def test_previews_only_for_branches_of_this_repository_with_a_role():
@@ -732,7 +735,9 @@ def test_previews_only_for_branches_of_this_repository_with_a_role():
     assert evaluate(called["if"].removesuffix(" != ''"), inputs, {}) == ""
     assert evaluate(called["if"].removesuffix(" != ''"), inputs, {variable: "role"}) == "role"
     step = next(s for s in called["steps"] if PULUMI_ACTION.match(s.get("uses", "")))
-    assert step["with"]["command"] == "preview" and step["with"]["comment-on-pr"] is True
+    # the whole preview in the job summary; the pull request's one comment (the diff) points there
+    assert step["with"]["command"] == "preview" and step["with"]["comment-on-summary"] is True
+    assert "comment-on-pr" not in step["with"] and "pull-requests" not in called["permissions"]
 
 
 # --- merge to main ----------------------------------------------------------------------------------------------------
