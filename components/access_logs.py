@@ -35,16 +35,28 @@ LOG_DELIVERY = "delivery.logs.amazonaws.com"
 
 
 @dataclass(frozen=True)
-class AccessLogArgs:
-    prefix: str = "alb"
-    writer: LogWriter = "elb"
-    kind: str = "alb-logs"  # in the bucket's name: <name_prefix>-<kind>-<suffix>
-    expiration_days: int = 90
-    transitions: tuple[Transition, ...] = ()
-    versioning: bool = False
-    force_destroy: bool = False  # let `pulumi destroy` empty the bucket: disposable environments only
-    name_prefix: str = "envstack"
-    protect: bool = False
+class LogLifecycle:
+    """Where the logs go in the bucket and how long they stay: what a stack configures."""
+
+    prefix: str
+    expiration_days: int
+    transitions: tuple[Transition, ...]
+    versioning: bool
+    force_destroy: bool  # let `pulumi destroy` empty the bucket: disposable environments only
+
+
+@dataclass(frozen=True)
+class AccessLogArgs(LogLifecycle):
+    """A lifecycle, and what the owning component knows: who writes, the bucket's kind, its stack and protection."""
+
+    writer: LogWriter
+    kind: str  # in the bucket's name: <name_prefix>-<kind>-<suffix>
+    name_prefix: str
+    protect: bool
+
+    @classmethod
+    def of(cls, lifecycle: LogLifecycle, **owner: Any) -> "AccessLogArgs":
+        return cls(**vars(lifecycle), **owner)
 
     @property
     def bucket_prefix(self) -> str:

@@ -36,10 +36,10 @@ Statement = Callable[[str, str], dict[str, Any]]
 
 @dataclass(frozen=True)
 class AlertsArgs:
-    name_prefix: str = "envstack"  # the topic is `<name_prefix>-alerts`
-    notification_emails: tuple[str, ...] = ()
-    anomaly_detection: bool = False  # Cost Anomaly Detection publishes too
-    protect: bool = False
+    name_prefix: str  # the topic is `<name_prefix>-alerts`
+    notification_emails: tuple[str, ...]
+    anomaly_detection: bool  # Cost Anomaly Detection publishes too
+    protect: bool
 
     @property
     def warnings(self) -> list[str]:

@@ -48,28 +48,28 @@ def parameter_group_family(engine: Engine, engine_version: str) -> str:
 class CacheArgs:
     vpc_id: pulumi.Input[str]
     subnet_group_name: pulumi.Input[str]
-    name_prefix: str = "envstack"
-    engine: Engine = "valkey"
-    engine_version: str = "8.0"
-    node_type: str = "cache.m7g.large"
-    nodes: int = 2
-    automatic_failover: bool = True
-    multi_az: bool = True
-    snapshot_retention_days: int = 7
-    snapshot_window: str = "04:00-05:00"
-    maintenance_window: str = "sun:06:00-sun:07:00"
-    final_snapshot: bool = True
+    name_prefix: str
+    engine: Engine
+    engine_version: str
+    node_type: str
+    nodes: int
+    automatic_failover: bool
+    multi_az: bool
+    snapshot_retention_days: int
+    snapshot_window: str
+    maintenance_window: str
+    final_snapshot: bool
     # ElastiCache guide, "Log delivery": every log delivery change needs apply-immediately (the provider sends the
     # resource's value: hashicorp/terraform-provider-aws#49842); other changes wait for the maintenance window.
-    apply_immediately: bool = False
+    apply_immediately: bool
     # The configuration's consent to a change of engine major or engine (the parameter group's family) in this
     # deploy; ElastiCache has no such flag, so it is only shown (`envstack preflight` compares with the running group).
-    allow_major_version_upgrade: bool = False
-    protect: bool = True
-    log_retention_days: int = 90
+    allow_major_version_upgrade: bool
+    protect: bool
+    log_retention_days: int
     # An unencrypted topic with an aws:SourceOwner policy (ElastiCache guide, "Event Notifications and Amazon SNS"):
     # Alerts.cache_events_topic_arn; deployability rule elasticache-notification-topic.
-    notification_topic_arn: pulumi.Input[str] | None = None
+    notification_topic_arn: pulumi.Input[str] | None
 
 
 class Cache(DataStore):

@@ -22,7 +22,7 @@ the nodes (the ALB on a NodePort) and what the nodes may reach (the database, th
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import pulumi
@@ -35,7 +35,6 @@ from policies.facts import DEPLOYER_ENTRY_TAG
 from .base import Component, policy_document
 from .connections import Connections
 
-LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CI_DEPLOYER_GROUP = "envstack:ci-deployers"
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -55,41 +54,40 @@ ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssocia
 
 @dataclass(frozen=True)
 class NodeGroupSpec:
-    name: str = "main"
-    instance_types: tuple[str, ...] = ("t3.medium",)
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-    ami_type: str = "AL2023_x86_64_STANDARD"
-    min_size: int = 1
-    max_size: int = 3
-    desired_size: int = 1
-    disk_size_gib: int = 20
-    max_unavailable: int = 1
-    labels: Mapping[str, str] = field(default_factory=dict)
+    name: str
+    instance_types: tuple[str, ...]
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
+    ami_type: str
+    min_size: int
+    max_size: int
+    desired_size: int
+    disk_size_gib: int
+    max_unavailable: int
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: Sequence[pulumi.Input[str]]
-    name: str = "envstack"  # the EKS cluster's physical name
-    version: str = "1.35"
-    upgrade_policy: Literal["STANDARD", "EXTENDED"] = "STANDARD"
-    endpoint_public_access: bool = False
-    public_access_cidrs: tuple[str, ...] = ()
-    api_access_cidrs: tuple[str, ...] = ()  # private networks (runners, VPN) that reach the private endpoint
-    deployer_role_arn: str | None = None  # the role `pulumi up` runs as: cluster admin (it applies the baseline)
-    admin_role_arns: tuple[str, ...] = ()
-    ci_deployer_role_arns: tuple[str, ...] = ()
-    viewer_role_arns: tuple[str, ...] = ()  # read-only roles (CI previews and drift): AmazonEKSAdminViewPolicy
-    ci_deployer_group: str = CI_DEPLOYER_GROUP
-    log_types: tuple[str, ...] = LOG_TYPES
-    log_retention_days: int = 90
-    node_groups: tuple[NodeGroupSpec, ...] = (NodeGroupSpec(),)
-    addon_versions: Mapping[str, str] = field(default_factory=dict)  # EKS add-on name -> version
-    deletion_protection: bool = False
-    protect: bool = False  # the KMS keys
-    tags: Mapping[str, str] = field(default_factory=dict)  # for launch template tag specifications
-    permissions_boundary: str | None = None  # carried by the cluster, node and IRSA roles
+    name: str  # the EKS cluster's physical name
+    version: str
+    upgrade_policy: Literal["STANDARD", "EXTENDED"]
+    endpoint_public_access: bool
+    public_access_cidrs: tuple[str, ...]
+    api_access_cidrs: tuple[str, ...]  # private networks (runners, VPN) that reach the private endpoint
+    deployer_role_arn: str | None  # the role `pulumi up` runs as: cluster admin (it applies the baseline)
+    admin_role_arns: tuple[str, ...]
+    ci_deployer_role_arns: tuple[str, ...]
+    viewer_role_arns: tuple[str, ...]  # read-only roles (CI previews and drift): AmazonEKSAdminViewPolicy
+    log_types: tuple[str, ...]
+    log_retention_days: int
+    node_groups: tuple[NodeGroupSpec, ...]
+    addon_versions: Mapping[str, str]  # EKS add-on name -> version
+    deletion_protection: bool
+    protect: bool  # the KMS keys
+    tags: Mapping[str, str]  # for launch template tag specifications
+    permissions_boundary: str | None  # carried by the cluster, node and IRSA roles
 
 
 def _cluster_wide(role_arn: str, association: str, policy: str,
@@ -294,7 +292,7 @@ class Cluster(Component):
         admins = {access_entry_key("admin", arn): _cluster_admin(arn) for arn in a.admin_role_arns}
         # CI deployers get no EKS access policy: their rights are the namespaced RBAC of the cluster baseline.
         deployers = {access_entry_key("ci-deployer", arn): eks.AccessEntryArgs(
-            principal_arn=arn, kubernetes_groups=[a.ci_deployer_group]) for arn in a.ci_deployer_role_arns}
+            principal_arn=arn, kubernetes_groups=[CI_DEPLOYER_GROUP]) for arn in a.ci_deployer_role_arns}
         # Read-only roles (always keyed by role name: they have no positional names to alias).
         viewers = {access_entry_key("viewer", arn): _cluster_viewer(arn) for arn in a.viewer_role_arns}
         return {**deployer, **admins, **deployers, **viewers}

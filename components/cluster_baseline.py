@@ -19,7 +19,7 @@ capacity    a ResourceQuota (no LoadBalancer Services: the ALB is the way in) an
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
@@ -69,6 +69,7 @@ POD_IDENTITY_AGENT = "169.254.170.23/32"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"  # the label the API server sets on every namespace
 STORAGE_CLASS = "gp3"
 EXPOSURE_POLICY = "envstack-service-exposure"
+SERVICE_ACCOUNT = "app"  # made in every application namespace: the one workload identity trusts
 LOCAL_TRAFFIC_MESSAGE = (
     "a NodePort Service must set externalTrafficPolicy: Local: with Cluster (the default) kube-proxy forwards the load "
     "balancer's requests to pods on other nodes with the node's address as source, which the allow-load-balancer "
@@ -77,46 +78,43 @@ LOCAL_TRAFFIC_MESSAGE = (
 
 @dataclass(frozen=True)
 class PodSecurity:
-    enforce: Level = "restricted"
-    warn: Level = "restricted"
-    audit: Level = "restricted"
+    enforce: Level
+    warn: Level
+    audit: Level
 
 
 @dataclass(frozen=True)
 class Quota:
-    requests_cpu: str = "2"
-    requests_memory: str = "4Gi"
-    limits_cpu: str = "4"
-    limits_memory: str = "8Gi"
-    pods: int = 40
+    requests_cpu: str
+    requests_memory: str
+    limits_cpu: str
+    limits_memory: str
+    pods: int
 
 
 @dataclass(frozen=True)
 class ContainerLimits:
-    default_request_cpu: str = "100m"
-    default_request_memory: str = "128Mi"
-    default_limit_cpu: str = "500m"
-    default_limit_memory: str = "512Mi"
-    max_cpu: str = "2"
-    max_memory: str = "4Gi"
+    default_request_cpu: str
+    default_request_memory: str
+    default_limit_cpu: str
+    default_limit_memory: str
+    max_cpu: str
+    max_memory: str
 
 
 @dataclass(frozen=True)
 class BaselineArgs:
-    namespaces: tuple[str, ...] = ("app",)
-    app_port: int = 8080
-    service_account: str = "app"
-    pod_security: PodSecurity = PodSecurity()
-    pod_security_version: str = "latest"  # e.g. "v1.35": the policy does not change under the namespace's feet
-    quota: Quota = Quota()
-    container_limits: ContainerLimits = ContainerLimits()
-    load_balancer_cidrs: tuple[str, ...] = ()  # where the ALB lives (the public subnets)
-    node_port: int = 30080  # the one NodePort a Service may use: the load balancer's target port
-    data_cidrs: tuple[str, ...] = ()  # where the database and the cache live (the isolated subnets)
-    data_ports: tuple[int, ...] = (5432, 6379)
-    https_egress_cidrs: tuple[str, ...] = ()  # where pods may call HTTPS APIs (AWS STS, Secrets Manager, ECR...)
-    ci_deployer_group: str = CI_DEPLOYER_GROUP
-    extra_labels: dict[str, str] = field(default_factory=dict)
+    namespaces: tuple[str, ...]
+    app_port: int
+    pod_security: PodSecurity
+    pod_security_version: str  # e.g. "v1.35": the policy does not change under the namespace's feet
+    quota: Quota
+    container_limits: ContainerLimits
+    load_balancer_cidrs: tuple[str, ...]  # where the ALB lives (the public subnets)
+    node_port: int  # the one NodePort a Service may use: the load balancer's target port
+    data_cidrs: tuple[str, ...]  # where the database and the cache live (the isolated subnets)
+    data_ports: tuple[int, ...]  # the database's and the cache's
+    https_egress_cidrs: tuple[str, ...]  # where pods may call HTTPS APIs (AWS STS, Secrets Manager, ECR...)
 
 
 def _rules(grants: dict[str, list[str]], verbs: list[str]) -> list[PolicyRuleArgs]:
@@ -156,7 +154,7 @@ class ClusterBaseline(Component):
     def _meta(self, name: str, namespace: pulumi.Input[str] | None = None, labels: dict[str, str] | None = None,
               annotations: dict[str, str] | None = None) -> ObjectMetaArgs:
         return ObjectMetaArgs(name=name, namespace=namespace, annotations=annotations,
-                              labels={**MANAGED_BY, **self._args.extra_labels, **(labels or {})})
+                              labels={**MANAGED_BY, **(labels or {})})
 
     def _namespace(self, name: str) -> k8s.core.v1.Namespace:
         psa = self._args.pod_security
@@ -217,13 +215,12 @@ class ClusterBaseline(Component):
             role_ref=RoleRefArgs(api_group=RBAC_GROUP, kind="Role", name=role), opts=self._opts())
 
     def _rbac(self, key: str, ns: pulumi.Input[str]) -> None:
-        a = self._args
-        account = k8s.core.v1.ServiceAccount(f"{self.label}-{key}-{a.service_account}",
-                                             metadata=self._meta(a.service_account, ns), opts=self._opts())
-        self._role(key, ns, f"{a.service_account}-read-only", _rules(APP_READS, READ),
+        account = k8s.core.v1.ServiceAccount(f"{self.label}-{key}-{SERVICE_ACCOUNT}",
+                                             metadata=self._meta(SERVICE_ACCOUNT, ns), opts=self._opts())
+        self._role(key, ns, f"{SERVICE_ACCOUNT}-read-only", _rules(APP_READS, READ),
                    SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=ns))
         self._role(key, ns, "ci-deployer", _rules(CI_WRITES, WRITE) + _rules(CI_READS, READ),
-                   SubjectArgs(kind="Group", name=a.ci_deployer_group, api_group=RBAC_GROUP))
+                   SubjectArgs(kind="Group", name=CI_DEPLOYER_GROUP, api_group=RBAC_GROUP))
 
     def _capacity(self, key: str, ns: pulumi.Input[str]) -> None:
         q, c = self._args.quota, self._args.container_limits

@@ -60,32 +60,32 @@ def parameters(engine_version: str, slow_query_ms: int) -> list[dict[str, str]]:
 class DatabaseArgs:
     vpc_id: pulumi.Input[str]
     subnet_group_name: pulumi.Input[str]
-    name_prefix: str = "envstack"
-    engine_version: str = "17"  # a major: minor versions follow with auto_minor_version_upgrade, without drift
-    instance_class: str = "db.m7g.large"
-    allocated_storage_gb: int = 20
-    max_allocated_storage_gb: int = 100  # 0: no storage autoscaling
-    multi_az: bool = True
-    database_name: str = "app"
-    master_username: str = "envstack_admin"
-    application_user: str = "app"  # logs in with IAM (rds_iam), never with a password
-    backup_retention_days: int = 30
-    backup_window: str = "03:00-04:00"
-    maintenance_window: str = "sun:05:00-sun:06:00"
-    deletion_protection: bool = True
-    allow_major_version_upgrade: bool = False  # RDS refuses a change of engineVersion's major without it
+    name_prefix: str
+    engine_version: str  # a major: minor versions follow with auto_minor_version_upgrade, without drift
+    instance_class: str
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int  # 0: no storage autoscaling
+    multi_az: bool
+    database_name: str
+    master_username: str
+    application_user: str  # logs in with IAM (rds_iam), never with a password
+    backup_retention_days: int
+    backup_window: str
+    maintenance_window: str
+    deletion_protection: bool
+    allow_major_version_upgrade: bool  # RDS refuses a change of engineVersion's major without it
     # RDS guide, "Modifying an Amazon RDS DB instance": without it, class, storage, engine version, Multi-AZ, ...
     # changes are pending until the maintenance window (and the preview shows them until then).
-    apply_immediately: bool = False
-    skip_final_snapshot: bool = False
-    delete_automated_backups: bool = False
-    protect: bool = True
-    performance_insights_retention_days: int = 7
-    monitoring_interval_seconds: int = 60
-    permissions_boundary: str | None = None  # carried by the enhanced monitoring role
-    slow_query_ms: int = 500
-    log_retention_days: int = 90
-    alert_topic_arn: pulumi.Input[str] | None = None  # None: no RDS event subscription
+    apply_immediately: bool
+    skip_final_snapshot: bool
+    delete_automated_backups: bool
+    protect: bool
+    performance_insights_retention_days: int
+    monitoring_interval_seconds: int
+    permissions_boundary: str | None  # carried by the enhanced monitoring role
+    slow_query_ms: int
+    log_retention_days: int
+    alert_topic_arn: pulumi.Input[str] | None  # None: no RDS event subscription
 
 
 class Database(DataStore):

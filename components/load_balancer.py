@@ -10,7 +10,7 @@ they are replaced. Access logs go to an AccessLogBucket this component owns.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -18,12 +18,11 @@ import pulumi_aws as aws
 
 from policies.facts import INTERNET_INGRESS, INTERNET_TAG
 
-from .access_logs import LOG_DELIVERY, AccessLogArgs, AccessLogBucket
+from .access_logs import LOG_DELIVERY, AccessLogArgs, AccessLogBucket, LogLifecycle
 from .base import Component, policy_document
 from .connections import Connections
 
 HTTPS_PORT, HTTP_PORT = 443, 80
-TLS13_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3, and TLS 1.2 for older clients
 # AWS managed rule groups, in evaluation order around the rate limit (cheap IP reputation first).
 IP_REPUTATION = "AWSManagedRulesAmazonIpReputationList"
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
@@ -34,45 +33,45 @@ REDACTED_HEADERS = ("authorization", "cookie")
 
 @dataclass(frozen=True)
 class HealthCheck:
-    path: str = "/healthz"
-    matcher: str = "200-399"
-    interval_seconds: int = 15
-    timeout_seconds: int = 5
-    healthy_threshold: int = 3
-    unhealthy_threshold: int = 3
+    path: str
+    matcher: str
+    interval_seconds: int
+    timeout_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
 
 
 @dataclass(frozen=True)
 class WafArgs:
-    enabled: bool = True
-    rate_limit: int = 2000  # requests per client IP per window
-    rate_limit_window_seconds: int = 300
+    enabled: bool
+    rate_limit: int  # requests per client IP per window
+    rate_limit_window_seconds: int
     # Rules of the common rule set that count instead of block. WAF Developer Guide, "Core rule set (CRS) managed
     # rule group": SizeRestrictions_BODY blocks bodies over 8 KB, and an ALB's WAF inspects only the first 8 KB
     # ("Oversize web request components"), so by default it would block every larger upload.
-    counted_rules: tuple[str, ...] = ("SizeRestrictions_BODY",)
-    logging: bool = False
-    log_retention_days: int = 90
+    counted_rules: tuple[str, ...]
+    logging: bool
+    log_retention_days: int
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadBalancerArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]  # public subnets, at least two AZs
-    tls: bool = True
-    certificate_arn: str | None = None  # required when tls
-    ssl_policy: str = TLS13_POLICY
-    allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    idle_timeout_seconds: int = 60
-    desync_mitigation_mode: str = "defensive"
-    deletion_protection: bool = True
-    target_port: int = 30080  # the NodePort of the application's Service
-    deregistration_delay_seconds: int = 30
-    health_check: HealthCheck = field(default_factory=HealthCheck)
-    waf: WafArgs = field(default_factory=WafArgs)
-    access_logs: AccessLogArgs = field(default_factory=AccessLogArgs)
-    name_prefix: str = "envstack"
-    protect: bool = False  # the access-log bucket survives `pulumi destroy`
+    tls: bool
+    certificate_arn: str | None  # required when tls
+    ssl_policy: str
+    allowed_cidrs: tuple[str, ...]
+    idle_timeout_seconds: int
+    desync_mitigation_mode: str
+    deletion_protection: bool
+    target_port: int  # the NodePort of the application's Service
+    deregistration_delay_seconds: int
+    health_check: HealthCheck
+    waf: WafArgs
+    access_logs: LogLifecycle
+    name_prefix: str
+    protect: bool  # the access-log bucket survives `pulumi destroy`
 
 
 class LoadBalancer(Component):
@@ -94,7 +93,8 @@ class LoadBalancer(Component):
         self.listener_port = HTTPS_PORT if args.tls else HTTP_PORT
         self.target_port = args.target_port  # the NodePort: `allow(load_balancer, cluster, port=...)`
         self.logs = AccessLogBucket(
-            f"{name}-access-logs", replace(args.access_logs, name_prefix=args.name_prefix, protect=self.protect),
+            f"{name}-access-logs", AccessLogArgs.of(args.access_logs, writer="elb", kind="alb-logs",
+                                                    name_prefix=args.name_prefix, protect=self.protect),
             self.child())
         self.security_group = self._security_group()
         self.connections = Connections(owner=self, label="alb", security_group_id=self.security_group.id,

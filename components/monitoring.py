@@ -18,7 +18,7 @@ design; what matters is that some target is healthy.
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -75,12 +75,8 @@ PRESETS: tuple[AlarmPreset, ...] = (
     AlarmPreset("eksNodeCpuPercent", "nodeGroup", "AWS/EC2", "CPUUtilization", ABOVE, period=300),
     AlarmPreset("eksNodeStatusCheckFailures", "nodeGroup", "AWS/EC2", "StatusCheckFailed", ABOVE, "Maximum", 300),
 )
-DEFAULT_THRESHOLDS: Mapping[str, float] = {
-    "rdsCpuPercent": 80, "rdsFreeStorageGb": 10, "rdsFreeableMemoryMb": 256, "rdsConnections": 300,
-    "redisEngineCpuPercent": 80, "redisMemoryPercent": 80, "redisEvictions": 10, "redisConnections": 2000,
-    "albElb5xx": 10, "albTarget5xx": 10, "albP99Seconds": 1.5, "albMinHealthyHosts": 1,
-    "natPortAllocationErrors": 0, "eksNodeCpuPercent": 80, "eksNodeStatusCheckFailures": 0,
-}
+
+
 def member_cluster_ids(replication_group_id: pulumi.Input[str], nodes: int) -> list[pulumi.Output[str]]:
     """ElastiCache names a (cluster-mode disabled) replication group's nodes <id>-001, <id>-002, ...; its metrics
     are published per node (CacheClusterId)."""
@@ -91,12 +87,12 @@ def member_cluster_ids(replication_group_id: pulumi.Input[str], nodes: int) -> l
 class MonitoringTargets:
     """What the stack has to watch; every list may be empty."""
 
-    db_instance_ids: Sequence[pulumi.Input[str]] = ()
-    cache_cluster_ids: Sequence[pulumi.Input[str]] = ()  # replication group members: see member_cluster_ids
-    load_balancer_arn_suffix: pulumi.Input[str] | None = None
-    target_group_arn_suffixes: Sequence[pulumi.Input[str]] = ()  # target groups of that load balancer
-    nat_gateway_ids: Sequence[pulumi.Input[str]] = ()
-    node_group_asg_names: Sequence[pulumi.Input[str]] = ()  # one autoscaling group per EKS managed node group
+    db_instance_ids: Sequence[pulumi.Input[str]]
+    cache_cluster_ids: Sequence[pulumi.Input[str]]  # replication group members: see member_cluster_ids
+    load_balancer_arn_suffix: pulumi.Input[str] | None
+    target_group_arn_suffixes: Sequence[pulumi.Input[str]]  # target groups of that load balancer
+    nat_gateway_ids: Sequence[pulumi.Input[str]]
+    node_group_asg_names: Sequence[pulumi.Input[str]]  # one autoscaling group per EKS managed node group
 
     def dimensions(self) -> dict[str, list[Dimensions]]:
         lb = self.load_balancer_arn_suffix
@@ -116,19 +112,19 @@ class MonitoringArgs:
     stack: str
     name_prefix: str  # physical names: envstack-<stack>
     alert_topic_arn: pulumi.Input[str]  # Alerts.topic_arn: alarms, budget and anomaly detection notify it
-    region: str = "us-west-2"
-    targets: MonitoringTargets = field(default_factory=MonitoringTargets)
-    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    evaluation_periods: int = 3
-    datapoints_to_alarm: int = 2
-    monthly_budget_usd: float = 100.0
-    anomaly_detection: bool = False
-    anomaly_threshold_usd: float = 50.0
-    deployment_record: DeploymentRecord | None = None
+    region: str
+    targets: MonitoringTargets
+    thresholds: Mapping[str, float]
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    monthly_budget_usd: float
+    anomaly_detection: bool
+    anomaly_threshold_usd: float
+    deployment_record: DeploymentRecord | None
     # What the deployment record waits for: every other component of the stack. Written last, it names a commit only
     # once everything else of that update succeeded (a failed update stops before it), so `envstack promote` and the
     # post-deploy check never take a commit that did not deploy.
-    record_after: Sequence[pulumi.Resource] = ()
+    record_after: Sequence[pulumi.Resource]
 
     @property
     def cost_tag(self) -> tuple[str, str]:

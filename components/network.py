@@ -13,7 +13,7 @@ an existing subnet.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any, Literal
 
@@ -54,10 +54,10 @@ class FlowLogs:
     """What the VPC's flow logs record and where they go. CloudWatch Logs ingests vended logs at twice the price of
     delivery to S3, and 600 s aggregation writes up to ten times fewer records than 60 s for long-lived flows."""
 
-    traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
-    aggregation_seconds: Literal[60, 600] = 600
-    destination: Literal["cloud-watch-logs", "s3"] = "cloud-watch-logs"
-    retention_days: int = 14  # the log group's retention, or the bucket's expiry
+    traffic: Literal["ALL", "ACCEPT", "REJECT"]
+    aggregation_seconds: Literal[60, 600]
+    destination: Literal["cloud-watch-logs", "s3"]
+    retention_days: int  # the log group's retention, or the bucket's expiry
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,16 @@ class TransitGateway:
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    cidr: str = "10.0.0.0/16"
-    az_count: int = 2
-    nat_gateways: NatGateways = "single"
-    flow_logs: FlowLogs = field(default_factory=FlowLogs)
-    region: str = "us-west-2"
-    name_prefix: str = "envstack"  # for Name tags: envstack-prod-private-us-west-2a
-    protect: bool = False  # protect the flow-log encryption key and bucket
-    interface_endpoints: tuple[str, ...] = ()  # AWS service short names: "sts", "ecr.api", ...
-    transit_gateway: TransitGateway | None = None
-    permissions_boundary: str | None = None  # carried by the flow logs role
+    cidr: str
+    az_count: int
+    nat_gateways: NatGateways
+    flow_logs: FlowLogs
+    region: str
+    name_prefix: str  # for Name tags: envstack-prod-private-us-west-2a
+    protect: bool  # protect the flow-log encryption key and bucket
+    interface_endpoints: tuple[str, ...]  # AWS service short names: "sts", "ecr.api", ...
+    transit_gateway: TransitGateway | None
+    permissions_boundary: str | None  # carried by the flow logs role
 
 
 class Network(Component):
@@ -296,7 +296,7 @@ class Network(Component):
         args = self._args
         bucket = AccessLogBucket(
             f"{self.label}-flow-logs", AccessLogArgs(
-                prefix=FLOW_LOG_PREFIX, writer="log-delivery", kind="flow-logs", versioning=True,
+                prefix=FLOW_LOG_PREFIX, writer="log-delivery", kind="flow-logs", transitions=(), versioning=True,
                 expiration_days=args.flow_logs.retention_days, force_destroy=not args.protect,
                 name_prefix=args.name_prefix, protect=args.protect),
             self.child(), token="envstack:network:FlowLogBucket")

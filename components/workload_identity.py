@@ -52,10 +52,10 @@ def connect_policy(grants: Sequence[tuple[str, list[str]]]) -> str:
 class WorkloadIdentityArgs:
     cluster_name: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
-    namespaces: tuple[str, ...] = ("app",)
-    service_account: str = "app"  # the baseline creates it in every application namespace
-    grants: Sequence[IamConnect] = ()  # what the application roles may log in to
-    permissions_boundary: str | None = None  # carried by every application role
+    namespaces: tuple[str, ...]
+    service_account: str  # the baseline creates it in every application namespace
+    grants: Sequence[IamConnect]  # what the application roles may log in to
+    permissions_boundary: str | None  # carried by every application role
 
 
 class WorkloadIdentity(Component):

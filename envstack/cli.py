@@ -123,7 +123,7 @@ def parser() -> argparse.ArgumentParser:
                                                         "running the program (well under a second)", checks=True)
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every Pulumi.<stack>.yaml)")
     p = command("config", lazy(".tools.effective:config_command"), "a stack's effective configuration, each value with "
-                                                              "where it comes from (stack file, profile, default)")
+                                                              "where it comes from (stack file, profile, add-on pins)")
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--json", action="store_true", help="print [{key, value, source}] as JSON")
     p = command("synth", synth, "run a stack's program offline under Pulumi's mocks", checks=True)

@@ -19,7 +19,8 @@ import pytest
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-from envstack.program.config import load_profile, pulumi_source
+from envstack.program.config import StackConfig, load_profile, load_stack_config, pulumi_source
+from envstack.program.config.base import deep_merge
 from envstack.program.config.files import project_defaults, stack_file_config
 from envstack.program.stack_names import present
 from envstack.tools.mocks import AwsMocks
@@ -81,6 +82,35 @@ def with_overrides(stack: str, **overrides: Any) -> dict[str, Any]:
 def synth_with(stack: str, **overrides: Any) -> Synthesis:
     """The fixture stack with `envstack:<key>` values replaced (see with_overrides), synthesized."""
     return synthesize_config(stack, with_overrides(stack, **overrides))
+
+
+# What a stack file names itself (ownership, its account, the runners that reach a private API endpoint through a
+# transit gateway, who reaches a public one): with an environment's profile, a whole configuration.
+STACK_FILE = {
+    "owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack",
+    "allowedAccountIds": ["111111111111"],
+    "network": {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["10.250.0.0/24"]}},
+    "cluster": {"publicAccessCidrs": ["52.94.0.0/22"], "apiAccessCidrs": ["10.250.0.0/24"],
+                "deployerRoleArn": "arn:aws:iam::111111111111:role/envstack-deployer"},
+}
+
+
+def certificate(region: str) -> str:
+    return f"arn:aws:acm:{region}:111111111111:certificate/00000000-0000-4000-8000-000000000000"
+
+
+def profile_config(environment: str = "prod", stack: str = "unit", region: str = "us-west-2",
+                   **overrides: Any) -> StackConfig:
+    """The environment's profile with STACK_FILE (TLS with a certificate of the region) and `overrides` (envstack:
+    keys): what arguments.py builds a component's arguments from, for tests that build one component alone."""
+    stack_file = {"environment": environment, **STACK_FILE,
+                  "loadBalancer": {"tls": True, "certificateArn": certificate(region)}}
+    return load_stack_config(stack, deep_merge(stack_file, overrides), region)
+
+
+def kubernetes_version(environment: str = "dev") -> str:
+    """The Kubernetes minor the environment's profile runs (the profiles are the one place it is written)."""
+    return str(load_profile(environment).settings["cluster"]["version"])
 
 
 def region(synthesis: Synthesis) -> str:

@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from conftest import kubernetes_version
 
 from envstack import cli
 from envstack.tools import synth as synth_module
@@ -321,10 +322,17 @@ def test_config_shows_each_effective_value_with_where_it_comes_from(capsys, chec
     profiles = "envstack/program/profiles"
     assert found["envstack:network.cidr"] == ("10.0.0.0/16", f"{profiles}/dev.yaml")  # ...merged key by key
     assert found["envstack:cluster.baseline.httpsEgressCidrs"] == (["0.0.0.0/0"], f"{profiles}/common.yaml")
-    assert found["envstack:cluster.addonVersions.coredns"][1] == "envstack/program/addon_versions.yaml (1.35)"
-    assert found["envstack:monitoring.anomalyThresholdUsd"] == (50, "default")
+    pins = f"envstack/program/addon_versions.yaml ({kubernetes_version('dev')})"
+    assert found["envstack:cluster.addonVersions.coredns"][1] == pins
+    assert found["envstack:monitoring.anomalyThresholdUsd"][1] == f"{profiles}/common.yaml"
     assert found["aws:region"] == ("us-west-2", "Pulumi.dev.yaml")
-    assert found["envstack:allowedAccountIds"] == ([], "default")
+    assert found["envstack:allowedAccountIds"] == ([], f"{profiles}/common.yaml")
+    assert found["envstack:cluster.nodeGroups.main.amiType"][1] == \
+        f"{profiles}/common.yaml (cluster.nodeGroupDefaults)"
+    assert {source for _, source in found.values()} <= {"Pulumi.dev.yaml", "Pulumi.yaml", f"{profiles}/dev.yaml",
+                                                        f"{profiles}/common.yaml",
+                                                        f"{profiles}/common.yaml (cluster.nodeGroupDefaults)",
+                                                        pins}
     assert not [key for key in found if key.startswith(("envstack:stack", "envstack:project", "envstack:region"))]
 
     code, stdout, _ = run(capsys, "config", "dev")

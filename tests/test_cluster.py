@@ -2,28 +2,28 @@
 configuration errors and production guardrails."""
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pulumi
 import pulumi_eks as eks
 import pytest
 import yaml
-from conftest import FIXTURES, STACKS, stack_config, synth, synth_with
+from conftest import FIXTURES, STACKS, kubernetes_version, profile_config, stack_config, synth, synth_with
 from pulumi.runtime.sync_await import _sync_await
 
 import components.cluster as cluster_module
 from components.cluster import (
-    LOG_TYPES,
     Cluster,
-    ClusterArgs,
     NodeGroupSpec,
     aliases_transform,
     no_creator_admin_transform,
     role_name,
     update_config_transform,
 )
+from envstack.program import arguments
 from envstack.program.config import ENVIRONMENTS, ConfigError, load_profile, load_stack_config
-from envstack.program.config.cluster import ADDON_VERSIONS_FILE, AddonVersions, pinned_addon_versions
+from envstack.program.config.cluster import ADDON_VERSIONS_FILE, LOG_TYPES, AddonVersions, pinned_addon_versions
 from envstack.program.config.loader import deep_merge
 from envstack.program.paths import PROFILES
 from envstack.tools.mocks import AwsMocks
@@ -389,17 +389,22 @@ def _resolve(value: Any) -> Any:
 
 
 def mocked_cluster(**args: Any) -> Cluster:
-    """The component built directly under the same mocks as a synthesis."""
+    """The component built directly under the same mocks as a synthesis, from the prod profile's arguments."""
     monitor = RecordingMonitor(AwsMocks("us-west-2"))
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
-    return Cluster("cluster", ClusterArgs(vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"], name="unit",
-                                          **args))
+    profile = arguments.cluster(profile_config(), "vpc-1", ["subnet-1", "subnet-2"])
+    return Cluster("cluster", replace(profile, name="unit", **args))
+
+
+def group_spec(**spec: Any) -> NodeGroupSpec:
+    """The prod profile's main node group, with `spec` changed."""
+    return replace(arguments.cluster(profile_config(), "vpc-1", []).node_groups[0], **spec)
 
 
 def test_connections_name_the_eks_cluster_security_group_and_node_groups_expose_their_asgs():
     """What the load balancer and data stores consume."""
-    cluster = mocked_cluster(node_groups=(NodeGroupSpec(), NodeGroupSpec(
+    cluster = mocked_cluster(node_groups=(group_spec(), group_spec(
         name="spot", capacity_type="SPOT", instance_types=("m7i.large", "m6i.large"))))
     assert cluster.connections.label == "cluster-nodes" and cluster.connections.restricts_egress is False
     assert cluster.connections.owner is cluster
@@ -421,7 +426,7 @@ def test_each_managed_node_group_carries_its_own_update_config_transform(monkeyp
             super().__init__(name, *args, opts=opts, **kwargs)
 
     monkeypatch.setattr(cluster_module.eks, "ManagedNodeGroup", Recording)
-    mocked_cluster(node_groups=(NodeGroupSpec(max_unavailable=1), NodeGroupSpec(
+    mocked_cluster(node_groups=(group_spec(max_unavailable=1), group_spec(
         name="spot", capacity_type="SPOT", instance_types=("m7i.large", "m6i.large"), max_unavailable=3)))
     assert set(passed) == {"cluster-main", "cluster-spot"}
     for name, expected in (("cluster-main", 1), ("cluster-spot", 3)):
@@ -469,13 +474,17 @@ def problems(stack: str, **cluster: Any) -> list[str]:
     return caught.value.render().splitlines()[1:]
 
 
+# A Kubernetes minor with no add-on pins: one past the newest pinned.
+UNPINNED = f"1.{max(int(v.split('.')[1]) for v in pinned_addon_versions()) + 1}"
+
+
 def group(**overrides: Any) -> dict[str, Any]:
     return {"nodeGroups": {"main": overrides}}
 
 
 INVALID = [
     ("dev", {"version": 1.35}, "envstack:cluster.version", "string"),
-    ("dev", {"version": "latest"}, "envstack:cluster.version", "1.35"),
+    ("dev", {"version": "latest"}, "envstack:cluster.version", "a Kubernetes minor version as a string"),
     ("dev", {"upgradePolicy": "FOREVER"}, "envstack:cluster.upgradePolicy", "'EXTENDED'"),
     ("dev", {"publicAccessCidrs": []}, "envstack:cluster.publicAccessCidrs",
      "(not set): required when endpointPublicAccess is true"),
@@ -512,11 +521,11 @@ INVALID = [
     ("dev", group(diskSizeGib=8), "envstack:cluster.nodeGroups.main.diskSizeGib", "greater than or equal to 20"),
     ("dev", group(labels={"bad key!": "x"}), "envstack:cluster.nodeGroups.main.labels.bad key!", "label key"),
     ("dev", {"addonVersions": {"coredns": "1.13"}}, "envstack:cluster.addonVersions.coredns", "eksbuild"),
-    ("dev", {"version": "1.36"}, "envstack:cluster.version",
-     "envstack/program/addon_versions.yaml pins 1.35, and envstack:cluster.addonVersions does not set vpcCni, coredns, "
-     "kubeProxy, podIdentityAgent, ebsCsiDriver"),
-    ("dev", {"addonVersions": {"kubeProxy": "v1.34.1-eksbuild.1"}}, "envstack:cluster.addonVersions.kubeProxy",
-     "the cluster's Kubernetes minor (v1.35.x"),
+    ("dev", {"version": UNPINNED}, "envstack:cluster.version",
+     f"envstack/program/addon_versions.yaml pins {', '.join(pinned_addon_versions())}, and "
+     "envstack:cluster.addonVersions does not set vpcCni, coredns, kubeProxy, podIdentityAgent, ebsCsiDriver"),
+    ("dev", {"addonVersions": {"kubeProxy": "v1.0.1-eksbuild.1"}}, "envstack:cluster.addonVersions.kubeProxy",
+     f"the cluster's Kubernetes minor (v{kubernetes_version('dev')}.x"),
     ("dev", {"addonVersions": {"istio": "v1.0.0-eksbuild.1"}}, "envstack:cluster.addonVersions.istio",
      "unknown key"),
     ("dev", {"endpointPrivateAccess": False}, "envstack:cluster.endpointPrivateAccess", "unknown key"),
@@ -577,7 +586,8 @@ def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_pro
 
 def test_a_stack_file_overrides_one_addon_and_keeps_the_others_pins():
     cfg = loaded_config("dev", addonVersions={"coredns": "v1.13.9-eksbuild.9"})
-    expected = {**AddonVersions.model_validate(pinned_addon_versions()["1.35"]).by_addon_name(),
+    pins = pinned_addon_versions()[kubernetes_version("dev")]
+    expected = {**AddonVersions.model_validate(pins).by_addon_name(),
                 "coredns": "v1.13.9-eksbuild.9"}
     assert cfg.cluster.addon_versions.by_addon_name() == expected
 

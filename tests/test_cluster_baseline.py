@@ -6,7 +6,7 @@ from typing import Any
 import celpy
 import kubernetes_validate
 import pytest
-from conftest import network_settings, stack_config, synth, synth_with
+from conftest import kubernetes_version, network_settings, stack_config, synth, synth_with
 from kubernetes_validate import utils
 from test_cluster import loaded_config, problems
 
@@ -78,7 +78,7 @@ def test_the_validation_rejects_a_malformed_object():
     broken = manifest(policy.inputs)
     broken["spec"]["policyTypes"] = "Ingress"
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, "1.35", strict=True)
+        kubernetes_validate.validate(broken, kubernetes_version("dev"), strict=True)
 
 
 def test_every_object_uses_the_clusters_provider_and_belongs_to_the_baseline(stack):
@@ -170,7 +170,7 @@ def test_every_namespace_gets_its_policies_and_the_admission_binding_covers_them
     assert binding.inputs["spec"]["matchResources"]["namespaceSelector"] == {"matchExpressions": [
         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}
     for record in kubernetes_objects(s):
-        kubernetes_validate.validate(manifest(record.inputs), "1.35", strict=True)
+        kubernetes_validate.validate(manifest(record.inputs), kubernetes_version(s.environment), strict=True)
 
 
 def test_pods_reach_the_pod_identity_agent(stack):

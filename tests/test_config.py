@@ -1,11 +1,14 @@
 """The typed configuration: profiles, overrides, guardrails and the errors for bad values."""
 
-from typing import Any
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from envstack.program.config import ConfigError, load_profile, load_stack_config
+from envstack.program.config import ConfigError, StackConfig, load_profile, load_stack_config
+from envstack.program.config.guardrails import Guardrails
 from envstack.program.config.loader import deep_merge, parse_value
 
 OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack"}
@@ -220,7 +223,7 @@ def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
 
     (tmp_path / "dev.yaml").write_text((loader.PROFILES / "dev.yaml").read_text())
     common = yaml.safe_load((loader.PROFILES / "common.yaml").read_text())
-    common["settings"]["monitoring"] = {"logRetentionDays": 7, "monthlyBudgetUsd": 1}
+    common["settings"]["monitoring"].update({"logRetentionDays": 7, "monthlyBudgetUsd": 1})
     (tmp_path / "common.yaml").write_text(yaml.safe_dump(common))
     monkeypatch.setattr(loader, "PROFILES", tmp_path)
     loader.load_profile.cache_clear()
@@ -279,19 +282,69 @@ def test_a_list_whose_only_element_is_refused_is_not_also_too_short():
                      "such as app"]
 
 
-def test_a_profile_without_a_guardrail_is_refused_naming_the_file_and_key(monkeypatch, tmp_path):
-    """No guardrail has a value in code: a profile that leaves one out is an error, never a silent default."""
+@pytest.fixture
+def edited_profiles(monkeypatch, tmp_path):
+    """A function that copies the common and dev profiles to tmp_path, replacing `old` with `new` in `name`.yaml,
+    and has the loader read them there."""
     from envstack.program.config import loader
 
-    for name in ("common", "dev"):
-        (tmp_path / f"{name}.yaml").write_text((loader.PROFILES / f"{name}.yaml").read_text())
-    dev = tmp_path / "dev.yaml"
-    dev.write_text(dev.read_text().replace("  minLogRetentionDays: 1\n", ""))
-    monkeypatch.setattr(loader, "PROFILES", tmp_path)
-    monkeypatch.setattr(loader, "ROOT", tmp_path.parent)
-    loader.load_profile.cache_clear()
-    try:
-        lines = problems("dev")
-    finally:
+    def edit(name: str, old: str, new: str) -> Path:
+        for profile in ("common", "dev"):
+            (tmp_path / f"{profile}.yaml").write_text((loader.PROFILES / f"{profile}.yaml").read_text())
+        path = tmp_path / f"{name}.yaml"
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+        monkeypatch.setattr(loader, "PROFILES", tmp_path)
+        monkeypatch.setattr(loader, "ROOT", tmp_path.parent)
         loader.load_profile.cache_clear()
-    assert lines == [f"stack broken: {tmp_path.name}/dev.yaml: guardrails.minLogRetentionDays: a value is required"]
+        return path
+
+    yield edit
+    loader.load_profile.cache_clear()
+
+
+def test_a_profile_without_a_guardrail_is_refused_naming_the_file_and_key(edited_profiles):
+    """No guardrail has a value in code: a profile that leaves one out is an error, never a silent default."""
+    path = edited_profiles("dev", "  minLogRetentionDays: 1\n", "")
+    assert problems("dev") == [f"stack broken: {path.parent.name}/dev.yaml: guardrails.minLogRetentionDays: a value "
+                               "is required"]
+
+
+def _fields_with_defaults(model: type[BaseModel], prefix: str = "") -> list[str]:
+    found = []
+    for name, field in model.model_fields.items():
+        key = prefix + (field.alias or name)
+        if not field.is_required():
+            found.append(key)
+        for inner in (field.annotation, *get_args(field.annotation)):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                found += _fields_with_defaults(inner, key + ".")
+    return found
+
+
+def test_the_models_hold_no_defaults_the_profiles_are_the_only_source():
+    """Only the add-on versions (filled from addon_versions.yaml; unset means unpinned, a problem of its own) and the
+    project's name (not configurable) are not required."""
+    assert [k for k in _fields_with_defaults(StackConfig) if not k.startswith("cluster.addonVersions.")] == ["project"]
+    assert _fields_with_defaults(Guardrails) == []
+
+
+def test_a_node_group_takes_what_it_does_not_set_from_node_group_defaults():
+    gpu = {"instanceTypes": ["g6.xlarge"], "minSize": 0, "maxSize": 2, "desiredSize": 0}
+    cfg = load("dev", cluster={"nodeGroups": {"gpu": gpu}, "nodeGroupDefaults": {"diskSizeGib": 100}})
+    defaults = load_profile("dev").settings["cluster"]["nodeGroupDefaults"]
+    assert cfg.cluster.node_groups["gpu"].ami_type == defaults["amiType"]
+    assert {g.disk_size_gib for name, g in cfg.cluster.node_groups.items()} == {100, 20}  # main sets its own 20
+    assert cfg.cluster.node_groups["gpu"].disk_size_gib == 100
+
+
+def test_a_wrong_node_group_default_is_reported_once_where_it_is_set():
+    lines = problems("dev", cluster={"nodeGroupDefaults": {"diskSizeGib": 5, "diskSize": 30}})
+    assert [line.split(" = ")[0] for line in lines] == ["stack broken: envstack:cluster.nodeGroupDefaults.diskSizeGib",
+                                                        "stack broken: envstack:cluster.nodeGroupDefaults.diskSize"]
+
+
+def test_a_setting_no_profile_gives_is_required_of_the_stack_file(edited_profiles):
+    edited_profiles("common", "    slowQueryMs: 500", "    # slowQueryMs left out")
+    assert problems("dev") == ["stack broken: envstack:database.slowQueryMs = (not set): a value is required"]
+    assert load("dev", database={"slowQueryMs": 250}).database.slow_query_ms == 250

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import STACKS, stack_config, synth, synth_with
+from conftest import STACKS, kubernetes_version, stack_config, synth, synth_with
 
 from envstack.tools import cost
 from envstack.tools.report import top_components
@@ -87,7 +87,8 @@ def test_extended_support_is_shown_apart_from_the_total(stack, extra):
     assert estimate.to_json()["contingent_line_items"] == [
         {"component": "cluster", "resource": "cluster-eks", "type": "eks:index:Cluster", "monthly_usd": 365.0,
          "item": "eks_extended_support",
-         "description": "EKS extended support, once Kubernetes 1.35 leaves standard support"}][:len(extra)]
+         "description": f"EKS extended support, once Kubernetes {kubernetes_version(stack)} leaves standard "
+                        "support"}][:len(extra)]
     shown = "not in the total: cluster +$365.00/month, EKS extended support" in cost.render(estimate)
     assert shown == bool(extra)
 

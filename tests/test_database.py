@@ -395,9 +395,11 @@ def test_instance_events_go_to_the_alert_topic(stack):
 
 
 STANDALONE_DATABASE = """
-from components.database import Database, DatabaseArgs
+from components.database import Database
+from envstack.program import arguments
+from envstack.program.config.pulumi_source import stack_config
 
-Database("database", DatabaseArgs(vpc_id="vpc-1", subnet_group_name="db", protect=False))
+Database("database", arguments.database(stack_config(), "vpc-1", "db", alert_topic_arn=None))
 """
 
 

@@ -2,18 +2,19 @@
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import pulumi
 import pytest
-from conftest import region, stack_config, synth, synth_with
+from conftest import profile_config, region, stack_config, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-from components.access_logs import AccessLogArgs, elb_log_writer
+from components.access_logs import elb_log_writer
 from components.connections import Connections, allow
-from components.load_balancer import LoadBalancer, LoadBalancerArgs
+from components.load_balancer import LoadBalancer
+from envstack.program import arguments
 from envstack.program.config import ConfigError, load_stack_config
 from envstack.program.config.load_balancer import TLS_POLICIES, LoadBalancerConfig
 from envstack.program.config.loader import deep_merge
@@ -329,10 +330,9 @@ def run(program: Callable[[], Any]) -> list[ResourceRecord]:
 
 
 def component(**overrides: Any) -> LoadBalancer:
-    args = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"],
-            "certificate_arn": "arn:aws:acm:us-west-2:123456789012:certificate/00000000-0000-4000-8000-000000000000",
-            **overrides}
-    return LoadBalancer("edge", LoadBalancerArgs(**args))
+    """The prod profile's load balancer, with `overrides` changed."""
+    args = arguments.load_balancer(profile_config(), "vpc-1", ["subnet-a", "subnet-b"])
+    return LoadBalancer("edge", replace(args, **overrides))
 
 
 def of(records: list[ResourceRecord], type_: str) -> list[ResourceRecord]:
@@ -369,8 +369,8 @@ def test_component_refuses_tls_without_a_certificate():
         run(lambda: component(certificate_arn=None))
 
 
-def test_component_defaults_are_the_secure_ones():
-    records = run(lambda: component(access_logs=AccessLogArgs()))
+def test_the_prod_profiles_load_balancer_is_the_secure_one():
+    records = run(lambda: component())
     assert of(records, ALB)[0].inputs["enableDeletionProtection"] is True
     assert of(records, WEB_ACL) and of(records, WAF_ASSOCIATION)
     assert {int(r.inputs["port"]) for r in of(records, LISTENER)} == {443, 80}
@@ -475,5 +475,4 @@ def test_staging_and_prod_stack_files_must_name_a_certificate():
 
 @pytest.mark.parametrize("policy", TLS_POLICIES)
 def test_config_accepts_every_tls_policy_the_policy_pack_allows(policy):
-    cfg = LoadBalancerConfig.model_validate({"certificateArn": CERT, "sslPolicy": policy})
-    assert cfg.ssl_policy == policy
+    assert profile_config("dev", loadBalancer={"sslPolicy": policy}).load_balancer.ssl_policy == policy

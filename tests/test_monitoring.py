@@ -41,6 +41,9 @@ WATCHED_COUNT = {
     "nodeGroup": lambda s: len(s.of_type(NODE_GROUP)),
 }
 
+NOTHING = MonitoringTargets(db_instance_ids=(), cache_cluster_ids=(), load_balancer_arn_suffix=None,
+                            target_group_arn_suffixes=(), nat_gateway_ids=(), node_group_asg_names=())
+
 
 def settings(s: Synthesis) -> dict[str, Any]:
     return load_profile(s.environment).settings["monitoring"]
@@ -120,7 +123,7 @@ def test_each_node_groups_autoscaling_group_has_ec2_alarms_without_an_agent(stac
 
 def test_one_alarm_per_preset_and_watched_resource(stack):
     watched = {kind: count(stack) for kind, count in WATCHED_COUNT.items()}
-    assert set(watched) == set(MonitoringTargets().dimensions())
+    assert set(watched) == set(NOTHING.dimensions())
     per_preset = Counter(a.name.split("-")[1] for a in stack.of_type(ALARM))
     assert per_preset == Counter({p.key: watched[p.watches] for p in PRESETS if watched[p.watches]})
 
@@ -155,7 +158,7 @@ def test_presets_and_configured_thresholds_are_the_same_keys():
 
 
 def test_nothing_to_watch_means_no_alarm_targets():
-    assert all(dims == [] for dims in MonitoringTargets().dimensions().values())
+    assert all(dims == [] for dims in NOTHING.dimensions().values())
 
 
 def test_monthly_cost_budget_on_the_stack_tag_warns_at_80_forecast_and_100_actual(stack):

@@ -1,16 +1,18 @@
 """The network component: subnet plan, tiers, NAT layout, isolation, flow logs, locked-down defaults."""
 
 import json
+from dataclasses import replace
 from ipaddress import IPv4Network
 from itertools import combinations
 
 import pulumi
 import pytest
-from conftest import region, synth, synth_with
+from conftest import profile_config, region, synth, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from components.network import Network, NetworkArgs, TransitGateway, subnet_plan
+from envstack.program import arguments
 from envstack.program.config import ConfigError, load_stack_config
 from envstack.tools.mocks import AwsMocks
 from envstack.tools.synth import RecordingMonitor, ResourceRecord
@@ -88,7 +90,8 @@ def network_alone(args: NetworkArgs, mocks: AwsMocks | None = None) -> list[Reso
 
 def test_no_nat_means_no_default_route_from_private_subnets():
     """The component supports a VPC without NAT; the configuration refuses it while the cluster has nodes."""
-    records = network_alone(NetworkArgs(nat_gateways="none"))
+    records = network_alone(replace(arguments.network(profile_config("dev", network={"transitGateway": None})),
+                                    nat_gateways="none"))
     assert not [r for r in records if r.type == NAT]
     assert [r.name for r in records if r.type == ROUTE] == ["network-public-default"]
     assert sum(r.type == SUBNET for r in records) == 6
@@ -109,7 +112,8 @@ class AccountZones(AwsMocks):
 
 
 def test_subnets_avoid_the_zone_ids_eks_refuses():
-    records = network_alone(NetworkArgs(region="us-east-1", az_count=3), AccountZones("us-east-1"))
+    records = network_alone(replace(arguments.network(profile_config("dev", region="us-east-1")), az_count=3),
+                            AccountZones("us-east-1"))
     zones = {r.inputs["availabilityZone"] for r in records if r.type == SUBNET}
     assert zones == {"us-east-1a", "us-east-1c", "us-east-1d"}  # us-east-1b is use1-az3
 
@@ -252,7 +256,8 @@ ROLE = "arn:aws:iam::111111111111:role/envstack-prod-deployer"
 
 
 def test_the_private_subnets_attach_to_the_transit_gateway_and_route_the_runner_networks_through_it():
-    records = network_alone(NetworkArgs(az_count=3, nat_gateways="perAz", transit_gateway=TGW))
+    records = network_alone(replace(arguments.network(profile_config("dev")), az_count=3, nat_gateways="perAz",
+                                    transit_gateway=TGW))
     attachment, = [r for r in records if r.type == "aws:ec2transitgateway/vpcAttachment:VpcAttachment"]
     private = sorted(r.name for r in records if r.type == SUBNET and "-private-" in r.name)
     assert attachment.inputs["transitGatewayId"] == TGW.id
@@ -271,7 +276,7 @@ def test_the_private_subnets_attach_to_the_transit_gateway_and_route_the_runner_
 
 
 def test_without_a_transit_gateway_nothing_is_attached():
-    records = network_alone(NetworkArgs())
+    records = network_alone(arguments.network(profile_config("dev", network={"transitGateway": None})))
     assert not [r for r in records if r.type.startswith("aws:ec2transitgateway")]
 
 

@@ -1,11 +1,15 @@
 """Each environment's policy thresholds come from its guardrails (envstack/tools/policy_config.py)."""
 
+import json
+
 import pytest
 
 from envstack.program.config import ENVIRONMENTS, load_profile
+from envstack.program.config.cluster import pinned_addon_versions
 from envstack.tools import policy_config
 from envstack.tools.policy_config import THRESHOLDS, with_thresholds
-from policies.evaluate import evaluate
+from policies.evaluate import evaluate, resolve
+from policies.pack import all_policies
 
 
 def test_every_environments_policy_thresholds_are_its_guardrails():
@@ -75,3 +79,13 @@ def test_the_packs_switches_follow_the_guardrails(environment):
     refused = {v["policy"] for v in report.violations}
     assert ("alb-tls-policy" in refused) is guardrails.load_balancer_tls13
     assert ("s3-versioning" in refused) is not guardrails.unversioned_log_buckets
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_pack_accepts_every_kubernetes_version_envstack_can_deploy(environment):
+    """The pack stands alone with its own list of supported versions: the version each profile runs and every
+    version with add-on pins (what a stack file may choose) must be in it, or a valid stack fails its preview."""
+    options = resolve(all_policies(), json.loads(policy_config.policy_config_path(environment).read_text()))
+    supported = options["eks-supported-version"][1]["supportedVersions"]
+    deployable = {load_profile(environment).settings["cluster"]["version"], *pinned_addon_versions()}
+    assert deployable <= set(supported), f"{sorted(deployable - set(supported))} missing from eks-supported-version"

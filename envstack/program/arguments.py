@@ -9,11 +9,13 @@ from typing import Any
 
 import pulumi
 
-from components.access_logs import AccessLogArgs, Transition
+from components.access_logs import LogLifecycle, Transition
 from components.alerts import AlertsArgs
+from components.cache import PORT as CACHE_PORT
 from components.cache import CacheArgs
 from components.cluster import ClusterArgs, NodeGroupSpec
-from components.cluster_baseline import BaselineArgs, ContainerLimits, PodSecurity, Quota
+from components.cluster_baseline import SERVICE_ACCOUNT, BaselineArgs, ContainerLimits, PodSecurity, Quota
+from components.database import PORT as DATABASE_PORT
 from components.database import DatabaseArgs
 from components.datastore import IamConnect
 from components.load_balancer import HealthCheck, LoadBalancerArgs, WafArgs
@@ -62,7 +64,8 @@ def baseline(cfg: StackConfig) -> BaselineArgs:
         pod_security_version=f"v{cfg.cluster.version}", quota=Quota(**base.quota.model_dump()),
         container_limits=ContainerLimits(**base.container_limits.model_dump()),
         load_balancer_cidrs=tuple(subnets["public"]), node_port=cfg.load_balancer.target_port,
-        data_cidrs=tuple(subnets["isolated"]), https_egress_cidrs=https_egress_cidrs(cfg))
+        data_cidrs=tuple(subnets["isolated"]), data_ports=(DATABASE_PORT, CACHE_PORT),
+        https_egress_cidrs=https_egress_cidrs(cfg))
 
 
 def https_egress_cidrs(cfg: StackConfig) -> tuple[str, ...]:
@@ -102,7 +105,7 @@ def workload_identity(cfg: StackConfig, cluster_name: pulumi.Input[str], cluster
     """A role per application namespace for its ServiceAccount (the baseline's), allowed `grants` only."""
     return WorkloadIdentityArgs(
         cluster_name=cluster_name, cluster_arn=cluster_arn, namespaces=cfg.cluster.baseline.namespaces,
-        service_account=BaselineArgs.service_account, grants=tuple(grants),
+        service_account=SERVICE_ACCOUNT, grants=tuple(grants),
         permissions_boundary=cfg.permissions_boundary_arn)
 
 
@@ -117,7 +120,7 @@ def load_balancer(cfg: StackConfig, vpc_id: pulumi.Input[str], public_subnet_ids
         deregistration_delay_seconds=lb.deregistration_delay_seconds,
         health_check=HealthCheck(**lb.health_check.model_dump()),
         waf=WafArgs(**lb.waf.model_dump(), log_retention_days=cfg.monitoring.log_retention_days),
-        access_logs=AccessLogArgs(
+        access_logs=LogLifecycle(
             prefix=logs.prefix, expiration_days=logs.expiration_days, versioning=logs.versioning,
             transitions=tuple(Transition(t.days, t.storage_class) for t in logs.transitions),
             force_destroy=logs.force_destroy),

@@ -1,8 +1,9 @@
 """`envstack config STACK`: the stack's effective configuration, one key a line, with where each value comes from.
 
-Layers, the first that sets a key wins: the stack file, the environment's profile, the common profile, the add-on
-versions pinned for the cluster's Kubernetes version, and the models' own defaults. Lists are replaced whole, so a
-list comes from one layer. Like `validate`, it never loads Pulumi or the provider SDKs.
+Layers, the first that sets a key wins: the stack file, Pulumi.yaml, the environment's profile, the common profile and
+the add-on versions pinned for the cluster's Kubernetes version (the models hold no defaults). A node group's key
+that no layer sets for the group comes from the first layer's cluster.nodeGroupDefaults. Lists are replaced whole, so
+a list comes from one layer. Like `validate`, it never loads Pulumi or the provider SDKs.
 """
 
 import argparse
@@ -24,7 +25,10 @@ from .exit_codes import EXIT_OK
 from .terminal import paint
 from .validate import load, report_error
 
-DEFAULT = "default"
+UNSET = "(no layer)"  # never expected: the models hold no defaults (tests/test_cli.py)
+# Keys under the first path that no layer sets come from the same key under the second: a node group's from
+# cluster.nodeGroupDefaults (ClusterConfig._node_group_defaults).
+INHERITED = (("cluster", "nodeGroups"), ("cluster", "nodeGroupDefaults"))
 HIDDEN = {"stack", "project", "region"}  # the stack's name and project are not configuration; the region is aws:
 
 
@@ -32,7 +36,7 @@ HIDDEN = {"stack", "project", "region"}  # the stack's name and project are not 
 class Setting:
     key: str  # as a stack file names it: envstack:network.cidr, aws:region
     value: Any
-    source: str  # a file, or "default"
+    source: str  # a file (with the key it inherits from, if any)
 
 
 def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -72,9 +76,18 @@ def settings(stack: str, cfg: StackConfig, root: Path) -> list[Setting]:
     ]
     found = [Setting(REGION_KEY, cfg.region, stack_file(stack, root).name if REGION_KEY in own else PROJECT_FILE)]
     for path, value in _leaves(cfg.model_dump(by_alias=True, mode="json", exclude=HIDDEN)):
-        source = next((name for name, layer in layers if _sets(layer, path)), DEFAULT)
-        found.append(Setting(f"{NAMESPACE}:{'.'.join(path)}", value, source))
+        found.append(Setting(f"{NAMESPACE}:{'.'.join(path)}", value, _source(layers, path)))
     return found
+
+
+def _source(layers: list[tuple[str, Mapping[str, Any]]], path: tuple[str, ...]) -> str:
+    """The first layer that sets `path`, or the one its value is inherited from."""
+    found = next((name for name, layer in layers if _sets(layer, path)), None)
+    group, defaults = INHERITED
+    if found is None and path[:len(group)] == group and len(path) > len(group) + 1:
+        inherited = (*defaults, *path[len(group) + 1:])
+        found = next((f"{name} ({'.'.join(defaults)})" for name, layer in layers if _sets(layer, inherited)), None)
+    return found or UNSET
 
 
 def shown(value: Any) -> str:

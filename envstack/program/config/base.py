@@ -2,7 +2,7 @@
 list elements share, so a problem names the element that is wrong (`notificationEmails[2]`), not the list."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo
@@ -52,3 +52,14 @@ def major_upgrades_apply_now(apply_immediately: bool, info: ValidationInfo) -> b
                          "window fails (the new family's parameter group replaces one still in use); deploy it with "
                          "applyImmediately: true, then set both back")
     return apply_immediately
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Override wins; mappings merge key by key; lists and scalars are replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

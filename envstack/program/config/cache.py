@@ -43,7 +43,7 @@ class CacheConfig(Model):
     """The weekly maintenance window; must not overlap `snapshotWindow`."""
     final_snapshot: bool
     """A final snapshot `<id>-final-<suffix>` when the group is deleted or replaced."""
-    allow_major_version_upgrade: bool = False
+    allow_major_version_upgrade: bool
     """True only for the deploy that changes the engine's major or the engine (the parameter group's family), with
     `applyImmediately: true`. ElastiCache has no such flag: `envstack preflight` compares with the running group and
     refuses such a change without it."""

@@ -3,17 +3,17 @@
 import re
 from functools import cache
 from ipaddress import IPv4Network
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..paths import ADDON_VERSIONS_FILE
-from .base import Model, matches
+from .base import Model, deep_merge, matches
 from .sizes import ec2_instance_type
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
-LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LOG_TYPES: tuple[LogType, ...] = get_args(LogType)  # every control-plane log type EKS has
 PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
 
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -90,13 +90,26 @@ NodeGroupName = Annotated[str, AfterValidator(matches(r"^[a-z][a-z0-9-]{0,19}$",
                                                                                  "name (at most 20 characters)"))]
 
 
-class NodeGroupConfig(Model):
-    """One managed node group. SPOT groups should list several instance types of the same size."""
+class NodeGroupDefaults(Model):
+    """What every node group takes unless it sets it itself (`cluster.nodeGroupDefaults`, as terraform-aws-eks's
+    eks_managed_node_group_defaults): also what a group a stack file adds gets."""
 
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
     """On-demand or spot instances (SPOT needs at least 2 instance types)."""
-    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"]
     """Amazon Linux 2023 for x86 or for Graviton (arm64): the instance types must match it."""
+    disk_size_gib: int = Field(ge=20, le=1000)
+    """The encrypted gp3 root volume of each node (GiB)."""
+    max_unavailable: int = Field(ge=1, le=100)
+    """Nodes replaced at once during an update."""
+    labels: dict[LabelKey, str]
+    """Kubernetes labels on the group's nodes."""
+
+
+class NodeGroupConfig(NodeGroupDefaults):
+    """One managed node group, laid over `nodeGroupDefaults`. SPOT groups should list several instance types of the
+    same size."""
+
     instance_types: tuple[InstanceType, ...] = Field(min_length=1)
     """EC2 instance types, e.g. `m7i.large`; a SPOT group several of the same size."""
     min_size: int = Field(ge=0, le=100)
@@ -105,12 +118,6 @@ class NodeGroupConfig(Model):
     """The autoscaling maximum."""
     desired_size: int = Field(ge=0, le=100)
     """Nodes at creation (`minSize` ≤ it ≤ `maxSize`); afterwards the cluster autoscaler owns it."""
-    disk_size_gib: int = Field(default=20, ge=20, le=1000)
-    """The encrypted gp3 root volume of each node (GiB)."""
-    max_unavailable: int = Field(default=1, ge=1, le=100)
-    """Nodes replaced at once during an update."""
-    labels: dict[LabelKey, str] = {}
-    """Kubernetes labels on the group's nodes."""
 
     @field_validator("instance_types")
     @classmethod
@@ -182,9 +189,9 @@ class PodSecurityConfig(Model):
 
     enforce: PodSecurityLevel
     """The Pod Security Admission level enforced in the application namespaces."""
-    warn: PodSecurityLevel = "restricted"
+    warn: PodSecurityLevel
     """The level that warns."""
-    audit: PodSecurityLevel = "restricted"
+    audit: PodSecurityLevel
     """The level that audits."""
 
 
@@ -243,10 +250,10 @@ class ContainerLimitsConfig(Model):
 
 
 class BaselineConfig(Model):
-    namespaces: tuple[Namespace, ...] = Field(default=("app",), min_length=1)
+    namespaces: tuple[Namespace, ...] = Field(min_length=1)
     """Application namespaces (not `default` or `kube-*`): each gets Pod Security labels, default-deny
     NetworkPolicies, an `app` ServiceAccount, RBAC, a quota and limits."""
-    app_port: int = Field(default=8080, ge=1024, le=65535)  # the container port the load balancer reaches
+    app_port: int = Field(ge=1024, le=65535)  # the container port the load balancer reaches
     """The container port the load balancer reaches through the NodePort."""
     pod_security: PodSecurityConfig
     """Pod Security Admission levels."""
@@ -277,32 +284,34 @@ class ClusterConfig(Model):
     support)."""
     endpoint_public_access: bool
     """A public API endpoint besides the private one."""
-    public_access_cidrs: tuple[IPv4Network, ...] = ()  # required when endpointPublicAccess (StackConfig.problems)
+    public_access_cidrs: tuple[IPv4Network, ...]  # required when endpointPublicAccess (StackConfig.problems)
     """Who may reach the public endpoint (stack file): required while it is on; documentation ranges and 0.0.0.0/0
     are refused."""
-    api_access_cidrs: tuple[IPv4Network, ...] = ()  # private networks that reach the private endpoint on 443
+    api_access_cidrs: tuple[IPv4Network, ...]  # private networks that reach the private endpoint on 443
     """Private CIDRs (self-hosted runners, a VPN) allowed to the private endpoint on 443; required when
     `endpointPublicAccess` is false."""
-    deployer_role_arn: RoleArn | None = None
+    deployer_role_arn: RoleArn | None
     """The IAM role `pulumi up` runs as (stack file): a cluster-admin access entry (it applies the baseline), and
     EKS's implicit admin entry for the cluster's creator turned off. Required where the profile's guardrails say so
     (`requireDeployerRoleArn`: staging, prod); without it the creator keeps EKS's implicit entry, and no other key
     may list the creator's role (EKS would refuse a second entry: preflight's `deployer` check)."""
-    admin_role_arns: tuple[RoleArn, ...] = ()
+    admin_role_arns: tuple[RoleArn, ...]
     """Platform administrators' roles: cluster-admin access entries."""
-    ci_deployer_role_arns: tuple[RoleArn, ...] = ()
+    ci_deployer_role_arns: tuple[RoleArn, ...]
     """Application pipelines' roles: the `envstack:ci-deployers` group, namespaced RBAC only. A role appears in one
     of these keys only; full ARNs, path included; never a service-linked role."""
-    viewer_role_arns: tuple[RoleArn, ...] = ()
+    viewer_role_arns: tuple[RoleArn, ...]
     """Read-only roles (CI's preview and reader roles): `AmazonEKSAdminViewPolicy`, so preview and refresh read the
     baseline's Kubernetes objects."""
-    log_types: tuple[LogType, ...] = LOG_TYPES
+    log_types: tuple[LogType, ...]
     """Control-plane log types sent to CloudWatch."""
-    deletion_protection: bool = False
+    deletion_protection: bool
     """EKS refuses to delete the cluster."""
+    node_group_defaults: NodeGroupDefaults
+    """What every node group takes unless it sets it itself, a group a stack file adds included."""
     node_groups: dict[NodeGroupName, NodeGroupConfig] = Field(min_length=1)
-    """Managed node groups by name."""
-    addon_versions: AddonVersions = AddonVersions()  # addon_versions.yaml by version (_pinned_addons)
+    """Managed node groups by name, each laid over `nodeGroupDefaults`."""
+    addon_versions: AddonVersions  # addon_versions.yaml by version (_pinned_addons)
     """Per-add-on overrides of the pins for `version`."""
     baseline: BaselineConfig
     """What every application namespace gets."""
@@ -318,6 +327,20 @@ class ClusterConfig(Model):
         if not isinstance(given, dict):
             return data
         return {**{k: v for k, v in data.items() if k != "addon_versions"}, "addonVersions": {**pins, **given}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_group_defaults(cls, data: Any) -> Any:
+        """Each node group laid over nodeGroupDefaults (its keys only: a wrong one is reported there, once)."""
+        if not isinstance(data, dict):
+            return data
+        defaults, groups = data.get("nodeGroupDefaults"), data.get("nodeGroups")
+        if not isinstance(defaults, dict) or not isinstance(groups, dict):
+            return data
+        known = {field.alias or name for name, field in NodeGroupDefaults.model_fields.items()}
+        shared = {k: v for k, v in defaults.items() if k in known}
+        return {**data, "nodeGroups": {name: deep_merge(shared, group) if isinstance(group, dict) else group
+                                       for name, group in groups.items()}}
 
     @field_validator("version")
     @classmethod

@@ -45,11 +45,11 @@ class DatabaseConfig(Model):
     less: `Invalid max storage size`)."""
     multi_az: bool
     """A standby in another availability zone."""
-    database_name: str = "app"
+    database_name: str
     """The database created with the instance."""
-    master_username: str = "envstack_admin"
+    master_username: str
     """The master user (its password managed by RDS in Secrets Manager, for administrators)."""
-    application_user: str = "app"  # applications log in as this user with IAM tokens (rds_iam), no password
+    application_user: str  # applications log in as this user with IAM tokens (rds_iam), no password
     """The PostgreSQL user applications log in as with IAM tokens (`rds-db:connect`, role `rds_iam`; created once:
     docs/workload-identity.md); not `masterUsername`."""
     backup_retention_days: int = Field(ge=1, le=35)
@@ -60,7 +60,7 @@ class DatabaseConfig(Model):
     """The weekly maintenance window; must not overlap `backupWindow`."""
     deletion_protection: bool
     """RDS refuses to delete the instance."""
-    allow_major_version_upgrade: bool = False
+    allow_major_version_upgrade: bool
     """True only for the deploy that raises `engineVersion`'s major, with `applyImmediately: true` (`envstack
     preflight` compares with the running instance and refuses a major change without it)."""
     apply_immediately: bool
@@ -71,11 +71,11 @@ class DatabaseConfig(Model):
     """No final snapshot on deletion; otherwise `<identifier>-final-<suffix>`, the suffix new with each replacement."""
     delete_automated_backups: bool
     """Delete the automated backups with the instance (false keeps them)."""
-    performance_insights_retention_days: int = 7
+    performance_insights_retention_days: int
     """Performance Insights retention: 7 (free tier), 731 or a multiple of 31 days."""
-    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60]
     """Enhanced monitoring interval."""
-    slow_query_ms: int = Field(default=500, ge=0)
+    slow_query_ms: int = Field(ge=0)
     """`log_min_duration_statement`: statements slower than this are logged (0: all)."""
 
     _major_upgrades_now = field_validator("apply_immediately")(major_upgrades_apply_now)

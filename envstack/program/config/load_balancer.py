@@ -3,7 +3,7 @@ checks, WAF and the access-log bucket's lifecycle."""
 
 import re
 from ipaddress import IPv4Network
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -22,17 +22,17 @@ LOG_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$")
 
 
 class HealthCheckConfig(Model):
-    path: str = Field(default="/healthz", max_length=1024)
+    path: str = Field(max_length=1024)
     """The path the target group's health check requests (absolute)."""
-    matcher: str = "200-399"
+    matcher: str
     """The HTTP codes that count as healthy: `200`, `200,302` or `200-399` (200 to 499)."""
-    interval_seconds: int = Field(default=15, ge=5, le=300)
+    interval_seconds: int = Field(ge=5, le=300)
     """Seconds between health checks."""
-    timeout_seconds: int = Field(default=5, ge=2, le=120)
+    timeout_seconds: int = Field(ge=2, le=120)
     """Seconds a health check may take, less than `intervalSeconds`."""
-    healthy_threshold: int = Field(default=3, ge=2, le=10)
+    healthy_threshold: int = Field(ge=2, le=10)
     """Consecutive successes before a target is healthy."""
-    unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    unhealthy_threshold: int = Field(ge=2, le=10)
     """Consecutive failures before a target is unhealthy."""
 
     @field_validator("path")
@@ -71,20 +71,20 @@ COMMON_RULE_SET_RULES = (
 
 
 class WafConfig(Model):
-    enabled: bool = True
+    enabled: bool
     """A WAFv2 web ACL in front of the ALB: IP reputation, a per-IP rate limit, the common rule set, known bad
     inputs."""
-    rate_limit: int = Field(default=2000, ge=10, le=2_000_000_000)  # requests per client IP per window
+    rate_limit: int = Field(ge=10, le=2_000_000_000)  # requests per client IP per window
     """Requests per client IP per `rateLimitWindowSeconds` before it is blocked."""
-    rate_limit_window_seconds: Literal[60, 120, 300, 600] = 300
+    rate_limit_window_seconds: Literal[60, 120, 300, 600]
     """The rate limit's window."""
     # An ALB's WAF inspects only the first 8 KB of a body and SizeRestrictions_BODY blocks every body over 8 KB
     # (every larger upload): counted (logged, not blocked) unless a stack says otherwise.
-    counted_rules: tuple[str, ...] = ("SizeRestrictions_BODY",)
+    counted_rules: tuple[str, ...]
     """Rules of `AWSManagedRulesCommonRuleSet` that count instead of block. `SizeRestrictions_BODY` by default: an
     ALB's WAF inspects only the first 8 KB of a body and that rule would block every larger upload (`[]` blocks them
     again)."""
-    logging: bool = False  # full request logs to the aws-waf-logs-<prefix> log group (headers redacted)
+    logging: bool  # full request logs to the aws-waf-logs-<prefix> log group (headers redacted)
     """Full request logs to the `aws-waf-logs-<prefix>` log group (KMS, `monitoring.logRetentionDays`;
     `authorization` and `cookie` headers redacted)."""
 
@@ -115,16 +115,16 @@ class TransitionConfig(Model):
 
 
 class AccessLogsConfig(Model):
-    prefix: str = "alb"
+    prefix: str
     """The S3 key prefix of the access logs (no leading or trailing `/`, no `AWSLogs`)."""
-    transitions: tuple[TransitionConfig, ...] = ()  # before expirationDays, which must come after them
+    transitions: tuple[TransitionConfig, ...]  # before expirationDays, which must come after them
     """Lifecycle transitions, in increasing `days`, all before `expirationDays`. Objects under 128 KB are never
     transitioned; incomplete multipart uploads are aborted after 7 days."""
-    expiration_days: int = Field(default=90, ge=1)
+    expiration_days: int = Field(ge=1)
     """Days after which access logs are deleted."""
-    versioning: bool = False
+    versioning: bool
     """Versioning of the access-log bucket."""
-    force_destroy: bool = False  # let `pulumi destroy` empty the bucket (disposable environments only)
+    force_destroy: bool  # let `pulumi destroy` empty the bucket (disposable environments only)
     """Let `pulumi destroy` empty the bucket (disposable environments only; not in prod)."""
 
     @field_validator("prefix")
@@ -152,39 +152,31 @@ class AccessLogsConfig(Model):
 
 
 class LoadBalancerConfig(Model):
-    tls: bool = True  # false only where a profile or stack says so explicitly: plain HTTP, no redirect
+    tls: bool  # false only where a profile or stack says so explicitly: plain HTTP, no redirect
     """An HTTPS listener with `certificateArn`, HTTP answering 301 to HTTPS; false: one HTTP listener that forwards
     (dev only)."""
-    certificate_arn: str | None = None
+    certificate_arn: str | None  # null (the common profile's) until a stack file names one
     """The ACM certificate's ARN, in the stack's region; required when `tls` is true (stack file)."""
-    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    ssl_policy: str
     """The HTTPS listener's TLS policy: one of the TLS 1.2+ ELB policies the policy pack allows."""
-    allowed_cidrs: tuple[IPv4Network, ...] = Field(default=(IPv4Network("0.0.0.0/0"),), min_length=1)
+    allowed_cidrs: tuple[IPv4Network, ...] = Field(min_length=1)
     """IPv4 CIDRs allowed to connect on 80 and 443."""
-    idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
+    idle_timeout_seconds: int = Field(ge=1, le=4000)
     """The ALB's idle connection timeout."""
-    desync_mitigation_mode: Literal["defensive", "strictest"] = "defensive"
+    desync_mitigation_mode: Literal["defensive", "strictest"]
     """How the ALB treats requests that may be HTTP desync attacks."""
-    deletion_protection: bool = True
+    deletion_protection: bool
     """ELB refuses to delete the ALB, and its access logs are kept."""
-    target_port: int = Field(default=30080, ge=30000, le=32767)  # the application Service's NodePort
+    target_port: int = Field(ge=30000, le=32767)  # the application Service's NodePort
     """The application Service's NodePort the ALB forwards to (`type: NodePort`, `externalTrafficPolicy: Local`)."""
-    deregistration_delay_seconds: int = Field(default=30, ge=0, le=3600)
+    deregistration_delay_seconds: int = Field(ge=0, le=3600)
     """Seconds a leaving node keeps serving its open connections."""
-    health_check: HealthCheckConfig = Field(default_factory=HealthCheckConfig)
+    health_check: HealthCheckConfig
     """The target group's health check."""
-    waf: WafConfig = Field(default_factory=WafConfig)
+    waf: WafConfig
     """The WAFv2 web ACL."""
-    access_logs: AccessLogsConfig = Field(default_factory=AccessLogsConfig)
+    access_logs: AccessLogsConfig
     """The access-log bucket (SSE-S3, private, TLS only, written only by the region's ELB log delivery)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _certificate_always_checked(cls, data: Any) -> Any:
-        """An absent certificateArn is validated as an explicit null, so its problem names its own key."""
-        if isinstance(data, dict) and not {"certificateArn", "certificate_arn"} & set(data):
-            return {**data, "certificateArn": None}
-        return data
 
     @field_validator("certificate_arn")
     @classmethod

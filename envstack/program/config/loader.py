@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..paths import PROFILES, ROOT
+from .base import deep_merge
 from .errors import MISSING, NAMESPACE, ConfigError, FileProblem, Problem
 from .guardrails import Guardrails, rules
 from .overlap import Neighbour, overlaps
@@ -44,17 +45,6 @@ def load_profile(environment: str) -> Profile:
     profile = _read(environment)
     return Profile.model_validate({**profile, "settings": deep_merge(profile_settings(COMMON),
                                                                      profile.get("settings") or {})})
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Override wins; mappings merge key by key; lists and scalars are replaced whole."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def parse_value(value: Any) -> Any:

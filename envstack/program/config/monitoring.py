@@ -58,7 +58,7 @@ class MonitoringConfig(Model):
     """Retention of every log group, a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."""
     monthly_budget_usd: float = Field(gt=0)
     """The AWS Budgets monthly limit on the `Stack` cost-allocation tag (alerts at 80% forecast and 100% actual)."""
-    notification_emails: tuple[Email, ...] = ()
+    notification_emails: tuple[Email, ...]
     """E-mail subscribers of the alert topics, which alarms, RDS and cache events, the budget and anomaly detection
     notify; each once. Staging and prod need one; without any, synth and `pulumi up` warn that alerts reach nobody."""
     alarm_thresholds: AlarmThresholds
@@ -67,9 +67,9 @@ class MonitoringConfig(Model):
     """N of the M-of-N alarm datapoints (never 1 of 1: one noisy datapoint would page someone)."""
     datapoints_to_alarm: int = Field(ge=1)
     """M of the M-of-N alarm datapoints, at most `evaluationPeriods`."""
-    anomaly_detection: bool = False
+    anomaly_detection: bool
     """Cost Anomaly Detection on the `Stack` tag, notifying the alert topic."""
-    anomaly_threshold_usd: float = Field(default=50, gt=0)
+    anomaly_threshold_usd: float = Field(gt=0)
     """The anomaly impact (USD) above which Cost Anomaly Detection notifies."""
 
     @field_validator("log_retention_days")

@@ -58,18 +58,18 @@ class NetworkConfig(Model):
     nat_gateways: NatGateways
     """NAT layout: one shared gateway, one per AZ, or `none` (refused while the cluster has node groups: nodes pull
     images through NAT)."""
-    flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"]
     """Which connections the VPC flow log records."""
-    flow_log_aggregation_seconds: Literal[60, 600] = 600  # the only intervals VPC flow logs offer
+    flow_log_aggregation_seconds: Literal[60, 600]  # the only intervals VPC flow logs offer
     """Flow log aggregation interval: 600 s writes up to ten times fewer records for long-lived connections."""
-    flow_log_destination: Literal["cloud-watch-logs", "s3"] = "cloud-watch-logs"
+    flow_log_destination: Literal["cloud-watch-logs", "s3"]
     """CloudWatch Logs (an encrypted log group, and a role with the VPC guide's minimum permissions) or S3 (a bucket
     of the network's own, expiring after `monitoring.logRetentionDays`, at half the ingestion price)."""
     # Interface VPC endpoints (PrivateLink, private DNS) in the private subnets; each is billed per AZ-hour.
-    interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
+    interface_endpoints: tuple[InterfaceEndpoint, ...]
     """AWS services given an interface VPC endpoint in the private subnets (private DNS, 443 from the VPC only), each
     once; billed per AZ-hour."""
-    transit_gateway: TransitGatewayConfig | None = None
+    transit_gateway: TransitGatewayConfig | None
     """`{id: tgw-..., cidrs: [...]}`: an existing transit gateway (this account's or RAM-shared) the private subnets
     attach to, and the private runner / VPN networks every private route table sends through it (routes named by table
     and CIDR), so a runner there reaches a private API endpoint from the first `up`. A private-endpoint stack's

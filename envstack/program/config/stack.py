@@ -64,11 +64,11 @@ class StackConfig(Model):
     """The team that runs it: the `Team` tag."""
     repository: str = Field(min_length=1)
     """Where its code lives: the `Repository` tag."""
-    allowed_account_ids: tuple[AccountId, ...] = ()
+    allowed_account_ids: tuple[AccountId, ...]
     """The only AWS accounts the provider may touch (quote each id); empty: any. Staging and prod require it."""
-    protect_stateful_resources: bool = False  # `protect` on data stores, KMS keys and log buckets
+    protect_stateful_resources: bool  # `protect` on data stores, KMS keys and log buckets
     """`protect` on the data stores, KMS keys and log buckets: Pulumi refuses to delete them."""
-    permissions_boundary_arn: PolicyArn | None = None
+    permissions_boundary_arn: PolicyArn | None
     """The IAM managed policy every IAM role the stack makes carries as its permissions boundary: the account's
     `envstack-deploy-boundary` when CI's deploy role comes from bootstrap (its `stackSettings` output), whose
     CreateRole is allowed only with that boundary."""
@@ -79,7 +79,7 @@ class StackConfig(Model):
     load_balancer: LoadBalancerConfig
     cluster: ClusterConfig
     usage: UsageConfig  # what the cost estimate prices usage by (envstack/program/config/usage.py)
-    policy: dict[str, PolicyLevel | dict[str, Any]] = Field(default_factory=dict)
+    policy: dict[str, PolicyLevel | dict[str, Any]]
     """This stack's tightening of its environment's policy configuration (`policies/<environment>.json`), in the
     same format: a rule's stricter level or options, `all` as a floor for every rule; anything that would relax the
     environment's is refused (docs/policies.md, "Per-stack tightening")."""
