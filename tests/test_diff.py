@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import synth
+from conftest import synth, synth_with
 
 from envstack import cli
 from envstack.tools import cost, diff
@@ -268,3 +268,39 @@ def test_a_components_settings_are_compared(dev_doc):
     cluster["settings"]["version"] = "1.99"
     [change] = compare(dev_doc, after).changed
     assert (change.resource.type, change.inputs) == ("envstack:kubernetes:Cluster", [("version", before, "1.99")])
+
+
+@pytest.fixture(scope="module")
+def busier_dev_doc() -> dict[str, Any]:
+    return document(synth_with("dev", usage={"requestsPerSecond": 5}))
+
+
+def test_the_cost_delta_is_shown_per_line_item(dev_doc, busier_dev_doc):
+    """A higher request rate changes the same resources' usage lines, matched by resource and item while their
+    descriptions (the quantities) change; lines that did not change are not listed."""
+    result = compare(dev_doc, busier_dev_doc, "dev", "busier")
+    lines = {(c.resource, c.item): c for c in result.cost_lines}
+    assert {("edge", "alb_lcu"), ("edge", "data_out_internet")} <= set(lines)
+    assert not [c for c in result.cost_lines if c.item in ("eks_cluster", "rds_instance", "ec2_instance")]
+    lcu = lines["edge", "alb_lcu"]
+    before, after = lcu.usd
+    assert before is not None and after is not None and after > before
+    assert lcu.description.startswith("ALB LCUs (") and " -> ALB LCUs (" in lcu.description
+    assert sum((c.usd[1] or 0) - (c.usd[0] or 0) for c in result.cost_lines) == pytest.approx(result.total_delta,
+                                                                                              abs=0.05)
+    text = diff.render_text(result)
+    assert "cost by line item (" in text and re.search(r"edge/edge alb_lcu +\$\d+\.\d\d +\$\d+\.\d\d +\+\$", text)
+    markdown = diff.render_markdown(result)
+    assert "<summary>cost by line item: " in markdown and "| edge | `edge` | ALB LCUs (" in markdown
+
+
+def test_lines_written_before_items_existed_are_matched_by_description(dev_doc):
+    older = copy.deepcopy(dev_doc)
+    for line in older["cost"]["line_items"]:
+        line.pop("item")
+    assert compare(older, copy.deepcopy(older)).cost_lines == []
+    added = copy.deepcopy(older)
+    added["cost"]["line_items"].append({"component": "edge", "resource": "edge", "type": "t",
+                                        "description": "something new", "monthly_usd": 1.0})
+    (line,) = compare(older, added).cost_lines
+    assert (line.item, line.usd) == ("something new", (None, 1.0))

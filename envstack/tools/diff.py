@@ -164,6 +164,27 @@ class Change:
         return any(self.effect(*change) == "replace" for change in self.inputs)
 
 
+@dataclass(frozen=True)
+class CostLine:
+    """One line item of the estimate, before and after (None: not in that estimate)."""
+    component: str
+    resource: str
+    item: str
+    before: tuple[str, float] | None  # (description, USD a month)
+    after: tuple[str, float] | None
+
+    @property
+    def description(self) -> str:
+        after, before = self.after, self.before
+        if after and before and after[0] != before[0]:
+            return f"{before[0]} -> {after[0]}"
+        return (after or before or ("", 0.0))[0]
+
+    @property
+    def usd(self) -> tuple[float | None, float | None]:
+        return (self.before[1] if self.before else None, self.after[1] if self.after else None)
+
+
 @dataclass
 class Diff:
     before: str
@@ -175,6 +196,7 @@ class Diff:
     cost: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)  # component -> (A, B)
     totals: tuple[float | None, float | None] = (None, None)
     cost_notes: list[str] = field(default_factory=list)
+    cost_lines: list["CostLine"] = field(default_factory=list)  # the line items whose cost or description changed
     policy_environments: tuple[str, str] = ("", "")
     new_violations: list[dict[str, Any]] = field(default_factory=list)
     resolved_violations: list[dict[str, Any]] = field(default_factory=list)
@@ -215,11 +237,25 @@ def _violations(doc: Mapping[str, Any]) -> dict[tuple[str, str, str, str], dict[
     return found
 
 
+def _line_items(cost: Mapping[str, Any]) -> dict[tuple[str, str, str, str], tuple[str, float]]:
+    """The estimate's lines by (component, resource, type, item); a document written before lines had an `item`
+    keys them by description."""
+    return {(i["component"], i["resource"], i["type"], i.get("item") or i["description"]):
+            (i["description"], float(i["monthly_usd"])) for i in cost.get("line_items", [])}
+
+
+def _cost_lines(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[CostLine]:
+    la, lb = _line_items(a), _line_items(b)
+    return [CostLine(key[0], key[1], key[3], la.get(key), lb.get(key)) for key in sorted(la.keys() | lb.keys())
+            if la.get(key) != lb.get(key)]
+
+
 def _cost(diff: Diff, a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
     ca, cb = a.get("cost") or {}, b.get("cost") or {}
     components = sorted(set(ca.get("by_component", {})) | set(cb.get("by_component", {})))
     diff.cost = {c: (ca.get("by_component", {}).get(c), cb.get("by_component", {}).get(c)) for c in components}
     diff.totals = (ca.get("monthly_usd"), cb.get("monthly_usd"))
+    diff.cost_lines = _cost_lines(ca, cb)
     for label, c in ((diff.before, ca), (diff.after, cb)):
         if not c:
             diff.cost_notes.append(f"{label}: no cost estimate")
@@ -317,12 +353,20 @@ def _violation(v: Mapping[str, Any]) -> str:
     return f"[{v['level']}] {v['policy']} {v['resource']}: {v['message']}"
 
 
+def _line_name(line: CostLine) -> str:
+    return f"{line.component}/{line.resource} {line.item}"
+
+
 def render_text(diff: Diff) -> str:
     lines = [f"envstack diff {diff.before} -> {diff.after}", f"resources: {_counts(diff)}", "",
              f"cost (USD/month)  {'component':<16}{diff.before:>14}{diff.after:>14}{'delta':>14}"]
     rows = [*[(c, a, b) for c, (a, b) in diff.cost.items()], ("total", *diff.totals)]
     lines += [f"{'':18}{c:<16}{_usd(a):>14}{_usd(b):>14}{_delta(a, b):>14}" for c, a, b in rows]
     lines += [f"    note: {note}" for note in diff.cost_notes]
+    if diff.cost_lines:
+        lines += ["", f"cost by line item ({len(diff.cost_lines)} changed)"]
+        lines += [f"    {_line_name(c):<48}{_usd(c.usd[0]):>12}{_usd(c.usd[1]):>12}{_delta(*c.usd):>12}  "
+                  f"{c.description}" for c in diff.cost_lines]
     lines += ["", f"policy: {_policy_line(diff)}"]
     lines += [f"  + {_violation(v)}" for v in diff.new_violations]
     lines += [f"  - {_violation(v)}" for v in diff.resolved_violations]
@@ -364,6 +408,13 @@ def render_markdown(diff: Diff) -> str:
     lines.append(f"| **total** | **{_usd(diff.totals[0])}** | **{_usd(diff.totals[1])}** | "
                  f"**{_delta(*diff.totals)}** |")
     lines += [f"\n> {note}" for note in diff.cost_notes]
+    if diff.cost_lines:
+        lines += ["", f"<details><summary>cost by line item: {len(diff.cost_lines)} changed</summary>", "",
+                  f"| component | resource | line | {diff.before} | {diff.after} | delta |",
+                  "|---|---|---|---:|---:|---:|"]
+        lines += [f"| {c.component} | `{c.resource}` | {_html(c.description)} | {_usd(c.usd[0])} | {_usd(c.usd[1])} | "
+                  f"{_delta(*c.usd)} |" for c in diff.cost_lines]
+        lines += ["", "</details>"]
     if diff.new_violations or diff.resolved_violations:
         lines += ["", "| policy | level | resource | message | |", "|---|---|---|---|---|"]
         lines += [f"| {v['policy']} | {v['level']} | {v['resource']} | {_cell(v['message'], 200)} | {mark} |"
