@@ -17,7 +17,9 @@ OWNERSHIP = {"owner": "ops@example.com", "team": "platform", "repository": "gith
 CERTIFICATE = "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000000"
 # The runners' network (apiAccessCidrs) is routed to the VPC through a transit gateway (prod's private endpoint).
 RUNNERS = {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["10.250.0.0/24"]}}
+# Staging and prod want at least one alert address, which the stack file names (no profile holds an example one).
 STACK_FILE = {**OWNERSHIP, "allowedAccountIds": ["111111111111"], "network": RUNNERS,
+              "monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},
               "loadBalancer": {"tls": True, "certificateArn": CERTIFICATE},
               "cluster": {"publicAccessCidrs": ["52.94.0.0/22"], "apiAccessCidrs": ["10.250.0.0/24"],
                           "deployerRoleArn": "arn:aws:iam::111111111111:role/envstack-deployer"}}

@@ -18,11 +18,13 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from conftest import FIXTURES
+from test_stack_files import BASES
 
 from envstack.ops import preflight
 from envstack.ops.preflight import Context, Result, quotas, run_check
 from envstack.ops.preflight.core import unanswered
 from envstack.ops.preflight.offerings import addon_version_key
+from envstack.program.config import load_stack_config
 from envstack.program.zones import EKS_UNSUPPORTED_ZONE_IDS
 from envstack.tools.validate import load
 
@@ -95,6 +97,24 @@ def test_every_check_is_registered_once_account_first() -> None:
             "database-class", "cache-engine-version", "cache-node-type", "cost-allocation-tag", "roles", "deployer",
             "quota-vpcs",
             "quota-elastic-ips", "quota-nat-gateways"} <= set(names)
+
+
+# ---- placeholders ----------------------------------------------------------------------------------------------
+
+
+def test_example_values_are_refused_before_they_reach_the_account() -> None:
+    """Valid configuration that synth only warns about: alerts to example.com, a role of account 123456789012."""
+    raw = {k.removeprefix("envstack:"): v for k, v in BASES["prod"].items() if k.startswith("envstack:")}
+    clean = load_stack_config("prod", raw, "us-west-2")
+    assert statuses(Stubs(clean).run("placeholders")) == ["ok"]
+    raw = {**raw, "monitoring": {"notificationEmails": ["platform-oncall@example.com"]},
+           "cluster": {**raw["cluster"], "adminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"]}}
+    results = Stubs(load_stack_config("prod", raw, "us-west-2")).run("placeholders")
+    assert statuses(results) == ["fail", "fail"]
+    assert results[0].detail.startswith("envstack:monitoring.notificationEmails[0] = 'platform-oncall@example.com' "
+                                        "is an example value: example.com is a domain reserved for documentation")
+    assert "account 123456789012 is an example id" in results[1].detail
+    assert preflight.exit_code(results) == 1
 
 
 # ---- account ---------------------------------------------------------------------------------------------------
@@ -690,7 +710,7 @@ def test_preflight_against_moto_names_the_account_and_the_missing_certificate(mo
     assert [name for name, _ in preflight.CHECKS] == list(dict.fromkeys(check for _, check, _ in answers))
     failed = {check: detail for status, check, detail in answers if status == "fail"}
     # What moto cannot answer is skipped, never failed; its caller is a user of another account, no cluster admin.
-    assert set(failed) == {"account", "certificate", "deployer"}
+    assert set(failed) == {"account", "placeholders", "certificate", "deployer"}  # the stack file's example values
     assert "account 222222222222" in failed["account"] and ACCOUNT in failed["account"]
     assert "does not exist in account 222222222222" in failed["certificate"]
     assert {check for status, check, _ in answers if status == "ok"} >= {"region", "availability-zones",

@@ -23,8 +23,9 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from components.manifest import MANIFEST, ComponentEntry, ConnectionEntry
-from envstack.program.config import load_stack_config
+from envstack.program.config import StackConfig, load_stack_config
 from envstack.program.config.files import ROOT, SECRET, program_values, read_stack_config, runtime_config, stack_file
+from envstack.program.config.placeholders import placeholders
 
 from .mocks import AwsMocks
 
@@ -74,6 +75,7 @@ class Synthesis:
     # with the id or ARN of the resource it should name, never with a literal; not in the JSON.
     ids: dict[str, str] = field(default_factory=dict, repr=False)
     states: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    placeholders: list[str] = field(default_factory=list)  # example values in the configuration (placeholders.py)
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -96,8 +98,10 @@ class Synthesis:
         return self.states[record.urn]
 
     def warnings(self) -> list[str]:
-        """What components warn about, as `<component>: <warning>`, in the order the program built them."""
-        return [f"{c.name}: {warning}" for c in self.components for warning in c.warnings]
+        """Example values left in the configuration (`configuration: ...`), then what components warn about, as
+        `<component>: <warning>`, in the order the program built them."""
+        return [*(f"configuration: {line}" for line in self.placeholders),
+                *(f"{c.name}: {warning}" for c in self.components for warning in c.warnings)]
 
     def component(self, name: str) -> ComponentEntry:
         found = [c for c in self.components if c.name == name]
@@ -268,18 +272,21 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
     environment = values.get(f"{PROJECT}:environment", "")
     # Registrations arrive from several threads; sorting by URN makes the synthesis (and its JSON) deterministic.
     records = sorted(monitor.records, key=lambda r: r.urn)
+    cfg = _validated(stack, config)
     return Synthesis(stack, environment, records, outputs, secret_outputs, frozenset(mocks.invented),
-                     list(MANIFEST.components), list(MANIFEST.connections), _usage(stack, config),
-                     dict(program_values(config)[0].get("policy") or {}), monitor.ids, monitor.states)
+                     list(MANIFEST.components), list(MANIFEST.connections),
+                     cfg.usage.model_dump(by_alias=True) if cfg else {},
+                     dict(program_values(config)[0].get("policy") or {}), monitor.ids, monitor.states,
+                     [p.line() for p in placeholders(cfg)] if cfg else [])
 
 
-def _usage(stack: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The stack's envstack:usage as the program validated it (the program ran first: it is valid); none for
+def _validated(stack: str, config: dict[str, Any]) -> StackConfig | None:
+    """The stack's configuration as the program validated it (the program ran first: it is valid); none for
     another project (bootstrap/)."""
     raw, region = program_values(config)
     if "environment" not in raw:
-        return {}
-    return load_stack_config(stack, raw, region).usage.model_dump(by_alias=True)
+        return None
+    return load_stack_config(stack, raw, region)
 
 
 def _stack_outputs() -> tuple[dict[str, Any], list[str]]:

@@ -8,6 +8,7 @@ from typing import Any
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from envstack.program.config.placeholders import placeholders
 from envstack.program.zones import EKS_UNSUPPORTED_ZONE_IDS
 
 from .core import Context, Result, SkipCheck, check, error_code
@@ -32,6 +33,17 @@ def account(ctx: Context) -> Iterator[Result]:
     else:
         yield Result("account", "fail", f"the credentials are for account {ctx.account}, but stack "
                      f"{ctx.cfg.stack} may only deploy to {', '.join(allowed)} (envstack:allowedAccountIds)")
+
+
+@check("placeholders")
+def example_values(ctx: Context) -> Iterator[Result]:
+    """Example values left in the configuration (a reserved domain, an account id of AWS's documentation): valid
+    configuration that synth only warns about, refused before they reach the account (placeholders.py)."""
+    found = placeholders(ctx.cfg)
+    for placeholder in found:
+        yield Result("placeholders", "fail", placeholder.line())
+    if not found:
+        yield Result("placeholders", "ok", "no example e-mail domain or documentation account id in the configuration")
 
 
 @check("region")

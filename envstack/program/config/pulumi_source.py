@@ -10,6 +10,7 @@ from .files import ROOT, SECRET, key_problems
 from .loader import REGION_KEY, load_stack_config, parse_value
 from .neighbours import neighbours
 from .overlap import overlaps
+from .placeholders import placeholders
 from .stack import StackConfig
 
 
@@ -41,4 +42,6 @@ def stack_config() -> StackConfig:
         raise ProgramConfigError(stack, keys)
     for note in overlaps(stack, cfg.environment, cfg.network.cidr, others)[1]:
         pulumi.log.info(note)
+    for placeholder in placeholders(cfg):  # `envstack preflight` refuses them; the preview says so too
+        pulumi.log.warn(placeholder.line())
     return cfg
