@@ -17,23 +17,33 @@ from envstack.tools.synth import synthesize
 
 
 def _money(value: float | None) -> str:
-    return f"{value:>12,.2f}" if value is not None else f"{'-':>12}"
+    return f"{value:,.2f}" if value is not None else "-"
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """Rows of cells: the first left-aligned, the others right-aligned, each column as wide as its widest cell (a
+    20-character stack name or ap-southeast-4 never runs into its neighbour)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [f"{row[0]:<{widths[0]}}" + "".join(f"  {cell:>{width}}" for cell, width in zip(row[1:], widths[1:],
+                                                                                         strict=True))
+            for row in rows]
 
 
 def table(estimates: dict[str, CostEstimate]) -> str:
     components = sorted({c for e in estimates.values() for c in e.by_component})
-    header = f"{'USD / month':<16}" + "".join(f"{stack:>12}" for stack in estimates)
-    region = f"{'region':<16}" + "".join(f"{e.region or '?':>12}" for e in estimates.values())
-    rows = [f"{c:<16}" + "".join(_money(e.by_component.get(c, 0)) for e in estimates.values()) for c in components]
-    total = f"{'total':<16}" + "".join(_money(e.monthly_usd if e.prices else None) + ("" if e.complete else "*")
-                                       for e in estimates.values())
-    budget = f"{'budget':<16}" + "".join(_money(e.budget_usd) for e in estimates.values())
-    later = f"{'+ if extended':<16}" + "".join(_money(sum(i.monthly_usd for i in e.contingent) or None)
-                                               for e in estimates.values())
-    lines = [header, region, *rows, "-" * len(header), total, budget]
-    if any(e.contingent for e in estimates.values()):
-        lines.append(later + "   (not in the total: charges that start under a condition, see envstack synth)")
-    if not all(e.complete for e in estimates.values()):
+    every = estimates.values()
+    rows = [["USD / month", *estimates], ["region", *(e.region or "?" for e in every)],
+            *([c, *(_money(e.by_component.get(c, 0)) for e in every)] for c in components),
+            ["total", *(_money(e.monthly_usd if e.prices else None) + ("" if e.complete else "*") for e in every)],
+            ["budget", *(_money(e.budget_usd) for e in every)]]
+    contingent = any(e.contingent for e in every)
+    if contingent:
+        rows.append(["+ if extended", *(_money(sum(i.monthly_usd for i in e.contingent) or None) for e in every)])
+    lines = _aligned(rows)
+    lines.insert(2 + len(components), "-" * len(lines[0]))
+    if contingent:
+        lines[-1] += "   (not in the total: charges that start under a condition, see envstack synth)"
+    if not all(e.complete for e in every):
         lines.append("* incomplete: see FAIL below")
     return "\n".join(lines)
 

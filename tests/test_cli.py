@@ -374,3 +374,20 @@ def test_validate_without_any_stack_file_says_so(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "ROOT", tmp_path)
     code, _, stderr = run(capsys, "validate")
     assert code == 2 and "no stack file (Pulumi.<stack>.yaml)" in stderr
+
+
+def test_validate_without_names_says_which_review_stacks_it_skipped(capsys, tmp_path, monkeypatch):
+    """Review stacks are generated from the dev stack file: validate names them instead of passing over them."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    dev = "config:\n  aws:region: us-west-2\n  envstack:environment: dev\n  envstack:owner: o\n  envstack:team: t\n" \
+          "  envstack:repository: r\n  envstack:cluster: {publicAccessCidrs: [52.94.0.0/22]}\n"
+    for stack in ("dev", "pr-12", "pr-7"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(dev)
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    code, out, _ = run(capsys, "validate")
+    assert code == 0
+    assert out.splitlines()[0] == ("note: skipped the review stack(s) pr-7, pr-12: generated from the dev stack file "
+                                   "(`envstack validate pr-7` checks one)")
+    assert "stack dev: valid" in out and "stack pr-7" not in out
+    code, out, _ = run(capsys, "validate", "pr-7")
+    assert code == 0 and "skipped" not in out and "stack pr-7: valid" in out

@@ -441,3 +441,20 @@ def test_the_estimate_says_how_old_its_prices_are():
     assert estimate.age_days(date(2025, 7, 1)) == 30
     assert f"as of 2025-06-01, {estimate.age_days()} days old" in cost.render(estimate)
     assert estimate.to_json()["typed_prices"] and "eks_cluster" in estimate.to_json()["typed_prices"]
+
+
+def test_the_cost_report_columns_stay_apart_for_long_stack_names_and_regions():
+    """A 20-character stack name and a 14-character region: every row as wide as the header, each value ending
+    where its column ends, two spaces at least between columns."""
+    database = record("aws:rds/instance:Instance", instanceClass="db.t4g.micro")
+    estimates = {"payments-eu-review-1": cost.estimate(synthesis(database)),
+                 "ap": cost.estimate(synthesis(database, region="ap-southeast-4"))}
+    lines = cost_report.table(estimates).splitlines()
+    header, regions = lines[0], lines[1]
+    rows = [line for line in lines if not line.startswith(("-", "*"))]
+    assert {len(line) for line in rows} == {len(header)}
+    for name, region in (("payments-eu-review-1", "us-west-2"), ("ap", "ap-southeast-4")):
+        end = header.index(name) + len(name)
+        assert regions[:end].endswith(f"  {region}" if len(region) >= len(name) else region)
+        assert all(row[end - 1] != " " for row in rows)  # every cell of the column ends there
+    assert "  payments-eu-review-1  " in header

@@ -89,6 +89,25 @@ CORPUS = [
     ("byte order mark", "\ufeff" + DEV, ""),
     ("CRLF", DEV.replace("\n", "\r\n"), ""),
     ("pulumi settings", added("  pulumi:tags: {a: b}\n"), ""),
+    # What the Pulumi CLI's YAML reader (go-yaml) does where PyYAML differs.
+    ("tab before a comment", DEV.replace("envstack:team: platform", "envstack:team: platform\t# the owning team")
+     .replace("publicAccessCidrs: [52.94.0.0/22]", "publicAccessCidrs: [52.94.0.0/22] \t\t# the office"), ""),
+    ("tab after a value", DEV.replace("envstack:team: platform", "envstack:team: platform\t"), ""),
+    ("tab in the indentation", DEV.replace("  envstack:team: platform", "\tenvstack:team: platform"),
+     "Pulumi.dev.yaml:5: not valid YAML: a tab character: YAML indents with spaces only"),
+    ("tab inside a value", DEV.replace("envstack:team: platform", "envstack:team: plat\tform"),
+     "Pulumi.dev.yaml:5: not valid YAML: a tab character inside a value: write a space, or quote the value"),
+    ("account id with a leading zero", added("  envstack:allowedAccountIds: [012345678901]\n"),
+     "envstack:allowedAccountIds[0] = 12345678901: expected a 12-digit AWS account id: unquoted, YAML reads it as the "
+     "number 12345678901"),
+    ("account id quoted", added("  envstack:allowedAccountIds: ['012345678901']\n"), ""),
+    # Values `pulumi config set --secret [--path]` writes: opaque offline, accepted where text is expected.
+    ("secret text", DEV.replace("envstack:team: platform", "envstack:team: {secure: v1:AAAA}"), ""),
+    ("secret nested text", in_cluster("    nodeGroups: {main: {labels: {team: {secure: v1:AAAA}}}}\n"), ""),
+    ("secret in a list", added("  envstack:monitoring: {notificationEmails: [{secure: v1:AAAA}]}\n"),
+     "envstack:monitoring.notificationEmails[0] = '[secret]': expected an email address such as oncall@example.com; "
+     "it is a secret (`pulumi config set --secret`): its plaintext needs the stack's secrets provider, so only "
+     "`pulumi preview` can check it; set this key in plain text (it is no secret) (Pulumi.dev.yaml:9)"),
     ("misspelt namespace", added("  envstak:database: {instanceClass: db.r7g.large}\n"),
      "envstak:database = {'instanceClass': 'db.r7g.large'}: unknown namespace 'envstak'; did you mean "
      "envstack:database? (a stack file sets envstack: keys, aws:region and the engine's pulumi: settings) "

@@ -22,3 +22,9 @@ def stack_names(paths: list[str]) -> list[str]:
 def present(root: Path = ROOT) -> list[str]:
     """Stack names with a stack file in the working tree (review stacks excluded)."""
     return stack_names([p.name for p in root.glob("Pulumi.*.yaml")])
+
+
+def review_stacks_present(root: Path = ROOT) -> list[str]:
+    """The review stacks (`pr-<N>`) whose generated stack file is in the working tree, by number."""
+    names = (m["stack"] for m in (_STACK_FILE.match(p.name) for p in root.glob("Pulumi.*.yaml")) if m)
+    return sorted((n for n in names if REVIEW_STACK.match(n)), key=lambda n: int(n.removeprefix("pr-")))

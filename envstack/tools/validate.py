@@ -66,6 +66,10 @@ def validate(args: argparse.Namespace) -> int:
     if not names:
         print(f"envstack validate: no stack file (Pulumi.<stack>.yaml) in {root}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    skipped = [] if args.stacks else stack_names.review_stacks_present(root)
+    if skipped and not args.quiet:
+        print(paint(f"note: skipped the review stack(s) {', '.join(skipped)}: generated from the dev stack file "
+                    f"(`envstack validate {skipped[0]}` checks one)", "dim", sys.stdout))
     for stack in names:
         try:
             checked = load(stack, root)

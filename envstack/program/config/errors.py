@@ -42,6 +42,7 @@ class FileProblem:
 
 
 MISSING: Any = object()  # the value of a key that is required but absent
+SECRET = "[secret]"  # what a `secure:` value shows offline: its plaintext needs the stack's secrets provider
 
 
 class ConfigError(Exception):

@@ -19,14 +19,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..paths import ROOT
 from ..stack_names import stack_file
-from .errors import NAMESPACE, ConfigError, FileProblem, Problem, Reported
+from .errors import NAMESPACE, SECRET, ConfigError, FileProblem, Problem, Reported
 from .loader import REGION_KEY, parse_value
 from .namespaces import key_problem
 
 PROJECT = "envstack"
 PROJECT_FILE = "Pulumi.yaml"
 MERGE_TAG = "tag:yaml.org,2002:merge"
-SECRET = "[secret]"  # what a `secure:` value shows offline: its plaintext needs the stack's secrets provider
 
 
 class _Loader(yaml.SafeLoader):
@@ -68,6 +67,13 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _text)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _not_configuration)
 _Loader.add_constructor("tag:yaml.org,2002:set", _not_configuration)
 
+# A plain number with a leading zero and an 8 or 9 (`012345678901`) is text to PyYAML (not octal, not a YAML 1.1
+# int), but the Pulumi CLI's YAML library (go-yaml v3, resolve.go) tries it as an integer in base 0 (octal: refused),
+# then as a float: the number 12345678901. Read it as the CLI does, so the configuration judges what `pulumi up` gets.
+_GO_DECIMAL = "tag:envstack,2026:go-yaml-decimal"
+_Loader.add_implicit_resolver(_GO_DECIMAL, re.compile(r"^[-+]?0[0-9]*[89][0-9]*$"), list("-+0"))
+_Loader.add_constructor(_GO_DECIMAL, lambda loader, node: int(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
 
 @dataclass
 class YamlFile:
@@ -94,15 +100,49 @@ def _key_lines(node: Node | None, prefix: tuple[Any, ...] = ()) -> Iterator[tupl
             yield from _key_lines(item, (*prefix, index))
 
 
-def _syntax_error(error: yaml.YAMLError) -> tuple[str, int | None]:
+def _syntax_error(error: yaml.YAMLError, text: str) -> tuple[str, int | None]:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     if "'\\t'" in problem:
-        problem = "a tab character: YAML indents with spaces only"
+        indented = mark is None or not text.splitlines()[mark.line][:mark.column].strip()
+        problem = ("a tab character: YAML indents with spaces only" if indented else
+                   "a tab character inside a value: write a space, or quote the value")
     context = getattr(error, "context", None)
     kind = "not a configuration value" if isinstance(error, yaml.constructor.ConstructorError) else "not valid YAML"
     message = f"{kind}: {problem}" + (f" ({context})" if context else "")
     return message, (mark.line + 1 if mark else None)
+
+
+def _tab_before_comment(text: str, error: yaml.YAMLError) -> str | None:
+    """`text` with the tab PyYAML refused replaced by a space, when it only separates a value from a comment or the
+    line's end: go-yaml, the Pulumi CLI's reader, accepts such a tab (a tab in the indentation stays an error)."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None or "'\\t'" not in str(getattr(error, "problem", "")):
+        return None
+    line = text.splitlines(keepends=True)[mark.line] if mark.line < len(text.splitlines()) else ""
+    rest = line[mark.column:].lstrip(" \t")
+    if line[mark.column:mark.column + 1] != "\t" or not line[:mark.column].strip() or \
+            (rest.strip() and not rest.startswith("#")):
+        return None
+    return text[:mark.index] + " " + text[mark.index + 1:]
+
+
+def _parse(text: str) -> tuple[Node | None, Any, _Loader]:
+    """The document's node and data, and the loader that read it (its duplicate keys); YAMLError when it is not YAML
+    (tabs before a comment taken as the CLI takes them)."""
+    for _ in range(text.count("\t") + 1):
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            return node, (loader.construct_document(node) if node is not None else None), loader
+        except yaml.YAMLError as error:
+            fixed = _tab_before_comment(text, error)
+            if fixed is None:
+                raise
+            text = fixed
+        finally:
+            loader.dispose()
+    raise AssertionError("unreachable: each retry removes a tab")
 
 
 def read_yaml(path: Path, stack: str) -> YamlFile:
@@ -111,15 +151,11 @@ def read_yaml(path: Path, stack: str) -> YamlFile:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(stack, [FileProblem(path.name, f"cannot be read: {error}")]) from None
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        node, data, loader = _parse(text)
     except yaml.YAMLError as error:
-        message, line = _syntax_error(error)
+        message, line = _syntax_error(error, text)
         raise ConfigError(stack, [FileProblem(path.name, message, line)]) from None
-    finally:
-        loader.dispose()
     if loader.duplicates:
         raise ConfigError(stack, [
             FileProblem(path.name, f"key {key!r} is set twice (first at line {first}); the Pulumi CLI refuses a "
@@ -224,15 +260,32 @@ def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return {**project_defaults(root, stack), **stack_file_config(stack, root)}
 
 
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _opaque(value: Any) -> Any:
+    """`value` with every `secure:` object in it (`pulumi config set --secret --path` writes them inside mappings and
+    lists) as SECRET: the CLI hands the program their plaintext, which only the stack's secrets provider has."""
+    if _is_secure(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _opaque(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_opaque(v) for v in value]
+    return value
+
+
 def runtime_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque."""
+    """Config as the language host receives it: strings, objects as JSON, `secure:` values opaque (a key holding
+    one anywhere is secret, as the CLI marks it)."""
     values: dict[str, str] = {}
     secrets: list[str] = []
     for key, value in config.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[key], secrets = SECRET, [*secrets, key]
-        else:
-            values[key] = value if isinstance(value, str) else json.dumps(value)
+        shown = _opaque(value)
+        values[key] = shown if isinstance(shown, str) else json.dumps(shown)
+        if shown != value:
+            secrets.append(key)
     return values, secrets
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..paths import PROFILES, ROOT
 from .base import deep_merge
-from .errors import MISSING, NAMESPACE, ConfigError, FileProblem, Problem
+from .errors import MISSING, NAMESPACE, SECRET, ConfigError, FileProblem, Problem
 from .guardrails import Guardrails, rules
 from .overlap import Neighbour, overlaps
 from .stack import ENVIRONMENTS, StackConfig
@@ -188,6 +188,9 @@ def _problem(e: Any) -> Problem:
     message = str(e["msg"]).removeprefix("Value error, ")
     if message.startswith("Input should be "):  # pydantic's own wording, in the voice of the other messages
         message = "expected " + message.removeprefix("Input should be ")
+    if e["input"] == SECRET:
+        message += ("; it is a secret (`pulumi config set --secret`): its plaintext needs the stack's secrets "
+                    "provider, so only `pulumi preview` can check it; set this key in plain text (it is no secret)")
     return Problem(key, e["input"], message)
 
 
