@@ -5,13 +5,13 @@ import json
 from typing import Any
 
 import pytest
-from conftest import region, synth_with
+from conftest import region, stack_config, synth_with
 from test_database import children, only, transitive_dependencies
 
 from components.alerts import ANOMALY_PUBLISHER, PUBLISHERS
 from envstack.program.config import ConfigError, load_profile
 from envstack.tools.report import summary
-from envstack.tools.synth import ResourceRecord, Synthesis, read_stack_config
+from envstack.tools.synth import ResourceRecord, Synthesis
 
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
@@ -25,7 +25,7 @@ SERVICE_PUBLISHERS = {"cloudwatch.amazonaws.com", "budgets.amazonaws.com", "even
 def monitoring_settings(s: Synthesis) -> dict[str, Any]:
     """The profile's monitoring settings under the stack file's (which names the alert addresses)."""
     return {**load_profile(s.environment).settings["monitoring"],
-            **(read_stack_config(s.stack).get("envstack:monitoring") or {})}
+            **(stack_config(s.stack).get("envstack:monitoring") or {})}
 
 
 def topic(s: Synthesis, name: str = "alerts") -> ResourceRecord:
