@@ -283,6 +283,7 @@ def test_without_a_transit_gateway_nothing_is_attached():
 def prod(**network: object) -> dict:
     return {"environment": "prod", "owner": "o@example.com", "team": "t", "repository": "r",
             "allowedAccountIds": ["111111111111"], "network": network,
+            "monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},
             "loadBalancer": {"certificateArn": "arn:aws:acm:us-west-2:111111111111:certificate/"
                                               "00000000-0000-4000-8000-000000000002"},
             "cluster": {"deployerRoleArn": ROLE, "apiAccessCidrs": ["10.250.0.0/24"]}}

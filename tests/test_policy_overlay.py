@@ -16,6 +16,7 @@ PROD = {
     "aws:region": "us-west-2", "envstack:environment": "prod", "envstack:owner": "platform@example.com",
     "envstack:team": "platform", "envstack:repository": "github.com/example/envstack",
     "envstack:allowedAccountIds": ["111111111111"],
+    "envstack:monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},
     "envstack:loadBalancer": {
         "certificateArn": "arn:aws:acm:us-west-2:111111111111:certificate/00000000-0000-4000-8000-000000000002"},
     "envstack:cluster": {"deployerRoleArn": "arn:aws:iam::111111111111:role/envstack-deployer",
