@@ -89,6 +89,7 @@ def synth_with(stack: str, **overrides: Any) -> Synthesis:
 STACK_FILE = {
     "owner": "ops@example.com", "team": "platform", "repository": "github.com/example/envstack",
     "allowedAccountIds": ["111111111111"],
+    "monitoring": {"notificationEmails": ["oncall@acme-corp.io"]},  # staging and prod want one; no profile has it
     "network": {"transitGateway": {"id": "tgw-0123456789abcdef0", "cidrs": ["10.250.0.0/24"]}},
     "cluster": {"publicAccessCidrs": ["52.94.0.0/22"], "apiAccessCidrs": ["10.250.0.0/24"],
                 "deployerRoleArn": "arn:aws:iam::111111111111:role/envstack-deployer"},
