@@ -3,7 +3,8 @@
     configuration (profile + stack file) -> AWS provider (region, accounts, tags)
       -> network (VPC: public / private / isolated tiers)
       -> alerts (the encrypted SNS topic every component below notifies)
-      -> cluster (EKS in the private tier, managed node groups, add-ons) -> baseline (namespaces, policies, RBAC)
+      -> cluster (EKS in the private tier, managed node groups, add-ons) -> autoscaler (Cluster Autoscaler)
+      -> baseline (namespaces, policies, RBAC)
       -> data (PostgreSQL on RDS, Redis/Valkey on ElastiCache, in the isolated tier, reached via allow())
       -> workload identity (an IAM role per application namespace, EKS Pod Identity: IAM logins, no passwords)
       -> edge (internet-facing ALB in the public subnets: TLS, WAF, access logs -> NodePort on the nodes)
@@ -15,6 +16,7 @@ import pulumi
 from components.alerts import Alerts
 from components.cache import Cache
 from components.cluster import Cluster
+from components.cluster_autoscaler import ClusterAutoscaler
 from components.cluster_baseline import ClusterBaseline
 from components.connections import allow
 from components.database import Database
@@ -32,6 +34,9 @@ on_aws = pulumi.ResourceOptions(provider=aws_provider(cfg))
 network = Network("network", args.network(cfg), on_aws)
 alerts = Alerts("alerts", args.alerts(cfg), on_aws)
 cluster = Cluster("cluster", args.cluster(cfg, network.vpc_id, network.private_subnet_ids), on_aws)
+# Node groups follow the pods, within each group's minSize..maxSize (unless cluster.autoscaler.enabled is false).
+autoscaler = [ClusterAutoscaler("autoscaler", args.autoscaler(cfg, cluster.arn, cluster.node_groups),
+                                cluster.kube_provider, on_aws)] if cfg.cluster.autoscaler.enabled else []
 baseline = ClusterBaseline("baseline", args.baseline(cfg), cluster.kube_provider, on_aws,
                            storage_controllers=cluster.storage_controllers)  # destroyed after what owns volumes
 database = Database("database", args.database(cfg, network.vpc_id, network.db_subnet_group.name, alerts.topic_arn),
@@ -57,7 +62,7 @@ monitoring = Monitoring("monitoring", args.monitoring(cfg, alerts.topic_arn, Mon
     load_balancer_arn_suffix=edge.alb.arn_suffix,
     target_group_arn_suffixes=[edge.target_group.arn_suffix],
     node_group_asg_names=cluster.autoscaling_group_names,
-), record_after=[network, alerts, cluster, baseline, database, cache, edge, identity]), on_aws)  # the record: last
+), record_after=[network, alerts, cluster, *autoscaler, baseline, database, cache, edge, identity]), on_aws)  # last
 
 pulumi.export("environment", cfg.environment)
 pulumi.export("vpcId", network.vpc_id)

@@ -12,7 +12,7 @@ access          access entries: the role that runs `pulumi up` (cluster admin: i
                 stack), the creator keeps that implicit entry
 node groups     managed, AL2023, in the private subnets, launched from envstack's launch template (IMDSv2 only
                 with hop limit 1, encrypted gp3 root volume), on the cluster's Kubernetes version, rolling
-                updates, desired size left to the autoscaler
+                updates; desiredSize is the initial size, then the Cluster Autoscaler's (components/node_scaling.py)
 add-ons         EKS-managed and pinned: vpc-cni (with network policy enforcement), kube-proxy, eks-pod-identity-agent
                 before the nodes; coredns and aws-ebs-csi-driver (IRSA role) once there are nodes to run on
 
@@ -34,6 +34,7 @@ from policies.facts import DEPLOYER_ENTRY_TAG
 
 from .base import Component, policy_document
 from .connections import Connections
+from .node_scaling import NODE_GROUP_TAG, Scaling, plan, running_node_groups
 
 CI_DEPLOYER_GROUP = "envstack:ci-deployers"
 NODE_POLICIES = (
@@ -87,6 +88,8 @@ class ClusterArgs:
     deletion_protection: bool
     protect: bool  # the KMS keys
     tags: Mapping[str, str]  # for launch template tag specifications
+    # An autoscaler sets the node groups' desired sizes (desired_size: the initial one); without, the spec's is kept.
+    autoscaled: bool
     permissions_boundary: str | None  # carried by the cluster, node and IRSA roles
 
 
@@ -203,7 +206,8 @@ class Cluster(Component):
         self.ebs_csi_role = self.irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa", (EBS_CSI_POLICY,))
         self._addon_roles = {"aws-ebs-csi-driver": self.ebs_csi_role}
         early = self._addons(ADDONS_BEFORE_NODES)
-        self.node_groups = [self._node_group(spec, early) for spec in args.node_groups]
+        running = running_node_groups(args.name, self) if args.autoscaled else {}
+        self.node_groups = [self._node_group(spec, early, running) for spec in args.node_groups]
         self.addons = early + self._addons(ADDONS_AFTER_NODES, depends_on=self.node_groups)
         # What turns Kubernetes storage objects into EBS volumes and back: the CSI driver and the nodes it runs on.
         # Objects that own volumes (namespaces of PVCs, the StorageClass) depend on them, so that a destroy deletes
@@ -325,8 +329,11 @@ class Cluster(Component):
                                 for kind in ("instance", "volume", "network-interface")],
             update_default_version=True, opts=self.child())
 
-    def _node_group(self, spec: NodeGroupSpec, after: list[aws.eks.Addon]) -> eks.ManagedNodeGroup:
+    def _node_group(self, spec: NodeGroupSpec, after: list[aws.eks.Addon],
+                    running: Mapping[str, Scaling]) -> eks.ManagedNodeGroup:
         template = self._launch_template(spec)
+        scaling = plan(Scaling(spec.min_size, spec.max_size, spec.desired_size), running.get(spec.name),
+                       autoscaled=self._args.autoscaled)
         return eks.ManagedNodeGroup(
             f"{self.label}-{spec.name}",
             cluster=self.eks,
@@ -336,7 +343,7 @@ class Cluster(Component):
             capacity_type=spec.capacity_type,
             instance_types=list(spec.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=spec.min_size, max_size=spec.max_size, desired_size=spec.desired_size),
+                min_size=spec.min_size, max_size=spec.max_size, desired_size=scaling.desired_size),
             labels=dict(spec.labels),
             # With a launch template pulumi-eks leaves `version` unset (nodejs/eks/nodes/nodegroup.ts,
             # createManagedNodeGroup), so a cluster upgrade would move only the control plane. envstack's template
@@ -344,8 +351,8 @@ class Cluster(Component):
             version=self._args.version,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
-            ignore_scaling_changes=True,  # the autoscaler owns the desired size once the group exists
-            tags=dict(self._args.tags),
+            ignore_scaling_changes=scaling.ignore_desired_changes,  # components/node_scaling.py
+            tags={**self._args.tags, NODE_GROUP_TAG: spec.name},
             opts=self.child(depends_on=after, transforms=[update_config_transform(spec.max_unavailable)]),
         )
 

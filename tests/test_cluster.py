@@ -23,7 +23,13 @@ from components.cluster import (
 )
 from envstack.program import arguments
 from envstack.program.config import ENVIRONMENTS, ConfigError, load_profile, load_stack_config
-from envstack.program.config.cluster import ADDON_VERSIONS_FILE, LOG_TYPES, AddonVersions, pinned_addon_versions
+from envstack.program.config.cluster import (
+    ADDON_VERSIONS_FILE,
+    LOG_TYPES,
+    AddonVersions,
+    pinned_addon_versions,
+    version_pins,
+)
 from envstack.program.config.loader import deep_merge
 from envstack.program.paths import PROFILES
 from envstack.tools.mocks import AwsMocks
@@ -282,7 +288,7 @@ def test_node_groups_follow_a_new_cluster_version():
     addons = {"vpcCni": "v1.20.0-eksbuild.1", "coredns": "v1.12.0-eksbuild.1", "kubeProxy": "v1.34.0-eksbuild.1",
               "podIdentityAgent": "v1.3.9-eksbuild.1", "ebsCsiDriver": "v1.50.0-eksbuild.1"}
     s = synth_with("dev", cluster={**stack_config("dev")["envstack:cluster"], "version": "1.34",
-                                   "addonVersions": addons})
+                                   "addonVersions": addons, "autoscaler": {"version": "v1.34.5"}})
     assert s.one(EKS).inputs["version"] == "1.34"
     assert {g["version"] for g in node_groups(s).values()} == {"1.34"}
 
@@ -338,7 +344,8 @@ def test_update_config_transform_sets_max_unavailable_on_the_aws_node_group_only
 def test_addons_are_managed_pinned_and_overwrite_on_update(stack):
     addons = {a.inputs["addonName"]: a.inputs for a in stack.of_type(ADDON)}
     assert set(addons) == ADDONS
-    pinned = AddonVersions.model_validate(pinned_addon_versions()[stack.one(EKS).inputs["version"]]).by_addon_name()
+    pins = version_pins(stack.one(EKS).inputs["version"])["addonVersions"]
+    pinned = AddonVersions.model_validate(pins).by_addon_name()
     assert {name: addon["addonVersion"] for name, addon in addons.items()} == pinned
     assert addons["kube-proxy"]["addonVersion"].startswith(f"v{stack.one(EKS).inputs['version']}.")
     for addon in addons.values():
@@ -576,9 +583,12 @@ def test_graviton_groups_run_the_arm_image_and_x86_groups_the_x86_one():
 def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_profiles():
     pins = yaml.safe_load(ADDON_VERSIONS_FILE.read_text())
     assert pins and pins == pinned_addon_versions()
-    for version, addons in pins.items():
+    for version in pins:
+        addons = version_pins(version)["addonVersions"]
         assert AddonVersions.model_validate(addons).unset == []  # every add-on of every version
         assert addons["kubeProxy"].startswith(f"v{version}.")
+        # and the Cluster Autoscaler release built for that minor
+        assert version_pins(version)["autoscaler"]["version"].startswith(f"v{version}.")
     for name in ("common", *ENVIRONMENTS):
         own = yaml.safe_load((PROFILES / f"{name}.yaml").read_text())
         assert "addonVersions" not in own["settings"].get("cluster", {})
@@ -586,7 +596,7 @@ def test_addon_versions_are_pinned_per_kubernetes_version_in_one_file_not_in_pro
 
 def test_a_stack_file_overrides_one_addon_and_keeps_the_others_pins():
     cfg = loaded_config("dev", addonVersions={"coredns": "v1.13.9-eksbuild.9"})
-    pins = pinned_addon_versions()[kubernetes_version("dev")]
+    pins = version_pins(kubernetes_version("dev"))["addonVersions"]
     expected = {**AddonVersions.model_validate(pins).by_addon_name(),
                 "coredns": "v1.13.9-eksbuild.9"}
     assert cfg.cluster.addon_versions.by_addon_name() == expected

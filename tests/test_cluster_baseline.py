@@ -41,7 +41,9 @@ def manifest(inputs: Any) -> Any:
 
 
 def kubernetes_objects(s: Synthesis) -> list[ResourceRecord]:
-    return [r for r in s.resources if r.type.startswith("kubernetes:")]
+    """The baseline's Kubernetes objects (the Cluster Autoscaler's are tested with it)."""
+    baseline = s.one(BASELINE).urn
+    return [r for r in s.resources if r.type.startswith("kubernetes:") and r.parent == baseline]
 
 
 def baseline_settings(environment: str) -> dict[str, Any]:

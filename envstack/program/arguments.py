@@ -14,6 +14,7 @@ from components.alerts import AlertsArgs
 from components.cache import PORT as CACHE_PORT
 from components.cache import CacheArgs
 from components.cluster import ClusterArgs, NodeGroupSpec
+from components.cluster_autoscaler import ClusterAutoscalerArgs
 from components.cluster_baseline import SERVICE_ACCOUNT, BaselineArgs, ContainerLimits, PodSecurity, Quota
 from components.database import PORT as DATABASE_PORT
 from components.database import DatabaseArgs
@@ -52,7 +53,19 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
         log_retention_days=cfg.monitoring.log_retention_days,
         node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
         addon_versions=k8s.addon_versions.by_addon_name(), deletion_protection=k8s.deletion_protection,
-        protect=cfg.protect_stateful_resources, tags=cfg.tags, permissions_boundary=cfg.permissions_boundary_arn)
+        protect=cfg.protect_stateful_resources, tags=cfg.tags, permissions_boundary=cfg.permissions_boundary_arn,
+        autoscaled=k8s.autoscaler.enabled)
+
+
+def autoscaler(cfg: StackConfig, cluster_arn: pulumi.Input[str],
+               node_groups: Sequence[pulumi.Resource]) -> ClusterAutoscalerArgs:
+    """The Cluster Autoscaler's release for the cluster's Kubernetes minor (StackConfig refuses another)."""
+    version = cfg.cluster.autoscaler.version
+    if version is None:  # StackConfig.problems refuses an enabled autoscaler without a release
+        raise ValueError("envstack:cluster.autoscaler.version is required while the autoscaler is enabled")
+    return ClusterAutoscalerArgs(
+        cluster_name=cfg.name_prefix, cluster_arn=cluster_arn, region=cfg.region, version=version,
+        node_groups=node_groups, permissions_boundary=cfg.permissions_boundary_arn)
 
 
 def baseline(cfg: StackConfig) -> BaselineArgs:

@@ -538,6 +538,7 @@ FREE: frozenset[str] = frozenset({
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
     "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
     "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+    "kubernetes:apps/v1:Deployment",  # the Cluster Autoscaler's: its pod runs on the nodes priced above
     "kubernetes:storage.k8s.io/v1:StorageClass",  # the class is free; the EBS volumes claimed through it are usage
 })
 FREE_PREFIXES = ("pulumi:providers:",)  # provider configurations are not cloud resources

@@ -111,9 +111,11 @@ def _key(urn: str, stack: str) -> str:
 
 def _normal(value: Any, stack: str, ignore_stack: bool = False) -> Any:
     """URNs without their stack, JSON documents in strings parsed, whole numbers as integers (Pulumi carries every
-    number as a double), so that equal means equal; with `ignore_stack`, the stack's name as a word replaced too."""
+    number as a double), so that equal means equal; with `ignore_stack`, the stack's name as a word replaced too, in
+    keys as in values (an IAM condition key names the cluster: aws:ResourceTag/k8s.io/cluster-autoscaler/<name>)."""
     if isinstance(value, Mapping):
-        return {k: _normal(v, stack, ignore_stack) for k, v in value.items()}
+        return {(_stack_word(stack).sub(STACK_PLACEHOLDER, k) if ignore_stack and stack and isinstance(k, str) else k):
+                _normal(v, stack, ignore_stack) for k, v in value.items()}
     if isinstance(value, list):
         return [_normal(v, stack, ignore_stack) for v in value]
     if isinstance(value, float) and value.is_integer():

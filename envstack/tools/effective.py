@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envstack.program.config import ConfigError, StackConfig
-from envstack.program.config.cluster import ADDON_VERSIONS_FILE, pinned_addon_versions
+from envstack.program.config.cluster import ADDON_VERSIONS_FILE, version_pins
 from envstack.program.config.errors import NAMESPACE
 from envstack.program.config.files import PROJECT_FILE, program_values, project_defaults, stack_file, stack_file_config
 from envstack.program.config.loader import COMMON, PROFILES, REGION_KEY, profile_settings
@@ -72,7 +72,7 @@ def settings(stack: str, cfg: StackConfig, root: Path) -> list[Setting]:
         (_relative(PROFILES / f"{cfg.environment}.yaml", package), profile_settings(cfg.environment)),
         (_relative(PROFILES / f"{COMMON}.yaml", package), profile_settings(COMMON)),
         (f"{_relative(ADDON_VERSIONS_FILE, package)} ({cfg.cluster.version})",
-         {"cluster": {"addonVersions": pinned_addon_versions().get(cfg.cluster.version, {})}}),
+         {"cluster": version_pins(cfg.cluster.version)}),
     ]
     found = [Setting(REGION_KEY, cfg.region, stack_file(stack, root).name if REGION_KEY in own else PROJECT_FILE)]
     for path, value in _leaves(cfg.model_dump(by_alias=True, mode="json", exclude=HIDDEN)):

@@ -160,6 +160,8 @@ CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
     "aws:index/getPartition:getPartition": lambda a, r: {
         "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+    # No EKS cluster yet: what a first deployment sees (components/node_scaling.py reads the running node groups).
+    "aws:eks/getClusters:getClusters": lambda a, r: {"names": [], "id": r},
     "aws:iam/getPolicyDocument:getPolicyDocument": lambda a, r: {"json": json.dumps(a), "id": "policy"},
     "aws:elb/getServiceAccount:getServiceAccount": lambda a, r: _elb_service_account(a.get("region") or r),
 }

@@ -184,6 +184,38 @@ def pinned_addon_versions() -> dict[str, dict[str, str]]:
     return yaml.safe_load(ADDON_VERSIONS_FILE.read_text(encoding="utf-8")) or {}
 
 
+AUTOSCALER_PIN = "clusterAutoscaler"  # in addon_versions.yaml beside the EKS add-ons: not one of them
+
+
+def version_pins(version: str) -> dict[str, Any]:
+    """What addon_versions.yaml pins for a Kubernetes minor version, as `envstack:cluster` keys: the EKS add-ons
+    under `addonVersions`, the Cluster Autoscaler's release under `autoscaler.version`."""
+    pins = dict(pinned_addon_versions().get(version, {}))
+    autoscaler = pins.pop(AUTOSCALER_PIN, None)
+    return {"addonVersions": pins, **({"autoscaler": {"version": autoscaler}} if autoscaler else {})}
+
+
+_AUTOSCALER_VERSION = re.compile(r"^v1\.(\d+)\.(\d+)$")
+
+
+class AutoscalerConfig(Model):
+    """The Kubernetes Cluster Autoscaler: nodes for pods that cannot be scheduled, fewer nodes when they idle, each
+    node group kept within its `minSize` and `maxSize`."""
+
+    enabled: bool = True
+    """Install it. Without it `desiredSize` is the node count `pulumi up` keeps; with it, the initial count."""
+    version: str | None = None
+    """Its release (`v1.35.2`), of the cluster's Kubernetes minor: the `clusterAutoscaler` pin of `version` in
+    envstack/program/addon_versions.yaml unless set here."""
+
+    @field_validator("version")
+    @classmethod
+    def _release(cls, version: str | None) -> str | None:
+        if version is not None and not _AUTOSCALER_VERSION.match(version):
+            raise ValueError("expected a Cluster Autoscaler release such as v1.35.2")
+        return version
+
+
 class PodSecurityConfig(Model):
     """Pod Security Admission levels of the application namespaces."""
 
@@ -315,18 +347,25 @@ class ClusterConfig(Model):
     """Per-add-on overrides of the pins for `version`."""
     baseline: BaselineConfig
     """What every application namespace gets."""
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
+    """Node autoscaling (Cluster Autoscaler)."""
 
     @model_validator(mode="before")
     @classmethod
     def _pinned_addons(cls, data: Any) -> Any:
-        """The add-on pins of the cluster's version, under the stack file's per-add-on overrides."""
+        """The pins of the cluster's version (add-ons, the autoscaler's release), under the stack file's overrides."""
         if not isinstance(data, dict):
             return data
-        pins = pinned_addon_versions().get(str(data.get("version")), {})
+        pins = version_pins(str(data.get("version")))
         given = data.get("addonVersions", data.get("addon_versions")) or {}
-        if not isinstance(given, dict):
-            return data
-        return {**{k: v for k, v in data.items() if k != "addon_versions"}, "addonVersions": {**pins, **given}}
+        autoscaler = data.get("autoscaler") or {}
+        merged = dict(data)
+        if isinstance(given, dict):  # anything else is refused by the model, naming the key
+            merged.pop("addon_versions", None)
+            merged["addonVersions"] = {**pins["addonVersions"], **given}
+        if "autoscaler" in pins and isinstance(autoscaler, dict):
+            merged["autoscaler"] = {**pins["autoscaler"], **autoscaler}
+        return merged
 
     @model_validator(mode="before")
     @classmethod

@@ -101,7 +101,7 @@ class StackConfig(Model):
         """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need.
         Each runs on its own, so the loader can skip one that reads an area with errors of its own."""
         return [self._public_endpoint_needs_cidrs, self._private_endpoint_needs_cidrs, self._api_cidrs_routed,
-                self._one_access_entry_per_role, self._addons_pinned, self._nodes_need_nat]
+                self._one_access_entry_per_role, self._addons_pinned, self._autoscaler_release, self._nodes_need_nat]
 
     def problems(self) -> list[Problem]:
         return [problem for rule in self.rules() for problem in rule()]
@@ -165,6 +165,22 @@ class StackConfig(Model):
             yield Problem("envstack:cluster.addonVersions.kubeProxy", kube_proxy,
                           "a kube-proxy version of the cluster's Kubernetes minor "
                           f"(v{self.cluster.version}.x-eksbuild.N)")
+
+    def _autoscaler_release(self) -> Iterable[Problem]:
+        # Cluster Autoscaler is released per Kubernetes minor: "We recommend using Cluster Autoscaler with the
+        # Kubernetes control plane version for which it was meant" (kubernetes/autoscaler cluster-autoscaler/README.md,
+        # Releases); images registry.k8s.io/autoscaling/cluster-autoscaler:v1.<minor>.<patch>.
+        autoscaler, version = self.cluster.autoscaler, self.cluster.version
+        if not autoscaler.enabled:
+            return
+        if autoscaler.version is None:
+            yield Problem("envstack:cluster.autoscaler.version", MISSING,
+                          f"the Cluster Autoscaler release for Kubernetes {version} (v{version}.<patch>): "
+                          "envstack/program/addon_versions.yaml pins none for it (clusterAutoscaler); add it there")
+        elif not autoscaler.version.startswith(f"v{version}."):
+            yield Problem("envstack:cluster.autoscaler.version", autoscaler.version,
+                          f"a release of the cluster's Kubernetes minor (v{version}.<patch>): each Cluster "
+                          "Autoscaler minor is built for that Kubernetes minor")
 
     def _nodes_need_nat(self) -> Iterable[Problem]:
         # Nodes in the private subnets reach EC2, EKS and the image registries through NAT: the interface endpoints
