@@ -2,22 +2,24 @@
 Kubernetes minor, finding the node groups by EKS's tags; and node groups whose minSize/maxSize changes deploy."""
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import kubernetes_validate
 import pulumi
 import pytest
-from conftest import synth_with
+from conftest import profile_config, stack_config, synth_with
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
-from test_cluster import problems
+from test_cluster import group_spec, problems
 from test_cluster_baseline import manifest
 
-from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
+from components.cluster import Cluster, NodeGroupSpec
 from components.node_scaling import NODE_GROUP_TAG, Scaling, ScalingPlan, plan
+from envstack.program import arguments
 from envstack.program.config.cluster import version_pins
 from envstack.tools.mocks import AwsMocks
-from envstack.tools.synth import RecordingMonitor, Synthesis, read_stack_config
+from envstack.tools.synth import RecordingMonitor, Synthesis
 
 AUTOSCALER = "envstack:kubernetes:ClusterAutoscaler"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -105,8 +107,7 @@ def test_node_groups_leave_the_desired_size_to_it_and_say_which_group_they_are(s
 
 
 def test_without_the_autoscaler_the_configured_size_is_kept():
-    s = synth_with("dev", cluster={**read_stack_config("dev")["envstack:cluster"],
-                                   "autoscaler": {"enabled": False}})
+    s = synth_with("dev", cluster={**stack_config("dev")["envstack:cluster"], "autoscaler": {"enabled": False}})
     assert not s.of_type(AUTOSCALER) and not s.of_type(DEPLOYMENT)
     [group] = s.of_type(MNG)
     assert group.inputs["ignoreScalingChanges"] is False
@@ -154,27 +155,27 @@ def groups_of(mocks: AwsMocks, spec: NodeGroupSpec) -> dict[str, Any]:
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
-    Cluster("cluster", ClusterArgs(vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"], name="unit",
-                                   node_groups=(spec,)))
+    args = arguments.cluster(profile_config(), "vpc-1", ["subnet-1", "subnet-2"])
+    Cluster("cluster", replace(args, name="unit", node_groups=(replace(spec, name="main"),)))
     _sync_await(wait_for_rpcs())
     return {r.name: r.inputs for r in monitor.records if r.type == MNG}
 
 
 def test_raising_min_size_above_the_running_size_sends_both_in_one_deploy():
-    spec = NodeGroupSpec(min_size=5, max_size=8, desired_size=5)
+    spec = group_spec(min_size=5, max_size=8, desired_size=5)
     group = groups_of(RunningCluster("us-west-2"), spec)["cluster-main"]
     assert group["scalingConfig"] == {"minSize": 5.0, "maxSize": 8.0, "desiredSize": 5.0}
     assert group["ignoreScalingChanges"] is False
 
 
 def test_an_unchanged_range_leaves_the_running_size_to_the_autoscaler():
-    spec = NodeGroupSpec(min_size=1, max_size=3, desired_size=1)
+    spec = group_spec(min_size=1, max_size=3, desired_size=1)
     group = groups_of(RunningCluster("us-west-2"), spec)["cluster-main"]
     assert group["scalingConfig"]["desiredSize"] == 3.0 and group["ignoreScalingChanges"] is True
 
 
 def test_before_the_cluster_exists_desired_size_is_the_initial_size():
-    group = groups_of(AwsMocks("us-west-2"), NodeGroupSpec(min_size=1, max_size=3, desired_size=2))["cluster-main"]
+    group = groups_of(AwsMocks("us-west-2"), group_spec(min_size=1, max_size=3, desired_size=2))["cluster-main"]
     assert group["scalingConfig"]["desiredSize"] == 2.0 and group["ignoreScalingChanges"] is True
 
 
