@@ -202,9 +202,9 @@ class AutoscalerConfig(Model):
     """The Kubernetes Cluster Autoscaler: nodes for pods that cannot be scheduled, fewer nodes when they idle, each
     node group kept within its `minSize` and `maxSize`."""
 
-    enabled: bool = True
+    enabled: bool
     """Install it. Without it `desiredSize` is the node count `pulumi up` keeps; with it, the initial count."""
-    version: str | None = None
+    version: str | None
     """Its release (`v1.35.2`), of the cluster's Kubernetes minor: the `clusterAutoscaler` pin of `version` in
     envstack/program/addon_versions.yaml unless set here."""
 
@@ -347,7 +347,7 @@ class ClusterConfig(Model):
     """Per-add-on overrides of the pins for `version`."""
     baseline: BaselineConfig
     """What every application namespace gets."""
-    autoscaler: AutoscalerConfig = AutoscalerConfig()
+    autoscaler: AutoscalerConfig
     """Node autoscaling (Cluster Autoscaler)."""
 
     @model_validator(mode="before")
@@ -363,8 +363,8 @@ class ClusterConfig(Model):
         if isinstance(given, dict):  # anything else is refused by the model, naming the key
             merged.pop("addon_versions", None)
             merged["addonVersions"] = {**pins["addonVersions"], **given}
-        if "autoscaler" in pins and isinstance(autoscaler, dict):
-            merged["autoscaler"] = {**pins["autoscaler"], **autoscaler}
+        if isinstance(autoscaler, dict):  # no pin: None, which StackConfig refuses while it is enabled, saying why
+            merged["autoscaler"] = {"version": None, **pins.get("autoscaler", {}), **autoscaler}
         return merged
 
     @model_validator(mode="before")
