@@ -207,6 +207,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("stack", help="stack name")
     p.add_argument("--check", action="store_true", help="only check that no run of the stack is in progress")
     p.add_argument("--yes", action="store_true", help="pass --yes to `pulumi cancel` (no confirmation prompt)")
+    p = command("deploying", lazy(".ops.locks:deploying"),
+                "exit 1 while a deploy or unlock of the stack is not finished, or finished after --since (asks gh): "
+                "a drift check then skips, a refresh would report the change in flight as drift")
+    p.add_argument("stack", help="stack name")
+    p.add_argument("--since", metavar="TIME", help="also count those that finished at or after TIME (ISO 8601 UTC)")
     p = command("stacks", lazy(".ops.stacks:list_stacks"), "the committed stacks: environment, region, GitHub variable "
                                                        "suffixes (the CI matrices)")
     form = p.add_mutually_exclusive_group()

@@ -2,6 +2,7 @@
 progress (`gh` and `pulumi` replaced by canned answers in their documented --json formats)."""
 
 import subprocess
+from datetime import datetime
 
 import pytest
 
@@ -63,3 +64,54 @@ def test_the_job_pattern_does_not_confuse_stacks_sharing_a_prefix():
     pattern = locks.job_pattern("prod")
     assert pattern.search("deploy prod") and pattern.search("prod-preview (x) / preview prod for approval")
     assert not pattern.search("deploy prod-eu") and not pattern.search("deploy staging-prod")
+
+
+# --- envstack deploying: the drift check's question ----------------------------------------------------------------
+
+HISTORY = [{"databaseId": 10, "status": "completed", "workflowName": "deploy", "url": "https://x/runs/10",
+            "updatedAt": "2026-05-01T09:58:00Z"},
+           {"databaseId": 11, "status": "completed", "workflowName": "deploy", "url": "https://x/runs/11",
+            "updatedAt": "2026-05-01T10:04:00Z"},
+           {"databaseId": 12, "status": "waiting", "workflowName": "deploy", "url": "https://x/runs/12",
+            "updatedAt": "2026-05-01T08:00:00Z"},
+           {"databaseId": 13, "status": "in_progress", "workflowName": "pull request", "url": "https://x/runs/13",
+            "updatedAt": "2026-05-01T10:01:00Z"}]
+HISTORY_JOBS = {
+    "10": [{"name": "prod (x) / deploy prod", "status": "completed", "completedAt": "2026-05-01T09:58:00Z"}],
+    "11": [{"name": "staging (x) / deploy staging", "status": "completed", "completedAt": "2026-05-01T10:04:00Z"}],
+    "12": [{"name": "prod (x) / deploy prod", "status": "waiting", "completedAt": "0001-01-01T00:00:00Z"}],
+    "13": [{"name": "prod (x) / preview prod", "status": "in_progress", "completedAt": "0001-01-01T00:00:00Z"}]}
+
+
+@pytest.fixture
+def history(monkeypatch):
+    def command_json(argv):
+        if argv[:3] == ["gh", "run", "list"]:
+            return HISTORY
+        return {"jobs": HISTORY_JOBS[argv[3]]}
+    monkeypatch.setattr(locks, "command_json", command_json)
+    monkeypatch.delenv("GITHUB_RUN_ID", raising=False)
+
+
+@pytest.mark.parametrize(("stack", "since", "busy", "code"), [
+    ("prod", None, ["https://x/runs/12"], 1),  # waiting for prod's approval: it will change the stack
+    ("prod", "2026-05-01T09:59:00Z", ["https://x/runs/12"], 1),  # run 10 ended before
+    ("prod", "2026-05-01T09:57:00Z", ["https://x/runs/10", "https://x/runs/12"], 1),  # run 10 ended during
+    ("staging", None, [], 0),
+    ("staging", "2026-05-01T10:00:00Z", ["https://x/runs/11"], 1),
+    ("dev", "2026-05-01T10:00:00Z", [], 0),  # a pull request's preview changes nothing
+])
+def test_deploys_of_the_stack_not_finished_or_finished_since(history, capsys, stack, since, busy, code):
+    assert locks.changes_since(stack, datetime.fromisoformat(since) if since else None) == busy
+    assert cli.main(["deploying", stack, *(["--since", since] if since else [])]) == code
+    out = capsys.readouterr().out
+    assert all(url in out for url in busy)
+
+
+def test_deploying_is_an_error_when_github_cannot_be_asked(monkeypatch, capsys):
+    def failing(argv):
+        raise locks.CommandError("`gh run list` exited 4: authentication required")
+    monkeypatch.setattr(locks, "command_json", failing)
+    assert cli.main(["deploying", "prod"]) == 2
+    assert "authentication required" in capsys.readouterr().err
+    assert cli.main(["deploying", "prod", "--since", "yesterday"]) == 2

@@ -503,9 +503,11 @@ def test_oidc_pull_request_and_issue_write_only_where_needed():
         assert (permissions.get("id-token") == "write") == job_needs_aws(job), (name, job_id)
         assert (permissions.get("pull-requests") == "write") == job_writes_pull_requests(job), (name, job_id)
         assert (permissions.get("issues") == "write") == job_writes_issues(job), (name, job_id)
-        # reading the Actions runs: only `envstack unlock` (is a run of the stack in progress?)
-        assert (permissions.get("actions") == "read") == any("envstack unlock" in s.get("run", "")
-                                                             for s in own_and_called_steps(job)), (name, job_id)
+        # reading the Actions runs: only `envstack unlock` and `envstack deploying` (is a run of the stack in
+        # progress?)
+        assert (permissions.get("actions") == "read") == any(
+            "envstack unlock" in s.get("run", "") or "envstack deploying" in s.get("run", "")
+            for s in own_and_called_steps(job)), (name, job_id)
         assert set(permissions) <= {"contents", "id-token", "pull-requests", "issues", "actions"}, (name, job_id)
 
 
@@ -880,6 +882,18 @@ def drift_step() -> dict[str, Any]:
     return next(s for s in FILES["drift-stack.yml"]["jobs"]["drift"]["steps"] if s.get("id") == "refresh")
 
 
+def run_drift(tmp_path: Path, refresh: int, before: int = 0, after: int = 0) -> tuple[subprocess.CompletedProcess,
+                                                                                  str, str, list[str]]:
+    """The drift step with `pulumi` exiting `refresh` and `envstack deploying` exiting `before` (no --since) and
+    `after` (--since): 0 no deploy of the stack, 1 one runs or ran, 2 GitHub could not be asked."""
+    output, summary, log = tmp_path / "output", tmp_path / "summary", tmp_path / "calls"
+    fakes = {"pulumi": f'echo "pulumi $*" >> {log}\nexit {refresh}',
+             "envstack": f'echo "envstack $*" >> {log}\nif [ "$3" = --since ]; then exit {after}; fi\nexit {before}'}
+    ran = run_bash(drift_step()["run"], {"STACK": "prod", "GITHUB_OUTPUT": str(output),
+                                         "GITHUB_STEP_SUMMARY": str(summary)}, tmp_path, fakes)
+    return ran, output.read_text(), summary.read_text(), log.read_text().splitlines()
+
+
 @pytest.mark.parametrize(("code", "result", "fails", "annotation"), [
     (0, "clean", False, None),
     (7, "drift", True, "::error title=drift in prod::"),
@@ -888,14 +902,35 @@ def drift_step() -> dict[str, Any]:
 ])
 def test_drift_is_exit_code_7_and_any_other_failure_is_an_error(tmp_path, code, result, fails, annotation):
     """`--expect-no-changes` exits 7 when changes were proposed (pulumi/pulumi cmd/exit_codes.go ExitNoChanges)."""
-    output, summary = tmp_path / "output", tmp_path / "summary"
-    ran = run_bash(drift_step()["run"], {"STACK": "prod", "GITHUB_OUTPUT": str(output),
-                                         "GITHUB_STEP_SUMMARY": str(summary)}, tmp_path, {"pulumi": f"exit {code}"})
+    ran, output, summary, _ = run_drift(tmp_path, code)
     assert (ran.returncode != 0) == fails
-    assert output.read_text() == f"result={result}\n"
+    assert output == f"result={result}\n"
     if annotation:
         assert annotation in ran.stdout
-    assert ("DRIFTED" in summary.read_text()) == (result == "drift")
+    assert ("DRIFTED" in summary) == (result == "drift")
+
+
+def test_drift_is_skipped_while_a_deploy_of_the_stack_is_not_finished(tmp_path):
+    """A deploy queued, waiting for approval or running: no refresh (its changes in flight are not drift)."""
+    ran, output, summary, calls = run_drift(tmp_path, refresh=7, before=1)
+    assert ran.returncode == 0 and output == "result=skipped\n" and "skipped" in summary
+    assert calls == ["envstack deploying prod"]
+
+
+@pytest.mark.parametrize(("after", "result"), [(0, "drift"), (1, "skipped"), (2, "error")])
+def test_drift_seen_while_a_deploy_started_is_not_reported_as_drift(tmp_path, after, result):
+    """A deploy job exists only once its run reaches the stack's stage: after a refresh that saw changes, the check
+    asks again for deploys not finished or finished since it started."""
+    ran, output, _, calls = run_drift(tmp_path, refresh=7, after=after)
+    assert output == f"result={result}\n" and (ran.returncode == 0) == (result == "skipped")
+    assert calls[0] == "envstack deploying prod" and calls[1].startswith("pulumi refresh --stack prod")
+    assert re.fullmatch(r"envstack deploying prod --since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", calls[2])
+
+
+def test_drift_is_an_error_when_github_cannot_be_asked(tmp_path):
+    ran, output, _, calls = run_drift(tmp_path, refresh=0, before=2)
+    assert ran.returncode != 0 and output == "result=error\n" and calls == ["envstack deploying prod"]
+    assert "could not ask GitHub" in ran.stdout
 
 
 def test_drift_runs_daily_for_every_stack_and_opens_one_issue_per_drifted_stack():
@@ -903,9 +938,11 @@ def test_drift_runs_daily_for_every_stack_and_opens_one_issue_per_drifted_stack(
     assert workflow["on"]["schedule"][0]["cron"]
     assert stacks_of("drift-stack.yml") == COMMITTED_STACKS
     called = FILES["drift-stack.yml"]["jobs"]
-    # the deploy jobs' group: never a refresh during an update of the same stack
-    assert called["drift"]["concurrency"] == FILES["deploy-stack.yml"]["jobs"]["deploy"]["concurrency"] == {
-        "group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
+    # not the deploy jobs' group: GitHub keeps one pending job per group, and a drift queued there would cancel a
+    # deploy waiting for the running one (`envstack deploying` keeps drift off a stack being deployed instead)
+    assert FILES["deploy-stack.yml"]["jobs"]["deploy"]["concurrency"]["group"] == "deploy-${{ inputs.stack }}"
+    assert called["drift"]["concurrency"] == {"group": "drift-${{ inputs.stack }}", "cancel-in-progress": False}
+    assert called["drift"]["env"]["GH_TOKEN"] == "${{ github.token }}"
     assert called["drift"]["outputs"]["result"] == "${{ steps.refresh.outputs.result }}"
     assert called["issue"]["needs"] == "drift"
     assert called["issue"]["if"] == "always() && needs.drift.outputs.result == 'drift'"
