@@ -8,8 +8,8 @@
       role envstack-<env>-deployer                   GitHub OIDC, sub repo:<owner>/<repo>:environment:<env> only;
                                                      2 h sessions; bounded by the account's deploy boundary
       role envstack-<env>-preview                    sub repo:<owner>/<repo>:pull_request only; reads state
-      role envstack-<env>-reader                     sub repo:<owner>/<repo>:ref:refs/heads/main only; reads state,
-                                                     writes the stack locks `pulumi refresh` takes (drift)
+      role envstack-<env>-reader                     sub repo:<owner>/<repo>:ref:refs/heads/main only; reads state
+                                                     (drift's refresh preview and the approval preview take no lock)
     per account: the GitHub OIDC provider (or the existing one's ARN) and the deploy boundary, a managed policy
       every deploy role carries and every role a deploy role creates must carry; it denies touching the bootstrap's
       bucket, keys, roles, boundary and OIDC provider
@@ -147,36 +147,38 @@ def principals(roles: Sequence[str]) -> dict[str, list[str]]:
     return {"AWS": sorted({root(arn.split(":")[4]) for arn in roles})}
 
 
+# S3 answers a GET or HEAD of a missing key with 404 only to a caller allowed s3:ListBucket on the bucket, else 403
+# (S3 API reference, GetObject and HeadObject, "Permissions"), and that implied ListBucket request carries no
+# s3:prefix. The diy backend reads keys that are usually missing and fails on anything but NotFound: every preview
+# and update reads `<stack>.pulumi-tags` (pulumi/pulumi pkg/backend/diy/stack_tags.go loadStackTags, from
+# state.go getTarget). A grant conditioned on s3:prefix alone would leave another account's roles with 403 there.
+NO_PREFIX = {"Null": {"s3:prefix": "true"}}
+
+
 def prefix_statements(environment: Environment) -> list[dict[str, Any]]:
-    """Only the environment's roles (and the admins) reach `<env>/`; its deploy roles write there, its reader roles
-    only the stack locks (`pulumi refresh` takes one, pulumi/pulumi pkg/backend/diy/backend.go Refresh), its preview
-    roles nothing (a preview takes no lock: diy Preview)."""
+    """Only the environment's roles (and the admins) reach `<env>/`; its deploy roles write there, its preview and
+    reader roles nothing: a preview, and drift's `pulumi refresh --preview-only`, take no lock and write no state
+    (pulumi/pulumi pkg/backend/diy/backend.go: Preview and PreviewOnly run apply as a dry run, without b.Lock).
+    Stale locks are deleted with the deploy role (unlock-stack.yml)."""
     name, prefix = environment.name, f"{bucket_arn}/{environment.name}"
-    deploy, preview, reader = (roles_of(environment, k) for k in ("deployer", "preview", "reader"))
-    members = deploy + preview + reader
+    deploy, readers = roles_of(environment, "deployer"), roles_of(environment, "preview", "reader")
+    members = deploy + readers
     others = {"ArnNotLike": {"aws:PrincipalArn": members + admin_role_arns}}
-    locks = f"{prefix}/.pulumi/locks/*"
     statements = [
         {"Sid": f"{name}Read", "Effect": "Allow", "Principal": principals(members), "Action": "s3:GetObject",
          "Resource": f"{prefix}/*", "Condition": {"ArnLike": {"aws:PrincipalArn": members}}},
         {"Sid": f"{name}List", "Effect": "Allow", "Principal": principals(members), "Action": "s3:ListBucket",
          "Resource": bucket_arn, "Condition": {"ArnLike": {"aws:PrincipalArn": members},
                                                "StringLike": {"s3:prefix": f"{name}/*"}}},
+        {"Sid": f"{name}MissingKeys", "Effect": "Allow", "Principal": principals(members), "Action": "s3:ListBucket",
+         "Resource": bucket_arn, "Condition": {"ArnLike": {"aws:PrincipalArn": members}, **NO_PREFIX}},
         {"Sid": f"{name}Write", "Effect": "Allow", "Principal": principals(deploy),
          "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"{prefix}/*",
          "Condition": {"ArnLike": {"aws:PrincipalArn": deploy}}}]
-    if reader:
-        statements += [
-            {"Sid": f"{name}ReaderLocks", "Effect": "Allow", "Principal": principals(reader),
-             "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": locks,
-             "Condition": {"ArnLike": {"aws:PrincipalArn": reader}}},
-            {"Sid": f"{name}ReaderWritesLocksOnly", "Effect": "Deny", "Principal": "*",
-             "Action": ["s3:PutObject", "s3:DeleteObject"], "NotResource": locks,
-             "Condition": {"ArnLike": {"aws:PrincipalArn": reader}}}]
-    if preview:
-        statements.append({"Sid": f"{name}PreviewWritesNothing", "Effect": "Deny", "Principal": "*",
+    if readers:
+        statements.append({"Sid": f"{name}ReadRolesWriteNothing", "Effect": "Deny", "Principal": "*",
                            "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"{bucket_arn}/*",
-                           "Condition": {"ArnLike": {"aws:PrincipalArn": preview}}})
+                           "Condition": {"ArnLike": {"aws:PrincipalArn": readers}}})
     return [
         *statements,
         {"Sid": f"{name}OthersDenied", "Effect": "Deny", "Principal": "*", "Action": OBJECTS,
@@ -208,19 +210,17 @@ def use_statement(sid: str, roles: Sequence[str], actions: Sequence[str], via: s
 
 
 def state_key_policy() -> str:
-    """The state bucket's key, used through S3 only: deploy roles read and write state, reader roles read it and
-    write locks, preview roles only decrypt (reading an SSE-KMS object needs kms:Decrypt, S3 guide
-    "UsingKMSEncryption"; their ReadOnlyAccess has none)."""
+    """The state bucket's key, used through S3 only: deploy roles read and write state, preview and reader roles only
+    decrypt (reading an SSE-KMS object needs kms:Decrypt, S3 guide "UsingKMSEncryption"; their ReadOnlyAccess has
+    none)."""
     s3 = f"s3.{region}.amazonaws.com"
-    by_kind = {k: [arn for e in environments for arn in roles_of(e, k)] for k in ("deployer", "preview", "reader")}
+    deploy = [arn for e in environments for arn in roles_of(e, "deployer")]
+    readers = [arn for e in environments for arn in roles_of(e, "preview", "reader")]
     statements = [account_administers(state_account)]
-    if by_kind["deployer"]:
-        statements.append(use_statement("DeployRolesUseThroughS3", by_kind["deployer"], CRYPTO, s3))
-    if by_kind["reader"]:
-        statements.append(use_statement("ReaderRolesReadAndLockThroughS3", by_kind["reader"],
-                                        [*DECRYPT, "kms:GenerateDataKey"], s3))
-    if by_kind["preview"]:
-        statements.append(use_statement("PreviewRolesDecryptThroughS3", by_kind["preview"], DECRYPT, s3))
+    if deploy:
+        statements.append(use_statement("DeployRolesUseThroughS3", deploy, CRYPTO, s3))
+    if readers:
+        statements.append(use_statement("ReadRolesDecryptThroughS3", readers, DECRYPT, s3))
     return document(*statements)
 
 
@@ -347,7 +347,9 @@ def state_access(environment: Environment, kind: str, keys: Sequence[str]) -> st
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{prefix}/*"},
         {"Sid": "ListState", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-         "Condition": {"StringLike": {"s3:prefix": f"{environment.name}/*"}}}]
+         "Condition": {"StringLike": {"s3:prefix": f"{environment.name}/*"}}},
+        {"Sid": "MissingKeysAre404", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
+         "Condition": NO_PREFIX}]
     if kind == "deployer":
         statements += [
             {"Sid": "WriteState", "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
@@ -356,11 +358,6 @@ def state_access(environment: Environment, kind: str, keys: Sequence[str]) -> st
     else:
         statements.append({"Sid": "DecryptStateAndSecrets", "Effect": "Allow", "Action": DECRYPT,
                            "Resource": [state, secrets]})
-    if kind == "reader":
-        statements += [
-            {"Sid": "WriteLocks", "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
-             "Resource": f"{prefix}/.pulumi/locks/*"},
-            {"Sid": "EncryptLocks", "Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": state}]
     return document(*statements)
 
 
@@ -444,7 +441,20 @@ pulumi.export("loginCommand", f"pulumi login '{backend_url}'")
 pulumi.export("stackInitCommand", f"pulumi stack init <stack> --secrets-provider '{secrets_provider}'")
 pulumi.export("kmsKeyArn", state_key.arn)
 backend_urls = {e.name: f"s3://{bucket_name}/{e.name}?region={region}" for e in environments}
-secrets_providers = {e.name: f"awskms://alias/envstack-{e.name}?region={region}" for e in environments}
+
+
+def secrets_provider(environment: Environment) -> str:
+    """The environment's key by alias; from another account by the alias's ARN (KMS resolves an alias name in the
+    caller's account: "to specify a KMS key in a different AWS account, you must use its key ARN or alias ARN", KMS
+    API reference, Encrypt/Decrypt KeyId). gocloud's awskms URL takes an ARN as `awskms:///<ARN>` (gocloud.dev
+    secrets/awskms URLOpener: ARNs hold ":", which a URL host cannot)."""
+    alias = f"alias/envstack-{environment.name}"
+    if account_of(environment) == state_account:
+        return f"awskms://{alias}?region={region}"
+    return f"awskms:///arn:{partition}:kms:{region}:{state_account}:{alias}?region={region}"
+
+
+secrets_providers = {e.name: secrets_provider(e) for e in environments}
 pulumi.export("backendUrls", backend_urls)
 pulumi.export("secretsProviders", secrets_providers)
 pulumi.export("roles", roles_out)

@@ -170,9 +170,10 @@ LOCK = "prod/.pulumi/locks/organization/envstack/prod/1.json"
     (ROLES["prod"]["deployer"], "s3:PutObject", "prod/.pulumi/stacks/envstack/prod-eu.json", False),
     (ROLES["prod"]["preview"], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", False),
     (ROLES["prod"]["reader"], "s3:GetObject", "prod/.pulumi/stacks/envstack/prod.json", False),
-    # `pulumi refresh` (drift) takes and deletes its lock; a pull request's preview takes none and may delete none
-    (ROLES["prod"]["reader"], "s3:PutObject", LOCK, False),
-    (ROLES["prod"]["reader"], "s3:DeleteObject", LOCK, False),
+    # a preview and drift's refresh preview take no lock (diy backend.go: dry runs never call b.Lock): read roles
+    # may neither write nor delete one, so never a running deploy's
+    (ROLES["prod"]["reader"], "s3:PutObject", LOCK, True),
+    (ROLES["prod"]["reader"], "s3:DeleteObject", LOCK, True),
     (ROLES["prod"]["preview"], "s3:PutObject", LOCK, True),
     (ROLES["prod"]["preview"], "s3:DeleteObject", LOCK, True),
     (ROLES["prod"]["reader"], "s3:PutObject", "prod/.pulumi/stacks/envstack/prod.json", True),
@@ -192,6 +193,38 @@ def test_listing_another_environments_stacks_is_denied(per_environment):
     assert allowed(policy, ROLES["prod"]["deployer"], "s3:PutObject")  # another account's role: both sides allow
 
 
+def role_policies(s: Synthesis, role: str) -> list[dict]:
+    return [json.loads(r.inputs["policy"]) for r in s.of_type("aws:iam/rolePolicy:RolePolicy")
+            if r.name.startswith(f"{role}-")]
+
+
+def test_missing_state_keys_answer_404_to_another_accounts_roles(per_environment):
+    """Every preview and update reads `<stack>.pulumi-tags`, usually missing, and fails on anything but NotFound
+    (pulumi/pulumi pkg/backend/diy/stack_tags.go loadStackTags); S3 answers a missing key with 404 only to a caller
+    allowed s3:ListBucket, else 403 (GetObject/HeadObject "Permissions"), and that implied check carries no
+    s3:prefix: another account's roles need a grant without it, on both sides."""
+    policy, bucket_arn = bucket_policy(per_environment)
+    for kind in ("deployer", "preview", "reader"):
+        role = ROLES["prod"][kind]
+        grants = [st for st in policy["Statement"] if st["Effect"] == "Allow" and st["Action"] == "s3:ListBucket"
+                  and matches(st["Condition"]["ArnLike"]["aws:PrincipalArn"], role)]
+        assert any(st["Condition"].get("Null") == {"s3:prefix": "true"} for st in grants), kind
+        assert not denied(policy, role, "s3:ListBucket", bucket_arn)  # no prefix: no listing deny applies
+        own = [st for doc in role_policies(per_environment, f"prod-{kind}") for st in doc["Statement"]
+               if st["Action"] == "s3:ListBucket"]
+        assert any(st.get("Condition") == {"Null": {"s3:prefix": "true"}} for st in own), kind
+
+
+def test_another_accounts_roles_name_the_secrets_key_by_its_alias_arn(per_environment):
+    """KMS resolves an alias name in the caller's account; a key of another account is named by key or alias ARN
+    (KMS API reference, KeyId), as `awskms:///<ARN>` (gocloud.dev secrets/awskms URLOpener)."""
+    providers = per_environment.outputs["secretsProviders"]
+    assert providers["prod"] == (f"awskms:///arn:aws:kms:us-west-2:{STATE_ACCOUNT}:alias/envstack-prod"
+                                 "?region=us-west-2")
+    assert providers["dev"] == "awskms://alias/envstack-dev?region=us-west-2"  # the state account: its alias
+    assert per_environment.outputs["stackSettings"]["prod"]["secretsprovider"] == providers["prod"]
+
+
 def test_each_environment_has_its_own_secrets_key_only_its_roles_use(per_environment):
     keys = {r.name: r for r in per_environment.of_type("aws:kms/key:Key")}
     assert set(keys) == {"backend-key", "secrets-dev", "secrets-prod", "secrets-review"}
@@ -206,7 +239,7 @@ def test_each_environment_has_its_own_secrets_key_only_its_roles_use(per_environ
     assert allowed(prod, ROLES["prod"]["preview"], "kms:Decrypt")
     assert not allowed(prod, ROLES["prod"]["preview"], "kms:Encrypt")  # read roles decrypt only
     assert not denied(prod, ROLES["dev"]["preview"], "kms:PutKeyPolicy", "*")  # administration stays
-    assert per_environment.outputs["secretsProviders"]["prod"] == "awskms://alias/envstack-prod?region=us-west-2"
+    assert per_environment.outputs["secretsProviders"]["review"] == "awskms://alias/envstack-review?region=us-west-2"
     assert per_environment.outputs["backendUrls"]["review"] == (
         f"s3://{CONFIG['envstack-bootstrap:bucketName']}/review?region=us-west-2")
 
@@ -219,11 +252,12 @@ def test_the_state_key_lets_preview_roles_decrypt_state_through_s3_only(per_envi
     for environment in ("dev", "prod"):
         assert allowed(policy, ROLES[environment]["preview"], "kms:Decrypt")
         assert not allowed(policy, ROLES[environment]["preview"], "kms:GenerateDataKey")
-        assert allowed(policy, ROLES[environment]["reader"], "kms:GenerateDataKey")  # writes its locks
+        assert allowed(policy, ROLES[environment]["reader"], "kms:Decrypt")
+        assert not allowed(policy, ROLES[environment]["reader"], "kms:GenerateDataKey")  # writes nothing
         assert allowed(policy, ROLES[environment]["deployer"], "kms:Encrypt")
     via = {s["Sid"]: s["Condition"]["StringEquals"]["kms:ViaService"] for s in policy["Statement"]
            if "Condition" in s}
-    assert set(via.values()) == {"s3.us-west-2.amazonaws.com"} and len(via) == 3
+    assert set(via.values()) == {"s3.us-west-2.amazonaws.com"} and len(via) == 2
     assert f"arn:aws:iam::{PROD_ACCOUNT}:root" in {p for s in policy["Statement"] for p in (
         s["Principal"]["AWS"] if isinstance(s["Principal"]["AWS"], list) else [s["Principal"]["AWS"]])}
 
