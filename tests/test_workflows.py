@@ -834,11 +834,82 @@ def test_the_setup_action_ensures_the_aws_cli_wherever_it_logs_in_to_aws():
     assert check < next(i for i, s in enumerate(steps_) if PULUMI_ACTION.match(s.get("uses", "")))
 
 
-def aws_cli(tmp_path: Path, fakes: dict[str, str], system: str = "Linux x86_64") -> subprocess.CompletedProcess:
+AWS_CLI_FINGERPRINT = "FB5DB77FD5C118B80511ADA8A6310ACC4672475C"  # AWS CLI user guide, "Verify ... installer files"
+
+
+def aws_cli(tmp_path: Path, fakes: dict[str, str], system: str = "Linux x86_64",
+            script: Path = AWS_CLI_SCRIPT) -> subprocess.CompletedProcess:
     kernel, machine = system.split()
     fakes = {"uname": f'if [ "$1" = -s ]; then echo {kernel}; else echo {machine}; fi', **fakes}
     env = {"RUNNER_TOOL_CACHE": str(tmp_path / "cache"), "GITHUB_PATH": str(tmp_path / "github_path")}
-    return run_bash(str(AWS_CLI_SCRIPT), env, tmp_path, fakes)
+    return run_bash(str(script), env, tmp_path, fakes)
+
+
+needs_gpg = pytest.mark.skipif(not (shutil.which("gpg") and shutil.which("gpgv") and shutil.which("gpgconf")),
+                               reason="gpg, gpgv and gpgconf verify the installer's signature")
+
+
+@pytest.fixture
+def signer(tmp_path: Path) -> Iterator[tuple[str, str, Callable[[Path, Path], None]]]:
+    """A throwaway PGP key: its fingerprint, its armored public key, and sign(file, signature)."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--quiet"]
+    try:
+        subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "Test <t@example.com>", "rsa2048", "sign", "1d"],
+                       check=True, capture_output=True)
+        listed = subprocess.run([*gpg, "--with-colons", "--fingerprint"], check=True, capture_output=True, text=True)
+        fingerprint = next(line.split(":")[9] for line in listed.stdout.splitlines() if line.startswith("fpr:"))
+        public = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout
+
+        def sign(file: Path, signature: Path) -> None:
+            subprocess.run([*gpg, "--detach-sign", "-o", str(signature), str(file)], check=True, capture_output=True)
+        yield fingerprint, public, sign
+    finally:  # key generation and signing start an agent for this home: stop it
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
+
+
+def signed_download(tmp_path: Path, sign: Callable[[Path, Path], None] | None) -> str:
+    """A fake curl serving a zip and its .sig (signed by `sign`, or by nobody) and logging the URLs."""
+    archive, signature = tmp_path / "served.zip", tmp_path / "served.sig"
+    archive.write_bytes(b"PK\x03\x04 an installer")
+    if sign:
+        sign(archive, signature)
+    else:
+        signature.write_bytes(b"not a signature")
+    return (f'echo "$5" >> {tmp_path / "curl.log"}\n'
+            f'case "$5" in *.sig) cp {signature} "$7" ;; *) cp {archive} "$7" ;; esac')
+
+
+def unzip_installer(tmp_path: Path) -> str:
+    """A fake unzip putting what AWS's zip holds as aws/install (-i DIR -b BIN puts `aws` in BIN), and logging."""
+    installer = tmp_path / "install"
+    installer.write_text('#!/bin/bash\nmkdir -p "$4"\n'
+                         'printf \'#!/bin/bash\\necho aws-cli/2.27.1 Python/3.13\\n\' > "$4/aws"\nchmod +x "$4/aws"\n')
+    installer.chmod(0o755)
+    return f'echo unzipped >> {tmp_path / "unzip.log"}\nmkdir -p "$5/aws" && cp {installer} "$5/aws/install"'
+
+
+def trusting(tmp_path: Path, fingerprint: str, public: str) -> Path:
+    """The script as shipped, except that it trusts a throwaway key instead of AWS's (whose signatures no test can
+    make)."""
+    shipped = tmp_path / "setup"
+    shipped.mkdir()
+    (shipped / "aws-cli-team.asc").write_text(public)
+    script = shipped / "aws-cli.sh"
+    script.write_text(AWS_CLI_SCRIPT.read_text().replace(AWS_CLI_FINGERPRINT, fingerprint))
+    script.chmod(0o755)
+    return script
+
+
+def test_the_setup_action_trusts_the_aws_cli_teams_key_only():
+    """The key beside the script is AWS's: its fingerprint, which the script checks, is the one AWS publishes."""
+    assert f"FINGERPRINT={AWS_CLI_FINGERPRINT}\n" in AWS_CLI_SCRIPT.read_text()
+    if shutil.which("gpg"):
+        shown = subprocess.run(["gpg", "--batch", "--with-colons", "--show-keys",
+                                str(ACTIONS / "setup" / "aws-cli-team.asc")], capture_output=True, text=True,
+                               check=True).stdout
+        assert [line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")] == [AWS_CLI_FINGERPRINT]
 
 
 @pytest.mark.parametrize("version", ["2.7.0", "2.15.30", "2.10.1"])
@@ -848,25 +919,43 @@ def test_a_recent_aws_cli_passes(tmp_path, version):
     assert f"aws-cli {version}" in ran.stdout
 
 
-def test_an_old_or_missing_aws_cli_is_installed_on_linux(tmp_path):
-    installer = tmp_path / "install"  # what AWS's zip holds as aws/install: -i DIR -b BIN puts `aws` in BIN
-    installer.write_text('#!/bin/bash\nmkdir -p "$4"\n'
-                         'printf \'#!/bin/bash\\necho aws-cli/2.27.1 Python/3.13\\n\' > "$4/aws"\nchmod +x "$4/aws"\n')
-    installer.chmod(0o755)
+@needs_gpg
+def test_an_old_or_missing_aws_cli_is_installed_once_its_signature_verifies(tmp_path, signer):
+    """The installer runs only after gpgv reports a valid signature by the trusted fingerprint."""
+    fingerprint, public, sign = signer
     ran = aws_cli(tmp_path, {"aws": 'echo "aws-cli/2.6.4 Python/3.9 Linux/5 exe/x86_64"',
-                             "curl": 'echo "$@" > "$0.args"',
-                             "unzip": f'mkdir -p "$5/aws" && cp {installer} "$5/aws/install"'})
+                             "curl": signed_download(tmp_path, sign), "unzip": unzip_installer(tmp_path)},
+                  script=trusting(tmp_path, fingerprint, public))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "found 2.6.4: installing" in ran.stdout and "aws-cli 2.27.1 installed" in ran.stdout
-    assert "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" in (tmp_path / "bin" / "curl.args").read_text()
+    assert (tmp_path / "curl.log").read_text().split() == [
+        "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip",
+        "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip.sig"]
     assert (tmp_path / "github_path").read_text().strip().endswith("envstack-aws-cli/bin")
+
+
+@needs_gpg
+@pytest.mark.parametrize("signed", [False, True])
+def test_an_installer_not_signed_by_the_aws_cli_team_is_never_run(tmp_path, signer, signed):
+    """A download signed by nobody, or by another key than AWS's: stopped before unzip and install."""
+    ran = aws_cli(tmp_path, {"aws": "exit 127", "curl": signed_download(tmp_path, signer[2] if signed else None),
+                             "unzip": unzip_installer(tmp_path)})
+    assert ran.returncode == 1
+    assert f"PGP signature is not the AWS CLI Team's ({AWS_CLI_FINGERPRINT})" in ran.stdout
+    assert not (tmp_path / "unzip.log").exists()
+
+
+@needs_gpg
+def test_a_verified_installer_that_fails_stops_with_a_clear_message(tmp_path, signer):
+    fingerprint, public, sign = signer
+    ran = aws_cli(tmp_path, {"aws": "exit 127", "curl": signed_download(tmp_path, sign), "unzip": "exit 0"},
+                  script=trusting(tmp_path, fingerprint, public))
+    assert ran.returncode == 1 and "found no aws command, and AWS's installer failed" in ran.stdout
 
 
 @pytest.mark.parametrize(("system", "fakes", "why"), [
     ("Darwin arm64", {"aws": 'echo "aws-cli/1.33.0 Python/3.9 Darwin/23"'},
      "found 1.33.0, and this runner (Darwin/arm64)"),
-    ("Linux x86_64", {"aws": "exit 127", "curl": "exit 0", "unzip": "exit 0"},
-     "found no aws command, and AWS's installer failed"),
     ("Linux x86_64", {"aws": 'echo "aws-cli/2.6.4 Python/3.9"', "curl": "exit 22", "unzip": "exit 0"},
      "found 2.6.4, and the download from awscli.amazonaws.com failed"),
 ])
