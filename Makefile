@@ -8,7 +8,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth cost prices test lint lint-workflows typecheck unit clean bench policy-config docs
+.PHONY: setup synth cost prices test lint lint-workflows typecheck unit clean bench policy-config partitions docs
 
 setup: $(VENV_STAMP)
 
@@ -35,6 +35,10 @@ bench: $(VENV_STAMP)
 
 cost: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python scripts/cost_report.py
+
+# Regions and partitions the program validates against (envstack/program/aws_partitions.json), from botocore.
+partitions: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python -m envstack.tools.partitions
 
 # Each environment's pack thresholds (policies/<env>.json) from its profile's guardrails; tests fail when stale.
 policy-config: $(VENV_STAMP)

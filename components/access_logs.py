@@ -15,6 +15,7 @@ import pulumi_aws as aws
 from policies.facts import ELB_LOG_ACCOUNTS, ELB_LOG_DELIVERY, UNVERSIONED_TAG
 
 from .base import Component, policy_document
+from .partition import Where
 
 NONCURRENT_VERSION_DAYS = 30  # how long an overwritten or deleted log object survives when versioning is on
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7  # parts of an upload never completed are billed until aborted
@@ -86,15 +87,15 @@ def elb_writes(bucket_arn: str, account_id: str, writer: dict[str, str], prefix:
             "Principal": writer, "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*"}
 
 
-def log_delivery_writes(bucket_arn: str, account_id: str, region: str, prefix: str) -> list[dict[str, Any]]:
+def log_delivery_writes(bucket_arn: str, where: Where, prefix: str) -> list[dict[str, Any]]:
     """VPC guide, "Amazon S3 bucket permissions for flow logs": log delivery writes under this account's prefix and
     checks the bucket's ACL, only for this account's deliveries (aws:SourceAccount / aws:SourceArn)."""
-    only_ours = {"StringEquals": {"aws:SourceAccount": account_id},
-                 "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}
+    only_ours = {"StringEquals": {"aws:SourceAccount": where.account},
+                 "ArnLike": {"aws:SourceArn": where.arn("logs", "*")}}
     return [
         {"Sid": "AWSLogDeliveryWrite", "Effect": "Allow", "Principal": {"Service": LOG_DELIVERY},
-         "Action": "s3:PutObject", "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*",
-         "Condition": {**only_ours, "StringEquals": {"aws:SourceAccount": account_id,
+         "Action": "s3:PutObject", "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{where.account}/*",
+         "Condition": {**only_ours, "StringEquals": {"aws:SourceAccount": where.account,
                                                      "s3:x-amz-acl": "bucket-owner-full-control"}}},
         {"Sid": "AWSLogDeliveryAclCheck", "Effect": "Allow", "Principal": {"Service": LOG_DELIVERY},
          "Action": ["s3:GetBucketAcl", "s3:ListBucket"], "Resource": bucket_arn, "Condition": only_ours},
@@ -158,11 +159,10 @@ class AccessLogBucket(Component):
     def _policy(self) -> aws.s3.BucketPolicy:
         prefix = self._args.prefix
         if self._args.writer == "elb":
-            partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-            document = pulumi.Output.all(self.bucket.arn, self.account_id, self.region, partition).apply(
-                lambda v: bucket_policy(v[0], elb_writes(v[0], v[1], elb_log_writer(v[2], v[3]), prefix)))
+            document = pulumi.Output.all(self.bucket.arn, self.where).apply(lambda v: bucket_policy(
+                v[0], elb_writes(v[0], v[1].account, elb_log_writer(v[1].region, v[1].partition), prefix)))
         else:
-            document = pulumi.Output.all(self.bucket.arn, self.account_id, self.region).apply(
-                lambda v: bucket_policy(v[0], *log_delivery_writes(v[0], v[1], v[2], prefix)))
+            document = pulumi.Output.all(self.bucket.arn, self.where).apply(
+                lambda v: bucket_policy(v[0], *log_delivery_writes(v[0], v[1], prefix)))
         return aws.s3.BucketPolicy(self.label, bucket=self.bucket.id, policy=document,
                                    opts=self.child(depends_on=[self.public_access_block]))

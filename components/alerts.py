@@ -28,6 +28,7 @@ import pulumi_aws as aws
 from .base import Component, policy_document
 
 # Services that publish to the alert topic, and so must be able to use its key.
+# Global service principals, the same in every partition (components/partition.py).
 PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.rds.amazonaws.com")
 ANOMALY_PUBLISHER = "costalerts.amazonaws.com"
 # (topic ARN, account id) -> the statement of a topic's policy that lets its publishers publish.
@@ -65,7 +66,7 @@ class Alerts(Component):
         self._args = args
         # The publishers (service principals) use the key as themselves; the account's principals through SNS only.
         self.key = self.kms_key("key", f"{args.name_prefix}: alert topic encryption", services=("sns",),
-                                statements=lambda account, region: [self._publishers_use_key()])
+                                statements=lambda where: [self._publishers_use_key()])
         self.topic = aws.sns.Topic(name, name=f"{args.name_prefix}-alerts", kms_master_key_id=self.key.arn,
                                    opts=self.child())
         self.topic_arn = self._subscribed(name, self.topic, self._publishers_statement)

@@ -9,14 +9,15 @@ import pulumi
 import pulumi_aws as aws
 
 from .manifest import MANIFEST, ComponentEntry
+from .partition import Where
 
 
 def policy_document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-# How a service names what it acts for: (region, account) -> the ARN (pattern) of the resources that may use a role.
-SourceArn = Callable[[str, str], str]
+# How a service names what it acts for: where -> the ARN (pattern) of the resources that may use a role.
+SourceArn = Callable[[Where], str]
 
 
 def assume_role_policy(service: str, account_id: str | None = None, source_arn: str | None = None) -> str:
@@ -41,44 +42,40 @@ KEY_ADMINISTRATION = (
 # What the AWS managed keys (aws/rds, aws/secretsmanager, ...) let the account's principals do through their service.
 KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey",
            "kms:CreateGrant", "kms:ListGrants")
-# (account, region) -> statements a key's policy adds for services that call KMS as themselves.
-KeyStatements = Callable[[str, str], list[dict[str, Any]]]
+# where -> statements a key's policy adds for services that call KMS as themselves.
+KeyStatements = Callable[[Where], list[dict[str, Any]]]
 
 
-def account_root(account_id: str) -> dict[str, str]:
-    return {"AWS": f"arn:aws:iam::{account_id}:root"}
-
-
-def key_policy(account_id: str, *statements: dict[str, Any]) -> str:
+def key_policy(where: Where, *statements: dict[str, Any]) -> str:
     """A KMS key policy: the account administers the key (through IAM) but cannot use it; `statements` say who may."""
-    admin = {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": account_root(account_id),
+    admin = {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": where.account_root(),
              "Action": list(KEY_ADMINISTRATION), "Resource": "*"}
     return policy_document(admin, *statements)
 
 
-def use_through(account_id: str, region: str, services: Sequence[str]) -> dict[str, Any]:
+def use_through(where: Where, services: Sequence[str]) -> dict[str, Any]:
     """The account's principals (with IAM permission) may use the key only through these services: kms:ViaService
     and kms:CallerAccount, the AWS managed keys' own pattern (KMS guide, "kms:ViaService")."""
-    return {"Sid": "UseThroughServices", "Effect": "Allow", "Principal": account_root(account_id),
+    return {"Sid": "UseThroughServices", "Effect": "Allow", "Principal": where.account_root(),
             "Action": list(KEY_USE), "Resource": "*",
             "Condition": {"StringEquals": {
-                "kms:CallerAccount": account_id,
-                "kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services]}}}
+                "kms:CallerAccount": where.account,
+                "kms:ViaService": [where.regional(service) for service in services]}}}
 
 
-def log_group_arn(account_id: str, region: str, name: str) -> str:
-    return f"arn:aws:logs:{region}:{account_id}:log-group:{name}"
+def log_group_arn(where: Where, name: str) -> str:
+    return where.arn("logs", f"log-group:{name}")
 
 
-def logs_may_use_key(account_id: str, region: str, log_groups: Sequence[str]) -> dict[str, Any]:
+def logs_may_use_key(where: Where, log_groups: Sequence[str]) -> dict[str, Any]:
     """CloudWatch Logs may use the key for these log groups only: the encryption context names the group (CloudWatch
     Logs guide, "Encrypt log data in CloudWatch Logs using AWS KMS")."""
     return {
         "Sid": "CloudWatchLogsEncrypt", "Effect": "Allow", "Resource": "*",
-        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Principal": {"Service": where.regional("logs")},
         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
         "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": [
-            log_group_arn(account_id, region, name) for name in log_groups]}},
+            log_group_arn(where, name) for name in log_groups]}},
     }
 
 
@@ -112,6 +109,13 @@ class Component(pulumi.ComponentResource):
     def region(self) -> pulumi.Output[str]:
         return aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
+    @property
+    def where(self) -> pulumi.Output[Where]:
+        """The partition, account and region of this component's provider: what its ARNs and principals are made of."""
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        return pulumi.Output.all(partition.partition, partition.dns_suffix, self.account_id, self.region).apply(
+            lambda values: Where(*values))
+
     def child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for a child resource: parented here, so it inherits this component's provider."""
         return pulumi.ResourceOptions(parent=self, **kwargs)
@@ -127,43 +131,48 @@ class Component(pulumi.ComponentResource):
         scheduled for deletion: 30 days later the snapshot could never be restored."""
 
         def policy(values: list[Any]) -> str:
-            account, region, direct = values[0], values[1], values[2]
+            where, direct = values[0], values[1]
             return key_policy(
-                account, *([use_through(account, region, services)] if services else []),
-                *(statements(account, region) if statements else []),
+                where, *([use_through(where, services)] if services else []),
+                *(statements(where) if statements else []),
                 *([{"Sid": "ServiceRolesUse", "Effect": "Allow", "Principal": {"AWS": list(direct)},
                     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants"],
                     "Resource": "*"}] if direct else []))
 
         key = aws.kms.Key(
             f"{self.label}-{suffix}", description=description, enable_key_rotation=True, deletion_window_in_days=30,
-            policy=pulumi.Output.all(self.account_id, self.region, pulumi.Output.all(*users)).apply(policy),
+            policy=pulumi.Output.all(self.where, pulumi.Output.all(*users)).apply(policy),
             opts=self.child(protect=self.protect, retain_on_delete=outlives_stack or None))
         aws.kms.Alias(f"{self.label}-{suffix}", name=f"alias/{self.name_prefix}/{self.label}-{suffix}",
                       target_key_id=key.key_id, opts=self.child())
         return key
 
-    def service_role(self, suffix: str, service: str, managed_policy_arns: tuple[str, ...] = (),
+    def service_role(self, suffix: str, service: str, managed_policies: tuple[str, ...] = (),
                      source_arn: SourceArn | None = None) -> aws.iam.Role:
-        """A role only `service` may assume, with AWS-managed policies attached as separate resources. With
-        `source_arn`, only while acting for this account's resources of that ARN (confused-deputy conditions)."""
-        trust: pulumi.Input[str] = assume_role_policy(service) if source_arn is None else pulumi.Output.all(
-            self.region, self.account_id).apply(
-            lambda ids: assume_role_policy(service, ids[1], source_arn(ids[0], ids[1])))
+        """A role only `service` ('ec2', 'monitoring.rds': its principal is the partition's) may assume, with AWS
+        managed policies (by name) attached as separate resources. With `source_arn`, only while acting for this
+        account's resources of that ARN (confused-deputy conditions)."""
+        trust = self.where.apply(lambda where: assume_role_policy(
+            where.service_principal(service), *((where.account, source_arn(where)) if source_arn else ())))
         role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust,
                             permissions_boundary=self.permissions_boundary, opts=self.child())
-        self.attach_policies(role, suffix, managed_policy_arns)
+        self.attach_policies(role, suffix, managed_policies)
         return role
 
-    def attach_policies(self, role: aws.iam.Role, suffix: str, arns: tuple[str, ...]) \
+    def attach_policies(self, role: aws.iam.Role, suffix: str, names: tuple[str, ...]) \
             -> list[aws.iam.RolePolicyAttachment]:
-        """Managed policies attached to `role` as separate resources, named by the policy
-        (`<label>-<suffix>-AmazonEKSWorkerNodePolicy`), not by position (`<label>-<suffix>-<i>` before: its alias).
-        An attachment replaced create-before-delete onto the same role and policy is attached twice (AttachRolePolicy
-        is idempotent), then detached by the old one's delete, while the state says attached."""
+        """AWS managed policies (by name: 'service-role/AmazonEBSCSIDriverPolicy') attached to `role` as separate
+        resources, named by the policy (`<label>-<suffix>-AmazonEKSWorkerNodePolicy`), not by position
+        (`<label>-<suffix>-<i>` before: its alias). An attachment replaced create-before-delete onto the same role and
+        policy is attached twice (AttachRolePolicy is idempotent), then detached by the old one's delete, while the
+        state says attached."""
         return [aws.iam.RolePolicyAttachment(
-            f"{self.label}-{suffix}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn,
-            opts=self.child(aliases=[pulumi.Alias(name=f"{self.label}-{suffix}-{i}")])) for i, arn in enumerate(arns)]
+            f"{self.label}-{suffix}-{name.rsplit('/', 1)[-1]}", role=role.name, policy_arn=self.managed_policy(name),
+            opts=self.child(aliases=[pulumi.Alias(name=f"{self.label}-{suffix}-{i}")])) for i, name in enumerate(names)]
+
+    def managed_policy(self, name: str) -> pulumi.Output[str]:
+        """An AWS managed policy's ARN in this component's partition."""
+        return self.where.apply(lambda where: where.managed_policy(name))
 
     def log_groups(self, retention_days: int, names: Mapping[str, str]) -> dict[str, aws.cloudwatch.LogGroup]:
         """Log groups (suffix -> name) with retention, encrypted with a logs key of this component that CloudWatch
@@ -173,7 +182,7 @@ class Component(pulumi.ComponentResource):
             raise ValueError(f"{self.label}: log groups are made in one call (their key policy names them all)")
         self._logs_key = self.kms_key(
             "logs", f"{self.name_prefix} {self.label}: CloudWatch Logs encryption",
-            statements=lambda account, region: [logs_may_use_key(account, region, list(names.values()))])
+            statements=lambda where: [logs_may_use_key(where, list(names.values()))])
         return {suffix: aws.cloudwatch.LogGroup(
             f"{self.label}-{suffix}", name=name, retention_in_days=retention_days, kms_key_id=self._logs_key.arn,
             opts=self.child()) for suffix, name in names.items()}

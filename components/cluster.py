@@ -37,13 +37,14 @@ from .connections import Connections
 from .node_scaling import NODE_GROUP_TAG, Scaling, plan, running_node_groups
 
 CI_DEPLOYER_GROUP = "envstack:ci-deployers"
-NODE_POLICIES = (
-    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
-)
-CLUSTER_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"  # what pulumi-eks gives its own cluster role
-EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+# AWS managed policies, by name: their ARNs are the partition's (Where.managed_policy).
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy")
+CLUSTER_POLICY = "AmazonEKSClusterPolicy"  # what pulumi-eks gives its own cluster role
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+# The audience of the projected service-account token, which EKS's pod identity webhook sets: sts.amazonaws.com in
+# every partition, China's included (eksctl-io/eksctl#1910; terraform-aws-eks#1704: sts.amazonaws.com.cn fails with
+# "Incorrect token audience").
+IRSA_AUDIENCE = "sts.amazonaws.com"
 # Networking add-ons go in before the nodes (a node without a CNI never gets ready); the others need nodes to run.
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
@@ -193,13 +194,13 @@ class Cluster(Component):
         # policy must name it, or a version upgrade fails with "Role ... could not be assumed"
         # (aws/containers-roadmap#1533). The account's principals use the key through EKS only (cluster creation
         # grants the role through EKS).
-        self.cluster_role = self.service_role("eks", "eks.amazonaws.com")
+        self.cluster_role = self.service_role("eks", "eks")
         self._cluster_role_ready = attached(self.cluster_role, self.attach_policies(
             self.cluster_role, "eks", (CLUSTER_POLICY,)))
         self.secrets_key = self.kms_key("secrets", f"EKS secrets envelope encryption for {args.name}",
                                         services=("eks",), users=[self.cluster_role.arn])
         self.control_plane_logs = self._control_plane_log_group()
-        self.node_role = self.service_role("nodes", "ec2.amazonaws.com")
+        self.node_role = self.service_role("nodes", "ec2")
         self._node_role_ready = attached(self.node_role, self.attach_policies(self.node_role, "nodes", NODE_POLICIES))
         self.eks = self._cluster()
         self.oidc_provider_arn = self.eks.oidc_provider_arn
@@ -366,14 +367,14 @@ class Cluster(Component):
             opts=self.child(depends_on=depends_on or [])) for addon in names]
 
     def irsa_role(self, suffix: str, namespace: str, service_account: str,
-                  managed_policy_arns: tuple[str, ...] = ()) -> aws.iam.Role:
+                  managed_policies: tuple[str, ...] = ()) -> aws.iam.Role:
         """A role only `namespace/service_account` of this cluster may assume (IAM roles for service accounts)."""
         trust = pulumi.Output.all(self.eks.oidc_provider_arn, self.eks.oidc_issuer).apply(
             lambda a: policy_document({
                 "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": a[0]},
                 "Condition": {"StringEquals": {f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                               f"{a[1]}:aud": "sts.amazonaws.com"}}}))
+                                               f"{a[1]}:aud": IRSA_AUDIENCE}}}))
         role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust,
                             permissions_boundary=self.permissions_boundary, opts=self.child())
-        self.attach_policies(role, suffix, managed_policy_arns)
+        self.attach_policies(role, suffix, managed_policies)
         return role

@@ -31,7 +31,7 @@ LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
 # The store's key: storage, snapshots and Performance Insights through RDS (RDS guide, "Changing an AWS KMS policy
 # for Performance Insights": kms:ViaService rds), the RDS-managed master user secret through Secrets Manager.
 KEY_SERVICES = ("rds", "secretsmanager")
-ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+ENHANCED_MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"  # AWS managed, by name
 # RDS's event categories for source type db-instance (`aws rds describe-event-categories --source-type db-instance`)
 # that need someone's attention; backup, creation, configuration change and the like are routine.
 ALERT_EVENT_CATEGORIES = ("availability", "deletion", "failover", "failure", "low storage", "maintenance",
@@ -172,10 +172,10 @@ class Database(DataStore):
 
     def _db_user_arn(self, user: str) -> pulumi.Output[str]:
         """RDS guide, "Creating and using an IAM policy for IAM database access": the resource is
-        arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>, the instance's resource id (not its
+        arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>, the instance's resource id (not its
         identifier), so the permission ends with the instance it was granted for."""
-        return pulumi.Output.all(self.region, self.account_id, self.instance.resource_id).apply(
-            lambda ids: f"arn:aws:rds-db:{ids[0]}:{ids[1]}:dbuser:{ids[2]}/{user}")
+        return pulumi.Output.all(self.where, self.instance.resource_id).apply(
+            lambda values: values[0].arn("rds-db", f"dbuser:{values[1]}/{user}"))
 
     def _event_subscription(self, topic_arn: pulumi.Input[str]) -> aws.rds.EventSubscription:
         return aws.rds.EventSubscription(
@@ -193,8 +193,10 @@ class Database(DataStore):
     def _monitoring_role(self, identifier: str) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         """Enhanced monitoring's role; RDS checks its permissions when the instance is created, hence the pair."""
         # RDS guide, "Setting up and enabling Enhanced Monitoring" (confused deputy): only for this instance.
-        role = self.service_role("monitoring", "monitoring.rds.amazonaws.com",
-                                 source_arn=lambda region, account: f"arn:aws:rds:{region}:{account}:db:{identifier}")
-        policy = aws.iam.RolePolicyAttachment(f"{self.label}-monitoring", role=role.name,
-                                              policy_arn=ENHANCED_MONITORING_POLICY, opts=self.child())
+        role = self.service_role("monitoring", "monitoring.rds",
+                                 source_arn=lambda where: where.arn("rds", f"db:{identifier}"))
+        policy = aws.iam.RolePolicyAttachment(
+            f"{self.label}-monitoring", role=role.name,
+            policy_arn=self.managed_policy(ENHANCED_MONITORING_POLICY),
+            opts=self.child())
         return role, policy

@@ -21,6 +21,7 @@ from policies.facts import INTERNET_INGRESS, INTERNET_TAG
 from .access_logs import LOG_DELIVERY, AccessLogArgs, AccessLogBucket, LogLifecycle
 from .base import Component, policy_document
 from .connections import Connections
+from .partition import Where
 
 HTTPS_PORT, HTTP_PORT = 443, 80
 # AWS managed rule groups, in evaluation order around the rate limit (cheap IP reputation first).
@@ -206,8 +207,8 @@ class LoadBalancer(Component):
         # Each costs one of the 10 resource policies a region allows an account.
         policy = aws.cloudwatch.LogResourcePolicy(
             f"{self.label}-waf-logs", policy_name=f"{args.name_prefix}-waf-logs",
-            policy_document=pulumi.Output.all(log_group.arn, self.account_id, self.region).apply(
-                lambda v: log_group_delivery_policy(v[0], v[1], v[2])),
+            policy_document=pulumi.Output.all(log_group.arn, self.where).apply(
+                lambda v: log_group_delivery_policy(v[0], v[1])),
             opts=self.child())
         aws.wafv2.WebAclLoggingConfiguration(
             self.label, resource_arn=acl.arn, log_destination_configs=[log_group.arn],
@@ -229,10 +230,10 @@ def _managed_rule_group(group: str, counted: tuple[str, ...] = ()) -> dict[str, 
     return {"name": group, "override_action": {"none": {}}, "statement": {"managed_rule_group_statement": statement}}
 
 
-def log_group_delivery_policy(log_group_arn: str, account_id: str, region: str) -> str:
+def log_group_delivery_policy(log_group_arn: str, where: Where) -> str:
     """CloudWatch Logs' log delivery may write to this log group only, for this account's deliveries."""
     return policy_document({
         "Sid": "LogDeliveryWrites", "Effect": "Allow", "Principal": {"Service": LOG_DELIVERY},
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{log_group_arn}:*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
-                      "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}})
+        "Condition": {"StringEquals": {"aws:SourceAccount": where.account},
+                      "ArnLike": {"aws:SourceArn": where.arn("logs", "*")}}})

@@ -29,6 +29,8 @@ NatGateways = Literal["none", "single", "perAz"]
 MIN_AZS, MAX_AZS = 2, 4  # the ALB and the DB subnet group need two AZs (envstack/program/config/network.py)
 TIERS = ("public", "private", "isolated")
 FLOW_LOG_PREFIX = "vpc-flow-logs"  # the folder flow logs are written under in their bucket
+# How AWS services' endpoint services are named: com.amazonaws.<region>.<service>, cn.com.amazonaws.... in China.
+ENDPOINT_SERVICE_PREFIXES = ("com.amazonaws", "cn.com.amazonaws")
 
 
 def subnet_plan(cidr: str, az_count: int) -> dict[str, list[str]]:
@@ -237,7 +239,7 @@ class Network(Component):
         """Free, and keeps S3 traffic (images, logs, backups) off the NAT gateways."""
         tables = [t.id for t in self.private_route_tables] + [self.isolated_route_table.id]
         aws.ec2.VpcEndpoint(
-            f"{self.label}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{self._args.region}.s3",
+            f"{self.label}-s3", vpc_id=self.vpc.id, service_name=self._endpoint_service("s3", "Gateway"),
             vpc_endpoint_type="Gateway", route_table_ids=tables, tags={"Name": f"{self._args.name_prefix}-s3"},
             opts=self.child())
 
@@ -250,10 +252,20 @@ class Network(Component):
         group = self._endpoint_security_group()
         return [aws.ec2.VpcEndpoint(
             f"{self.label}-{service.replace('.', '-')}", vpc_id=self.vpc.id,
-            service_name=f"com.amazonaws.{self._args.region}.{service}", vpc_endpoint_type="Interface",
+            service_name=self._endpoint_service(service, "Interface"), vpc_endpoint_type="Interface",
             subnet_ids=self.private_subnet_ids, security_group_ids=[group.id], private_dns_enabled=True,
             tags={"Name": f"{self._args.name_prefix}-{service}"}, opts=self.child())
             for service in self._args.interface_endpoints]
+
+    def _endpoint_service(self, service: str, kind: str) -> pulumi.Output[str]:
+        """The AWS service's endpoint service in this region, as the account lists it: com.amazonaws.<region>.<service>,
+        or in China cn.com.amazonaws.<region>.<service> for most services but not all (ecr.api, ec2, eks: cn.com; sns,
+        s3: com; aws/aws-cdk#9864, #25329: "The Vpc Endpoint Service 'com.amazonaws.cn-north-1.ecr.dkr' does not
+        exist"). DescribeVpcEndpointServices answers which, so no table of exceptions is kept here."""
+        names = [f"{prefix}.{self._args.region}.{service}" for prefix in ENDPOINT_SERVICE_PREFIXES]
+        return aws.ec2.get_vpc_endpoint_service_output(
+            service_type=kind, filters=[{"name": "service-name", "values": names}],
+            opts=pulumi.InvokeOutputOptions(parent=self)).service_name
 
     def _endpoint_security_group(self) -> aws.ec2.SecurityGroup:
         """The interface endpoints answer HTTPS from the VPC only."""
@@ -280,14 +292,10 @@ class Network(Component):
         log_group = self.log_group("flow-logs", self._args.flow_logs.retention_days)
         # VPC guide, "IAM role for publishing flow logs to CloudWatch Logs": trust only for this account's flow logs
         # (the flow log's id is not known before it exists, hence vpc-flow-log/*).
-        role = self.service_role(
-            "flow-logs", "vpc-flow-logs.amazonaws.com",
-            source_arn=lambda region, account: f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*")
-        policy = aws.iam.RolePolicy(
-            f"{self.label}-flow-logs", role=role.id,
-            policy=pulumi.Output.all(log_group.arn, self.region, self.account_id).apply(
-                lambda v: flow_log_role_policy(v[0], v[1], v[2])),
-            opts=self.child())
+        role = self.service_role("flow-logs", "vpc-flow-logs",
+                                 source_arn=lambda where: where.arn("ec2", "vpc-flow-log/*"))
+        policy = aws.iam.RolePolicy(f"{self.label}-flow-logs", role=role.id,
+                                    policy=log_group.arn.apply(flow_log_role_policy), opts=self.child())
         return {"log_destination": log_group.arn, "iam_role_arn": role.arn, "opts": self.child(depends_on=[policy])}
 
     def _flow_logs_to_s3(self) -> dict[str, Any]:
@@ -307,7 +315,7 @@ class Network(Component):
                 "opts": self.child(depends_on=[bucket.policy])}
 
 
-def flow_log_role_policy(log_group_arn: str, region: str, account_id: str) -> str:
+def flow_log_role_policy(log_group_arn: str) -> str:
     """The VPC guide's minimum permissions, on this log group only. DescribeLogGroups lists: the Service
     Authorization Reference's copy in the IAM linter (parliament) gives it no resource type, so only "*" is sure to
     grant it; no CreateLogGroup: a deleted group is not silently re-made without retention and encryption."""

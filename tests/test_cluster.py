@@ -670,10 +670,10 @@ def test_policy_attachments_and_api_rules_are_named_by_what_they_are_and_keep_th
     onto the same CIDR is a duplicate. Named by policy and CIDR, reordering the lists replaces nothing."""
     s = synth("prod")
     attachments = {r.name: r for r in s.of_type(ATTACHMENT) if r.name.startswith("cluster-nodes-")}
-    assert set(attachments) == {f"cluster-nodes-{arn.rsplit('/', 1)[-1]}" for arn in cluster_module.NODE_POLICIES}
-    for i, arn in enumerate(cluster_module.NODE_POLICIES):
-        record = attachments[f"cluster-nodes-{arn.rsplit('/', 1)[-1]}"]
-        assert record.inputs["policyArn"] == arn
+    assert set(attachments) == {f"cluster-nodes-{name}" for name in cluster_module.NODE_POLICIES}
+    for i, name in enumerate(cluster_module.NODE_POLICIES):
+        record = attachments[f"cluster-nodes-{name}"]
+        assert record.inputs["policyArn"] == f"arn:aws:iam::aws:policy/{name}"
         assert record.aliases == [record.urn.rsplit("::", 1)[0] + f"::cluster-nodes-{i}"]
     cidrs = stack_config("prod")["envstack:cluster"]["apiAccessCidrs"]
     rules = {r.name: r for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")}

@@ -159,18 +159,19 @@ def test_the_log_writer_is_the_regions_elb_account_or_the_service_principal(aws_
     assert elb_log_writer(aws_region, partition) == principal
 
 
-@pytest.mark.parametrize(("aws_region", "account"), [("us-west-2", "797873946194"), ("ca-west-1", None),
-                                                     ("il-central-1", None), ("cn-north-1", "638102146993")])
-def test_the_mocks_answer_get_service_account_as_the_provider_does(aws_region, account):
+@pytest.mark.parametrize(("aws_region", "account", "partition"), [
+    ("us-west-2", "797873946194", "aws"), ("ca-west-1", None, "aws"), ("il-central-1", None, "aws"),
+    ("cn-north-1", "638102146993", "aws-cn")])
+def test_the_mocks_answer_get_service_account_as_the_provider_does(aws_region, account, partition):
     """The provider's table (terraform-provider-aws elb/service_account_data_source.go): an account where there is
-    one, "unsupported AWS Region" elsewhere; never an invented account."""
+    one, in the region's partition, "unsupported AWS Region" elsewhere; never an invented account."""
     call = pulumi.runtime.MockCallArgs("aws:elb/getServiceAccount:getServiceAccount", {}, "")
     if account is None:
         with pytest.raises(UnsupportedRegionError, match=f"unsupported AWS Region: {aws_region}"):
             AwsMocks(aws_region).call(call)
     else:
         answer, _ = AwsMocks(aws_region).call(call)
-        assert answer["id"] == account and answer["arn"] == f"arn:aws:iam::{account}:root"
+        assert answer["id"] == account and answer["arn"] == f"arn:{partition}:iam::{account}:root"
 
 
 @pytest.mark.parametrize(("stack", "days", "transitions", "versioned", "retained"), [

@@ -14,14 +14,25 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from envstack.program.config.regions import partition_of
 from policies.facts import ELB_LOG_ACCOUNTS
 
 ACCOUNT_ID = "123456789012"
 Outputs = Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
-def _arn(service: str, region: str, resource: str) -> str:
-    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+def _arn(service: str, region: str, resource: str, *, regional: bool = True) -> str:
+    """An ARN in the region's partition (arn:aws-cn:... in China), of the mock account."""
+    return f"arn:{partition_of(region).name}:{service}:{region if regional else ''}:{ACCOUNT_ID}:{resource}"
+
+
+def _iam_arn(region: str, resource: str) -> str:
+    return _arn("iam", region, resource, regional=False)
+
+
+def _dns(region: str) -> str:
+    """The region's DNS suffix: amazonaws.com, amazonaws.com.cn."""
+    return partition_of(region).dns_suffix
 
 
 def _elb(resource: str, suffix: str, region: str) -> dict[str, str]:
@@ -65,8 +76,8 @@ def _kubeconfig(name: str, endpoint: str, ca: str, region: str) -> dict[str, Any
 def _eks_cluster(name: str, i: dict[str, Any], r: str) -> dict[str, Any]:
     cluster_name = i.get("name", name)
     oidc_id = hashlib.md5(cluster_name.encode()).hexdigest().upper()
-    issuer = f"oidc.eks.{r}.amazonaws.com/id/{oidc_id}"
-    endpoint = f"https://{oidc_id}.gr7.{r}.eks.amazonaws.com"
+    issuer = f"oidc.eks.{r}.{_dns(r)}/id/{oidc_id}"
+    endpoint = f"https://{oidc_id}.gr7.{r}.eks.{_dns(r)}"
     ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
     cluster_sg = f"sg-{oidc_id[:17].lower()}"
     eks_cluster = _child_reference("aws:eks/cluster:Cluster", f"{name}-eksCluster", {
@@ -92,7 +103,7 @@ def _eks_cluster(name: str, i: dict[str, Any], r: str) -> dict[str, Any]:
         "kubeconfig": kubeconfig,
         "kubeconfigJson": json.dumps(kubeconfig),
         "clusterSecurityGroupId": cluster_sg,
-        "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
+        "oidcProviderArn": _iam_arn(r, f"oidc-provider/{issuer}"),
         "oidcProviderUrl": f"https://{issuer}",
         "oidcIssuer": issuer,
     }
@@ -116,20 +127,20 @@ OUTPUTS: dict[str, Outputs] = {
         "allocationId": f"eipalloc-{name}"},
     "aws:cloudwatch/logGroup:LogGroup": lambda name, i, r: {
         "arn": _arn("logs", r, f"log-group:{i.get('name', name)}")},
-    "aws:iam/role:Role": lambda name, i, r: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{i.get('name', name)}"},
-    "aws:iam/policy:Policy": lambda name, i, r: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"},
+    "aws:iam/role:Role": lambda name, i, r: {"arn": _iam_arn(r, f"role/{i.get('name', name)}")},
+    "aws:iam/policy:Policy": lambda name, i, r: {"arn": _iam_arn(r, f"policy/{name}")},
     "aws:kms/key:Key": lambda name, i, r: {
         "arn": _arn("kms", r, f"key/{name}"), "keyId": f"{name}-key-id"},
     "aws:rds/instance:Instance": lambda name, i, r: {
-        "address": f"{i.get('identifier', name)}.c0ffee.{r}.rds.amazonaws.com",
-        "endpoint": f"{i.get('identifier', name)}.c0ffee.{r}.rds.amazonaws.com:{int(i.get('port', 5432))}",
+        "address": f"{i.get('identifier', name)}.c0ffee.{r}.rds.{_dns(r)}",
+        "endpoint": f"{i.get('identifier', name)}.c0ffee.{r}.rds.{_dns(r)}:{int(i.get('port', 5432))}",
         "port": int(i.get("port", 5432)), "resourceId": f"db-{name.upper()}",
         "masterUserSecrets": [{"secretArn": _arn("secretsmanager", r, f"secret:rds!db-{name}-AbCdEf"),
                                "kmsKeyId": i.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}]},
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda name, i, r: {
         "arn": _arn("elasticache", r, f"replicationgroup:{i.get('replicationGroupId', name)}"),
-        "primaryEndpointAddress": f"master.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.amazonaws.com",
-        "readerEndpointAddress": f"replica.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.amazonaws.com",
+        "primaryEndpointAddress": f"master.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.{_dns(r)}",
+        "readerEndpointAddress": f"replica.{i.get('replicationGroupId', name)}.c0ffee.usw2.cache.{_dns(r)}",
         "port": int(i.get("port", 6379)),
         "memberClusters": [f"{i.get('replicationGroupId', name)}-00{n + 1}"
                            for n in range(int(i.get("numCacheClusters", 1)))]},
@@ -139,12 +150,12 @@ OUTPUTS: dict[str, Outputs] = {
         "arn": _arn("elasticache", r, f"usergroup:{i.get('userGroupId', name)}")},
     "random:index/randomId:RandomId": _random_id,
     "aws:lb/loadBalancer:LoadBalancer": lambda name, i, r: {
-        **_elb("loadbalancer/", f"app/{name}", r), "dnsName": f"{name}-1234567890.{r}.elb.amazonaws.com",
+        **_elb("loadbalancer/", f"app/{name}", r), "dnsName": f"{name}-1234567890.{r}.elb.{_dns(r)}",
         "zoneId": "Z1H1FL5HABSF5"},
     "aws:lb/targetGroup:TargetGroup": lambda name, i, r: _elb("", f"targetgroup/{name}", r),
     "aws:s3/bucket:Bucket": lambda name, i, r: {
         "bucket": f"{i.get('bucketPrefix', name)}20260101000000000000000001",
-        "arn": f"arn:aws:s3:::{i.get('bucketPrefix', name)}20260101000000000000000001"},
+        "arn": f"arn:{partition_of(r).name}:s3:::{i.get('bucketPrefix', name)}20260101000000000000000001"},
     "aws:wafv2/webAcl:WebAcl": lambda name, i, r: {
         "arn": _arn("wafv2", r, f"regional/webacl/{name}/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda name, i, r: {"latestVersion": 1, "defaultVersion": 1},
@@ -156,10 +167,13 @@ CALLS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a, r: {
         "names": [f"{r}{z}" for z in "abcd"], "zoneIds": [f"usw2-az{n}" for n in range(1, 5)], "id": r},
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
-        "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "mock", "id": ACCOUNT_ID},
+        "accountId": ACCOUNT_ID, "arn": _iam_arn(r, "user/mock"), "userId": "mock", "id": ACCOUNT_ID},
     "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
+    # The region's real partition (botocore's endpoints.json, envstack/program/aws_partitions.json).
     "aws:index/getPartition:getPartition": lambda a, r: {
-        "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+        "partition": partition_of(r).name, "dnsSuffix": _dns(r), "id": partition_of(r).name,
+        "reverseDnsPrefix": ".".join(reversed(_dns(r).split(".")))},
+    "aws:ec2/getVpcEndpointService:getVpcEndpointService": lambda a, r: _endpoint_service(a, r),
     # No EKS cluster yet: what a first deployment sees (components/node_scaling.py reads the running node groups).
     "aws:eks/getClusters:getClusters": lambda a, r: {"names": [], "id": r},
     "aws:iam/getPolicyDocument:getPolicyDocument": lambda a, r: {"json": json.dumps(a), "id": "policy"},
@@ -175,7 +189,15 @@ def _elb_service_account(region: str) -> dict[str, str]:
         raise UnsupportedRegionError(f"unsupported AWS Region: {region} (aws.elb.getServiceAccount knows the regions "
                                 "opened before August 2022 only; newer ones deliver ALB access logs as the service "
                                 "principal logdelivery.elasticloadbalancing.amazonaws.com)")
-    return {"arn": f"arn:aws:iam::{account}:root", "id": account, "region": region}
+    return {"arn": f"arn:{partition_of(region).name}:iam::{account}:root", "id": account, "region": region}
+
+
+def _endpoint_service(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """The first name asked for (com.amazonaws.<region>.<service>): in China the account may answer the
+    cn.com.amazonaws one instead, which only it knows."""
+    names = [value for f in args.get("filters", []) if f.get("name") == "service-name" for value in f["values"]]
+    name = args.get("serviceName") or names[0]
+    return {"serviceName": name, "serviceType": args.get("serviceType", "Interface"), "id": name}
 
 
 class UnsupportedRegionError(Exception):

@@ -202,7 +202,7 @@ def configuration_reference(environments: Sequence[str] = ENVIRONMENTS) -> str:
     region = StackConfig.model_fields["region"]
     top = _key_table(areas.pop(""), environments, prefix="envstack:")
     lines = ["### Top level", "", *top[:2],
-             f"| `aws:region` | {_cell(region.description)} | an AWS region botocore knows | "
+             f"| `aws:region` | {_cell(region.description)} | an AWS region of a supported partition | "
              + " | ".join(REQUIRED for _ in environments) + " |", *top[2:]]
     for area, rows in areas.items():
         lines += ["", f"### `envstack:{area}`", "", *_key_table(rows, environments, within=1)]

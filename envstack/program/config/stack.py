@@ -14,7 +14,7 @@ from .errors import MISSING, Problem
 from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
-from .regions import check_region
+from .regions import check_region, partition_of
 from .usage import UsageConfig
 
 Environment = Literal["dev", "staging", "prod"]
@@ -54,7 +54,10 @@ class StackConfig(Model):
     stack: str
     project: str = "envstack"
     region: str
-    """The stack's AWS region (`aws:region`, in the stack file or `Pulumi.yaml`): a region botocore knows."""
+    """The stack's AWS region (`aws:region`, in the stack file or `Pulumi.yaml`): a region botocore knows, in a
+    partition with every service a stack creates (aws, aws-cn: AWS GovCloud (US) has no AWS Budgets or Cost
+    Explorer). Its partition's ARNs and service principals are used throughout (`arn:aws-cn:`, `ec2.amazonaws.com.cn`),
+    and every ARN the stack file names must be of that partition."""
     environment: Environment
     """The environment whose profile (`envstack/program/profiles/<environment>.yaml`) gives the defaults and
     guardrails."""
@@ -101,7 +104,21 @@ class StackConfig(Model):
         """Rules across keys that a field error cannot phrase: a value required by another, a cross-area need.
         Each runs on its own, so the loader can skip one that reads an area with errors of its own."""
         return [self._public_endpoint_needs_cidrs, self._private_endpoint_needs_cidrs, self._api_cidrs_routed,
-                self._one_access_entry_per_role, self._addons_pinned, self._autoscaler_release, self._nodes_need_nat]
+                self._one_access_entry_per_role, self._addons_pinned, self._autoscaler_release, self._nodes_need_nat,
+                self._arns_in_the_stacks_partition]
+
+    def _arns_in_the_stacks_partition(self) -> Iterable[Problem]:
+        # IAM, EKS and ELB take a principal, boundary or certificate of the caller's partition only
+        # (arn:aws-cn:... in the China regions): one of another partition is refused when it is used.
+        partition = partition_of(self.region).name
+        arns: dict[str, str | None] = {f"cluster.{key}" + (f"[{i}]" if key != "deployerRoleArn" else ""): arn
+                for key, values in self.cluster.access_entry_roles.items() for i, arn in enumerate(values)}
+        arns |= {"permissionsBoundaryArn": self.permissions_boundary_arn,
+                 "loadBalancer.certificateArn": self.load_balancer.certificate_arn}
+        for key, arn in arns.items():
+            if arn and arn.split(":")[1] != partition:
+                yield Problem(f"envstack:{key}", arn, f"an ARN of the stack's partition, arn:{partition}:... (the "
+                                                      f"partition of {self.region})")
 
     def problems(self) -> list[Problem]:
         return [problem for rule in self.rules() for problem in rule()]
