@@ -1,4 +1,5 @@
-"""Entry point of the policy pack: the engine runs `python <this directory>` (pulumi-language-python, RunPlugin).
+"""Entry point of the policy pack: the engine runs `python -u -m pulumi.policy <engine> <this directory>` in this
+directory (pulumi-language-python, RunPlugin), which runpy-runs this file.
 
 Python then puts this directory itself, not its parent, on sys.path, and a published copy lives in a directory named
 after its version: this file imports the directory as a package of a fixed name, so the pack's relative imports work

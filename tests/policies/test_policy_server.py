@@ -142,12 +142,15 @@ def test_the_isolated_interpreter_cannot_see_this_repository(tmp_path: Path) -> 
 @pytest.fixture(scope="module")
 def pack_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     """policies/ copied alone into a directory named like an installed version, run as the python language host
-    runs a plugin (`python <directory>`), its port read from its first line of output."""
+    runs a policy pack: `python -u -m pulumi.policy <engine address> <pack directory>` in the pack's directory
+    (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go RunPlugin, kind analyzer; pulumi.policy's
+    __main__ then runpy.run_path()s the directory), its port read from its first line of output."""
     root = tmp_path_factory.mktemp("installed")
     copy = root / f"envstack-{version()}"
     shutil.copytree(POLICIES_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    process = subprocess.Popen([sys.executable, "-S", str(copy)], cwd=root, env=isolated_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-S", "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(copy)],
+                               cwd=copy, env=isolated_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     try:
         assert process.stdout is not None and process.stderr is not None
         port = process.stdout.readline().strip()
