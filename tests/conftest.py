@@ -114,6 +114,18 @@ def kubernetes_version(environment: str = "dev") -> str:
     return str(load_profile(environment).settings["cluster"]["version"])
 
 
+def named(synthesis: Synthesis, name: str, type_: str | None = None) -> ResourceRecord:
+    """The one resource of that name (and type)."""
+    found = [r for r in synthesis.resources if r.name == name and (type_ is None or r.type == type_)]
+    assert len(found) == 1, (name, type_, [r.urn for r in found])
+    return found[0]
+
+
+def id_of(synthesis: Synthesis, name: str, type_: str | None = None) -> str:
+    """The id the mocks gave the resource of that name: what a reference to it carries (whatever they made up)."""
+    return synthesis.id_of(named(synthesis, name, type_))
+
+
 def region(synthesis: Synthesis) -> str:
     """The region the synthesis ran in (its provider's)."""
     return str(synthesis.region)
@@ -155,13 +167,19 @@ def under_mocks(mocks: AwsMocks | None = None, region: str = "us-west-2") -> Rec
     return install_mocks(mocks or AwsMocks(region), "unit")
 
 
-def run_program(program: Callable[[], Any], mocks: AwsMocks | None = None,
-                region: str = "us-west-2") -> list[ResourceRecord]:
-    """What `program` registers under the synthesis mocks, once every registration has finished."""
+def run_monitored(program: Callable[[], Any], mocks: AwsMocks | None = None,
+                  region: str = "us-west-2") -> RecordingMonitor:
+    """`program` run under the synthesis mocks to the end: the monitor holds its records, ids and outputs."""
     monitor = under_mocks(mocks, region)
     program()
     _sync_await(wait_for_rpcs())
-    return monitor.records
+    return monitor
+
+
+def run_program(program: Callable[[], Any], mocks: AwsMocks | None = None,
+                region: str = "us-west-2") -> list[ResourceRecord]:
+    """What `program` registers under the synthesis mocks, once every registration has finished."""
+    return run_monitored(program, mocks, region).records
 
 
 @pytest.fixture(params=STACKS)
@@ -172,3 +190,4 @@ def stack(request: pytest.FixtureRequest) -> Synthesis:
 @pytest.fixture
 def stacks() -> Callable[[str], Synthesis]:
     return synth
+

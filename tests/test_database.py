@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, region, stack_config, stacks_of, synth, synth_with
+from conftest import FIXTURES, id_of, region, stack_config, stacks_of, synth, synth_with
 
 from components.database import parameter_group_family, parameters
 from envstack.program.config import ConfigError, load_profile, load_stack_config
 from envstack.program.config.loader import deep_merge, parse_value
 from envstack.program.config.windows import daily, weekly
-from envstack.tools.mocks import _random_id
+from envstack.tools.mocks import ACCOUNT_ID
 from envstack.tools.synth import ROOT, ResourceRecord, Synthesis, synthesize
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -56,15 +56,6 @@ def children(s: Synthesis, component: str, type_: str) -> list[ResourceRecord]:
 def only(records: list[ResourceRecord]) -> ResourceRecord:
     assert len(records) == 1, [r.urn for r in records]
     return records[0]
-
-
-def mock_id(record: ResourceRecord) -> str:
-    return f"{record.name}-id"
-
-
-def mock_random_hex(record: ResourceRecord) -> str:
-    """What the mocks make a RandomId draw: a function of its name and keepers."""
-    return str(_random_id(record.name, record.inputs, "")["hex"])
 
 
 def transitive_dependencies(records: Iterable[ResourceRecord], urn: str) -> set[str]:
@@ -287,7 +278,7 @@ def test_the_final_snapshot_is_named_for_this_instances_lifetime(stack):
         assert "finalSnapshotIdentifier" not in db and not suffixes
         return
     suffix = only(suffixes)
-    assert db["finalSnapshotIdentifier"] == f"{db['identifier']}-final-{mock_random_hex(suffix)}"
+    assert db["finalSnapshotIdentifier"] == f"{db['identifier']}-final-{stack.state_of(suffix)['hex']}"
     assert suffix.inputs["keepers"] == {key: db[key] for key in ("identifier", "engine", "kmsKeyId", "dbName",
                                                                   "username")}
     assert suffix.protect is False  # a protected suffix could not be replaced with its instance
@@ -321,14 +312,14 @@ def test_instance_lives_in_the_isolated_subnet_group_behind_its_own_security_gro
     db = stack.one(INSTANCE).inputs
     assert db["dbSubnetGroupName"] == stack.one("aws:rds/subnetGroup:SubnetGroup").name
     sg = only(children(stack, "database", SECURITY_GROUP))
-    assert db["vpcSecurityGroupIds"] == [mock_id(sg)]
+    assert db["vpcSecurityGroupIds"] == [stack.id_of(sg)]
 
 
 def test_security_group_has_no_inline_rules_and_says_what_it_is_for(stack):
     for component in ("database", "cache"):
         sg = only(children(stack, component, SECURITY_GROUP))
         assert "ingress" not in sg.inputs and "egress" not in sg.inputs
-        assert sg.inputs["vpcId"] == mock_id(stack.one("aws:ec2/vpc:Vpc"))
+        assert sg.inputs["vpcId"] == stack.id_of(stack.one("aws:ec2/vpc:Vpc"))
         assert sg.inputs["description"] and "Managed by Pulumi" not in sg.inputs["description"]
 
 
@@ -356,11 +347,11 @@ def test_enhanced_monitoring_role_is_attached_before_the_instance_exists(stack):
     assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
     # Confused deputy (RDS guide): RDS may assume it only for this account's instance.
     assert trust["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": "123456789012"},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:{region(stack)}:123456789012:db:{db.inputs['identifier']}"}}
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},  # the caller's account (the mocks' answer)
+        "ArnLike": {"aws:SourceArn": f"arn:aws:rds:{region(stack)}:{ACCOUNT_ID}:db:{db.inputs['identifier']}"}}
     attachment = only(children(stack, "database", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert attachment.inputs["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
-    assert db.inputs["monitoringRoleArn"].endswith(f":role/{role.name}")
+    assert db.inputs["monitoringRoleArn"] == stack.state_of(role)["arn"]
     assert db.inputs["monitoringInterval"] in (1, 5, 10, 15, 30, 60)
     assert attachment.urn in db.dependencies
 
@@ -419,13 +410,14 @@ def test_prod_keys_are_protected_with_the_data():
 
 def test_database_outputs(stack):
     outputs, db = stack.outputs, stack.one(INSTANCE)
-    assert outputs["databaseEndpoint"].startswith(f"{db.inputs['identifier']}.")
+    assert outputs["databaseEndpoint"] == stack.state_of(db)["address"]  # AWS assigns it (labelled invented)
+    assert "databaseEndpoint" in stack.mock_outputs()
     assert outputs["databasePort"] == 5432
     assert outputs["databaseName"] == db.inputs["dbName"]
-    assert outputs["databaseMasterSecretArn"].startswith("arn:aws:secretsmanager:")
+    assert outputs["databaseMasterSecretArn"] == stack.state_of(db)["masterUserSecrets"][0]["secretArn"]
     assert outputs["databaseUser"] == profile(stack.environment, "database").get("applicationUser", "app")
     assert db.inputs["iamDatabaseAuthenticationEnabled"] is True  # the application user logs in with IAM tokens
-    assert outputs["databaseSecurityGroupId"] == mock_id(only(children(stack, "database", SECURITY_GROUP)))
+    assert outputs["databaseSecurityGroupId"] == stack.id_of(only(children(stack, "database", SECURITY_GROUP)))
     assert not {"databaseEndpoint", "databaseMasterSecretArn"} & set(stack.secret_outputs)
 
 
@@ -435,8 +427,8 @@ def test_database_outputs(stack):
 def test_allow_adds_one_ingress_rule_from_the_connected_group_on_the_stores_port(tmp_path_factory, component, port):
     s = connected(tmp_path_factory)
     rule = only([r for r in children(s, component, INGRESS) if "workload" in r.name]).inputs
-    assert rule["securityGroupId"] == mock_id(only(children(s, component, SECURITY_GROUP)))
-    assert rule["referencedSecurityGroupId"] == "sg-workload-id"
+    assert rule["securityGroupId"] == s.id_of(only(children(s, component, SECURITY_GROUP)))
+    assert rule["referencedSecurityGroupId"] == f"sg-{id_of(s, 'workload')}"  # what the workload's group is
     assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", port, port)
     assert "cidrIpv4" not in rule and rule["description"]
 
@@ -457,7 +449,7 @@ def test_the_cluster_nodes_reach_the_data_stores_which_never_wait_for_the_cluste
     rule = only(children(stack, component, INGRESS))
     assert rule.name == f"{component}-from-cluster-nodes-{port}"
     assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (port, port)
-    assert rule.inputs["securityGroupId"] == mock_id(only(children(stack, component, SECURITY_GROUP)))
+    assert rule.inputs["securityGroupId"] == stack.id_of(only(children(stack, component, SECURITY_GROUP)))
     assert kubernetes_in(stack, transitive_dependencies(stack.resources, rule.urn))  # the cluster's group
     assert not kubernetes_in(stack, transitive_dependencies(stack.resources, stack.one(type_).urn))
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import stack_config, synth, synth_with
+from conftest import named, stack_config, synth, synth_with
 
 from components.monitoring import PRESETS, MonitoringTargets
 from envstack.program.config import ConfigError, load_profile, load_stack_config
@@ -210,7 +210,7 @@ def test_deployment_record_parameter_and_exports(stack):
     assert parameter["type"] == "String"
     record = DeploymentRecord.from_json(parameter["insecureValue"])
     assert (record.stack, record.environment) == (stack.stack, stack.environment)
-    assert stack.outputs["alertTopicArn"].startswith("arn:aws:sns:")
+    assert stack.outputs["alertTopicArn"] == stack.state_of(named(stack, "alerts", "aws:sns/topic:Topic"))["arn"]
 
 
 def test_the_deployment_record_is_written_after_everything_else(stack):

@@ -7,19 +7,18 @@ from itertools import combinations
 
 import pulumi
 import pytest
-from conftest import profile_config, region, synth, synth_with
-from pulumi.runtime.stack import wait_for_rpcs
-from pulumi.runtime.sync_await import _sync_await
+from conftest import id_of, profile_config, region, run_monitored, synth, synth_with
 
 from components.network import Network, NetworkArgs, TransitGateway, subnet_plan
 from envstack.program import arguments
 from envstack.program.config import ConfigError, load_stack_config
-from envstack.tools.mocks import AwsMocks
+from envstack.tools.mocks import ACCOUNT_ID, AwsMocks
 from envstack.tools.synth import RecordingMonitor, ResourceRecord
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
@@ -67,25 +66,24 @@ def test_subnet_cidrs_match_the_plan_and_never_map_public_ips():
 def test_each_private_subnet_routes_through_its_own_az_nat_in_prod():
     s = synth("prod")
     routes = {r.name: r.inputs for r in s.of_type(ROUTE)}
-    assert routes["network-public-default"]["gatewayId"] == "network-igw-id"
+    assert routes["network-public-default"]["gatewayId"] == id_of(s, "network-igw")
     for i in range(3):
-        assert routes[f"network-private-{i}-default"]["natGatewayId"] == f"network-nat-{i}-id"
+        assert routes[f"network-private-{i}-default"]["natGatewayId"] == id_of(s, f"network-nat-{i}", NAT)
 
 
 def test_single_nat_is_shared_by_every_private_subnet():
     s = synth("staging")
     nat_ids = {r.inputs["natGatewayId"] for r in s.of_type(ROUTE) if "natGatewayId" in r.inputs}
-    assert nat_ids == {"network-nat-0-id"}
+    assert nat_ids == {id_of(s, "network-nat-0", NAT)}
+
+
+def network_monitored(args: NetworkArgs, mocks: AwsMocks | None = None) -> RecordingMonitor:
+    """The component built by itself under the synthesis mocks (for layouts no whole stack may use)."""
+    return run_monitored(lambda: Network("network", args), mocks, args.region)
 
 
 def network_alone(args: NetworkArgs, mocks: AwsMocks | None = None) -> list[ResourceRecord]:
-    """The component built by itself under the synthesis mocks (for layouts no whole stack may use)."""
-    monitor = RecordingMonitor(mocks or AwsMocks(args.region))
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
-    Network("network", args)
-    _sync_await(wait_for_rpcs())
-    return monitor.records
+    return network_monitored(args, mocks).records
 
 
 def test_no_nat_means_no_default_route_from_private_subnets():
@@ -125,10 +123,11 @@ def test_a_stack_without_nat_is_refused_before_any_resource():
 
 
 def test_isolated_tier_has_no_route_out_of_the_vpc(stack):
-    isolated_table = "network-isolated-id"
+    isolated_table = id_of(stack, "network-isolated", ROUTE_TABLE)
     assert not [r for r in stack.of_type(ROUTE) if r.inputs["routeTableId"] == isolated_table]
     associations = stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
-    isolated = {f"network-isolated-{i}-id" for i in range(3)}
+    isolated = {stack.id_of(r) for r in stack.of_type(SUBNET) if r.inputs["tags"]["Tier"] == "isolated"}
+    assert isolated
     for assoc in associations:
         if assoc.inputs["subnetId"] in isolated:
             assert assoc.inputs["routeTableId"] == isolated_table
@@ -144,11 +143,11 @@ def test_flow_log_delivery_and_aggregation_per_environment(stack, traffic, desti
     s = synth(stack)
     flow_log = s.one(FLOW_LOG).inputs
     assert (flow_log["trafficType"], flow_log["logDestinationType"]) == (traffic, destination)
-    assert flow_log["maxAggregationInterval"] == 600 and flow_log["vpcId"] == "network-vpc-id"
+    assert flow_log["maxAggregationInterval"] == 600 and flow_log["vpcId"] == s.id_of(s.one("aws:ec2/vpc:Vpc"))
     if destination == "s3":
         bucket = next(r for r in s.of_type("aws:s3/bucket:Bucket") if r.name == "network-flow-logs")
-        assert flow_log["logDestination"].startswith(f"arn:aws:s3:::{bucket.inputs['bucketPrefix']}")
-        assert flow_log["logDestination"].endswith("/vpc-flow-logs") and "iamRoleArn" not in flow_log
+        assert flow_log["logDestination"] == f"{s.state_of(bucket)['arn']}/vpc-flow-logs"
+        assert "iamRoleArn" not in flow_log
         lifecycle = next(r for r in s.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
                          if r.name == "network-flow-logs")
         assert lifecycle.inputs["rules"][0]["expiration"] == {"days": days}
@@ -166,9 +165,9 @@ def test_flow_log_bucket_admits_log_delivery_for_this_account_only():
     flow_log = s.one(FLOW_LOG)
     assert policy.urn in flow_log.dependencies  # else VPC Flow Logs writes its own policy over ours
     write, acl_check, deny = json.loads(policy.inputs["policy"])["Statement"]
-    only_ours = {"aws:SourceAccount": "123456789012"}
+    only_ours = {"aws:SourceAccount": ACCOUNT_ID}
     assert write["Principal"] == acl_check["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
-    assert write["Resource"] == f"{flow_log.inputs['logDestination']}/AWSLogs/123456789012/*"
+    assert write["Resource"] == f"{flow_log.inputs['logDestination']}/AWSLogs/{ACCOUNT_ID}/*"
     assert write["Condition"]["StringEquals"] == {**only_ours, "s3:x-amz-acl": "bucket-owner-full-control"}
     assert acl_check["Condition"]["StringEquals"] == only_ours
     assert {write["Condition"]["ArnLike"]["aws:SourceArn"], acl_check["Condition"]["ArnLike"]["aws:SourceArn"]} == {
@@ -181,7 +180,7 @@ def test_flow_log_role_has_the_guides_minimum_on_its_log_group_and_a_confused_de
     role = next(r for r in s.of_type("aws:iam/role:Role") if r.name == "network-flow-logs")
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
                                   "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-west-2:123456789012:vpc-flow-log/*"}}
     policy = next(r for r in s.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "network-flow-logs")
     write, describe = json.loads(policy.inputs["policy"])["Statement"]
@@ -212,7 +211,7 @@ def test_vpc_has_dns_and_a_free_s3_gateway_endpoint(stack):
     [endpoint] = [e for e in stack.of_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Gateway"]
     assert endpoint.inputs["serviceName"] == f"com.amazonaws.{region(stack)}.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
-    assert "network-isolated-id" in endpoint.inputs["routeTableIds"]
+    assert id_of(stack, "network-isolated", ROUTE_TABLE) in endpoint.inputs["routeTableIds"]
 
 
 @pytest.mark.parametrize(("stack", "services"), [
@@ -222,15 +221,15 @@ def test_interface_endpoints_put_aws_apis_in_the_private_subnets_with_private_dn
     s = synth(stack)
     endpoints = [e.inputs for e in s.of_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Interface"]
     assert sorted(e["serviceName"] for e in endpoints) == sorted(f"com.amazonaws.us-west-2.{n}" for n in services)
-    private = [subnet.name + "-id" for subnet in s.of_type(SUBNET) if subnet.inputs["tags"]["Tier"] == "private"]
+    private = [s.id_of(subnet) for subnet in s.of_type(SUBNET) if subnet.inputs["tags"]["Tier"] == "private"]
     groups = [g for g in s.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "network-endpoints"]
     assert len(groups) == (1 if services else 0)
     for endpoint in endpoints:
         assert endpoint["privateDnsEnabled"] is True and endpoint["subnetIds"] == private
-        assert endpoint["securityGroupIds"] == ["network-endpoints-id"]
+        assert endpoint["securityGroupIds"] == [s.id_of(groups[0])]
     if services:
         vpc_cidr = s.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"]
-        [rule] = [r.inputs for r in s.of_type(INGRESS_RULE) if r.inputs["securityGroupId"] == "network-endpoints-id"]
+        [rule] = [r.inputs for r in s.of_type(INGRESS_RULE) if r.inputs["securityGroupId"] == s.id_of(groups[0])]
         assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"], rule["cidrIpv4"]) == ("tcp", 443, 443, vpc_cidr)
         assert rule["description"]
 
@@ -243,10 +242,10 @@ def test_kubernetes_load_balancer_subnet_tags(stack):
 
 
 def test_data_subnet_groups_use_the_isolated_tier(stack):
-    isolated = sorted(r.urn for r in stack.of_type(SUBNET) if r.inputs["tags"]["Tier"] == "isolated")
+    isolated = sorted(stack.id_of(r) for r in stack.of_type(SUBNET) if r.inputs["tags"]["Tier"] == "isolated")
     for type_ in ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup"):
         group = stack.one(type_)
-        assert sorted(group.inputs["subnetIds"]) == sorted(f"{u.rsplit('::', 1)[1]}-id" for u in isolated)
+        assert sorted(group.inputs["subnetIds"]) == isolated
 
 
 # --- a transit gateway to the runners' networks (prod's private API from the first `up`) -------------------------
@@ -256,23 +255,26 @@ ROLE = "arn:aws:iam::111111111111:role/envstack-prod-deployer"
 
 
 def test_the_private_subnets_attach_to_the_transit_gateway_and_route_the_runner_networks_through_it():
-    records = network_alone(replace(arguments.network(profile_config("dev")), az_count=3, nat_gateways="perAz",
-                                    transit_gateway=TGW))
+    monitor = network_monitored(replace(arguments.network(profile_config("dev")), az_count=3, nat_gateways="perAz",
+                                        transit_gateway=TGW))
+    records = monitor.records
+    ids = {(r.type, r.name): monitor.ids[r.urn] for r in records}
     attachment, = [r for r in records if r.type == "aws:ec2transitgateway/vpcAttachment:VpcAttachment"]
     private = sorted(r.name for r in records if r.type == SUBNET and "-private-" in r.name)
     assert attachment.inputs["transitGatewayId"] == TGW.id
-    assert attachment.inputs["subnetIds"] == [f"{name}-id" for name in private]  # one subnet per AZ
+    assert attachment.inputs["subnetIds"] == [ids[SUBNET, name] for name in private]  # one subnet per AZ
     routes = {r.name: r for r in records if r.type == ROUTE and "transitGatewayId" in r.inputs}
     tables = [f"network-private-{i}" for i in range(3)]
     assert set(routes) == {f"{t}-to-{c.replace('.', '-').replace('/', '-')}" for t in tables for c in TGW.cidrs}
     for name, route in routes.items():
         table = name.split("-to-")[0]
-        assert route.inputs["routeTableId"] == f"{table}-id"
+        assert route.inputs["routeTableId"] == ids[ROUTE_TABLE, table]
         assert route.inputs["destinationCidrBlock"] in TGW.cidrs
         assert route.inputs["transitGatewayId"] == TGW.id
         assert attachment.urn in route.dependencies  # refused until the VPC is attached
     assert not [r for r in records if r.type == ROUTE and r.inputs.get("transitGatewayId")
-                and r.inputs["routeTableId"] in ("network-public-id", "network-isolated-id")]
+                and r.inputs["routeTableId"] in (ids[ROUTE_TABLE, "network-public"],
+                                                 ids[ROUTE_TABLE, "network-isolated"])]
 
 
 def test_without_a_transit_gateway_nothing_is_attached():

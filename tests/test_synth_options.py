@@ -4,11 +4,9 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from pulumi.runtime.stack import wait_for_rpcs
-from pulumi.runtime.sync_await import _sync_await
+from conftest import run_program
 
-from envstack.tools.mocks import AwsMocks
-from envstack.tools.synth import RecordingMonitor, ResourceRecord
+from envstack.tools.synth import ResourceRecord
 
 OPTIONS = ("ignoreChanges", "retainOnDelete", "deleteBeforeReplace", "replaceOnChanges", "aliases", "customTimeouts",
            "additionalSecretOutputs", "deletedWith")
@@ -20,12 +18,7 @@ class Owner(pulumi.ComponentResource):
 
 
 def recorded(build: Any) -> dict[str, ResourceRecord]:
-    monitor = RecordingMonitor(AwsMocks("us-west-2"))
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
-    build()
-    _sync_await(wait_for_rpcs())
-    return {r.name: r for r in monitor.records}
+    return {r.name: r for r in run_program(build)}
 
 
 def test_every_option_given_is_recorded_and_none_is_invented():

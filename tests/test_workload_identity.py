@@ -43,21 +43,23 @@ def test_one_role_per_application_namespace_assumable_only_by_its_app_service_ac
             "aws:RequestTag/kubernetes-namespace": namespace,
             "aws:RequestTag/kubernetes-service-account": "app"}}
     assert stack.outputs["applicationRoleArns"] == {
-        namespace: f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}" for namespace, role in roles.items()}
+        namespace: stack.state_of(role)["arn"] for namespace, role in roles.items()}
 
 
 def test_the_role_may_connect_to_the_database_user_and_the_cache_user_and_nothing_else(stack):
     database, cache = stack.one("aws:rds/instance:Instance"), stack.one(
         "aws:elasticache/replicationGroup:ReplicationGroup")
-    db_user = (f"arn:aws:rds-db:{region(stack)}:{ACCOUNT_ID}:dbuser:db-{database.name.upper()}/"
+    # rds-db:connect names the instance by its DbiResourceId (RDS guide, "Creating and using an IAM policy for IAM
+    # database access"), in the caller's account.
+    db_user = (f"arn:aws:rds-db:{region(stack)}:{ACCOUNT_ID}:dbuser:{stack.state_of(database)['resourceId']}/"
                f"{stack.outputs['databaseUser']}")
-    cache_arn = f"arn:aws:elasticache:{region(stack)}:{ACCOUNT_ID}"
+    [cache_user] = [u for u in stack.of_type("aws:elasticache/user:User") if u.inputs["userName"] ==
+                    stack.outputs["cacheUser"]]
     for policy in by_namespace(stack, ROLE_POLICY).values():
         assert statements(policy.inputs["policy"]) == [
             {"Sid": "RdsDbConnect", "Effect": "Allow", "Action": "rds-db:connect", "Resource": [db_user]},
             {"Sid": "ElasticacheConnect", "Effect": "Allow", "Action": "elasticache:Connect", "Resource": [
-                f"{cache_arn}:replicationgroup:{cache.inputs['replicationGroupId']}",
-                f"{cache_arn}:user:{stack.outputs['cacheUser']}"]}]
+                stack.state_of(cache)["arn"], stack.state_of(cache_user)["arn"]]}]
     assert not children(stack, "identity", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
 
@@ -67,7 +69,7 @@ def test_pod_identity_binds_the_baseline_service_account_once_the_role_may_conne
     for namespace, association in by_namespace(stack, ASSOCIATION).items():
         assert association.inputs == {
             "clusterName": f"envstack-{stack.stack}", "namespace": namespace, "serviceAccount": "app",
-            "roleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{roles[namespace].name}"}
+            "roleArn": stack.state_of(roles[namespace])["arn"]}
         assert accounts[namespace] == "app"
         assert policies[namespace].urn in association.dependencies
 
