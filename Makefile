@@ -8,7 +8,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: setup synth cost prices test lint lint-workflows typecheck unit clean bench policy-config partitions docs
+.PHONY: state-snapshot setup synth cost prices test lint lint-workflows typecheck unit clean bench policy-config partitions docs
 
 setup: $(VENV_STAMP)
 
@@ -53,6 +53,13 @@ docs: $(VENV_STAMP)
 # run it; CI never does).
 prices: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python scripts/update_prices.py
+
+# state-snapshots/<stack>.json: each committed stack's stateful resources and the inputs that would replace them,
+# which `make test` holds the program to (envstack/tools/state_snapshot.py). Rewrite them on purpose, with the alias
+# or CHANGELOG upgrade note the change needs: `make state-snapshot` (every stack) or STACKS="prod staging".
+STACKS ?=
+state-snapshot: $(VENV_STAMP)
+	$(UV) run --frozen --no-sync python -m envstack.tools.state_snapshot --update $(STACKS)
 
 lint: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync ruff check .
