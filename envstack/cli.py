@@ -37,6 +37,16 @@ def lazy(target: str) -> Command:
     return run
 
 
+def environment(name: str) -> str:
+    """An environment named on the command line: one with a profile (envstack/program/profiles/<name>.yaml)."""
+    from .program.config.profiles import environments
+
+    if name not in environments():
+        raise argparse.ArgumentTypeError(f"{name!r}: expected one of {', '.join(environments())} (an environment is "
+                                         "a profile: envstack/program/profiles/<environment>.yaml)")
+    return name
+
+
 def synth_sections() -> list[Callable[[Any, argparse.Namespace], tuple[str, object, int]]]:
     """Sections added to `synth` after the summary: each gets the synthesis and the parsed arguments, prints its
     part of the summary and returns (json key, json value, exit code)."""
@@ -130,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     p.add_argument("--json", metavar="PATH", help="also write the machine-readable synthesis here ('-': standard "
                                                   "output, the summary then goes to standard error)")
-    p.add_argument("--enforce", metavar="ENV", choices=["dev", "staging", "prod"],
+    p.add_argument("--enforce", metavar="ENV", type=environment,
                    help="evaluate policies with another environment's policy configuration")
     p = command("policy-config", lazy(".tools.policy_gate:policy_config_command"),
                 "a stack's effective policy configuration: its environment's policies/<env>.json tightened by the "

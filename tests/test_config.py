@@ -7,7 +7,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from envstack.program import paths
 from envstack.program.config import ConfigError, StackConfig, load_profile, load_stack_config
+from envstack.program.config import profiles as environments
 from envstack.program.config.guardrails import Guardrails
 from envstack.program.config.loader import deep_merge, parse_value
 
@@ -223,11 +225,12 @@ def test_guardrails_are_reported_with_the_type_errors_of_other_areas():
 def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
     from envstack.program.config import loader
 
-    (tmp_path / "dev.yaml").write_text((loader.PROFILES / "dev.yaml").read_text())
-    common = yaml.safe_load((loader.PROFILES / "common.yaml").read_text())
+    (tmp_path / "dev.yaml").write_text((paths.PROFILES / "dev.yaml").read_text())
+    common = yaml.safe_load((paths.PROFILES / "common.yaml").read_text())
     common["settings"]["monitoring"].update({"logRetentionDays": 7, "monthlyBudgetUsd": 1})
     (tmp_path / "common.yaml").write_text(yaml.safe_dump(common))
-    monkeypatch.setattr(loader, "PROFILES", tmp_path)
+    monkeypatch.setattr(paths, "PROFILES", tmp_path)
+    environments.clear()
     loader.load_profile.cache_clear()
     try:
         cfg = load("dev")
@@ -239,6 +242,7 @@ def test_common_settings_lie_under_every_profile(monkeypatch, tmp_path):
         assert load("dev").monitoring.log_retention_days == 7  # the common setting fills the gap
     finally:
         loader.load_profile.cache_clear()
+        environments.clear()
 
 
 def test_numbers_written_by_pulumi_config_set_path_are_read_as_text():
@@ -292,17 +296,19 @@ def edited_profiles(monkeypatch, tmp_path):
 
     def edit(name: str, old: str, new: str) -> Path:
         for profile in ("common", "dev"):
-            (tmp_path / f"{profile}.yaml").write_text((loader.PROFILES / f"{profile}.yaml").read_text())
+            (tmp_path / f"{profile}.yaml").write_text((paths.PROFILES / f"{profile}.yaml").read_text())
         path = tmp_path / f"{name}.yaml"
         assert old in path.read_text()
         path.write_text(path.read_text().replace(old, new))
-        monkeypatch.setattr(loader, "PROFILES", tmp_path)
-        monkeypatch.setattr(loader, "ROOT", tmp_path.parent)
+        monkeypatch.setattr(paths, "PROFILES", tmp_path)
+        monkeypatch.setattr(paths, "ROOT", tmp_path.parent)
         loader.load_profile.cache_clear()
+        environments.clear()
         return path
 
     yield edit
     loader.load_profile.cache_clear()
+    environments.clear()
 
 
 def test_a_profile_without_a_guardrail_is_refused_naming_the_file_and_key(edited_profiles):

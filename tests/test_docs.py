@@ -68,7 +68,7 @@ def test_a_deployability_rule_without_its_source_is_refused():
 
 def test_the_reference_shows_each_environments_enforcement():
     """Each rule a configuration file names by level reads that level in the file's column."""
-    environments = list(reference.ENVIRONMENTS)
+    environments = list(reference.known_environments())
     rows = {line.split(" | ")[0].removeprefix("| `").split("`")[0]: [c.strip(" |") for c in line.split(" | ")]
             for line in reference.policy_reference().splitlines() if line.startswith("| `")}
     checked = 0

@@ -14,8 +14,9 @@ import pytest
 from conftest import synthesize_config
 
 from envstack import cli
-from envstack.ops.stacks import STAGES, committed
+from envstack.ops.stacks import committed
 from envstack.program.config.files import read_stack_config
+from envstack.program.config.profiles import environments
 from envstack.tools import synth as synth_module
 from envstack.tools.synth import ROOT
 
@@ -83,7 +84,7 @@ def test_a_stack_of_each_environment_with_the_longest_name_passes_every_stack_wi
     for environment, name in LONGEST.items():
         [entry] = [e for e in json.loads(matrices[environment]) if e["stack"] == name]
         assert entry["stackKey"] == name.upper().replace("-", "_") and entry["environmentKey"] == environment.upper()
-    for source, target in itertools.pairwise(STAGES):
+    for source, target in itertools.pairwise(environments()):
         moved = github_outputs(capsys, monkeypatch, tmp_path, "promote", LONGEST[source], LONGEST[target],
                                "--describe")
         assert moved["kind"] == "promotion" and json.loads(moved["target"])["promotedFrom"] == LONGEST[source]

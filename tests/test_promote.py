@@ -72,7 +72,7 @@ def test_paths_outside_the_promotion_order_are_refused_in_one_line(capsys, ssm, 
     assert code == 1
     assert err.strip().count("\n") == 0
     assert f"promotion {source}->{target} (environments {source}->{target}) is not allowed" in err
-    assert "allowed paths between environments: dev->staging, staging->prod, prod->staging" in err
+    assert "allowed paths between environments: dev->staging, staging->prod, prod->staging (rollback)" in err
     assert "pulumi" not in out
 
 

@@ -2,7 +2,8 @@
 
 Paths are between environments (each stack file's envstack:environment), so `staging -> prod-eu` is a promotion like
 `staging -> prod`. The commit comes from SOURCE's deployment record (SSM `/envstack/<stack>/deployment`, in the region
-of SOURCE's stack file). Refused: a path between environments not listed in PATHS, a dirty working tree or a checkout
+of SOURCE's stack file). Refused: a path between environments its profiles do not declare (`promotion.from`,
+`promotion.rollbackFrom`: envstack/program/config/environments.py), a dirty working tree or a checkout
 that is not that commit (the program `pulumi up` runs is the checkout), and a target that would move backwards (the
 commit is not a descendant of the one TARGET's record names) unless the move is a rollback.
 
@@ -23,19 +24,13 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from envstack.program.config.profiles import promotion_paths
 from envstack.program.deployment import LOCAL, DeploymentRecord, parameter_name
 from envstack.program.paths import POLICY_DIR, ROOT
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 
 from .stacks import StackFileError, StackInfo, describe
 
-# The seed documents' promotion paths between environments: forward one step at a time, and prod -> staging to roll
-# staging back to what prod runs.
-PATHS: dict[tuple[str, str], str] = {
-    ("dev", "staging"): "promotion",
-    ("staging", "prod"): "promotion",
-    ("prod", "staging"): "rollback",
-}
 ROLLBACK = "rollback"
 WORKFLOW = "promote.yml"  # .github/workflows/promote.yml: the same move in the target's GitHub environment
 
@@ -57,12 +52,13 @@ class Step:
 
 def check_path(source: StackInfo, target: StackInfo) -> str:
     """The kind of move ("promotion" or "rollback"), or RefusedError naming the paths that exist."""
-    kind = PATHS.get((source.environment, target.environment))
+    paths = promotion_paths()
+    kind = paths.get((source.environment, target.environment))
     if kind is None or source.stack == target.stack:
-        allowed = ", ".join(f"{s}->{t}" for s, t in PATHS)
+        allowed = ", ".join(f"{s}->{t}" + (" (rollback)" if k == ROLLBACK else "") for (s, t), k in paths.items())
         raise RefusedError(f"promotion {source.stack}->{target.stack} (environments {source.environment}->"
                            f"{target.environment}) is not allowed; allowed paths between environments: {allowed} "
-                           f"(prod->staging is a rollback)")
+                           "(the profiles' promotion.from and promotion.rollbackFrom)")
     return kind
 
 

@@ -22,8 +22,11 @@ from envstack.program.paths import ROOT
 from envstack.program.stack_names import present, stack_names
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
-# The promotion order: a merge deploys every stack of one environment, then of the next.
-STAGES = ("dev", "staging", "prod")
+# The deploy workflow's jobs, one per wave of the promotion order (.github/workflows/deploy.yml: GitHub Actions has
+# no dynamic jobs): a merge deploys every stack of the first wave's environments, then of the second's, then of the
+# third's. Which environments a wave holds comes from the profiles (envstack/program/config/environments.py): a `qa`
+# promoted from dev deploys in the second job, beside staging.
+WAVE_JOBS = ("dev", "staging", "prod")
 
 
 def committed(root: Path = ROOT) -> list[str]:
@@ -66,37 +69,59 @@ class StackInfo:
 
 
 def describe(stack: str, root: Path = ROOT) -> StackInfo:
-    from envstack.program.config.files import (
-        read_stack_config,  # the CLI's reader; imported here so listing stacks stays light
-    )
+    from envstack.program.config.files import read_stack_config  # the CLI's reader
+    from envstack.program.config.profiles import environments  # imported here so listing stacks stays light
 
     config = read_stack_config(stack, root)
     environment, region = config.get("envstack:environment"), config.get("aws:region")
-    if environment not in STAGES:
-        raise StackFileError(f"stack {stack}: envstack:environment = {environment!r}: "
-                             f"expected one of {', '.join(STAGES)}")
+    if environment not in environments():
+        raise StackFileError(f"stack {stack}: envstack:environment = {environment!r}: expected one of "
+                             f"{', '.join(environments())} (an environment is a profile: "
+                             "envstack/program/profiles/<environment>.yaml)")
     if not isinstance(region, str) or not region:
         raise StackFileError(f"stack {stack}: aws:region = {region!r}: expected an AWS region such as us-west-2")
     return StackInfo(stack=stack, environment=environment, region=region)
 
 
+def promoted_from_stacks(environment: str, infos: list[StackInfo]) -> str:
+    """The stacks whose commit `environment`'s stacks take: those of the environment it is promoted from, or, when
+    that one has none, of the one before it (comma-separated; "" for a first stage)."""
+    from envstack.program.config.profiles import promoted_from
+
+    source = promoted_from(environment)
+    while source is not None:
+        members = [info.stack for info in infos if info.environment == source]
+        if members:
+            return ",".join(members)
+        source = promoted_from(source)
+    return ""
+
+
 def by_stage(infos: list[StackInfo]) -> dict[str, list[dict[str, str]]]:
-    """Matrix entries per environment, in promotion order; each names the previous stage's stacks it follows."""
-    stages: dict[str, list[dict[str, str]]] = {}
-    previous = ""
-    for stage in STAGES:
-        members = [info for info in infos if info.environment == stage]
-        stages[stage] = [info.matrix_entry(promoted_from=previous) for info in members]
-        previous = ",".join(info.stack for info in members) or previous
+    """Matrix entries per deploy job (WAVE_JOBS), in promotion order; each names the stacks it is promoted from.
+    StackFileError when a stack's environment is in a wave the workflow has no job for."""
+    from envstack.program.config.profiles import waves
+
+    stages: dict[str, list[dict[str, str]]] = {job: [] for job in WAVE_JOBS}
+    for number, wave in enumerate(waves()):
+        members = [info for info in infos if info.environment in wave]
+        if members and number >= len(WAVE_JOBS):
+            raise StackFileError(f"stack {members[0].stack}: environment {members[0].environment} is wave "
+                                 f"{number + 1} of the promotion order ({' -> '.join('/'.join(w) for w in waves())}), "
+                                 f"and .github/workflows/deploy.yml deploys {len(WAVE_JOBS)} waves (jobs "
+                                 f"{', '.join(WAVE_JOBS)}): add a job, or promote it from an earlier environment")
+        if members:
+            stages[WAVE_JOBS[number]] += [info.matrix_entry(promoted_from=promoted_from_stacks(info.environment, infos))
+                                          for info in sorted(members, key=lambda i: (i.environment, i.stack))]
     return stages
 
 
 def github_outputs(infos: list[StackInfo]) -> dict[str, str]:
-    """`all` and one key per environment, each a JSON list of matrix entries (`fromJSON` in a workflow)."""
+    """`all` and one key per deploy job, each a JSON list of matrix entries (`fromJSON` in a workflow)."""
     stages = by_stage(infos)
-    every = [entry for stage in STAGES for entry in stages[stage]]
+    every = [entry for job in WAVE_JOBS for entry in stages[job]]
     return {"all": json.dumps(every, separators=(",", ":")),
-            **{stage: json.dumps(entries, separators=(",", ":")) for stage, entries in stages.items()}}
+            **{job: json.dumps(entries, separators=(",", ":")) for job, entries in stages.items()}}
 
 
 def list_stacks(args: argparse.Namespace) -> int:

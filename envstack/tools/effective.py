@@ -18,7 +18,8 @@ from envstack.program.config import ConfigError, StackConfig
 from envstack.program.config.cluster import ADDON_VERSIONS_FILE, version_pins
 from envstack.program.config.errors import NAMESPACE
 from envstack.program.config.files import PROJECT_FILE, program_values, project_defaults, stack_file, stack_file_config
-from envstack.program.config.loader import COMMON, PROFILES, REGION_KEY, profile_settings
+from envstack.program.config.loader import COMMON, REGION_KEY, profile_settings
+from envstack.program.config.profiles import profile_path
 from envstack.program.paths import ROOT
 
 from .exit_codes import EXIT_OK
@@ -69,8 +70,8 @@ def settings(stack: str, cfg: StackConfig, root: Path) -> list[Setting]:
     layers: list[tuple[str, Mapping[str, Any]]] = [
         (stack_file(stack, root).name, program_values(own)[0]),
         (PROJECT_FILE, program_values(project)[0]),
-        (_relative(PROFILES / f"{cfg.environment}.yaml", package), profile_settings(cfg.environment)),
-        (_relative(PROFILES / f"{COMMON}.yaml", package), profile_settings(COMMON)),
+        (_relative(profile_path(cfg.environment), package), profile_settings(cfg.environment)),
+        (_relative(profile_path(COMMON), package), profile_settings(COMMON)),
         (f"{_relative(ADDON_VERSIONS_FILE, package)} ({cfg.cluster.version})",
          {"cluster": version_pins(cfg.cluster.version)}),
     ]

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstack.program.config import ENVIRONMENTS, load_profile
+from envstack.program.config import environments, load_profile
 from envstack.program.config.guardrails import Guardrails
+from envstack.program.config.profiles import policy_base
 from envstack.program.paths import POLICY_DIR
+from policies.evaluate import PolicyConfigError, load_config
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,22 @@ SWITCHES: dict[tuple[str, str], str] = {
 
 def policy_config_path(environment: str) -> Path:
     return POLICY_DIR / f"{environment}.json"
+
+
+def environment_policy_config(environment: str) -> dict[str, Any]:
+    """What the pack runs with in `environment`: policies/<environment>.json, or, for an environment added by its
+    profile alone, the file of the environment its profile names (`policy: {base: ...}`) with this one's guardrail
+    thresholds. PolicyConfigError saying what to add when there is neither."""
+    path = policy_config_path(environment)
+    if path.exists():
+        return load_config(path)
+    base = policy_base(environment)
+    if base is None:
+        raise PolicyConfigError(
+            f"environment {environment} has no policy configuration: add policies/{environment}.json, or name the "
+            f"environment whose configuration it starts from in envstack/program/profiles/{environment}.yaml "
+            f"(policy: {{base: staging}}: that file's levels, {environment}'s guardrail thresholds)")
+    return with_thresholds(environment_policy_config(base), load_profile(environment).guardrails)
 
 
 def thresholds(guardrails: Guardrails) -> dict[tuple[str, str], Any]:
@@ -76,8 +94,10 @@ def expected(environment: str) -> str:
 
 
 def stale() -> list[str]:
-    """The environments whose policy configuration disagrees with their guardrails."""
-    return [env for env in ENVIRONMENTS if policy_config_path(env).read_text(encoding="utf-8") != expected(env)]
+    """The environments whose policy configuration file disagrees with their guardrails (one without a file takes
+    its base's levels and its own thresholds as it runs: nothing to be stale)."""
+    return [env for env in environments() if policy_config_path(env).exists()
+            and policy_config_path(env).read_text(encoding="utf-8") != expected(env)]
 
 
 def write() -> list[Path]:

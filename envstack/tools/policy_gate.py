@@ -11,10 +11,10 @@ from typing import Any
 
 from envstack.program.config import ConfigError, load_profile
 from envstack.program.config.guardrails import Guardrails
-from policies.evaluate import PolicyConfigError, PolicyReport, evaluate, has_mandatory, load_config, tighten
+from policies.evaluate import PolicyConfigError, PolicyReport, evaluate, has_mandatory, tighten
 
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
-from .policy_config import policy_config_path, threshold_hints
+from .policy_config import environment_policy_config, threshold_hints
 from .synth import Synthesis
 from .validate import load, report_error
 
@@ -68,7 +68,7 @@ def environment_hints(environment: str) -> dict[str, str]:
 def effective_config(stack: str, environment: str, overlay: Mapping[str, Any]) -> dict[str, Any]:
     """What the pack runs with for `stack`: its environment's policies/<environment>.json, tightened by the stack
     file's envstack:policy (PolicyConfigError, naming the stack's key, where that would relax it)."""
-    base = load_config(policy_config_path(environment))
+    base = environment_policy_config(environment)
     return tighten(base, overlay, where="envstack:policy") if overlay else base
 
 
@@ -78,7 +78,7 @@ def check(synthesis: Synthesis, environment: str | None = None) -> PolicyReport:
     if environment is None or environment == synthesis.environment:
         config = effective_config(synthesis.stack, synthesis.environment, synthesis.policy)
     else:
-        config = load_config(policy_config_path(environment))
+        config = environment_policy_config(environment)
     return evaluate([asdict(r) for r in synthesis.resources], config)
 
 

@@ -6,15 +6,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, get_args
 
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..paths import PROFILES, ROOT
 from .base import deep_merge
 from .errors import MISSING, NAMESPACE, SECRET, ConfigError, FileProblem, Problem
 from .guardrails import Guardrails, rules
 from .overlap import Neighbour, overlaps
-from .stack import ENVIRONMENTS, StackConfig
+from .profiles import COMMON, PolicySource, Promotion, environments, profile_where, read_profile
+from .stack import StackConfig
 
 REGION_KEY = "aws:region"
 
@@ -24,14 +23,12 @@ class Profile(BaseModel):
 
     settings: dict[str, Any]
     guardrails: Guardrails
-
-
-COMMON = "common"  # settings every environment shares (e.g. add-on versions for the pinned Kubernetes version)
+    promotion: Promotion = Promotion()  # where it stands in the promotion order (environments.py)
+    policy: PolicySource = PolicySource()  # the policy configuration it starts from without a file of its own
 
 
 def _read(name: str) -> dict[str, Any]:
-    with open(PROFILES / f"{name}.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+    return read_profile(name)
 
 
 def profile_settings(name: str) -> dict[str, Any]:
@@ -62,9 +59,11 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None,
     """Validate everything; raise ConfigError listing every problem, or return the typed configuration.
     `others`: the checkout's other stacks, whose VPC ranges this one must keep apart from."""
     environment = raw.get("environment", MISSING)
-    if environment not in ENVIRONMENTS:
+    known = environments()
+    if not isinstance(environment, str) or environment not in known:
         raise ConfigError(stack, [Problem(f"{NAMESPACE}:environment", environment,
-                                          f"expected one of {', '.join(ENVIRONMENTS)}")])
+                                          f"expected one of {', '.join(known)} (an environment is a profile: "
+                                          "envstack/program/profiles/<environment>.yaml)")])
     profile = _profile(stack, environment)
     document = deep_merge(profile.settings, raw)
     problems = [Problem(f"{NAMESPACE}:{k}", raw[k], "the stack name and project are not configurable")
@@ -90,7 +89,7 @@ def _profile(stack: str, environment: str) -> Profile:
     try:
         return load_profile(environment)
     except ValidationError as error:
-        path = str((PROFILES / f"{environment}.yaml").relative_to(ROOT))
+        path = profile_where(environment)
         raise ConfigError(stack, [FileProblem(path, f"{'.'.join(map(str, e['loc']))}: "
                                                     f"{'a value is required' if e['type'] == 'missing' else e['msg']}")
                                   for e in error.errors()]) from None

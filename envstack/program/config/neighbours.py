@@ -10,7 +10,7 @@ from .errors import ConfigError
 from .files import ROOT, program_values, read_stack_config
 from .loader import load_profile
 from .overlap import Neighbour
-from .stack import ENVIRONMENTS
+from .profiles import environments
 
 
 def neighbours(stack: str, root: Path = ROOT) -> list[Neighbour]:
@@ -32,7 +32,7 @@ def neighbours(stack: str, root: Path = ROOT) -> list[Neighbour]:
 
 def _neighbour(stack: str, raw: dict[str, Any]) -> Neighbour | None:
     environment = raw.get("environment")
-    if environment not in ENVIRONMENTS:
+    if environment not in environments():
         return None
     network = raw.get("network")
     given = network.get("cidr") if isinstance(network, dict) else None

@@ -14,12 +14,11 @@ from .errors import MISSING, Problem
 from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
+from .profiles import environments
 from .regions import check_region, partition_of
 from .usage import UsageConfig
 
-Environment = Literal["dev", "staging", "prod"]
 PolicyLevel = Literal["advisory", "mandatory", "remediate", "disabled"]
-ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 
@@ -58,7 +57,7 @@ class StackConfig(Model):
     partition with every service a stack creates (aws, aws-cn: AWS GovCloud (US) has no AWS Budgets or Cost
     Explorer). Its partition's ARNs and service principals are used throughout (`arn:aws-cn:`, `ec2.amazonaws.com.cn`),
     and every ARN the stack file names must be of that partition."""
-    environment: Environment
+    environment: str
     """The environment whose profile (`envstack/program/profiles/<environment>.yaml`) gives the defaults and
     guardrails."""
     owner: str = Field(min_length=1)
@@ -94,6 +93,15 @@ class StackConfig(Model):
             raise ValueError("expected a Pulumi stack name of lowercase letters, digits and single hyphens, starting "
                              "with a letter, at most 20 characters (RDS and ElastiCache names are built from it)")
         return stack
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_has_a_profile(cls, environment: str) -> str:
+        known = environments()
+        if environment not in known:
+            raise ValueError(f"expected one of {', '.join(known)} (an environment is a profile: "
+                             "envstack/program/profiles/<environment>.yaml)")
+        return environment
 
     @field_validator("region")
     @classmethod
