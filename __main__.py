@@ -52,7 +52,7 @@ allow(cluster, cache)
 identity = WorkloadIdentity("identity", args.workload_identity(
     cfg, cluster.cluster_name, cluster.arn, grants=[database.iam_connect, cache.iam_connect]), on_aws)
 # The edge reaches the pods through the application's NodePort on every node of every node group.
-edge.attach_to(cluster.autoscaling_group_names)
+edge.attach_to(cluster.node_group_asgs)
 allow(edge, cluster, port=edge.target_port)
 
 monitoring = Monitoring("monitoring", args.monitoring(cfg, alerts.topic_arn, MonitoringTargets(
@@ -61,7 +61,7 @@ monitoring = Monitoring("monitoring", args.monitoring(cfg, alerts.topic_arn, Mon
     cache_cluster_ids=member_cluster_ids(cache.replication_group_id, cfg.cache.nodes),
     load_balancer_arn_suffix=edge.alb.arn_suffix,
     target_group_arn_suffixes=[edge.target_group.arn_suffix],
-    node_group_asg_names=cluster.autoscaling_group_names,
+    node_group_asgs=cluster.node_group_asgs,
 ), record_after=[network, alerts, cluster, *autoscaler, baseline, database, cache, edge, identity]), on_aws)  # last
 
 pulumi.export("environment", cfg.environment)

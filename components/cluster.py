@@ -222,9 +222,12 @@ class Cluster(Component):
         self.arn = self.eks.eks_cluster.arn
         self.endpoint = self.eks.eks_cluster.endpoint
         self.node_role_arns = [self.node_role.arn]
-        self.autoscaling_group_names = [
-            group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)
-            for group in self.node_groups]
+        # Each node group's Auto Scaling group, by the group's name: what the edge attaches and monitoring watches,
+        # keyed by what it is (removing one group leaves the others' attachments and alarms as they are).
+        self.node_group_asgs: dict[str, pulumi.Output[str]] = {
+            spec.name: group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)
+            for spec, group in zip(args.node_groups, self.node_groups, strict=True)}
+        self.autoscaling_group_names = list(self.node_group_asgs.values())
         cluster_security_group_id = self.eks.eks_cluster.vpc_config.cluster_security_group_id
         self.api_access_rules = self._api_access(cluster_security_group_id)
         self.connections = Connections(owner=self, label="cluster-nodes", security_group_id=cluster_security_group_id,

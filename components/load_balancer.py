@@ -9,7 +9,7 @@ targets come from the node groups' autoscaling groups (`attach_to`), so nodes jo
 they are replaced. Access logs go to an AccessLogBucket this component owns.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,11 +113,16 @@ class LoadBalancer(Component):
             "target_group_arn_suffix": self.target_group.arn_suffix, "access_log_bucket": self.logs.bucket.bucket,
         })
 
-    def attach_to(self, autoscaling_group_names: Sequence[pulumi.Input[str]]) -> list[aws.autoscaling.Attachment]:
-        """Register every node of these autoscaling groups (the EKS node groups') as an instance target."""
+    def attach_to(self, autoscaling_groups: Mapping[str, pulumi.Input[str]]) -> list[aws.autoscaling.Attachment]:
+        """Register every node of these autoscaling groups (the EKS node groups', by node group name) as an instance
+        target. An attachment is named by its node group (`edge-nodes-main`; `edge-nodes-<i>` before, its alias):
+        by position, removing the first group replaced the second's attachment create-before-delete onto the same
+        pair, and the old one's delete detached the target group from that Auto Scaling group (aws_autoscaling_
+        attachment's delete detaches the pair it names) while the state said attached."""
         return [aws.autoscaling.Attachment(
-            f"{self.label}-nodes-{i}", autoscaling_group_name=group, lb_target_group_arn=self.target_group.arn,
-            opts=self.child()) for i, group in enumerate(autoscaling_group_names)]
+            f"{self.label}-nodes-{name}", autoscaling_group_name=group, lb_target_group_arn=self.target_group.arn,
+            opts=self.child(aliases=[pulumi.Alias(name=f"{self.label}-nodes-{i}")]))
+            for i, (name, group) in enumerate(autoscaling_groups.items())]
 
     def _security_group(self) -> aws.ec2.SecurityGroup:
         # No inline rules: the provider removes AWS's default allow-all egress rule from a new group, and every

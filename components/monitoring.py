@@ -92,19 +92,26 @@ class MonitoringTargets:
     load_balancer_arn_suffix: pulumi.Input[str] | None
     target_group_arn_suffixes: Sequence[pulumi.Input[str]]  # target groups of that load balancer
     nat_gateway_ids: Sequence[pulumi.Input[str]]
-    node_group_asg_names: Sequence[pulumi.Input[str]]  # one autoscaling group per EKS managed node group
+    node_group_asgs: Mapping[str, pulumi.Input[str]]  # node group name -> its autoscaling group
 
     def dimensions(self) -> dict[str, list[Dimensions]]:
+        return {kind: [dims for _, dims in watched] for kind, watched in self.keyed_dimensions().items()}
+
+    def keyed_dimensions(self) -> dict[str, list[tuple[str, Dimensions]]]:
+        """Per kind, (key, dimensions) of each watched resource: the key names its alarms. A node group by its name
+        (what it is: removing one leaves the others' alarms); the others by position, which is what they are (the
+        AZ of a NAT gateway, a cache member's number, the one database)."""
         lb = self.load_balancer_arn_suffix
-        return {
+        positional: dict[str, list[Dimensions]] = {
             "db": [{"DBInstanceIdentifier": i} for i in self.db_instance_ids],
             "cache": [{"CacheClusterId": i} for i in self.cache_cluster_ids],
             "alb": [{"LoadBalancer": lb}] if lb is not None else [],
             "targetGroup": [{"TargetGroup": tg, "LoadBalancer": lb} for tg in self.target_group_arn_suffixes]
             if lb is not None else [],
             "nat": [{"NatGatewayId": i} for i in self.nat_gateway_ids],
-            "nodeGroup": [{"AutoScalingGroupName": name} for name in self.node_group_asg_names],
         }
+        return {**{kind: [(str(i), dims) for i, dims in enumerate(watched)] for kind, watched in positional.items()},
+                "nodeGroup": [(name, {"AutoScalingGroupName": asg}) for name, asg in self.node_group_asgs.items()]}
 
 
 @dataclass(frozen=True)
@@ -158,16 +165,16 @@ class Monitoring(Component):
         })
 
     def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
-        targets = self._args.targets.dimensions()
-        return [self._alarm(preset, i, dims) for preset in PRESETS for i, dims in enumerate(targets[preset.watches])]
+        targets = self._args.targets.keyed_dimensions()
+        return [self._alarm(preset, key, dims) for preset in PRESETS for key, dims in targets[preset.watches]]
 
-    def _alarm(self, preset: AlarmPreset, index: int, dimensions: Dimensions) -> aws.cloudwatch.MetricAlarm:
+    def _alarm(self, preset: AlarmPreset, key: str, dimensions: Dimensions) -> aws.cloudwatch.MetricAlarm:
         args = self._args
         threshold = args.thresholds[preset.key]
         word = "above" if preset.comparison == ABOVE else "below"
         return aws.cloudwatch.MetricAlarm(
-            f"{self.label}-{preset.key}-{index}",
-            name=f"{args.name_prefix}-{preset.watches}-{index}-{preset.metric}",
+            f"{self.label}-{preset.key}-{key}",
+            name=f"{args.name_prefix}-{preset.watches}-{key}-{preset.metric}",
             alarm_description=(f"{preset.namespace} {preset.metric} ({preset.statistic}) {word} {threshold:g} "
                                f"in {args.datapoints_to_alarm} of {args.evaluation_periods} periods of "
                                f"{preset.period}s [{args.stack}: monitoring.alarmThresholds.{preset.key}]"),

@@ -329,7 +329,7 @@ def of(records: list[ResourceRecord], type_: str) -> list[ResourceRecord]:
 def test_attach_to_registers_every_node_group_and_allow_opens_only_the_nodeport():
     def program() -> None:
         lb = component(target_port=31000)
-        lb.attach_to(["eks-ng-a", pulumi.Output.from_input("eks-ng-b")])
+        lb.attach_to({"main": "eks-ng-a", "spot": pulumi.Output.from_input("eks-ng-b")})
         allow(lb, FakeNodes(), port=lb.target_port)
 
     monitor = run_monitored(program)
@@ -337,6 +337,11 @@ def test_attach_to_registers_every_node_group_and_allow_opens_only_the_nodeport(
     (target_group,), (alb_group,) = of(records, TARGET_GROUP), of(records, SG)
     attachments = [r.inputs for r in of(records, ATTACHMENT)]
     assert sorted(a["autoscalingGroupName"] for a in attachments) == ["eks-ng-a", "eks-ng-b"]
+    # Named by node group, each keeping its positional name's state (an alias).
+    named = {r.name: r for r in of(records, ATTACHMENT)}
+    assert set(named) == {"edge-nodes-main", "edge-nodes-spot"}
+    spot = named["edge-nodes-spot"]
+    assert spot.aliases == [spot.urn.replace("::edge-nodes-spot", "::edge-nodes-1")]
     assert all(a["lbTargetGroupArn"] == monitor.states[target_group.urn]["arn"] for a in attachments)
     (egress,) = [r.inputs for r in of(records, EGRESS)]
     alb_sg = monitor.ids[alb_group.urn]

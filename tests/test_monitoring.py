@@ -42,7 +42,7 @@ WATCHED_COUNT = {
 }
 
 NOTHING = MonitoringTargets(db_instance_ids=(), cache_cluster_ids=(), load_balancer_arn_suffix=None,
-                            target_group_arn_suffixes=(), nat_gateway_ids=(), node_group_asg_names=())
+                            target_group_arn_suffixes=(), nat_gateway_ids=(), node_group_asgs={})
 
 
 def settings(s: Synthesis) -> dict[str, Any]:
@@ -333,3 +333,17 @@ def test_bad_monitoring_values_name_the_key(environment, monitoring, key, expect
     matching = [line for line in caught.value.render().splitlines() if line.startswith(f"stack broken: {key} = ")]
     assert matching, caught.value.render()
     assert expected in matching[0], matching[0]
+
+
+def test_node_group_alarms_are_named_by_their_node_group(stack):
+    """Keyed by position, removing the first node group would move the second's alarms onto other names (new
+    alarms, history lost); keyed by group, the others stay as they are."""
+    groups = [g.name.removeprefix("cluster-") for g in stack.of_type(NODE_GROUP)]
+    for group in stack.of_type(NODE_GROUP):
+        name = group.name.removeprefix("cluster-")
+        alarms = watching(stack, group)
+        assert {a.name for a in alarms} == {f"monitoring-{key}-{name}" for key in
+                                            ("eksNodeCpuPercent", "eksNodeStatusCheckFailures")}
+        assert {a.inputs["name"] for a in alarms} == {
+            f"envstack-{stack.stack}-nodeGroup-{name}-{metric}" for metric in ("CPUUtilization", "StatusCheckFailed")}
+    assert len(groups) == len(set(groups))
