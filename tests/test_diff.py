@@ -208,18 +208,20 @@ def test_a_differing_part_is_shown_whole_however_long_and_short_values_whole():
 @pytest.mark.parametrize(("type_", "path", "before", "after", "effect"), [
     (DB, "kmsKeyId", "arn:aws:kms:us-west-2:1:key/a", "arn:aws:kms:us-west-2:1:key/b", "replace"),
     (DB, "dbName", "app", "shop", "replace"),
-    (DB, "identifier", "envstack-dev-postgres", "envstack-dev-pg", "rename"),  # in place since provider v5
+    (DB, "identifier", "envstack-dev-postgres", "envstack-dev-pg", "replace"),
     (DB, "instanceClass", "db.t4g.micro", "db.m7g.large", None),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "replicationGroupId", "a", "b", "replace"),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", "8.0", "7.2", "replace"),  # downgrade
     ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", "7.2", "8.0", None),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "engine", "valkey", "redis", "replace"),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "engine", "redis", "valkey", None),
+    ("eks:index:ManagedNodeGroup", "launchTemplate.id", "lt-1", "lt-2", "replace"),
+    ("aws:kms/key:Key", "description", "a", "b", None),
     ("eks:index:Cluster", "name", "envstack-dev", "envstack-dev2", "replace"),
     ("aws:s3/bucket:Bucket", "bucketPrefix", "envstack-dev-alb-logs-", "envstack-dev-logs-", "replace"),
     ("aws:ec2/securityGroup:SecurityGroup", "name", "a", "b", None),  # not stateful: not marked
 ])
-def test_changes_that_replace_or_rename_a_stateful_resource_are_marked(type_, path, before, after, effect):
+def test_changes_that_replace_a_stateful_resource_are_marked(type_, path, before, after, effect):
     result = compare(doc("dev", (type_, "thing", {path: before})), doc("dev", (type_, "thing", {path: after})))
     [change] = result.changed
     assert change.effect(path, before, after) == effect

@@ -12,7 +12,7 @@ Resources are matched by URN without its stack (`urn:pulumi:<stack>::`), so two 
 compared leaf by leaf (JSON documents in strings, such as IAM policies, included; a component's are its settings).
 `--ignore-stack-name` also reads each stack's name inside values as the same word, so staging and prod compare on
 what differs besides their names. A changed input that replaces a stateful resource (envstack/tools/replacements.py)
-is marked `replace`; one that renames it in place, `rename`. Long values show the part that differs (text) and the
+is marked `replace`. Long values show the part that differs (text) and the
 whole value folded under it (markdown); numbers show as written (30, not 30.0).
 """
 
@@ -158,8 +158,9 @@ class Change:
     inputs: list[tuple[str, Any, Any]]  # (input path, before, after)
 
     def effect(self, path: str, before: Any, after: Any) -> str | None:
-        """'replace' or 'rename' when this input's change replaces or renames the resource (else None)."""
-        return replacements.effect(self.resource.type, path, before, after)
+        """'replace' when this input's change replaces the resource (else None)."""
+        return replacements.effect(self.resource.type, path, None if before == MISSING else before,
+                                   None if after == MISSING else after)
 
     @property
     def replaced(self) -> bool:
