@@ -638,7 +638,10 @@ def test_prod_guardrails_reject_what_production_must_not_run(cluster, key, expec
 @pytest.mark.parametrize("stack", [s for s in STACKS if stack_config(s)["envstack:environment"] != "prod"])
 def test_outside_prod_the_same_values_are_allowed(stack):
     raw = {k.removeprefix("envstack:"): v for k, v in stack_config(stack).items() if k.startswith("envstack:")}
-    raw["cluster"] = deep_merge(raw["cluster"], {"publicAccessCidrs": ["0.0.0.0/0"], "logTypes": ["api"]})
+    # Every control-plane log type only where the pack requires them (staging's eks-control-plane-logs).
+    fewer_logs = {} if load_profile(raw["environment"]).guardrails.cluster_all_control_plane_logs else {
+        "logTypes": ["api"]}
+    raw["cluster"] = deep_merge(raw["cluster"], {"publicAccessCidrs": ["0.0.0.0/0"], **fewer_logs})
     cfg = load_stack_config(stack, raw, "us-west-2")
     assert [str(c) for c in cfg.cluster.public_access_cidrs] == ["0.0.0.0/0"]
 

@@ -174,13 +174,17 @@ def test_outside_prod_the_guardrails_do_not_apply():
                "instanceClass": "db.t4g.large"}
     assert not [line for line in config_problems("dev", database={**relaxed, "skipFinalSnapshot": True})
                 if "envstack:database" in line]
-    # Staging holds production-like data: relaxed, but it keeps a final snapshot and 14 days of backups.
-    assert not [line for line in config_problems("staging", database={**relaxed, "backupRetentionDays": 14})
+    # Staging holds production-like data: relaxed, but it keeps a final snapshot, 14 days of backups and deletion
+    # protection (its pack's rds-deletion-protection is mandatory).
+    assert not [line for line in config_problems("staging", database={**relaxed, "backupRetentionDays": 14,
+                                                                      "deletionProtection": True})
                 if "envstack:database" in line]
     assert_rejected("staging", {"database": {"skipFinalSnapshot": True}}, "envstack:database.skipFinalSnapshot",
                     "requires a final snapshot")
     assert_rejected("staging", {"database": relaxed}, "envstack:database.backupRetentionDays",
                     "staging requires at least 14 days of backups")
+    assert_rejected("staging", {"database": relaxed}, "envstack:database.deletionProtection",
+                    "staging requires deletion protection (true)")
 
 
 @pytest.mark.parametrize("ceiling", [0, 110, 1000])

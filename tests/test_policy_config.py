@@ -7,7 +7,7 @@ import pytest
 from envstack.program.config import ENVIRONMENTS, load_profile
 from envstack.program.config.cluster import pinned_addon_versions
 from envstack.tools import policy_config
-from envstack.tools.policy_config import THRESHOLDS, with_thresholds
+from envstack.tools.policy_config import GUARDED_BY, THRESHOLDS, with_thresholds
 from policies.evaluate import evaluate, resolve
 from policies.pack import all_policies
 
@@ -89,3 +89,14 @@ def test_the_pack_accepts_every_kubernetes_version_envstack_can_deploy(environme
     supported = options["eks-supported-version"][1]["supportedVersions"]
     deployable = {load_profile(environment).settings["cluster"]["version"], *pinned_addon_versions()}
     assert deployable <= set(supported), f"{sorted(deployable - set(supported))} missing from eks-supported-version"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_mandatory_rule_a_stack_file_can_break_is_refused_by_the_guardrails_first(environment):
+    """Where the environment's pack makes such a rule mandatory, its guardrails are on: a stack `envstack validate`
+    accepts never fails its preview on it."""
+    levels = resolve(all_policies(), json.loads(policy_config.policy_config_path(environment).read_text()))
+    guardrails = load_profile(environment).guardrails
+    unguarded = [(rule, field) for rule, fields in GUARDED_BY.items() for field in fields
+                 if levels[rule][0].value == "mandatory" and not getattr(guardrails, field)]
+    assert unguarded == [], f"{environment}: mandatory in policies/{environment}.json, allowed by its guardrails"

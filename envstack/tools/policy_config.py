@@ -40,6 +40,22 @@ SWITCHES: dict[tuple[str, str], str] = {
 }
 
 
+# Rules a stack file can break, and the guardrails that refuse that configuration first (all of them on): where an
+# environment's pack makes such a rule mandatory, its guardrails must be on, or a stack `envstack validate` accepts
+# fails its preview (tests/test_policy_config.py). The rules here refuse exactly what their guardrails refuse.
+GUARDED_BY: dict[str, tuple[str, ...]] = {
+    "alb-waf-association": ("load_balancer_waf",),
+    "alb-deletion-protection": ("load_balancer_deletion_protection",),
+    "alb-https-listener": ("load_balancer_tls",),
+    "alb-http-redirects-to-https": ("load_balancer_tls",),
+    "rds-multi-az": ("database_multi_az",),
+    "rds-deletion-protection": ("database_deletion_protection", "final_snapshots"),
+    "redis-multi-az": ("cache_failover",),
+    "protect-stateful-resources": ("protect_stateful_resources",),
+    "eks-control-plane-logs": ("cluster_all_control_plane_logs",),
+}
+
+
 def policy_config_path(environment: str) -> Path:
     return POLICY_DIR / f"{environment}.json"
 

@@ -59,8 +59,10 @@ class Guardrails(Model):
     """An HTTPS listener with a certificate."""
     load_balancer_waf: bool
     """A WAF web ACL on the load balancer."""
-    load_balancer_deletion_protection: bool  # the ALB, and its access logs kept (no force destroy)
-    """Load balancer deletion protection, access logs kept (no `forceDestroy`)."""
+    load_balancer_deletion_protection: bool
+    """Load balancer deletion protection (`loadBalancer.deletionProtection`; the pack's `alb-deletion-protection`)."""
+    keep_access_logs: bool
+    """Access logs kept when the stack is destroyed (`loadBalancer.accessLogs.forceDestroy` false)."""
     load_balancer_tls13: bool  # an SSL policy of the TLS 1.3 family (the pack's alb-tls-policy requireTls13)
     """An SSL policy of the TLS 1.3 family (`loadBalancer.sslPolicy`; the pack's `alb-tls-policy` `requireTls13`)."""
     load_balancer_waf_logging: bool  # a WAF web ACL logs its requests (the pack's waf-logging)
@@ -167,7 +169,7 @@ def _load_balancer(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          lb.deletion_protection or not g.load_balancer_deletion_protection,
                          "deletion protection (true)")
     yield from _requires(cfg, "loadBalancer.accessLogs.forceDestroy", lb.access_logs.force_destroy,
-                         not (lb.access_logs.force_destroy and g.load_balancer_deletion_protection),
+                         not (lb.access_logs.force_destroy and g.keep_access_logs),
                          "access logs kept when the stack is destroyed (false)")
     yield from _requires(cfg, "loadBalancer.sslPolicy", lb.ssl_policy,
                          not (lb.tls and g.load_balancer_tls13 and lb.ssl_policy not in TLS13_POLICIES),
