@@ -303,15 +303,15 @@ def test_lcus_are_the_largest_dimension():
 
 
 def with_cluster(**settings: Any) -> Synthesis:
-    """staging with its stack file's cluster settings and these."""
-    return synth_with("staging", cluster={**stack_config("staging")["envstack:cluster"], **settings})
+    """dev (whose guardrails allow fewer control-plane log types) with its stack file's cluster settings and these."""
+    return synth_with("dev", cluster={**stack_config("dev")["envstack:cluster"], **settings})
 
 
 def test_control_plane_audit_logs_grow_with_the_nodes():
     def control_plane(**main: Any) -> float:
         return line(cost.estimate(with_cluster(nodeGroups={"main": main})), "cloudwatch_logs",
                     "cluster-control-plane").monthly_usd
-    usage, price = cost.usage_of(synth("staging")), cost.load_prices().usd("cloudwatch_logs")
+    usage, price = cost.usage_of(synth("dev")), cost.load_prices().usd("cloudwatch_logs")
     assert control_plane(desiredSize=4, maxSize=5) - control_plane(desiredSize=2) == pytest.approx(
         2 * usage.logs.eks_audit_gb_per_node * price, abs=0.02)
     without_audit = cost.estimate(with_cluster(logTypes=["api"]))
