@@ -166,6 +166,24 @@ def parser() -> argparse.ArgumentParser:
                    help="run only this check (repeatable), named as its lines name it, e.g. certificate")
     p.add_argument("--json", metavar="PATH", help="also write {stack, region, account, results} here ('-': "
                                                   "standard output, the lines then go to standard error)")
+    p = command("verify", lazy(".ops.verify:run"), "after `pulumi up`: prove the running stack works (EKS, nodes, "
+                                               "load balancer, data stores, alarms, budget, logs, and a probe Job "
+                                               "per application namespace that logs in to both stores)", checks=True)
+    p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    p.add_argument("--outputs", default="-", metavar="FILE",
+                   help="`pulumi stack output --json` of the stack (default '-': standard input)")
+    p.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable), e.g. probe")
+    p.add_argument("--skip", action="append", metavar="NAME", help="leave this check out (repeatable)")
+    p.add_argument("--no-probe", action="store_true",
+                   help="read-only: no probe Job (the daily drift run; needs no Kubernetes write access)")
+    p.add_argument("--probe-image", metavar="IMAGE@sha256:...", help="the probe's image (default: python:3.13-slim "
+                                                                     "from ECR Public, pinned by digest)")
+    p.add_argument("--rds-ca-bundle", metavar="PEM", help="the CA bundle the probe verifies the database's "
+                                                          "certificate with (default: fetched from AWS's truststore)")
+    p.add_argument("--json", metavar="PATH", help="also write {stack, region, account, exit, results} here ('-': "
+                                                  "standard output, the lines then go to standard error)")
+    p.add_argument("--summary", metavar="PATH", help="append a markdown verdict and table of problems (CI: "
+                                                     "$GITHUB_STEP_SUMMARY)")
     p = command("promote", lazy(".ops.promote:promote"), "give TARGET the commit SOURCE runs, between environments "
                                                      "dev->staging, staging->prod, prod->staging (rollback)")
     p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")

@@ -200,10 +200,9 @@ def _creator_keeps_admin(caller: str, listed: tuple[str, str] | None) -> Iterato
                  "whoever created it)")
 
 
-@check("cost-allocation-tag")
-def cost_allocation_tag(ctx: Context) -> Iterator[Result]:
-    """The budget and the anomaly monitor filter on the `Stack` tag, which sees nothing until the payer account
-    activates it as a cost-allocation tag (Cost Explorer ListCostAllocationTags)."""
+def stack_tag_status(ctx: Context) -> str | None:
+    """The `Stack` cost-allocation tag's status in the payer account (Cost Explorer ListCostAllocationTags): Active,
+    Inactive, or None while Billing has not seen it. A member account cannot tell (SkipCheck)."""
     try:
         answer = ctx.client("ce", COST_EXPLORER_REGION).list_cost_allocation_tags(TagKeys=["Stack"],
                                                                                  Type="UserDefined")
@@ -217,9 +216,17 @@ def cost_allocation_tag(ctx: Context) -> Iterator[Result]:
                         "tags: check that Stack is active in the payer account (Billing > Cost allocation tags)"
                         ) from None
     states = {t["TagKey"]: t.get("Status") for t in answer.get("CostAllocationTags", [])}
-    if states.get("Stack") == "Active":
+    return states.get("Stack")
+
+
+@check("cost-allocation-tag")
+def cost_allocation_tag(ctx: Context) -> Iterator[Result]:
+    """The budget and the anomaly monitor filter on the `Stack` tag, which sees nothing until the payer account
+    activates it as a cost-allocation tag."""
+    status = stack_tag_status(ctx)
+    if status == "Active":
         yield Result("cost-allocation-tag", "ok", "the Stack tag is an active cost-allocation tag")
     else:
-        yield Result("cost-allocation-tag", "warn", f"the Stack tag is {states.get('Stack', 'not listed')}: the "
+        yield Result("cost-allocation-tag", "warn", f"the Stack tag is {status or 'not listed'}: the "
                      "budget and anomaly monitor see nothing until it is activated in the payer account (Billing > "
                      "Cost allocation tags)")

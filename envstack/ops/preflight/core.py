@@ -140,16 +140,16 @@ def run_check(name: str, function: Check, ctx: Context) -> list[Result]:
     return results
 
 
-def unanswered(error: ClientError) -> str:
+def unanswered(error: ClientError, permissions: str = "docs/preflight.md: the read-only permissions it needs") -> str:
     """Why a call gave no answer, on one line: 'not supported here: HTTP 404 Not Found', 'no answer: AccessDenied
-    ...'."""
+    ...'; a refusal names where the `permissions` are listed."""
     code = error_code(error)
     why = "not supported here" if code in UNSUPPORTED else "not permitted" if code in DENIED else "no answer"
     label = f"HTTP {code}" if code.isdigit() else code
     message = one_line(error.response.get("Error", {}).get("Message") or "")
     message = message.removeprefix(code).strip()
     if code in DENIED:
-        message += " (docs/preflight.md: the read-only permissions it needs)"
+        message += f" ({permissions})"
     return f"{why}: {label} {message}".rstrip()
 
 

@@ -1,0 +1,100 @@
+"""What verify's checks share: the context (preflight's, plus the stack's outputs, the clock and the Kubernetes API),
+the registry, and how a check that could not be answered becomes `skipped` and counted as such (exit 2), apart from
+one skipped by design (a stack without WAF logging has no WAF logs to look at)."""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from envstack.ops.preflight.core import CREDENTIAL_ERRORS, Context, Result, SkipCheck, one_line, unanswered
+
+PERMISSIONS = "docs/verify.md: the permissions verify needs"
+# Logs are expected within this window once their source is older than it.
+LOG_WINDOW = timedelta(hours=1)
+
+
+class Unanswered(Result):
+    """A check that could not be answered (a call refused, not supported or unreachable): verify exits 2."""
+
+
+class UnansweredError(Exception):
+    """Raised by a check that cannot get its answer (the Kubernetes API unreachable or refusing, an output missing)."""
+
+
+@dataclass
+class VerifyContext(Context):
+    """Preflight's context (configuration, AWS clients, the caller) plus what the running stack says about itself."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    probe: bool = True  # --no-probe: the read-only part only
+    probe_image: str = ""
+    rds_ca_bundle: str | None = None  # PEM: the probe verifies the database's certificate with it
+    kubernetes: Any = None  # a kube.Kubernetes, made on first use (tests give a fake API's)
+    https_port: int = 443  # the listeners (tests point them at local servers)
+    http_port: int = 80
+    ca_file: str | None = None  # trust for the HTTPS listener (default: the system's)
+    cluster: dict[str, Any] | None = None  # EKS DescribeCluster, asked once
+
+    def output(self, name: str) -> Any:
+        """A stack output the check needs; a missing or hidden one stops the check as unanswered."""
+        value = self.outputs.get(name)
+        if value is None or value == "[secret]":
+            raise UnansweredError(f"the stack outputs have no {name} (`pulumi stack output --json` of the deployed "
+                                  "stack)")
+        return value
+
+    def eks_cluster(self) -> dict[str, Any]:
+        if self.cluster is None:
+            self.cluster = self.client("eks").describe_cluster(name=self.output("clusterName"))["cluster"]
+        return self.cluster
+
+    def older_than(self, created: datetime | None, window: timedelta = LOG_WINDOW) -> bool:
+        return created is not None and self.now - created >= window
+
+
+Check = Callable[[VerifyContext], Iterable[Result]]
+CHECKS: list[tuple[str, Check]] = []
+
+
+def check(name: str) -> Callable[[Check], Check]:
+    """Register a check (in the order they run); it yields results and may raise what run_check turns into
+    `skipped`."""
+    def register(function: Check) -> Check:
+        CHECKS.append((name, function))
+        return function
+    return register
+
+
+def run_check(name: str, function: Check, ctx: VerifyContext) -> list[Result]:
+    """The check's results; SkipCheck ends it as skipped by design, an unanswered call as Unanswered (the results it
+    gave before that stand)."""
+    results: list[Result] = []
+    try:
+        results.extend(function(ctx))
+    except CREDENTIAL_ERRORS:
+        raise
+    except SkipCheck as reason:
+        results.append(Result(name, "skipped", str(reason)))
+    except UnansweredError as reason:
+        results.append(Unanswered(name, "skipped", str(reason)))
+    except ClientError as error:
+        results.append(Unanswered(name, "skipped", unanswered(error, PERMISSIONS)))
+    except (BotoCoreError, ResponseParserError) as error:
+        results.append(Unanswered(name, "skipped", f"no answer: {type(error).__name__}: {one_line(str(error))}"))
+    return results
+
+
+def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    """Every item under `key` of every page of a paginated call."""
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def ago(then: datetime, now: datetime) -> str:
+    minutes = int((now - then).total_seconds() // 60)
+    return f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"

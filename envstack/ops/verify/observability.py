@@ -1,0 +1,216 @@
+"""What tells someone when the stack goes wrong, and what it costs: alarms, the alert subscriptions, the budget and
+its cost-allocation tag, and the logs (VPC flow logs, WAF logs, PostgreSQL logs) actually arriving."""
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from envstack.ops.preflight.account import stack_tag_status
+from envstack.ops.preflight.core import error_code
+
+from .core import LOG_WINDOW, Result, SkipCheck, VerifyContext, ago, check, pages
+
+LOG_PAGES = 5  # FilterLogEvents may answer empty pages while it scans: follow a few before saying "nothing"
+RDS_LOG = "postgresql"  # the export that PostgreSQL writes to all the time (checkpoints, connections, errors)
+
+
+@check("alarms")
+def alarms(ctx: VerifyContext) -> Iterator[Result]:
+    """CloudWatch DescribeAlarms: the stack's alarms (named <prefix>-..., notifying its alert topic) exist and none is
+    in ALARM."""
+    topic = ctx.output("alertTopicArn")
+    found = [a for a in pages(ctx.client("cloudwatch"), "describe_alarms", "MetricAlarms",
+                              AlarmNamePrefix=f"{ctx.cfg.name_prefix}-") if topic in a.get("AlarmActions", [])]
+    if not found:
+        yield Result("alarms", "fail", f"no alarm named {ctx.cfg.name_prefix}-* notifies {topic}")
+        return
+    for alarm in found:
+        if alarm.get("StateValue") == "ALARM":
+            since = alarm.get("StateUpdatedTimestamp")
+            yield Result("alarms", "fail", f"{alarm['AlarmName']} is in ALARM"
+                         f"{' since ' + ago(since, ctx.now) if since else ''}: {alarm.get('StateReason', '')}")
+    quiet = [a for a in found if not a.get("ActionsEnabled", True)]
+    for alarm in quiet:
+        yield Result("alarms", "fail", f"{alarm['AlarmName']} has its actions disabled: it notifies nobody")
+    waiting = sum(a.get("StateValue") == "INSUFFICIENT_DATA" for a in found)
+    if all(a.get("StateValue") != "ALARM" for a in found) and not quiet:
+        yield Result("alarms", "ok", f"{len(found)} alarms notify the alert topic, none in ALARM"
+                     f"{f' ({waiting} without data yet)' if waiting else ''}")
+
+
+@check("alert-subscriptions")
+def alert_subscriptions(ctx: VerifyContext) -> Iterator[Result]:
+    """SNS ListSubscriptionsByTopic of both alert topics: every configured address subscribed and confirmed (an
+    unconfirmed e-mail subscription receives nothing)."""
+    emails = set(ctx.cfg.monitoring.notification_emails)
+    if not emails:
+        yield Result("alert-subscriptions", "warn", "envstack:monitoring.notificationEmails is empty: alarms, budget "
+                     "and anomaly alerts reach nobody")
+        return
+    for output in ("alertTopicArn", "cacheEventsTopicArn"):
+        topic = ctx.output(output)
+        subscribed = {s["Endpoint"]: s["SubscriptionArn"] for s in pages(
+            ctx.client("sns"), "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic)
+            if s.get("Protocol") == "email"}
+        name = topic.rsplit(":", 1)[-1]
+        for email in sorted(emails - set(subscribed)):
+            yield Result("alert-subscriptions", "fail", f"{name}: {email} is not subscribed")
+        pending = sorted(e for e in emails & set(subscribed) if subscribed[e] == "PendingConfirmation")
+        for email in pending:
+            yield Result("alert-subscriptions", "fail", f"{name}: {email} has not confirmed its subscription (the "
+                         "link in the AWS Notification e-mail; or `aws sns subscribe` again to resend it)")
+        if emails <= set(subscribed) and not pending:
+            yield Result("alert-subscriptions", "ok", f"{name}: {len(emails)} e-mail subscriptions confirmed")
+
+
+@check("budget")
+def budget(ctx: VerifyContext) -> Iterator[Result]:
+    """AWS Budgets DescribeBudget: the stack's monthly budget exists with the configured limit."""
+    ctx.caller()
+    name = f"{ctx.cfg.name_prefix}-monthly"
+    try:
+        found = ctx.client("budgets").describe_budget(AccountId=ctx.account, BudgetName=name)["Budget"]
+    except ClientError as error:
+        if error_code(error) != "NotFoundException":
+            raise
+        yield Result("budget", "fail", f"no budget {name} in account {ctx.account}")
+        return
+    limit = float(found.get("BudgetLimit", {}).get("Amount", "nan"))
+    spent = found.get("CalculatedSpend", {}).get("ActualSpend", {}).get("Amount")
+    if limit != ctx.cfg.monitoring.monthly_budget_usd:
+        yield Result("budget", "fail", f"{name} limits {limit:g} USD, envstack:monitoring.monthlyBudgetUsd says "
+                     f"{ctx.cfg.monitoring.monthly_budget_usd:g}")
+    else:
+        yield Result("budget", "ok", f"{name}: {limit:g} USD a month{f', {float(spent):.2f} spent' if spent else ''}")
+
+
+@check("cost-allocation-tag")
+def cost_allocation_tag(ctx: VerifyContext) -> Iterator[Result]:
+    """The Stack tag is an active cost-allocation tag, else the budget and anomaly monitor see nothing. Billing lists a
+    tag only once it has seen it on a bill (up to 24 hours after the first tagged resource): a warning until then."""
+    status = stack_tag_status(ctx)
+    if status == "Active":
+        yield Result("cost-allocation-tag", "ok", "the Stack tag is an active cost-allocation tag")
+    elif status is None:
+        yield Result("cost-allocation-tag", "warn", "Billing does not list the Stack tag yet (up to 24 hours after the "
+                     "first tagged resource): activate it then, in the payer account")
+    else:
+        yield Result("cost-allocation-tag", "fail", f"the Stack tag is {status}: the budget and anomaly monitor see "
+                     "nothing until the payer account activates it (Billing > Cost allocation tags)")
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _from_millis(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def latest_event(ctx: VerifyContext, group: str) -> datetime | None:
+    """The time of some event of the last hour in `group` (CloudWatch Logs FilterLogEvents), or None."""
+    logs, token = ctx.client("logs"), None
+    for _ in range(LOG_PAGES):
+        kwargs: dict[str, Any] = {"logGroupName": group, "startTime": _millis(ctx.now - LOG_WINDOW), "limit": 1}
+        page = logs.filter_log_events(**kwargs, **({"nextToken": token} if token else {}))
+        if page.get("events"):
+            return _from_millis(page["events"][0]["timestamp"])
+        token = page.get("nextToken")
+        if not token:
+            return None
+    return None
+
+
+def fresh(ctx: VerifyContext, name: str, source: str, created: datetime | None,
+          newest: Callable[[], datetime | None]) -> Result:
+    """ok when `source` received data within the last hour; skipped while it is younger than that."""
+    if not ctx.older_than(created):
+        return Result(name, "skipped", f"{source} was created {ago(created, ctx.now) if created else 'just now'}: "
+                      "data is expected once it is an hour old")
+    when = newest()
+    if when is None:
+        return Result(name, "fail", f"{source} received nothing in the last hour")
+    return Result(name, "ok", f"{source} received data {ago(when, ctx.now)}")
+
+
+@check("flow-logs")
+def flow_logs(ctx: VerifyContext) -> Iterator[Result]:
+    """EC2 DescribeFlowLogs of the VPC: active, delivering, and data in its log group or bucket within the hour."""
+    vpc = ctx.output("vpcId")
+    found = ctx.client("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+    if not found:
+        yield Result("flow-logs", "fail", f"{vpc} has no flow log")
+    for flow in found:
+        label = f"flow log {flow.get('FlowLogId')}"
+        if flow.get("FlowLogStatus") != "ACTIVE" or flow.get("DeliverLogsStatus") == "FAILED":
+            yield Result("flow-logs", "fail", f"{label} is {flow.get('FlowLogStatus')}, delivery "
+                         f"{flow.get('DeliverLogsStatus')}: {flow.get('DeliverLogsErrorMessage', '')}")
+        elif flow.get("LogDestinationType") == "s3":
+            yield fresh(ctx, "flow-logs", f"{label} to {flow.get('LogDestination')}", flow.get("CreationTime"),
+                        partial(_latest_object, ctx, flow["LogDestination"]))
+        else:
+            group = flow.get("LogGroupName") or str(flow.get("LogDestination", "")).split(":log-group:")[-1]
+            yield fresh(ctx, "flow-logs", f"{label} to {group}", flow.get("CreationTime"),
+                        partial(latest_event, ctx, group))
+
+
+def _latest_object(ctx: VerifyContext, destination: str) -> datetime | None:
+    """The newest flow-log object of this hour or the last one: they are written under
+    <prefix>/AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/<hh>/ with per-hour partitions (VPC guide,
+    "Flow log files" for S3; the network component turns per-hour partitions on)."""
+    bucket, _, prefix = destination.split(":::", 1)[1].partition("/")
+    ctx.caller()
+    newest: datetime | None = None
+    for hour in (ctx.now, ctx.now - timedelta(hours=1)):
+        key = f"{prefix.rstrip('/') + '/' if prefix else ''}AWSLogs/{ctx.account}/vpcflowlogs/{ctx.cfg.region}/" \
+              f"{hour:%Y/%m/%d/%H}/"
+        for item in pages(ctx.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=key):
+            modified = item["LastModified"]
+            if modified >= ctx.now - LOG_WINDOW and (newest is None or modified > newest):
+                newest = modified
+    return newest
+
+
+@check("waf-logs")
+def waf_logs(ctx: VerifyContext) -> Iterator[Result]:
+    """WAFv2 GetLoggingConfiguration of the load balancer's web ACL, and events in its log group within the hour."""
+    waf = ctx.cfg.load_balancer.waf
+    if not (waf.enabled and waf.logging):
+        raise SkipCheck("envstack:loadBalancer.waf.logging is false")
+    wafv2 = ctx.client("wafv2")
+    acl = wafv2.get_web_acl_for_resource(ResourceArn=ctx.output("loadBalancerArn")).get("WebACL")
+    if not acl:
+        yield Result("waf-logs", "fail", "no web ACL on the load balancer, so no WAF logs")
+        return
+    try:
+        logging = wafv2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    except ClientError as error:
+        if error_code(error) != "WAFNonexistentItemException":
+            raise
+        yield Result("waf-logs", "fail", f"web ACL {acl['Name']} logs nowhere")
+        return
+    for destination in logging.get("LogDestinationConfigs", []):
+        group = destination.split(":log-group:")[-1].removesuffix(":*")
+        yield fresh(ctx, "waf-logs", group, _log_group_created(ctx, group), partial(latest_event, ctx, group))
+
+
+def _log_group_created(ctx: VerifyContext, group: str) -> datetime | None:
+    for found in ctx.client("logs").describe_log_groups(logGroupNamePrefix=group).get("logGroups", []):
+        if found["logGroupName"] == group:
+            return _from_millis(found["creationTime"])
+    return None
+
+
+@check("rds-logs")
+def rds_logs(ctx: VerifyContext) -> Iterator[Result]:
+    """The instance exports its PostgreSQL log (RDS DescribeDBInstances) and events arrived within the hour."""
+    identifier = str(ctx.output("databaseEndpoint")).split(".")[0]
+    db = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    if RDS_LOG not in db.get("EnabledCloudwatchLogsExports", []):
+        yield Result("rds-logs", "fail", f"{identifier} does not export its {RDS_LOG} log to CloudWatch Logs")
+        return
+    group = f"/aws/rds/instance/{identifier}/{RDS_LOG}"
+    yield fresh(ctx, "rds-logs", group, db.get("InstanceCreateTime"), lambda: latest_event(ctx, group))
