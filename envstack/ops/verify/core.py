@@ -48,6 +48,12 @@ class VerifyContext(Context):
                                   "stack)")
         return value
 
+    def account_id(self) -> str:
+        """The caller's account, asked of STS unless known (the account check asks it first)."""
+        if self.account is None:
+            self.caller()
+        return str(self.account)
+
     def eks_cluster(self) -> dict[str, Any]:
         if self.cluster is None:
             self.cluster = self.client("eks").describe_cluster(name=self.output("clusterName"))["cluster"]

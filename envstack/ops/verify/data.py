@@ -14,6 +14,7 @@ def verdict(name: str, what: str, problems: list[str], pending: dict[str, Any], 
     """fail with every problem; warn when changes wait for the maintenance window; ok with the summary."""
     if problems:
         return Result(name, "fail", f"{what}: {'; '.join(problems)}")
+    pending = {key: value for key, value in pending.items() if value not in (None, "", [], {})}
     if pending:
         changes = ", ".join(f"{key} -> {value}" for key, value in pending.items())
         return Result(name, "warn", f"{what}: {summary}; pending until the maintenance window: {changes} (or set "

@@ -64,10 +64,10 @@ def _https(host: str, port: int, ca_file: str | None, open_to_all: bool) -> Resu
     connection = http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=context)
     try:
         connection.request("GET", "/", headers={"User-Agent": USER_AGENT})
-        status = connection.getresponse().status
-        sock = connection.sock
+        sock = connection.sock  # before the answer: a connection that closes after it lets go of its socket
         version = sock.version() if isinstance(sock, ssl.SSLSocket) else "?"
         cert: dict[str, Any] = (sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None) or {}
+        status = connection.getresponse().status
     except ssl.SSLCertVerificationError as error:
         return Result("listener", "fail", f"{url}: the certificate is not trusted: {error.verify_message}")
     except (OSError, http.client.HTTPException) as error:

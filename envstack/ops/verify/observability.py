@@ -69,10 +69,9 @@ def alert_subscriptions(ctx: VerifyContext) -> Iterator[Result]:
 @check("budget")
 def budget(ctx: VerifyContext) -> Iterator[Result]:
     """AWS Budgets DescribeBudget: the stack's monthly budget exists with the configured limit."""
-    ctx.caller()
     name = f"{ctx.cfg.name_prefix}-monthly"
     try:
-        found = ctx.client("budgets").describe_budget(AccountId=ctx.account, BudgetName=name)["Budget"]
+        found = ctx.client("budgets").describe_budget(AccountId=ctx.account_id(), BudgetName=name)["Budget"]
     except ClientError as error:
         if error_code(error) != "NotFoundException":
             raise
@@ -162,10 +161,9 @@ def _latest_object(ctx: VerifyContext, destination: str) -> datetime | None:
     <prefix>/AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/<hh>/ with per-hour partitions (VPC guide,
     "Flow log files" for S3; the network component turns per-hour partitions on)."""
     bucket, _, prefix = destination.split(":::", 1)[1].partition("/")
-    ctx.caller()
     newest: datetime | None = None
     for hour in (ctx.now, ctx.now - timedelta(hours=1)):
-        key = f"{prefix.rstrip('/') + '/' if prefix else ''}AWSLogs/{ctx.account}/vpcflowlogs/{ctx.cfg.region}/" \
+        key = f"{prefix.rstrip('/') + '/' if prefix else ''}AWSLogs/{ctx.account_id()}/vpcflowlogs/{ctx.cfg.region}/" \
               f"{hour:%Y/%m/%d/%H}/"
         for item in pages(ctx.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=key):
             modified = item["LastModified"]
