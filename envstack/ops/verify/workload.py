@@ -8,6 +8,7 @@ quota and LimitRange (it asks for little, and says so). It is deleted when verif
 (and deletes itself ttlSecondsAfterFinished later should verify die first).
 """
 
+import copy
 import json
 import secrets
 import time
@@ -106,8 +107,9 @@ def probe_source() -> str:
 
 def probe_job(namespace: str, name: str, target: ProbeTarget, image: str = PROBE_IMAGE,
               rds_ca: str | None = None) -> dict[str, Any]:
-    """The batch/v1 Job that probes `namespace`: one try, a deadline, the restricted profile, small requests."""
-    return {
+    """The batch/v1 Job that probes `namespace`: one try, a deadline, the restricted profile, small requests (a new
+    document each time: nothing in it is shared)."""
+    return copy.deepcopy({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": namespace, "labels": LABELS},
         "spec": {
@@ -135,7 +137,7 @@ def probe_job(namespace: str, name: str, target: ProbeTarget, image: str = PROBE
                 },
             },
         },
-    }
+    })
 
 
 @dataclass
@@ -149,15 +151,15 @@ class ProbeRun:
     cleanup: str = ""  # why the Job could not be deleted
 
 
-def run_probe(api: kube.Kubernetes, job: dict[str, Any], wait: float = WAIT_SECONDS,
-              clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> ProbeRun:
-    """Create the Job, wait for it to end, read its pod's log; delete it whatever happened."""
+def run_probe(api: kube.Kubernetes, job: dict[str, Any], clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep) -> ProbeRun:
+    """Create the Job, wait for it to end (WAIT_SECONDS at most), read its pod's log; delete it whatever happened."""
     namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
     jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
     run = ProbeRun(namespace, name)
     api.create(jobs, job)
     try:
-        deadline = clock() + wait
+        deadline = clock() + WAIT_SECONDS
         while not _ended(api.get(f"{jobs}/{name}")) and clock() < deadline:
             sleep(POLL_SECONDS)
         _read(api, run)
