@@ -91,13 +91,8 @@ def tcp_server(handle: Callable[[socket.socket], None]) -> Iterator[int]:
 
     server = socketserver.ThreadingTCPServer((LOOPBACK, 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as port:
+        yield port
 
 
 @contextmanager
@@ -122,10 +117,17 @@ def http_server(respond: Callable[[http.server.BaseHTTPRequestHandler, bytes], t
     server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
+    with serving(server) as port:
+        yield port
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[int]:
+    """Serve in a thread until the block ends; yields the port."""
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield server.server_address[1]
+        yield int(server.server_address[1])  # type: ignore[index]
     finally:
         server.shutdown()
         server.server_close()

@@ -5,7 +5,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -123,9 +123,15 @@ def error_code(error: ClientError) -> str:
         "HTTPStatusCode", ""))
 
 
-def run_check(name: str, function: Check, ctx: Context) -> list[Result]:
+PERMISSIONS = "docs/preflight.md: the read-only permissions it needs"
+C = TypeVar("C", bound=Context)
+
+
+def run_check(name: str, function: Callable[[C], Iterable[Result]], ctx: C, *, unanswered_as: type[Result] = Result,
+              cannot_answer: tuple[type[Exception], ...] = (), permissions: str = PERMISSIONS) -> list[Result]:
     """The check's results; an unsupported or unreachable call ends it with one `skipped` line saying why (the
-    results it gave before that stand)."""
+    results it gave before that stand). Verify tells the calls it could not answer (`unanswered_as`, and its own
+    `cannot_answer` errors) from what a check skips by design (SkipCheck)."""
     results: list[Result] = []
     try:
         results.extend(function(ctx))
@@ -133,14 +139,16 @@ def run_check(name: str, function: Check, ctx: Context) -> list[Result]:
         raise
     except SkipCheck as reason:
         results.append(Result(name, "skipped", str(reason)))
+    except cannot_answer as reason:
+        results.append(unanswered_as(name, "skipped", str(reason)))
     except ClientError as error:
-        results.append(Result(name, "skipped", unanswered(error)))
+        results.append(unanswered_as(name, "skipped", unanswered(error, permissions)))
     except (BotoCoreError, ResponseParserError) as error:
-        results.append(Result(name, "skipped", f"no answer: {type(error).__name__}: {one_line(str(error))}"))
+        results.append(unanswered_as(name, "skipped", f"no answer: {type(error).__name__}: {one_line(str(error))}"))
     return results
 
 
-def unanswered(error: ClientError, permissions: str = "docs/preflight.md: the read-only permissions it needs") -> str:
+def unanswered(error: ClientError, permissions: str = PERMISSIONS) -> str:
     """Why a call gave no answer, on one line: 'not supported here: HTTP 404 Not Found', 'no answer: AccessDenied
     ...'; a refusal names where the `permissions` are listed."""
     code = error_code(error)

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
-
-from envstack.ops.preflight.core import CREDENTIAL_ERRORS, Context, Result, SkipCheck, one_line, unanswered
+from envstack.ops.preflight.core import Context, Result, SkipCheck
+from envstack.ops.preflight.core import run_check as preflight_run_check
 
 PERMISSIONS = "docs/verify.md: the permissions verify needs"
+__all__ = ["Result", "SkipCheck", "Unanswered", "UnansweredError", "VerifyContext", "check", "run_check"]
 # Logs are expected within this window once their source is older than it.
 LOG_WINDOW = timedelta(hours=1)
 
@@ -77,22 +76,10 @@ def check(name: str) -> Callable[[Check], Check]:
 
 
 def run_check(name: str, function: Check, ctx: VerifyContext) -> list[Result]:
-    """The check's results; SkipCheck ends it as skipped by design, an unanswered call as Unanswered (the results it
-    gave before that stand)."""
-    results: list[Result] = []
-    try:
-        results.extend(function(ctx))
-    except CREDENTIAL_ERRORS:
-        raise
-    except SkipCheck as reason:
-        results.append(Result(name, "skipped", str(reason)))
-    except UnansweredError as reason:
-        results.append(Unanswered(name, "skipped", str(reason)))
-    except ClientError as error:
-        results.append(Unanswered(name, "skipped", unanswered(error, PERMISSIONS)))
-    except (BotoCoreError, ResponseParserError) as error:
-        results.append(Unanswered(name, "skipped", f"no answer: {type(error).__name__}: {one_line(str(error))}"))
-    return results
+    """Preflight's run_check, telling what could not be answered (Unanswered: exit 2) from what a check skips by
+    design."""
+    return preflight_run_check(name, function, ctx, unanswered_as=Unanswered, cannot_answer=(UnansweredError,),
+                               permissions=PERMISSIONS)
 
 
 def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
