@@ -23,6 +23,7 @@ from envstack.ops.preflight.core import Result
 from envstack.ops.verify.core import Unanswered, VerifyContext, run_check
 from envstack.program.config import load_stack_config
 from envstack.program.config.loader import deep_merge
+from envstack.tools.validate import load
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
@@ -719,25 +720,26 @@ def build_stack_in_moto(cfg: Any, url: str) -> dict[str, Any]:
             "cacheEventsTopicArn": topics["cache-events"], "kubeconfig": "[secret]"}
 
 
-@pytest.fixture
-def moto_stack(moto_server: str, tmp_path: Path) -> tuple[str, Path]:
-    """A dev-profile stack in moto's account, with WAF logging and an alert address: its stack file in tmp_path and
-    its resources in moto (beside the preflight tests' nothing: they create no resource)."""
+@pytest.fixture(scope="module")
+def moto_stack(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A dev-profile stack in moto's account, with WAF logging and an alert address: its stack file in a directory
+    of its own (returned) and its resources in moto (the preflight tests create none)."""
+    root = tmp_path_factory.mktemp("moto-stack")
     raw = {"allowedAccountIds": [MOTO_ACCOUNT], "loadBalancer": {"waf": {"enabled": True, "logging": True}},
            "monitoring": {"notificationEmails": ["oncall@example.com"]}}
-    name = write_stack(tmp_path, "verified-moto", **raw)
+    name = write_stack(root, "verified-moto", **raw)
     cfg = load_stack_config(name, {"environment": "dev", **stack_file("dev", raw)}, REGION)
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(build_stack_in_moto(cfg, moto_server)))
-    return name, outputs
+    (root / "outputs.json").write_text(json.dumps(build_stack_in_moto(cfg, moto_server)))
+    return name, root
 
 
 def test_verify_against_moto_gives_each_aws_check_its_verdict(moto_stack: tuple[str, Path], moto_server: str,
                                                              tmp_path: Path) -> None:
-    name, outputs = moto_stack
+    name, root = moto_stack
+    outputs = root / "outputs.json"
     report, summary = tmp_path / "verify.json", tmp_path / "summary.md"
     done = envstack("verify", name, "--outputs", str(outputs), "--no-probe", "--skip", "nodes", "--skip", "listener",
-                    "--json", str(report), "--summary", str(summary), root=tmp_path,
+                    "--json", str(report), "--summary", str(summary), root=root,
                     env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                          "AWS_ENDPOINT_URL": moto_server})
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
@@ -765,3 +767,36 @@ def test_verify_against_moto_gives_each_aws_check_its_verdict(moto_stack: tuple[
              line.split()[0] in ("ok", "warn", "fail", "skipped")]
     assert [(s, c) for s, c, _ in lines] == [(r["status"], r["check"]) for r in document["results"]]
     assert summary.read_text().startswith(f"### envstack verify {name}: FAILED verification")
+
+
+def documented_permissions() -> set[str]:
+    text = (REPO / "docs" / "verify.md").read_text()
+    block = text[text.index("**AWS** (all read-only)"):]
+    start = block.index("```json") + len("```json")
+    return set(json.loads(block[start:block.index("```", start)])["Statement"][0]["Action"])
+
+
+# Where an API operation's IAM action has another name.
+IAM_ACTIONS = {"budgets:DescribeBudget": "budgets:ViewBudget", "s3:ListObjectsV2": "s3:ListBucket"}
+
+
+def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tuple[str, Path], moto_server: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call of every AWS check against moto (those moto lacks included: the event comes before the request),
+    as an IAM action, is in docs/verify.md's policy; S3 ListObjectsV2 (flow logs to S3) is the Stubber test's."""
+    name, root = moto_stack
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    called = {"s3:ListObjectsV2"}
+    session.events.register("before-call", lambda model, **_: called.add(
+        f"{model.service_model.signing_name}:{model.name}"))
+    cfg = load(name, root).config
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2)  # the log sources are an hour old
+    ctx = VerifyContext(cfg, session=session, outputs=json.loads((root / "outputs.json").read_text()), probe=False,
+                        now=later)
+    results = verify.verify(ctx, skip=("nodes", "listener"))
+    assert {r.check for r in results} >= {"cluster", "budget", "waf-logs", "cost-allocation-tag"}
+    actions = {IAM_ACTIONS.get(call, call) for call in called}
+    assert {"eks:ListAddons", "ce:ListCostAllocationTags", "budgets:ViewBudget", "logs:FilterLogEvents",
+            "wafv2:GetLoggingConfiguration", "ec2:DescribeFlowLogs"} <= actions
+    assert actions - documented_permissions() == set()

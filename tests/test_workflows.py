@@ -9,6 +9,7 @@ import json
 import operator
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1204,3 +1205,43 @@ def test_a_commit_pin_without_its_tag_is_refused():
     assert problems and "has no `# vN.M.P` tag comment" in problems[0]
     text, problems = actionlint_tags.with_tags("      - uses: pulumi/actions@" + "a" * 40 + " # v7.0.0\n", "x.yml")
     assert problems == [] and text == "      - uses: pulumi/actions@v7\n"
+
+
+# ---- envstack verify after every update, and its read-only part with every drift check (issue 24) -------------------
+
+def verify_steps(name: str) -> list[tuple[str, int, dict[str, Any]]]:
+    """(job, index, step) of each step of workflow `name` that runs `envstack verify`."""
+    return [(job_id, i, step) for job_id, job in FILES[name]["jobs"].items()
+            for i, step in enumerate(job.get("steps", [])) if "envstack verify" in step.get("run", "")]
+
+
+def test_verify_runs_after_every_up_and_its_read_only_part_with_every_drift_check():
+    for name in ("deploy-stack.yml", "review-stack.yml"):
+        [(job_id, index, step)] = verify_steps(name)
+        job_steps = FILES[name]["jobs"][job_id]["steps"]
+        [up] = [i for i, s in enumerate(job_steps) if PULUMI_ACTION.match(s.get("uses", ""))
+                and s["with"]["command"] == "up"]
+        assert up < index == len(job_steps) - 1, name  # after the update, and nothing after it: no rollback
+        assert "if" not in step and not step.get("continue-on-error"), name  # a failure fails the job
+        assert "--no-probe" not in step["run"] and '--summary "$GITHUB_STEP_SUMMARY"' in step["run"], name
+    [(job_id, index, step)] = verify_steps("drift-stack.yml")
+    assert "--no-probe" in step["run"] and step["if"] == "${{ !cancelled() }}"  # drifted or not
+    assert FILES["drift-stack.yml"]["jobs"][job_id]["steps"][index - 1]["id"] == "refresh"
+
+
+@pytest.mark.parametrize("name", ["deploy-stack.yml", "review-stack.yml", "drift-stack.yml"])
+@pytest.mark.parametrize("code", [0, 1, 2])
+def test_a_verification_that_fails_fails_the_step_with_the_summary_written(tmp_path, name, code):
+    """The step's script with a fake `envstack` (recording its arguments, exiting `code`) and `pulumi` (the outputs):
+    the arguments are the command's own, the summary goes to $GITHUB_STEP_SUMMARY, and any exit but 0 fails it."""
+    [(_, _, step)] = verify_steps(name)
+    calls = tmp_path / "calls"
+    fakes = {"envstack": f'printf "%s\\n" "$*" >> {calls}\nexit {code}', "pulumi": "echo '{\"clusterName\": \"c\"}'"}
+    summary = tmp_path / "summary.md"
+    done = run_bash(step["run"], {"STACK": "prod", "GITHUB_STEP_SUMMARY": str(summary)}, tmp_path, fakes,
+                    cwd=tmp_path)
+    assert (done.returncode == 0) == (code == 0), done.stderr
+    [line] = [line for line in calls.read_text().splitlines() if line.startswith("verify ")]
+    args = cli.parser().parse_args(shlex.split(line))
+    assert (args.stack, args.outputs, args.summary) == ("prod", "out/prod-outputs.json", str(summary))
+    assert args.no_probe == (name == "drift-stack.yml")
