@@ -542,6 +542,14 @@ def test_waf_logs_arrive_in_the_log_group_the_web_acl_logs_to(prod: Any) -> None
     wafv2.add_client_error("get_logging_configuration", "WAFNonexistentItemException", "none")
     [result] = stubs.run("waf-logs")
     assert result.status == "fail" and "logs nowhere" in result.detail
+    stubs = Stubs(prod)
+    wafv2 = stubs.stub("wafv2")
+    wafv2.add_response("get_web_acl_for_resource", web_acl())
+    wafv2.add_response("get_logging_configuration", {"LoggingConfiguration": {
+        "ResourceArn": acl_arn, "LogDestinationConfigs": [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"]}})
+    stubs.stub("logs").add_response("describe_log_groups", {"logGroups": []})
+    [result] = stubs.run("waf-logs")
+    assert result.status == "fail" and f"logs to {group}, which does not exist" in result.detail
     assert statuses(Stubs(config(loadBalancer={"waf": {"logging": False}})).run("waf-logs")) == ["skipped"]
 
 
@@ -776,8 +784,9 @@ def documented_permissions() -> set[str]:
     return set(json.loads(block[start:block.index("```", start)])["Statement"][0]["Action"])
 
 
-# Where an API operation's IAM action has another name.
+# Where an API operation's IAM action has another name, and services that sign with another name than IAM's prefix.
 IAM_ACTIONS = {"budgets:DescribeBudget": "budgets:ViewBudget", "s3:ListObjectsV2": "s3:ListBucket"}
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
 
 
 def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tuple[str, Path], moto_server: str,
@@ -797,6 +806,7 @@ def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tup
     results = verify.verify(ctx, skip=("nodes", "listener"))
     assert {r.check for r in results} >= {"cluster", "budget", "waf-logs", "cost-allocation-tag"}
     actions = {IAM_ACTIONS.get(call, call) for call in called}
+    actions = {f"{IAM_PREFIXES.get(a.split(':')[0], a.split(':')[0])}:{a.split(':')[1]}" for a in actions}
     assert {"eks:ListAddons", "ce:ListCostAllocationTags", "budgets:ViewBudget", "logs:FilterLogEvents",
-            "wafv2:GetLoggingConfiguration", "ec2:DescribeFlowLogs"} <= actions
+            "wafv2:GetLoggingConfiguration", "ec2:DescribeFlowLogs", "cloudwatch:DescribeAlarms"} <= actions
     assert actions - documented_permissions() == set()

@@ -192,7 +192,11 @@ def waf_logs(ctx: VerifyContext) -> Iterator[Result]:
         return
     for destination in logging.get("LogDestinationConfigs", []):
         group = destination.split(":log-group:")[-1].removesuffix(":*")
-        yield fresh(ctx, "waf-logs", group, _log_group_created(ctx, group), partial(latest_event, ctx, group))
+        created = _log_group_created(ctx, group)
+        if created is None:
+            yield Result("waf-logs", "fail", f"web ACL {acl['Name']} logs to {group}, which does not exist")
+        else:
+            yield fresh(ctx, "waf-logs", group, created, partial(latest_event, ctx, group))
 
 
 def _log_group_created(ctx: VerifyContext, group: str) -> datetime | None:
