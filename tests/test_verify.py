@@ -810,3 +810,10 @@ def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tup
     assert {"eks:ListAddons", "ce:ListCostAllocationTags", "budgets:ViewBudget", "logs:FilterLogEvents",
             "wafv2:GetLoggingConfiguration", "ec2:DescribeFlowLogs", "cloudwatch:DescribeAlarms"} <= actions
     assert actions - documented_permissions() == set()
+
+
+def test_the_command_explains_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.parser().parse_args(["verify", "--help"])
+    text = capsys.readouterr().out
+    assert exited.value.code == 0 and "--no-probe" in text and "--outputs FILE" in text and "--summary" in text
