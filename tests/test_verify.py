@@ -550,7 +550,8 @@ def test_waf_logs_arrive_in_the_log_group_the_web_acl_logs_to(prod: Any) -> None
     stubs.stub("logs").add_response("describe_log_groups", {"logGroups": []})
     [result] = stubs.run("waf-logs")
     assert result.status == "fail" and f"logs to {group}, which does not exist" in result.detail
-    assert statuses(Stubs(config(loadBalancer={"waf": {"logging": False}})).run("waf-logs")) == ["skipped"]
+    assert statuses(Stubs(config("dev", loadBalancer={"waf": {"enabled": True, "logging": False}})).run(
+        "waf-logs")) == ["skipped"]
 
 
 def test_postgresql_logs_exported_and_arriving(prod: Any) -> None:
