@@ -18,6 +18,7 @@ import boto3
 import celpy
 import kubernetes_validate
 import pytest
+from conftest import FIXTURES
 from test_verify import NOW, OUTPUTS, config
 from verify_servers import LOOPBACK, Authority, http_server
 
@@ -316,7 +317,7 @@ def of_type(s: Synthesis, kind: str, namespace: str | None = None) -> list[dict[
 
 
 def test_the_job_is_valid_for_each_stacks_kubernetes_version(stack: Synthesis) -> None:
-    kubernetes_validate.validate(probe_job(), load(stack.stack).config.cluster.version, strict=True)
+    kubernetes_validate.validate(probe_job(), load(stack.stack, FIXTURES).config.cluster.version, strict=True)
 
 
 def test_the_validation_refuses_a_broken_job() -> None:
