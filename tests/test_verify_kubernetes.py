@@ -22,7 +22,7 @@ from conftest import FIXTURES
 from test_verify import NOW, OUTPUTS, config
 from verify_servers import LOOPBACK, Authority, http_server
 
-from components.cluster_baseline import BaselineArgs
+from components.cluster_baseline import SERVICE_ACCOUNT
 from envstack.ops import verify
 from envstack.ops.verify import kube, workload
 from envstack.ops.verify.core import Unanswered, VerifyContext, run_check
@@ -329,7 +329,7 @@ def test_the_validation_refuses_a_broken_job() -> None:
 
 def test_the_probe_runs_as_the_baselines_app_service_account() -> None:
     spec = probe_job()["spec"]["template"]["spec"]
-    assert spec["serviceAccountName"] == BaselineArgs().service_account == workload.SERVICE_ACCOUNT
+    assert spec["serviceAccountName"] == SERVICE_ACCOUNT == workload.SERVICE_ACCOUNT
     image = spec["containers"][0]["image"]
     assert re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), image
     assert spec["containers"][0]["command"][:2] == ["python3", "-c"]  # the probe's source, nothing installed
