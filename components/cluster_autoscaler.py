@@ -57,7 +57,8 @@ IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
 NAME = "cluster-autoscaler"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 # The upstream AWS example's rules (cluster-autoscaler/cloudprovider/aws/examples/cluster-autoscaler-autodiscover.yaml
-# at tag cluster-autoscaler-1.35.2): (api groups, resources, verbs, resource names).
+# at tag cluster-autoscaler-1.35.2) and what that release needs beyond them: (api groups, resources, verbs, resource
+# names).
 CLUSTER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
     (("",), ("events", "endpoints"), ("create", "patch"), ()),
     (("",), ("pods/eviction",), ("create",), ()),
@@ -71,6 +72,11 @@ CLUSTER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tu
     (("apps",), ("statefulsets", "replicasets", "daemonsets"), ("watch", "list", "get"), ()),
     (("storage.k8s.io",), ("storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"),
      ("watch", "list", "get"), ()),
+    # Not in the 1.35 AWS example: 1.35 locks --enable-dynamic-resource-allocation on (config/flags/flags.go) and
+    # always starts informers on these (simulator/dynamicresources/provider/provider.go, NewProviderFromInformers);
+    # main.go then blocks "until caches are synced", which a forbidden list never is, so the autoscaler never
+    # scales. The chart's ClusterRole grants them; kubernetes/autoscaler#9487 (1.36), #10278 (the 1.35 backport).
+    (("resource.k8s.io",), ("resourceslices", "deviceclasses", "resourceclaims"), ("watch", "list", "get"), ()),
     (("batch", "extensions"), ("jobs",), ("get", "list", "watch", "patch"), ()),
     (("coordination.k8s.io",), ("leases",), ("create",), ()),
     (("coordination.k8s.io",), ("leases",), ("get", "update"), (NAME,)),

@@ -94,6 +94,34 @@ def test_its_objects_are_valid_for_the_clusters_version_and_run_unprivileged(sta
     assert pod["serviceAccountName"] == "cluster-autoscaler"
 
 
+# What Cluster Autoscaler 1.35 lists and watches with its default flags, (API group, resource), from the sources at
+# tag cluster-autoscaler-1.35.2: utils/kubernetes/listers.go (NewListerRegistryWithDefaultListers), simulator/
+# dynamicresources/provider/provider.go (DRA, locked on in 1.35: config/flags/flags.go), simulator/csi/provider and
+# the scheduler framework's plugins behind simulator/framework/handle.go (VolumeBinding, NodeVolumeLimits,
+# PodTopologySpread, InterPodAffinity). main.go waits for every informer to sync before the first loop: one
+# forbidden list and the autoscaler never starts.
+WATCHED = (
+    ("", "pods"), ("", "nodes"), ("", "namespaces"), ("", "services"), ("", "replicationcontrollers"),
+    ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("policy", "poddisruptionbudgets"),
+    ("apps", "daemonsets"), ("apps", "replicasets"), ("apps", "statefulsets"), ("batch", "jobs"),
+    ("storage.k8s.io", "storageclasses"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "csidrivers"),
+    ("storage.k8s.io", "csistoragecapacities"), ("storage.k8s.io", "volumeattachments"),
+    ("resource.k8s.io", "resourceclaims"), ("resource.k8s.io", "resourceslices"), ("resource.k8s.io", "deviceclasses"),
+)
+
+
+def test_its_cluster_role_lets_every_informer_of_its_release_sync(stack):
+    rules = of(stack, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").inputs["rules"]
+
+    def granted(group: str, resource: str, verb: str) -> bool:
+        return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+                   and not rule.get("resourceNames") for rule in rules)
+
+    missing = [(group, resource, verb) for group, resource in WATCHED for verb in ("list", "watch")
+               if not granted(group, resource, verb)]
+    assert not missing, missing
+
+
 def test_it_starts_once_its_credentials_and_the_nodes_exist_and_stops_before_they_go(stack):
     deployment = of(stack, DEPLOYMENT)
     assert of(stack, ASSOCIATION).urn in deployment.dependencies
