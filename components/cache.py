@@ -107,20 +107,24 @@ class Cache(DataStore):
         (configuration checks it), transit encryption on. User and group ids: lowercase letter first, then lowercase
         letters, digits, hyphens (CloudFormation AWS::ElastiCache::User / UserGroup patterns)."""
         prefix = self._args.name_prefix
-        # Fixed ids, which a replacement keeps: created before the old one is deleted, it would fail with
-        # UserAlreadyExists / UserGroupAlreadyExists, so these are replaced delete-first. What replaces them:
-        # user_id and user_name (internal/service/elasticache/user.go), the group's engine and id (user_group.go:
-        # ForceNew), and `pulumi up --replace`.
-        fixed = self.child(delete_before_replace=True)
+        # Replaced create-first (the default), never delete-first: ElastiCache refuses DeleteUserGroup while a
+        # replication group uses the group ("must first be disassociated", API reference), and DeleteUser takes the
+        # user out of every group (and DefaultUserAssociatedToUserGroup for a group's default user), so a user
+        # recreated under its old id would be in no group, and nothing would tell the group to take it back (its
+        # userIds read the same). What replaces them is their ids (ForceNew: user_id and user_name in
+        # internal/service/elasticache/user.go, user_group_id and engine in user_group.go): a new id is created,
+        # the group (ModifyUserGroup) or the replication group (UserGroupIdsToAdd/ToRemove) moves to it, then the
+        # old one goes. Anything that replaces them must so change their ids (RBAC_ENGINE is not in the group's id:
+        # changing it needs a new id); `pulumi up --replace` of one of them stops at ...AlreadyExists, harmlessly.
         app = aws.elasticache.User(
             f"{self.label}-app", user_id=f"{prefix}-app", user_name=f"{prefix}-app", engine=RBAC_ENGINE,
-            access_string=APP_ACCESS, authentication_mode={"type": "iam"}, opts=fixed)
+            access_string=APP_ACCESS, authentication_mode={"type": "iam"}, opts=self.child())
         default = aws.elasticache.User(
             f"{self.label}-default", user_id=f"{prefix}-default", user_name="default", engine=RBAC_ENGINE,
-            access_string=DEFAULT_ACCESS, no_password_required=True, opts=fixed)
+            access_string=DEFAULT_ACCESS, no_password_required=True, opts=self.child())
         group = aws.elasticache.UserGroup(
             self.label, user_group_id=f"{prefix}-users", engine=RBAC_ENGINE,
-            user_ids=[default.user_id, app.user_id], opts=fixed)
+            user_ids=[default.user_id, app.user_id], opts=self.child())
         return app, group
 
     def _replication_group(self, display_name: str) -> aws.elasticache.ReplicationGroup:

@@ -213,10 +213,12 @@ def test_the_replication_group_admits_its_user_group_and_has_no_auth_token(stack
     assert replication_group["transitEncryptionEnabled"] is True  # IAM authentication needs TLS
 
 
-def test_users_and_their_group_of_fixed_ids_are_replaced_delete_first(stack):
-    """Created before the old one is gone, a user or group with the same id fails with ...AlreadyExists."""
-    fixed = [*children(stack, "cache", USER), only(children(stack, "cache", USER_GROUP))]
-    assert len(fixed) == 3 and all(r.deleteBeforeReplace for r in fixed)
+def test_users_and_their_group_are_replaced_create_first(stack):
+    """Deleted first, the user group would be refused while the replication group uses it (DeleteUserGroup: "must
+    first be disassociated from the replication group"), and a user would leave every group (DeleteUser) and come
+    back in none. Created first under a new id, the group or replication group moves to it before the old one goes."""
+    rbac = [*children(stack, "cache", USER), only(children(stack, "cache", USER_GROUP))]
+    assert len(rbac) == 3 and not any(r.deleteBeforeReplace for r in rbac)
 
 
 def test_no_secret_to_keep(stack):
