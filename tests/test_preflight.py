@@ -512,15 +512,16 @@ def test_the_caller_must_be_the_deployer_or_an_admin(prod: Any) -> None:
 def test_without_a_deployer_role_the_creator_keeps_its_admin_entry_and_has_no_other(prod: Any) -> None:
     """A dev stack without deployerRoleArn: EKS gives whoever creates the cluster an implicit admin entry, so the
     caller passes unless an explicit entry names it too (409 ResourceInUseException)."""
-    cluster = prod.cluster.model_copy(update={"deployer_role_arn": None})
+    viewer = f"arn:aws:iam::{ACCOUNT}:role/envstack-dev-preview"
+    cluster = prod.cluster.model_copy(update={"deployer_role_arn": None, "viewer_role_arns": (viewer,)})
     cfg = prod.model_copy(update={"cluster": cluster})
     for caller in (f"arn:aws:sts::{ACCOUNT}:assumed-role/developer/alice", f"arn:aws:iam::{ACCOUNT}:user/alice"):
         stubs = Stubs(cfg)
         stubs.ctx.caller_arn = caller
         [result] = stubs.run("deployer")
         assert result.status == "ok" and "implicit creator entry" in result.detail, result.detail
-    for key, arn in (("adminRoleArns", cluster.admin_role_arns[0]), ("ciDeployerRoleArns",
-                                                                     cluster.ci_deployer_role_arns[0])):
+    for key, arn in (("adminRoleArns", cluster.admin_role_arns[0]),
+                     ("ciDeployerRoleArns", cluster.ci_deployer_role_arns[0]), ("viewerRoleArns", viewer)):
         stubs = Stubs(cfg)
         stubs.ctx.caller_arn = caller_of(arn)
         [result] = stubs.run("deployer")

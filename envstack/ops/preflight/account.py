@@ -175,7 +175,7 @@ def deployer(ctx: Context) -> Iterator[Result]:
                      if session and (arn.split(":")[4], arn.rsplit("/", 1)[-1].casefold()) == session), None)
 
     if not roles["deployerRoleArn"]:
-        yield from _creator_keeps_admin(caller, caller_is(("adminRoleArns", "ciDeployerRoleArns")))
+        yield from _creator_keeps_admin(caller, caller_is(("adminRoleArns", "ciDeployerRoleArns", "viewerRoleArns")))
         return
     match = caller_is(("deployerRoleArn", "adminRoleArns"))
     if match:
