@@ -263,11 +263,13 @@ def anomaly_monitor_specification(tag_key: str, tag_value: str) -> str:
     """The Cost Explorer expression "cost tagged `tag_key`=`tag_value`" in the form the provider reads back: it
     serializes the whole Expression, every unset key as null, and compares it with what the program sends, so a
     shorter document differs on every preview and the specification, ForceNew, replaces the monitor each time.
-    The provider's own docs and acceptance tests spell it so (website/docs/r/ce_anomaly_monitor.html.markdown,
-    internal/service/ce/anomaly_monitor_test.go). MatchOptions null: EQUALS is the default (Cost Explorer API,
-    TagValues)."""
+    The key is the cost-allocation tag's `user:<key>`, as the budget's filter names it: the provider's acceptance
+    tests create a tag monitor with "user:CostCenter" and assert that the next plan is empty and that an import
+    reads the same document (internal/service/ce/anomaly_monitor_test.go, testAccAnomalyMonitorConfig_basic; its
+    earlier versions used the bare key, which no current test round-trips). MatchOptions null: EQUALS is the
+    default (Cost Explorer API, TagValues)."""
     return json.dumps({"And": None, "CostCategories": None, "Dimensions": None, "Not": None, "Or": None,
-                       "Tags": {"Key": tag_key, "MatchOptions": None, "Values": [tag_value]}})
+                       "Tags": {"Key": f"user:{tag_key}", "MatchOptions": None, "Values": [tag_value]}})
 
 
 def _flatten(dimensions: Dimensions) -> list[pulumi.Input[str]]:

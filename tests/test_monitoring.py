@@ -178,10 +178,11 @@ def test_anomaly_detection_only_where_the_profile_enables_it(stack):
     subscriptions = stack.of_type("aws:costexplorer/anomalySubscription:AnomalySubscription")
     assert len(monitors) == len(subscriptions) == int(enabled)
     if enabled:
-        # The provider's read-back form (every unset key null), or the ForceNew monitor is replaced on every up.
+        # The provider's read-back form (every unset key null), or the ForceNew monitor is replaced on every up; the
+        # key as the budget's filter and the provider's acceptance tests name a cost-allocation tag (user:<key>).
         spec = json.loads(monitors[0].inputs["monitorSpecification"])
         assert spec == {"And": None, "CostCategories": None, "Dimensions": None, "Not": None, "Or": None,
-                        "Tags": {"Key": "Stack", "MatchOptions": None, "Values": [stack.stack]}}
+                        "Tags": {"Key": "user:Stack", "MatchOptions": None, "Values": [stack.stack]}}
         assert subscriptions[0].inputs["subscribers"] == [{"type": "SNS", "address": topic_arn(stack)}]
         assert subscriptions[0].inputs["frequency"] == "IMMEDIATE"
 
