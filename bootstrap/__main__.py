@@ -3,7 +3,8 @@
     KMS key (rotation on) <- alias                   state encryption (S3 SSE-KMS)
     S3 bucket: versioned, SSE-KMS with that key, public access blocked, owner-enforced, TLS-only policy
       -> `pulumi login s3://<bucket>/<env>`: one prefix per environment
-    per environment <env> (dev, staging, prod, review), in its account (the state account unless `account` says):
+    per environment <env> (a profile's, envstack/program/profiles/<env>.yaml, or review), in its account (the state
+    account unless `account` says):
       KMS key alias/envstack-<env>                   the stacks' secrets (`--secrets-provider awskms://...`)
       role envstack-<env>-deployer                   GitHub OIDC, sub repo:<owner>/<repo>:environment:<env> only;
                                                      2 h sessions; bounded by the account's deploy boundary
@@ -24,7 +25,7 @@ gets `repo:<owner>/<repo>:environment:<name>` whatever its event, a pull request
 `repo:<owner>/<repo>:pull_request`, a push or schedule on main `repo:<owner>/<repo>:ref:refs/heads/main`; AWS checks
 them with the provider's condition keys `token.actions.githubusercontent.com:sub` and `:aud` (IAM guide, "Configuring
 a role for GitHub OIDC identity provider"; the audience is `sts.amazonaws.com`, what aws-actions/configure-aws-
-credentials asks for).
+credentials asks for; sts.amazonaws.com.cn in China).
 """
 
 import json
@@ -35,17 +36,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.partition import Where
+from envstack.program.config.profiles import environments as profile_environments
+from envstack.program.config.profiles import profile_where
+
 GITHUB = "token.actions.githubusercontent.com"
-AUDIENCE = "sts.amazonaws.com"
 PATH = "/envstack-bootstrap/"  # the boundary denies deploy roles any change under it
 DEPLOY_SESSION, READ_SESSION = 7200, 3600  # deploy jobs ask for 2 h (their timeout); previews 30 min, drift 30 min
-ENVIRONMENTS = ("dev", "staging", "prod", "review")
+REVIEW = "review"  # review stacks (pr-<N>): dev's profile, a deploy role and a prefix of their own
 READ_ONLY = "arn:{partition}:iam::aws:policy/ReadOnlyAccess"
 POWER_USER = "arn:{partition}:iam::aws:policy/PowerUserAccess"  # everything but IAM, Organizations and Account
 # Services the deploy roles pass the program's roles to: the EKS cluster and node roles, flow logs, RDS enhanced
-# monitoring, EKS Pod Identity.
-PASSED_TO = ("eks.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com", "monitoring.rds.amazonaws.com",
-             "pods.eks.amazonaws.com")
+# monitoring, EKS Pod Identity; as principals of the partition (Where.service_principal: ec2.amazonaws.com.cn in
+# China, the principal iam:PassedToService compares there).
+PASSED_TO = ("eks", "ec2", "vpc-flow-logs", "monitoring.rds", "pods.eks")
 CRYPTO = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:DescribeKey"]
 DECRYPT = ["kms:Decrypt", "kms:DescribeKey"]
 OBJECTS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
@@ -71,13 +75,19 @@ class Environment:
         return ("deployer", "preview", "reader") if self.previews else ("deployer",)
 
 
+def known_environments() -> tuple[str, ...]:
+    """The program's environments (a profile file each: adding one adds it here) and the review stacks'."""
+    return (*profile_environments(), REVIEW)
+
+
 def read_environments(raw: Mapping[str, Any]) -> list[Environment]:
-    found = []
+    found, known = [], known_environments()
     for name, settings in raw.items():
         settings = settings or {}
-        if name not in ENVIRONMENTS:
-            raise BootstrapConfigError(f"envstack-bootstrap:environments.{name}: expected one of "
-                                       f"{', '.join(ENVIRONMENTS)}")
+        if name not in known:
+            raise BootstrapConfigError(
+                f"envstack-bootstrap:environments.{name}: expected one of {', '.join(known)} (an environment is a "
+                f"profile file: {profile_where(name)} does not exist)")
         unknown = sorted(set(settings) - {"account", "previews"})
         if unknown:
             raise BootstrapConfigError(f"envstack-bootstrap:environments.{name}.{unknown[0]}: unknown key (expected "
@@ -86,8 +96,15 @@ def read_environments(raw: Mapping[str, Any]) -> list[Environment]:
         if account is not None and not (isinstance(account, str) and len(account) == 12 and account.isdigit()):
             raise BootstrapConfigError(f"envstack-bootstrap:environments.{name}.account = {account!r}: expected a "
                                        "12-digit AWS account id as a quoted string")
-        found.append(Environment(name, account, bool(settings.get("previews", name != "review"))))
+        found.append(Environment(name, account, bool(settings.get("previews", name != REVIEW))))
     return found
+
+
+def unlisted(listed: Sequence[Environment]) -> list[str]:
+    """The environments with a profile that `environments` leaves out: their stacks would have no state prefix,
+    key or roles."""
+    named = {e.name for e in listed}
+    return [name for name in known_environments() if name not in named] if listed else []
 
 
 config = pulumi.Config("envstack-bootstrap")
@@ -112,9 +129,19 @@ for environment in environments:
             f"envstack-bootstrap:accounts (expected accounts.\"{environment.account}\".roleArn: a role there that "
             "bootstrap assumes to create the account's OIDC provider, boundary and roles)")
 
+for name in unlisted(environments):
+    pulumi.log.warn(f"envstack-bootstrap:environments has no {name}: its stacks get no state prefix, secrets key or "
+                    f"roles; add `{name}: {{}}` (or `{{account: \"<id>\"}}`) to Pulumi.state.yaml")
+
 identity = aws.get_caller_identity()
 state_account = identity.account_id
-partition = aws.get_partition().partition
+aws_partition = aws.get_partition()
+partition = aws_partition.partition
+where = Where(partition, aws_partition.dns_suffix, state_account, region)
+# The audience GitHub's token carries: sts.amazonaws.com, sts.amazonaws.com.cn in China, where STS refuses the other
+# ("Incorrect token audience", aws-actions/configure-aws-credentials#457; its README, "OIDC audience"); the setup
+# action asks for the same one by region (.github/actions/setup/action.yml).
+AUDIENCE = f"sts.{where.dns_suffix}"
 
 
 def account_of(environment: Environment) -> str:
@@ -213,7 +240,7 @@ def state_key_policy() -> str:
     """The state bucket's key, used through S3 only: deploy roles read and write state, preview and reader roles only
     decrypt (reading an SSE-KMS object needs kms:Decrypt, S3 guide "UsingKMSEncryption"; their ReadOnlyAccess has
     none)."""
-    s3 = f"s3.{region}.amazonaws.com"
+    s3 = where.regional("s3")  # s3.<region>.amazonaws.com, .amazonaws.com.cn in China
     deploy = [arn for e in environments for arn in roles_of(e, "deployer")]
     readers = [arn for e in environments for arn in roles_of(e, "preview", "reader")]
     statements = [account_administers(state_account)]
@@ -376,7 +403,7 @@ def deployer_iam(account: str) -> str:
                     "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRoleTags"],
          "Resource": roles},
         {"Sid": "PassRolesToTheProgramsServices", "Effect": "Allow", "Action": "iam:PassRole", "Resource": roles,
-         "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}},
+         "Condition": {"StringEquals": {"iam:PassedToService": [where.service_principal(s) for s in PASSED_TO]}}},
         {"Sid": "ClusterOidcProviders", "Effect": "Allow",
          "Action": ["iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider",
                     "iam:GetOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider",
@@ -467,7 +494,7 @@ for e in environments:
     if e.previews:
         variables[f"AWS_PREVIEW_ROLE_ARN_{suffix}"] = roles_out[e.name]["preview"]
         variables[f"AWS_READER_ROLE_ARN_{suffix}"] = roles_out[e.name]["reader"]
-    if e.name == "review":
+    if e.name == REVIEW:
         variables["PULUMI_SECRETS_PROVIDER_REVIEW"] = secrets_providers[e.name]
 pulumi.export("githubVariables", variables)
 # What each environment's stack files set (docs/delivery.md): the deploy role is the cluster's deployer, the read

@@ -3,11 +3,14 @@
 import fnmatch
 import json
 import re
+import shutil
 
 import pulumi
 import pytest
 import yaml
 
+from envstack.program import paths
+from envstack.program.config import profiles as environments
 from envstack.tools.synth import ROOT, Synthesis, synthesize
 
 BOOTSTRAP = ROOT / "bootstrap"
@@ -96,12 +99,14 @@ ENVIRONMENTS = {"dev": {}, "prod": {"account": PROD_ACCOUNT}, "review": {"previe
 ACCOUNTS = {PROD_ACCOUNT: {"roleArn": f"arn:aws:iam::{PROD_ACCOUNT}:role/OrganizationAccountAccessRole"}}
 
 
-def bootstrap_with(root, **settings) -> Synthesis:
+def bootstrap_with(root, region: str | None = None, **settings) -> Synthesis:
+    root.mkdir(exist_ok=True)
     for name in ("Pulumi.yaml", "__main__.py"):
         (root / name).write_text((BOOTSTRAP / name).read_text())
     config = {k: v for k, v in CONFIG.items() if not k.startswith("envstack-bootstrap:") or k.endswith(
         ("bucketName", "keyAlias"))}
     config.update({f"envstack-bootstrap:{k}": v for k, v in settings.items()})
+    config["aws:region"] = region or config["aws:region"]
     (root / "Pulumi.state.yaml").write_text(yaml.safe_dump({"config": config}))
     return synthesize("state", root=root)
 
@@ -384,7 +389,9 @@ def test_outputs_map_to_the_github_variables_and_stack_settings(per_environment)
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"repository": REPOSITORY, "environments": {"qa": {}}}, "environments.qa: expected one of dev, staging"),
+    ({"repository": REPOSITORY, "environments": {"uat": {}}},
+     "environments.uat: expected one of dev, staging, prod, review (an environment is a profile file: "
+     "envstack/program/profiles/uat.yaml does not exist)"),
     ({"repository": REPOSITORY, "environments": {"prod": {"account": PROD_ACCOUNT}}},
      "environments.prod.account = '111111111111': not in envstack-bootstrap:accounts"),
     ({"repository": REPOSITORY, "environments": {"prod": {"account": 111111111111}}},
@@ -396,3 +403,57 @@ def test_outputs_map_to_the_github_variables_and_stack_settings(per_environment)
 def test_bad_bootstrap_settings_are_refused_naming_the_key(tmp_path, settings, message):
     with pytest.raises(Exception, match=re.escape(message)):
         bootstrap_with(tmp_path, **settings)
+
+
+# --- environments are the profiles' (plus review); partitions ---------------------------------------------------
+
+def test_a_new_profile_gets_its_prefix_key_and_roles_without_code(tmp_path, monkeypatch, caplog):
+    """Adding envstack/program/profiles/qa.yaml makes qa an environment of the bootstrap too: listed, it gets its
+    prefix, key and roles; left out, bootstrap says so."""
+    profiles = tmp_path / "profiles"
+    shutil.copytree(paths.PROFILES, profiles)
+    (profiles / "qa.yaml").write_text((profiles / "dev.yaml").read_text())
+    monkeypatch.setattr(paths, "PROFILES", profiles)
+    environments.clear()
+    try:
+        qa = bootstrap_with(tmp_path / "qa", repository=REPOSITORY, environments={"dev": {}, "qa": {}})
+        unlisted = caplog.text
+    finally:
+        environments.clear()
+    assert {"qa-deployer", "qa-preview", "qa-reader"} <= set(roles(qa))
+    assert qa.outputs["backendUrls"]["qa"].startswith(f"s3://{CONFIG['envstack-bootstrap:bucketName']}/qa?")
+    assert "alias/envstack-qa" in {a.inputs["name"] for a in qa.of_type("aws:kms/alias:Alias")}
+    assert qa.outputs["githubVariables"]["AWS_ROLE_ARN_QA"].endswith("/envstack-qa-deployer")
+    for name in ("staging", "prod", "review"):
+        assert f"envstack-bootstrap:environments has no {name}:" in unlisted
+    assert "has no qa" not in unlisted and "has no dev" not in unlisted
+
+
+@pytest.fixture(scope="module")
+def china(tmp_path_factory) -> Synthesis:
+    return bootstrap_with(tmp_path_factory.mktemp("china"), "cn-north-1", repository=REPOSITORY,
+                          environments={"dev": {}})
+
+
+def test_in_china_roles_are_passed_to_ec2_of_its_partition(china):
+    """EC2's principal is ec2.amazonaws.com.cn in aws-cn (components/partition.py): the deploy role passes the node
+    role to that one, or every node group's creation is refused."""
+    iam = json.loads(next(r for r in china.of_type("aws:iam/rolePolicy:RolePolicy")
+                          if r.name == "dev-deployer-iam").inputs["policy"])
+    passed = next(s for s in iam["Statement"] if s["Sid"] == "PassRolesToTheProgramsServices")
+    services = passed["Condition"]["StringEquals"]["iam:PassedToService"]
+    assert "ec2.amazonaws.com.cn" in services and "ec2.amazonaws.com" not in services
+    assert "eks.amazonaws.com" in services
+
+
+def test_in_china_the_state_key_is_used_through_chinas_s3_and_tokens_carry_its_audience(china):
+    policy = json.loads(next(k for k in china.of_type("aws:kms/key:Key") if k.name == "backend-key").inputs["policy"])
+    via = {s["Condition"]["StringEquals"]["kms:ViaService"] for s in policy["Statement"] if "Condition" in s}
+    assert via == {"s3.cn-north-1.amazonaws.com.cn"}
+    provider = china.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com.cn"]
+    statement = trust(roles(china)["dev-deployer"])
+    assert statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com.cn"
+    assert statement["Principal"]["Federated"].startswith("arn:aws-cn:iam::")
+    setup = (ROOT / ".github" / "actions" / "setup" / "action.yml").read_text()
+    assert "'sts.amazonaws.com.cn'" in setup and "startsWith(inputs.aws-region, 'cn-')" in setup
