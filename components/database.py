@@ -19,15 +19,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from policies.facts import POSTGRES_FORCE_SSL_DEFAULT_FROM
+from policies.facts import POSTGRES_FORCE_SSL_DEFAULT_FROM, POSTGRES_LOG_EXPORTS
 
 from .datastore import DataStore, IamConnect
 
 PORT = 5432
-# RDS for PostgreSQL exports postgresql, upgrade and iam-db-auth-error (CreateDBInstance EnableCloudwatchLogsExports;
-# terraform-provider-aws internal/service/rds/consts.go, exportableLogTypeIAMDBAuthError): the last is where RDS
-# reports failed IAM logins (RDS guide, "Troubleshooting for IAM DB authentication"), and every workload logs in so.
-LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
+LOG_EXPORTS = POSTGRES_LOG_EXPORTS  # every log RDS for PostgreSQL exports (policies/facts.py)
 # The store's key: storage, snapshots and Performance Insights through RDS (RDS guide, "Changing an AWS KMS policy
 # for Performance Insights": kms:ViaService rds), the RDS-managed master user secret through Secrets Manager.
 KEY_SERVICES = ("rds", "secretsmanager")

@@ -31,6 +31,12 @@ IAM_AUTH_MINIMUM: dict[str, tuple[int, int]] = {"redis": (7, 0), "valkey": (7, 2
 # restates the default shows a change on every preview (terraform-provider-aws#22857), so it is set only below 15.
 POSTGRES_FORCE_SSL_DEFAULT_FROM = 15
 
+# RDS for PostgreSQL exports postgresql, upgrade and iam-db-auth-error (CreateDBInstance EnableCloudwatchLogsExports;
+# terraform-provider-aws internal/service/rds/consts.go, exportableLogTypeIAMDBAuthError): the last is where RDS
+# reports failed IAM logins (RDS guide, "Troubleshooting for IAM DB authentication"), and every workload logs in so.
+# What the database exports, and what `rds-log-exports` requires by default.
+POSTGRES_LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
+
 # The Elastic Load Balancing account that delivers a region's ALB access logs, for the regions that have one: the
 # Terraform AWS provider's table behind aws.elb.getServiceAccount (internal/service/elb/service_account_data_source.go,
 # accountIDPerRegionMap; any other region fails with "unsupported AWS Region"), the same as the ELB guide's list

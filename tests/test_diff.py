@@ -208,7 +208,9 @@ def test_a_differing_part_is_shown_whole_however_long_and_short_values_whole():
 @pytest.mark.parametrize(("type_", "path", "before", "after", "effect"), [
     (DB, "kmsKeyId", "arn:aws:kms:us-west-2:1:key/a", "arn:aws:kms:us-west-2:1:key/b", "replace"),
     (DB, "dbName", "app", "shop", "replace"),
-    (DB, "identifier", "envstack-dev-postgres", "envstack-dev-pg", "replace"),
+    (DB, "username", "envstack_admin", "admin", "replace"),
+    # renamed in place since terraform-provider-aws v5 (ModifyDBInstance NewDBInstanceIdentifier, #32687)
+    (DB, "identifier", "envstack-dev-postgres", "envstack-dev-pg", None),
     (DB, "instanceClass", "db.t4g.micro", "db.m7g.large", None),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "replicationGroupId", "a", "b", "replace"),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", "8.0", "7.2", "replace"),  # downgrade

@@ -38,8 +38,7 @@ def test_every_stateful_kind_is_watched_in_a_whole_stack() -> None:
     kinds = {entry["type"] for entry in recorded["resources"]}
     assert kinds == set(STATEFUL)
     database = next(e for e in recorded["resources"] if e["type"] == INSTANCE)
-    assert set(database["replacedBy"]) == {"identifier", "engine", "kmsKeyId", "dbName", "username",
-                                           "storageEncrypted"}
+    assert set(database["replacedBy"]) == {"engine", "kmsKeyId", "dbName", "username", "storageEncrypted"}
 
 
 # ---- what the check refuses -------------------------------------------------------------------------------------
@@ -113,9 +112,9 @@ def test_the_command_reports_a_missing_snapshot_writes_it_and_then_guards_it(che
     path = checkout / "state-snapshots" / "prod.json"
     assert json.loads(path.read_text())["stack"] == "prod"
     assert state_snapshot.main(["prod", "--root", str(checkout)]) == 0
-    path.write_text(json.dumps(with_inputs(json.loads(path.read_text()), INSTANCE, "identifier", "old-postgres")))
+    path.write_text(json.dumps(with_inputs(json.loads(path.read_text()), INSTANCE, "username", "old_admin")))
     capsys.readouterr()
     assert state_snapshot.main(["prod", "--root", str(checkout)]) == 1
     out, err = capsys.readouterr()
-    assert "would replace" in out and "identifier 'old-postgres' -> 'envstack-prod-postgres'" in out
+    assert "would replace" in out and "username 'old_admin' -> 'envstack_admin'" in out
     assert "make state-snapshot" in err

@@ -44,8 +44,11 @@ class Watched:
 # The inputs envstack sets that the provider marks ForceNew (terraform-provider-aws, internal/service/...), by type;
 # pulumi-eks's components by the aws:eks inputs they pass on.
 STATEFUL: Mapping[str, Watched] = {
+    # `identifier` is no longer among them: since v5 the provider renames an instance in place (ModifyDBInstance
+    # NewDBInstanceIdentifier; terraform-provider-aws#31232, its docs corrected in #32687). A rename still changes
+    # the endpoint and the log groups named after it, which are watched on their own.
     "aws:rds/instance:Instance": Watched(
-        ("identifier", "engine", "kmsKeyId", "dbName", "username", "storageEncrypted"), "rds/instance.go"),
+        ("engine", "kmsKeyId", "dbName", "username", "storageEncrypted"), "rds/instance.go"),
     "aws:elasticache/replicationGroup:ReplicationGroup": Watched(
         ("replicationGroupId", "kmsKeyId", "subnetGroupName", "port", "atRestEncryptionEnabled"),
         "elasticache/replication_group.go (ForceNew; customizeDiffEngineVersionForceNewOnDowngrade, "

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from ..facts import POSTGRES_FORCE_SSL_DEFAULT_FROM
+from ..facts import POSTGRES_FORCE_SSL_DEFAULT_FROM, POSTGRES_LOG_EXPORTS
 from .base import Resource, as_list, known, resource_rule, retention_option, short_retention
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -64,7 +64,7 @@ def performance_insights(r: Resource) -> Iterator[str]:
 @resource_rule("rds-log-exports", "RDS must export its logs to CloudWatch.", RDS, severity=Severity.MEDIUM,
                checkov="CKV_AWS_129",
                options={"requiredLogExports": {"type": "array", "items": {"type": "string"},
-                                               "default": ["postgresql", "upgrade"]}})
+                                               "default": list(POSTGRES_LOG_EXPORTS)}})
 def log_exports(r: Resource) -> Iterator[str]:
     exported = set(as_list(r.get("enabledCloudwatchLogsExports")))
     missing = [log for log in r.cfg["requiredLogExports"] if log not in exported]

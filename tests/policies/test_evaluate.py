@@ -21,8 +21,8 @@ DB_PARENT = urn("envstack:data:Database", "db")
 RDS_INPUTS: dict[str, Any] = {
     "engine": "postgres", "storageEncrypted": True, "kmsKeyId": "arn:aws:kms:us-west-2:1:key/1", "multiAz": True,
     "backupRetentionPeriod": 30.0, "deletionProtection": True, "performanceInsightsEnabled": True,
-    "performanceInsightsKmsKeyId": "arn:aws:kms:us-west-2:1:key/1", "enabledCloudwatchLogsExports": ["postgresql",
-                                                                                                       "upgrade"],
+    "performanceInsightsKmsKeyId": "arn:aws:kms:us-west-2:1:key/1",
+    "enabledCloudwatchLogsExports": ["postgresql", "upgrade", "iam-db-auth-error"],
     "monitoringInterval": 60.0, "monitoringRoleArn": "arn:role", "parameterGroupName": "pg",
     "iamDatabaseAuthenticationEnabled": True, "password": "[secret]",
 }

@@ -29,7 +29,7 @@ RDS_OK: dict[str, Any] = {
     "engine": "postgres", "storageEncrypted": True, "kmsKeyId": KMS_ARN, "publiclyAccessible": False,
     "multiAz": True, "backupRetentionPeriod": 30.0, "deletionProtection": True, "skipFinalSnapshot": False,
     "performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": KMS_ARN,
-    "enabledCloudwatchLogsExports": ["postgresql", "upgrade"], "monitoringInterval": 60.0,
+    "enabledCloudwatchLogsExports": ["postgresql", "upgrade", "iam-db-auth-error"], "monitoringInterval": 60.0,
     "monitoringRoleArn": "arn:aws:iam::123456789012:role/rds-monitoring", "parameterGroupName": "envstack-prod-pg",
     "iamDatabaseAuthenticationEnabled": True, "autoMinorVersionUpgrade": True,
 }
@@ -100,6 +100,9 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("rds-performance-insights", RDS, RDS_OK, {"performanceInsightsEnabled": None}, "performanceInsightsEnabled"),
     ("rds-performance-insights", RDS, RDS_OK, {"performanceInsightsKmsKeyId": None}, "performanceInsightsKmsKeyId"),
     ("rds-log-exports", RDS, RDS_OK, {"enabledCloudwatchLogsExports": ["postgresql"]}, "lacks upgrade"),
+    # where RDS reports failed IAM logins, the way every workload logs in
+    ("rds-log-exports", RDS, RDS_OK, {"enabledCloudwatchLogsExports": ["postgresql", "upgrade"]},
+     "lacks iam-db-auth-error"),
     ("rds-enhanced-monitoring", RDS, RDS_OK, {"monitoringInterval": 0.0}, "monitoringInterval is 0"),
     ("rds-enhanced-monitoring", RDS, RDS_OK, {"monitoringRoleArn": None}, "monitoringRoleArn"),
     ("rds-force-ssl", RDS, RDS_OK, {"parameterGroupName": "default.postgres16"}, "default parameter group"),
