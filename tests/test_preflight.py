@@ -516,17 +516,67 @@ def test_without_a_deployer_role_the_creator_keeps_its_admin_entry_and_has_no_ot
     cluster = prod.cluster.model_copy(update={"deployer_role_arn": None, "viewer_role_arns": (viewer,)})
     cfg = prod.model_copy(update={"cluster": cluster})
     for caller in (f"arn:aws:sts::{ACCOUNT}:assumed-role/developer/alice", f"arn:aws:iam::{ACCOUNT}:user/alice"):
-        stubs = Stubs(cfg)
+        stubs = no_cluster_yet(Stubs(cfg))
         stubs.ctx.caller_arn = caller
         [result] = stubs.run("deployer")
         assert result.status == "ok" and "implicit creator entry" in result.detail, result.detail
     for key, arn in (("adminRoleArns", cluster.admin_role_arns[0]),
                      ("ciDeployerRoleArns", cluster.ci_deployer_role_arns[0]), ("viewerRoleArns", viewer)):
-        stubs = Stubs(cfg)
+        stubs = no_cluster_yet(Stubs(cfg))
         stubs.ctx.caller_arn = caller_of(arn)
         [result] = stubs.run("deployer")
         assert result.status == "fail" and f"envstack:cluster.{key} {arn}" in result.detail
         assert "409" in result.detail and "name this role as deployerRoleArn" in result.detail
+
+
+def no_cluster_yet(stubs: Stubs) -> Stubs:
+    stubs.stub("eks").add_client_error("describe_cluster", service_error_code="ResourceNotFoundException",
+                                       http_status_code=404)
+    return stubs
+
+
+def existing_cluster(stubs: Stubs, *principals: str) -> Stubs:
+    """The stack's cluster exists, with access entries for `principals` (listed over two pages)."""
+    name = stubs.ctx.cfg.name_prefix
+    eks = stubs.stub("eks")
+    eks.add_response("describe_cluster", {"cluster": {"name": name}}, {"name": name})
+    half = len(principals) // 2
+    eks.add_response("list_access_entries", {"accessEntries": list(principals[:half]), "nextToken": "2"},
+                     {"clusterName": name})
+    eks.add_response("list_access_entries", {"accessEntries": list(principals[half:])},
+                     {"clusterName": name, "nextToken": "2"})
+    return stubs
+
+
+def test_without_a_deployer_role_an_existing_clusters_caller_needs_an_entry_of_its_own(prod: Any) -> None:
+    """A dev cluster a developer created by hand is administered by that developer alone (EKS's implicit creator
+    entry): CI's role, running the next `pulumi up`, is locked out of the Kubernetes API unless it has an entry."""
+    cluster = prod.cluster.model_copy(update={"deployer_role_arn": None})
+    cfg = prod.model_copy(update={"cluster": cluster})
+    developer = f"arn:aws:iam::{ACCOUNT}:role/team/developer"  # the entry keeps the path STS leaves out
+    ci = f"arn:aws:iam::{ACCOUNT}:role/envstack-dev-deployer"
+    viewer = f"arn:aws:iam::{ACCOUNT}:role/envstack-dev-preview"
+    stubs = existing_cluster(Stubs(cfg), developer, viewer)
+    stubs.ctx.caller_arn = caller_of(ci)
+    [locked_out] = stubs.run("deployer")
+    assert locked_out.status == "warn" and "has no access entry for the caller" in locked_out.detail
+    assert "adminRoleArns" in locked_out.detail and cfg.name_prefix in locked_out.detail
+    stubs = existing_cluster(Stubs(cfg), developer, ci)
+    stubs.ctx.caller_arn = caller_of(ci)
+    assert statuses(stubs.run("deployer")) == ["ok"]
+    stubs = existing_cluster(Stubs(cfg), developer, viewer)
+    stubs.ctx.caller_arn = caller_of(developer)  # the creator itself
+    assert statuses(stubs.run("deployer")) == ["ok"]
+    # once the cluster exists, an admin listed by the stack is no 409: its entry is the stack's (or made now)
+    stubs = existing_cluster(Stubs(cfg), developer)
+    stubs.ctx.caller_arn = caller_of(cluster.admin_role_arns[0])
+    [admin] = stubs.run("deployer")
+    assert admin.status == "ok" and "made by this deploy" in admin.detail
+    viewing = cfg.model_copy(update={"cluster": cluster.model_copy(update={"viewer_role_arns": (viewer,)})})
+    stubs = existing_cluster(Stubs(viewing), developer, viewer)
+    stubs.ctx.caller_arn = caller_of(viewer)
+    [viewer_only] = stubs.run("deployer")
+    assert viewer_only.status == "warn" and "gives it no cluster admin" in viewer_only.detail
 
 
 def test_the_deployer_check_alone_asks_sts_who_calls(prod: Any) -> None:

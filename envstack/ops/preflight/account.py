@@ -165,7 +165,9 @@ def deployer(ctx: Context) -> Iterator[Result]:
     deployerRoleArn and adminRoleArns. Any other caller gets the cluster made, then every Kubernetes object of the
     baseline refused (Unauthorized), with the kubeconfig pulumi-eks writes (its token is the caller's).
     Without it (a dev stack), the creator keeps EKS's implicit admin entry: the caller must then have no explicit
-    entry, or CreateAccessEntry fails with 409 ResourceInUseException (terraform-aws-eks#3293)."""
+    entry, or CreateAccessEntry fails with 409 ResourceInUseException (terraform-aws-eks#3293). Once the cluster
+    exists, its admin is whoever created it: another caller (CI's role after a developer made the stack by hand)
+    needs an access entry of its own, which EKS ListAccessEntries shows."""
     caller = ctx.caller()
     session = assumed_role(caller)
     roles = ctx.cfg.cluster.access_entry_roles
@@ -175,7 +177,12 @@ def deployer(ctx: Context) -> Iterator[Result]:
                      if session and (arn.split(":")[4], arn.rsplit("/", 1)[-1].casefold()) == session), None)
 
     if not roles["deployerRoleArn"]:
-        yield from _creator_keeps_admin(caller, caller_is(("adminRoleArns", "ciDeployerRoleArns", "viewerRoleArns")))
+        listed = caller_is(("adminRoleArns", "ciDeployerRoleArns", "viewerRoleArns"))
+        entries = _access_entries(ctx)
+        if entries is None:
+            yield from _creator_keeps_admin(caller, listed)
+        else:
+            yield _existing_cluster_access(ctx, caller, listed, entries)
         return
     match = caller_is(("deployerRoleArn", "adminRoleArns"))
     if match:
@@ -187,6 +194,50 @@ def deployer(ctx: Context) -> Iterator[Result]:
                  "it as the deployer role, or list this role in adminRoleArns")
 
 
+def _access_entries(ctx: Context) -> list[str] | None:
+    """The principal ARNs of the existing cluster's access entries (EKS ListAccessEntries: the creator's implicit
+    entry is one of them), or None while there is no cluster."""
+    eks = ctx.client("eks")
+    try:
+        eks.describe_cluster(name=ctx.cfg.name_prefix)
+    except ClientError as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        return None
+    pages = eks.get_paginator("list_access_entries").paginate(clusterName=ctx.cfg.name_prefix)
+    return [arn for page in pages for arn in page.get("accessEntries", [])]
+
+
+def _is(caller: str, principal: str) -> bool:
+    """Whether an access entry's principal is the caller: an assumed role's session by account and role name (STS
+    leaves the path out, the entry keeps it), anyone else by ARN."""
+    session = assumed_role(caller)
+    if session is None:
+        return caller == principal
+    return ":role/" in principal and (principal.split(":")[4], principal.rsplit("/", 1)[-1].casefold()) == session
+
+
+def _existing_cluster_access(ctx: Context, caller: str, listed: tuple[str, str] | None, entries: list[str]) -> Result:
+    """No deployerRoleArn and the cluster exists: its admin is whoever created it (EKS's implicit entry). Another
+    caller, CI's role for one, reaches the Kubernetes API only through an entry of its own: without one `pulumi up`
+    is refused the baseline's objects (Unauthorized) after changing the rest."""
+    name = ctx.cfg.name_prefix
+    if any(_is(caller, principal) for principal in entries):
+        if listed and listed[0] != "adminRoleArns":
+            return Result("deployer", "warn", f"the caller {caller} is envstack:cluster.{listed[0]} {listed[1]}: its "
+                          f"entry on the existing cluster {name} gives it no cluster admin, so `pulumi up` with these "
+                          "credentials would be refused the baseline's cluster-wide objects; run it as the cluster's "
+                          "creator or one of adminRoleArns")
+        return Result("deployer", "ok", f"the caller {caller} has an access entry on the existing cluster {name}")
+    if listed and listed[0] == "adminRoleArns":
+        return Result("deployer", "ok", f"the caller {caller} is envstack:cluster.adminRoleArns {listed[1]}: its "
+                      f"entry on the existing cluster {name} is made by this deploy")
+    return Result("deployer", "warn", f"the cluster {name} exists and has no access entry for the caller {caller}: "
+                  "without envstack:cluster.deployerRoleArn only the cluster's creator is its admin, so `pulumi up` "
+                  "with these credentials would be refused its Kubernetes objects (Unauthorized); have the creator "
+                  "list this role in envstack:cluster.adminRoleArns and deploy once, or set deployerRoleArn")
+
+
 def _creator_keeps_admin(caller: str, listed: tuple[str, str] | None) -> Iterator[Result]:
     """No deployerRoleArn: the caller creates the cluster and EKS gives it an implicit admin entry."""
     if listed:
@@ -196,7 +247,7 @@ def _creator_keeps_admin(caller: str, listed: tuple[str, str] | None) -> Iterato
                      "deployerRoleArn instead (its explicit entry then replaces the implicit one)")
         return
     yield Result("deployer", "ok", f"envstack:cluster.deployerRoleArn is not set: the caller {caller} creates the "
-                 "cluster and is its admin through EKS's implicit creator entry (an existing cluster's admin is "
+                 "cluster and is its admin through EKS's implicit creator entry (once it exists, its admin is "
                  "whoever created it)")
 
 
