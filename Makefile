@@ -29,9 +29,10 @@ $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
 synth: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync envstack synth $(STACK) --json out/$(STACK).json
 
-# validate and synth times next to the import floor (figures only: nothing fails on them).
+# validate and synth times next to the import floor, and the test suite's time as `make unit` runs it (figures
+# only: nothing fails on them).
 bench: $(VENV_STAMP)
-	$(UV) run --frozen --no-sync python scripts/benchmark.py $(BENCH_STACKS)
+	$(UV) run --frozen --no-sync python scripts/benchmark.py $(BENCH_STACKS) --pytest
 
 cost: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python scripts/cost_report.py
@@ -76,8 +77,12 @@ lint-workflows: $(VENV_STAMP)
 typecheck: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync mypy
 
+# pytest on every core (pytest-xdist, tests handed out as workers free up; each worker keeps its own session cache
+# of syntheses). A single file while iterating: .venv/bin/pytest tests/test_x.py (one process, no workers).
+PYTEST_ARGS ?= -n auto --dist worksteal
+
 unit: $(VENV_STAMP)
-	$(UV) run --frozen --no-sync pytest
+	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 test: lint lint-workflows typecheck unit
 

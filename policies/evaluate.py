@@ -242,6 +242,9 @@ def evaluate(resources: Sequence[Record], config: str | Path | Mapping[str, Any]
     provider_of = _providers(resources)
     report = PolicyReport()
     stack_resources: list[PolicyResource] | None = None
+    # What a resource rule sees of each record, built once for all rules (the rule adds its own options).
+    seen = [(r["type"], unknown_checking_proxy(dict(r.get("inputs") or {})), r["urn"], r["name"], _options(r),
+             provider_of(r)) for r in resources if not _is_component_of_envstack_or_engine(r)]
     for policy in policies:
         level, options = resolved[policy.name]
         if level == EnforcementLevel.DISABLED:
@@ -250,13 +253,9 @@ def evaluate(resources: Sequence[Record], config: str | Path | Mapping[str, Any]
             level = EnforcementLevel.MANDATORY
         report.rules_evaluated += 1
         if isinstance(policy, ResourceValidationPolicy):
-            for record in resources:
-                if _is_component_of_envstack_or_engine(record):
-                    continue
-                args = ResourceValidationArgs(record["type"], unknown_checking_proxy(dict(record.get("inputs") or {})),
-                                              record["urn"], record["name"], _options(record), provider_of(record),
-                                              options)
-                _run(policy, args, level, record["urn"], report)
+            for type_, props, urn, name, opts, provider in seen:
+                _run(policy, ResourceValidationArgs(type_, props, urn, name, opts, provider, options), level, urn,
+                     report)
         elif isinstance(policy, StackValidationPolicy):
             stack_resources = stack_resources or _stack_resources(resources, provider_of)
             _run(policy, StackValidationArgs(stack_resources, options), level, None, report)

@@ -5,7 +5,11 @@ by running it once and reading sys.modules): no synth can be faster. Each figure
 --runs fresh processes, as a user runs the command. It prints figures and never fails on them: speed targets are
 read by people (README, issue 14), not asserted by tests.
 
-    make bench                                  # prod, 3 runs (BENCH_STACKS="dev prod" for more)
+With --pytest it also runs the test suite once as `make unit` runs it (`make bench` does) and prints its wall time,
+its CPU time and the load average before and after: on a machine others are using, the wall time says little,
+while the CPU time divided by the workers is about what an idle machine would take.
+
+    make bench                                  # prod, 3 runs, and the test suite (BENCH_STACKS="dev prod")
     .venv/bin/python scripts/benchmark.py dev prod --runs 5
 """
 
@@ -53,10 +57,28 @@ def bytecode_state() -> str:
             f"PYTHONDONTWRITEBYTECODE={no_write}")
 
 
+def pytest_figures() -> str:
+    """One run of the suite as `make unit` runs it: wall, CPU (every process), workers, load before and after."""
+    load_before = os.getloadavg()[0]
+    before = os.times()
+    start = time.perf_counter()
+    result = subprocess.run(["make", "-s", "unit"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            check=False)
+    elapsed = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    workers = os.cpu_count() or 1
+    status = "passed" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+    return (f"pytest ({status}): {elapsed:.1f} s wall, {cpu:.1f} s CPU over {workers} workers "
+            f"(~{cpu / workers:.1f} s on an idle machine); load average {load_before:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", default=["prod"], help="stacks to time (default: prod)")
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per figure (default 3)")
+    parser.add_argument("--pytest", action="store_true", help="also time the test suite as `make unit` runs it")
     args = parser.parse_args(argv)
     print(bytecode_state())
     print(f"{args.runs} runs each; median (fastest) in seconds\n")
@@ -73,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         packages = ", ".join(sorted({m.split(".")[0] for m in modules}))
         print(f"{'':<10} import floor: {len(modules)} SDK modules ({packages})")
     print(f"\nbare interpreter start: {interpreter[0]:.2f} ({interpreter[1]:.2f})")
+    if args.pytest:
+        print(pytest_figures())
     return 0
 
 
