@@ -36,6 +36,16 @@ def test_every_configuration_key_and_guardrail_is_described():
     assert undescribed == [], "add a docstring under each of these fields"
 
 
+def test_types_are_said_in_words_never_by_python_name():
+    """A reader of the reference sees `an object (the keys below)`, not the model class (TransitGatewayConfig) or
+    typing's Union."""
+    types = [reference.type_text(key.field.annotation, key.field.metadata) for key in reference.keys(StackConfig)]
+    named = sorted({word for text in types for word in text.replace(",", " ").split()
+                    if word.endswith("Config") or word in ("Union", "Optional", "Any", "NoneType")})
+    assert named == []
+    assert reference.type_text(StackConfig.model_fields["policy"].annotation).endswith("or mapping")
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_reference_names_every_key_envstack_config_shows(stack):
     documented = {key.name() for key in reference.keys(StackConfig)}

@@ -129,9 +129,15 @@ def type_text(annotation: Any, metadata: Sequence[Any] = ()) -> str:
         text = "one of " + ", ".join(f"`{shown(a)}`" for a in args)
     elif origin is tuple:
         text = "list of objects (the keys below)" if _model(args[0]) else f"list; each {type_text(args[0])}"
+    elif origin is dict and args[1] is Any:
+        text = "mapping"
     elif origin is dict:
         text = (f"mapping; each key {type_text(args[0])}; each value "
                 + ("an object (the keys below)" if _model(args[1]) else type_text(args[1])))
+    elif origin in (Union, UnionType):  # a choice of forms, e.g. a rule's level or its options
+        text = " or ".join(type_text(a) for a in args)
+    elif _model(annotation):
+        text = "an object (the keys below)"
     else:
         text = {bool: "boolean", int: "integer", float: "number", str: "text", IPv4Network: "IPv4 CIDR"}.get(
             annotation, getattr(annotation, "__name__", str(annotation)))
