@@ -336,7 +336,7 @@ BAD = [
      "defaultRequest <= defaultLimit <= max for cpu"),
     ({"httpsEgressCidrs": ["10.0.0.0/33"]}, "envstack:cluster.baseline.httpsEgressCidrs[0]", "IPv4"),
     ({"httpsEgressCidrs": ["52.94.0.0/22", "10.0.0.1/8"]}, "envstack:cluster.baseline.httpsEgressCidrs[1]", "IPv4"),
-    ({"httpsEgressCidrs": "0.0.0.0/0"}, "envstack:cluster.baseline.httpsEgressCidrs", "valid tuple"),
+    ({"httpsEgressCidrs": "0.0.0.0/0"}, "envstack:cluster.baseline.httpsEgressCidrs", "expected a list"),
 ]
 
 

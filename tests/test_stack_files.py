@@ -69,16 +69,19 @@ CORPUS = [
     ("environment mapping", DEV.replace("envstack:environment: dev", "envstack:environment: {a: 1}"),
      "envstack:environment = {'a': 1}: expected one of dev, staging, prod"),
     ("version list", in_cluster("    version: [1]\n"), "envstack:cluster.version = [1]: expected a valid string"),
-    ("add-ons list", in_cluster("    addonVersions: [1]\n"), "envstack:cluster.addonVersions = [1]: expected a valid "
-                                                            "dictionary"),
-    ("node group null", in_cluster("    nodeGroups: {main: null}\n"),
-     "envstack:cluster.nodeGroups.main = None: expected a valid dictionary"),
+    ("add-ons list", in_cluster("    addonVersions: [1]\n"), "envstack:cluster.addonVersions = [1]: expected a mapping "
+                                                            "of `key: value` lines (vpcCni, coredns, "),
+    ("node group null", in_cluster("    nodeGroups: {gpu: null}\n"),
+     "envstack:cluster.nodeGroups.gpu = None: expected a mapping of `key: value` lines (capacityType, amiType, "),
+    # null over a mapping the profile sets removes it: a stack without the profile's node group
+    ("node group removed", in_cluster("    nodeGroups:\n      main: null\n      general: {instanceTypes: [t3.large], "
+                                      "minSize: 1, maxSize: 2, desiredSize: 1}\n"), ""),
     ("region mapping", DEV.replace("aws:region: us-west-2", "aws:region: {a: 1}"),
      "aws:region = '{\"a\": 1}': expected an AWS region"),
     ("region secret", DEV.replace("aws:region: us-west-2", "aws:region: {secure: AAAA}"),
      "aws:region = '[secret]': expected an AWS region"),
     ("transitions text", added("  envstack:loadBalancer: {accessLogs: {transitions: x}}\n"),
-     "envstack:loadBalancer.accessLogs.transitions = 'x': expected a valid tuple"),
+     "envstack:loadBalancer.accessLogs.transitions = 'x': expected a list: [a, b], or one `- item` line each"),
     ("windows as numbers", added("  envstack:database: {maintenanceWindow: 5}\n"),
      "envstack:database.maintenanceWindow = 5: expected a string, and YAML read this unquoted value as a number"),
     ("deep nesting", added("  envstack:network: " + "[" * 50 + "]" * 50 + "\n"), "envstack:network = [[[["),
@@ -121,6 +124,14 @@ CORPUS = [
     ("secret in an unknown namespace", added("  envstak:token: {secure: AAAA}\n"), "envstak:token = '[secret]'"),
     ("kubernetes settings", added("  kubernetes:context: x\n"),
      "kubernetes:context = 'x': envstack's Kubernetes provider is built from the cluster's kubeconfig"),
+    # The CLI ignores a stack file's other keys, and everything under a misspelt `config:` with them.
+    ("misspelt config", DEV.replace("config:", "confg:", 1),
+     "Pulumi.dev.yaml:1: unknown key 'confg': did you mean config? a stack file holds config, secretsprovider, "),
+    ("misspelt secrets provider", DEV + "secretprovider: awskms://alias/envstack-dev\n",
+     "Pulumi.dev.yaml:9: unknown key 'secretprovider': did you mean secretsprovider?"),
+    ("stack file settings", DEV + "secretsprovider: passphrase\nencryptionsalt: v1:abc\n", ""),
+    ("a word that is no typo", added("  envstack:usage: {bogus: 1}\n"),
+     "envstack:usage.bogus = 1: unknown key; expected one of: "),
     ("unknown pulumi key", added("  pulumi:tag: {a: b}\n"), "pulumi:tag = {'a': 'b'}: unknown key; did you mean "
                                                           "pulumi:tags?"),
 ]
@@ -144,6 +155,21 @@ def test_every_stack_file_gets_an_answer_never_a_traceback(tmp_path, monkeypatch
             assert err.getvalue().splitlines()[-1].startswith(f"stack dev: {last_line}"), err.getvalue()
         else:
             assert code == 0, err.getvalue()
+
+
+def test_problems_are_listed_in_the_files_order(tmp_path, monkeypatch, capsys):
+    """The model's order (database before network) is not the reader's: validate lists problems by line, those of
+    keys the file leaves out last."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.dev.yaml").write_text(added(
+        "  envstack:network: {azcount: 3}\n  envstack:database: {multiAz: perhaps}\n  envstack:monitoring: "
+        "{notificationEmails: [ops@acme]}\n  envstack:loadBalancer: {tls: true}\n"))
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    assert cli.main(["validate", "dev"]) == 2
+    lines = capsys.readouterr().err.splitlines()[1:]
+    assert [re.search(r"= .*?\(Pulumi\.dev\.yaml:(\d+)\)$", line)[1] if line.endswith(")") and "yaml:" in line
+            else None for line in lines] == ["9", "10", "11", None]
+    assert lines[-1].startswith("stack dev: envstack:loadBalancer.certificateArn = None")
 
 
 # ---- every problem of a file, whatever their mix, reported together --------------------------------------------

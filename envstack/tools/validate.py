@@ -14,6 +14,7 @@ from envstack.program import stack_names
 from envstack.program.config import ConfigError, StackConfig, load_stack_config
 from envstack.program.config.files import (
     ROOT,
+    by_line,
     key_problems,
     located,
     program_values,
@@ -43,7 +44,8 @@ def load(stack: str, root: Path = ROOT) -> Checked:
     try:
         cfg = load_stack_config(stack, raw, region, others)
     except ConfigError as error:  # point at the stack file's line where it sets the key
-        raise ConfigError(stack, [*keys, *(located(problem, document) for problem in error.problems)]) from None
+        raise ConfigError(stack, by_line([*keys, *(located(problem, document) for problem in error.problems)])) \
+            from None
     if keys:
         raise ConfigError(stack, keys)
     return Checked(cfg, overlaps(stack, cfg.environment, cfg.network.cidr, others)[1])

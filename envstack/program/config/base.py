@@ -55,10 +55,13 @@ def major_upgrades_apply_now(apply_immediately: bool, info: ValidationInfo) -> b
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Override wins; mappings merge key by key; lists and scalars are replaced whole."""
+    """Override wins; mappings merge key by key; lists and scalars are replaced whole; `null` over a mapping removes
+    it (a stack leaves out a node group its profile defines: `spot: null`)."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if value is None and isinstance(merged.get(key), Mapping):
+            del merged[key]
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value

@@ -7,6 +7,7 @@ document or `config:` that is not a mapping, a key without its namespace. Empty 
 an empty configuration.
 """
 
+import difflib
 import json
 import re
 from collections.abc import Iterator
@@ -220,9 +221,28 @@ def stack_document(stack: str, root: Path = ROOT) -> YamlFile:
     return read_yaml(path, stack)
 
 
+# What a stack file holds besides `config:` (pulumi/pulumi sdk/go/common/workspace/project.go, ProjectStack). The CLI
+# ignores any other key, so a misspelt `config:` would leave the stack with no settings at all.
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
 def stack_file_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` of Pulumi.<stack>.yaml alone; ConfigError when it cannot be read as configuration."""
-    return config_section(stack_document(stack, root), stack)
+    """The `config:` of Pulumi.<stack>.yaml alone; ConfigError when it cannot be read as configuration, or holds a
+    key a stack file does not have."""
+    document = stack_document(stack, root)
+    config = config_section(document, stack)
+    unknown = [key for key in (document.data if isinstance(document.data, dict) else {}) if key not in STACK_FILE_KEYS]
+    if unknown:
+        raise ConfigError(stack, [FileProblem(document.path.name, _unknown_top_level(key), document.line_of(key))
+                                  for key in unknown])
+    return config
+
+
+def _unknown_top_level(key: Any) -> str:
+    close = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (f"unknown key {key!r}: {hint}a stack file holds {', '.join(STACK_FILE_KEYS)}; the Pulumi CLI ignores "
+            "any other, with everything under it")
 
 
 _PATH_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
@@ -238,6 +258,18 @@ def located(problem: Reported, document: YamlFile) -> Reported:
         return problem
     line = document.line_of("config", f"{namespace}:{parts[0]}", *parts[1:])
     return replace(problem, where=f"{document.path.name}:{line}") if line else problem
+
+
+def by_line(problems: list[Reported]) -> list[Reported]:
+    """Problems in the order of the stack file's lines, as a reader fixes them; those without a line (a key the
+    stack file leaves out, a rule of several keys) after them, in the order found."""
+    def line(problem: Reported) -> float:
+        if isinstance(problem, Problem) and problem.where:
+            return int(problem.where.rsplit(":", 1)[1])
+        if isinstance(problem, FileProblem) and problem.line_number:
+            return problem.line_number
+        return float("inf")
+    return sorted(problems, key=line)
 
 
 def shown(value: Any) -> Any:

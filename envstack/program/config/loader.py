@@ -184,6 +184,8 @@ def _problem(e: Any) -> Problem:
     if e["type"] == "string_type" and isinstance(e["input"], int | float) and not isinstance(e["input"], bool):
         return Problem(key, e["input"], "expected a string, and YAML read this unquoted value as a number "
                                         "(1.30 as 1.3, 0123 as octal 83): quote it in the stack file")
+    if e["type"] in SHAPES:
+        return Problem(key, e["input"], _shape(e["type"], loc, e["input"]))
     message = str(e["msg"]).removeprefix("Value error, ")
     if message.startswith("Input should be "):  # pydantic's own wording, in the voice of the other messages
         message = "expected " + message.removeprefix("Input should be ")
@@ -193,13 +195,29 @@ def _problem(e: Any) -> Problem:
     return Problem(key, e["input"], message)
 
 
+# A value of the wrong shape (a scalar where a list or a mapping is meant), in the stack file's words rather than
+# pydantic's ("a valid tuple", "a valid dictionary or instance of ClusterConfig").
+SHAPES = {"model_type": "mapping", "model_attributes_type": "mapping", "dict_type": "mapping", "tuple_type": "list",
+          "list_type": "list"}
+
+
+def _shape(error_type: str, loc: tuple[Any, ...], value: Any) -> str:
+    if SHAPES[error_type] == "list":
+        return "expected a list: [a, b], or one `- item` line each (a single value too: [a])"
+    known = _known_keys(loc)
+    expected = "expected a mapping of `key: value` lines" + (f" ({', '.join(known)})" if known else "")
+    if value is None:  # `name: null` where the profile sets nothing to remove
+        expected += "; null removes only what the profile sets (a node group of the profile: `spot: null`)"
+    return expected
+
+
 def _unknown_key(loc: tuple[Any, ...]) -> str:
     name = str(loc[-1])
     if len(loc) == 1 and "." in name:  # `pulumi config set envstack:network.azCount 3` without --path
         return (f"unknown key; a nested value is set with `pulumi config set --path 'envstack:{name}' VALUE` (in the "
                 f"stack file: envstack:{name.split('.')[0]}: then the rest, indented)")
     known = _known_keys(loc[:-1])
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)  # a typo, not any word sharing letters
     if close:
         return f"unknown key; did you mean {close[0]}? (expected one of: {', '.join(known)})"
     return f"unknown key; expected one of: {', '.join(known)}" if known else "unknown key"
