@@ -8,9 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pulumi
 import pytest
-from conftest import profile_config, stack_config, synth_with
-from pulumi.runtime.stack import wait_for_rpcs
-from pulumi.runtime.sync_await import _sync_await
+from conftest import profile_config, run_program, stack_config, synth_with
 from test_cluster import group_spec, problems
 from test_cluster_baseline import manifest
 
@@ -19,7 +17,7 @@ from components.node_scaling import NODE_GROUP_TAG, Scaling, ScalingPlan, plan
 from envstack.program import arguments
 from envstack.program.config.cluster import version_pins
 from envstack.tools.mocks import AwsMocks
-from envstack.tools.synth import RecordingMonitor, Synthesis
+from envstack.tools.synth import Synthesis
 
 AUTOSCALER = "envstack:kubernetes:ClusterAutoscaler"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -180,13 +178,10 @@ class RunningCluster(AwsMocks):
 
 
 def groups_of(mocks: AwsMocks, spec: NodeGroupSpec) -> dict[str, Any]:
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project="envstack", stack="unit", preview=False, monitor=monitor)
     args = arguments.cluster(profile_config(), "vpc-1", ["subnet-1", "subnet-2"])
-    Cluster("cluster", replace(args, name="unit", node_groups=(replace(spec, name="main"),)))
-    _sync_await(wait_for_rpcs())
-    return {r.name: r.inputs for r in monitor.records if r.type == MNG}
+    records = run_program(lambda: Cluster("cluster", replace(args, name="unit",
+                                                             node_groups=(replace(spec, name="main"),))), mocks)
+    return {r.name: r.inputs for r in records if r.type == MNG}
 
 
 def test_raising_min_size_above_the_running_size_sends_both_in_one_deploy():

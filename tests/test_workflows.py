@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import FIXTURES
 
 from envstack import cli
 from envstack.ops import stacks
@@ -1131,7 +1132,7 @@ def test_review_stacks_expire_on_a_schedule():
 
 def test_review_stack_file_is_dev_without_dev_secrets_and_names_the_review_secrets_provider(tmp_path):
     shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    dev = (REPO / "Pulumi.dev.yaml").read_text().replace("config:", "secretsprovider: awskms://alias/x\n"
+    dev = (FIXTURES / "Pulumi.dev.yaml").read_text().replace("config:", "secretsprovider: awskms://alias/x\n"
                                                          "encryptedkey: AQID\nconfig:", 1)
     (tmp_path / "Pulumi.dev.yaml").write_text(dev + "  envstack:apiToken:\n    secure: AAABAGZha2U=\n")
     provider = "awskms://alias/envstack-review?region=us-west-2"
