@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 
 from .program.config import ConfigError
 from .program.config.files import ROOT
-from .tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from .tools.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
 from .tools.validate import load, report_error
 
 STDOUT = "-"  # `--json -`: the document on standard output, the human summary on standard error
@@ -184,8 +185,8 @@ def parser() -> argparse.ArgumentParser:
                                                   "standard output, the lines then go to standard error)")
     p.add_argument("--summary", metavar="PATH", help="append a markdown verdict and table of problems (CI: "
                                                      "$GITHUB_STEP_SUMMARY)")
-    p = command("promote", lazy(".ops.promote:promote"), "give TARGET the commit SOURCE runs, between environments "
-                                                     "dev->staging, staging->prod, prod->staging (rollback)")
+    p = command("promote", lazy(".ops.promote:promote"), "give TARGET the commit SOURCE runs, along a path the "
+                                                     "profiles declare (promotion.from; rollbackFrom: a rollback)")
     p.add_argument("source", help="stack whose deployed commit (from its deployment record) is promoted")
     p.add_argument("target", help="stack that gets that commit")
     mode = p.add_mutually_exclusive_group()
@@ -252,7 +253,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.root = ROOT
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:  # `envstack stacks --json | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("envstack: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -92,6 +92,22 @@ def test_the_installed_command_runs():
     assert result.returncode == 0 and result.stdout.strip() == f"envstack {version('envstack')}", result.stderr
 
 
+def test_a_reader_that_stops_early_or_ctrl_c_get_no_traceback(monkeypatch, capsys):
+    """`envstack stacks --json | head -1` closes the pipe early: the command stops quietly. Ctrl-C exits 130."""
+    envstack = shutil.which("envstack") or str(REPO / ".venv/bin/envstack")
+    result = subprocess.run(f"'{envstack}' stacks --json | head -1", shell=True, capture_output=True, text=True,
+                            cwd=REPO, timeout=120)
+    assert result.stdout.strip() == "[" and "Traceback" not in result.stderr, result.stderr
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    parsed = cli.parser().parse_args(["stacks"])
+    monkeypatch.setattr(cli, "parser", lambda: type("P", (), {"parse_args": lambda self, argv: parsed})())
+    monkeypatch.setattr(parsed, "run", interrupted)
+    assert cli.main(["stacks"]) == 130
+    assert capsys.readouterr().err == "envstack: interrupted\n"
+
+
 def test_synth_reports_policy_results_in_json(capsys, tmp_path):
     out = tmp_path / "prod.json"
     code, stdout, _ = run(capsys, "synth", "prod", "--json", str(out))
