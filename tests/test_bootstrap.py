@@ -407,7 +407,7 @@ def test_bad_bootstrap_settings_are_refused_naming_the_key(tmp_path, settings, m
 
 # --- environments are the profiles' (plus review); partitions ---------------------------------------------------
 
-def test_a_new_profile_gets_its_prefix_key_and_roles_without_code(tmp_path, monkeypatch, caplog):
+def test_a_new_profile_gets_its_prefix_key_and_roles_without_code(tmp_path, monkeypatch):
     """Adding envstack/program/profiles/qa.yaml makes qa an environment of the bootstrap too: listed, it gets its
     prefix, key and roles; left out, bootstrap says so."""
     profiles = tmp_path / "profiles"
@@ -417,15 +417,15 @@ def test_a_new_profile_gets_its_prefix_key_and_roles_without_code(tmp_path, monk
     environments.clear()
     try:
         qa = bootstrap_with(tmp_path / "qa", repository=REPOSITORY, environments={"dev": {}, "qa": {}})
-        unlisted = caplog.text
     finally:
         environments.clear()
     assert {"qa-deployer", "qa-preview", "qa-reader"} <= set(roles(qa))
     assert qa.outputs["backendUrls"]["qa"].startswith(f"s3://{CONFIG['envstack-bootstrap:bucketName']}/qa?")
     assert "alias/envstack-qa" in {a.inputs["name"] for a in qa.of_type("aws:kms/alias:Alias")}
     assert qa.outputs["githubVariables"]["AWS_ROLE_ARN_QA"].endswith("/envstack-qa-deployer")
+    unlisted = "\n".join(qa.warnings())
     for name in ("staging", "prod", "review"):
-        assert f"envstack-bootstrap:environments has no {name}:" in unlisted
+        assert f"program: envstack-bootstrap:environments has no {name}:" in unlisted
     assert "has no qa" not in unlisted and "has no dev" not in unlisted
 
 

@@ -92,6 +92,17 @@ def test_the_installed_command_runs():
     assert result.returncode == 0 and result.stdout.strip() == f"envstack {version('envstack')}", result.stderr
 
 
+def test_each_warning_is_told_once_in_the_summary(capsys, caplog):
+    """The program logs its warnings (pulumi.log.warn) for `pulumi preview`; under synth they are the summary's
+    WARNING lines, not also raw lines on standard error that name no stack."""
+    code, stdout, stderr = run(capsys, "synth", "dev")
+    assert code == 0
+    placeholder = "envstack:owner = 'platform-team@example.com' is an example value"
+    assert f"WARNING: configuration: {placeholder}" in stdout
+    assert (stdout + stderr).count(placeholder) == 1, stderr
+    assert placeholder not in caplog.text  # nothing reaches the root logger, which prints to standard error
+
+
 def test_a_reader_that_stops_early_or_ctrl_c_get_no_traceback(monkeypatch, capsys):
     """`envstack stacks --json | head -1` closes the pipe early: the command stops quietly. Ctrl-C exits 130."""
     envstack = shutil.which("envstack") or str(REPO / ".venv/bin/envstack")

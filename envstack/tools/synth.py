@@ -8,6 +8,7 @@ secrets kept opaque.
 """
 
 import json
+import logging
 import runpy
 import sys
 from dataclasses import asdict, dataclass, field
@@ -76,6 +77,9 @@ class Synthesis:
     ids: dict[str, str] = field(default_factory=dict, repr=False)
     states: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     placeholders: list[str] = field(default_factory=list)  # example values in the configuration (placeholders.py)
+    # What the program logged as a warning or an error (pulumi.log.warn), kept out of the terminal: most are the
+    # placeholders and component warnings above, told once by warnings().
+    logged: list[str] = field(default_factory=list, repr=False)
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -99,9 +103,11 @@ class Synthesis:
 
     def warnings(self) -> list[str]:
         """Example values left in the configuration (`configuration: ...`), then what components warn about, as
-        `<component>: <warning>`, in the order the program built them."""
-        return [*(f"configuration: {line}" for line in self.placeholders),
+        `<component>: <warning>`, in the order the program built them; then any other warning the program logged
+        (`program: ...`)."""
+        told = [*(f"configuration: {line}" for line in self.placeholders),
                 *(f"{c.name}: {warning}" for c in self.components for warning in c.warnings)]
+        return [*told, *(f"program: {line}" for line in self.logged if not any(t.endswith(line) for t in told))]
 
     def component(self, name: str) -> ComponentEntry:
         found = [c for c in self.components if c.name == name]
@@ -174,6 +180,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: list[ResourceRecord] = []
+        self.logged: list[str] = []  # the program's warnings and errors (pulumi.log), in order
         self.ids: dict[str, str] = {}
         self.states: dict[str, dict[str, Any]] = {}
 
@@ -252,8 +259,27 @@ def install_mocks(mocks: AwsMocks, stack: str, project: str = PROJECT) -> Record
     `envstack synth` and of the tests that build a component on its own."""
     settings.ROOT.set(None)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor,
+                             logger=_program_logger(stack, monitor.logged))
     return monitor
+
+
+class _Kept(logging.Handler):
+    def __init__(self, kept: list[str]):
+        super().__init__(logging.WARNING)
+        self.kept = kept
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.kept.append(record.getMessage())
+
+
+def _program_logger(stack: str, kept: list[str]) -> logging.Logger:
+    """Where the mocks send the program's pulumi.log messages: into the synthesis (its warnings()), not the root
+    logger, which printed them unattributed to standard error, once per stack (`make cost`, `envstack diff`)."""
+    logger = logging.getLogger(f"envstack.program.{stack}")
+    logger.propagate = False
+    logger.handlers = [_Kept(kept)]
+    return logger
 
 
 def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
@@ -277,7 +303,7 @@ def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = RO
                      list(MANIFEST.components), list(MANIFEST.connections),
                      cfg.usage.model_dump(by_alias=True) if cfg else {},
                      dict(program_values(config)[0].get("policy") or {}), monitor.ids, monitor.states,
-                     [p.line() for p in placeholders(cfg)] if cfg else [])
+                     [p.line() for p in placeholders(cfg)] if cfg else [], list(monitor.logged))
 
 
 def _validated(stack: str, config: dict[str, Any]) -> StackConfig | None:
