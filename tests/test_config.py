@@ -99,6 +99,11 @@ INVALID = [
     ("dev", {"network": {"cidr": "10.0.0.1/16"}}, "us-west-2", "envstack:network.cidr", "IPv4"),
     ("dev", {"network": {"cidr": "10.0.0.0/24"}}, "us-west-2", "envstack:network.cidr", "/16 and /20"),
     ("dev", {"network": {"cidr": "8.8.0.0/16"}}, "us-west-2", "envstack:network.cidr", "private"),
+    # YAML numbers and booleans are addresses to ipaddress (167772160 is 10.0.0.0/32): a CIDR is text.
+    ("dev", {"network": {"cidr": 167772160}}, "us-west-2", "envstack:network.cidr", "written as text"),
+    ("dev", {"network": {"cidr": True}}, "us-west-2", "envstack:network.cidr", "written as text"),
+    ("prod", {"loadBalancer": {"allowedCidrs": ["0.0.0.0/0", 1]}}, "us-west-2",
+     "envstack:loadBalancer.allowedCidrs[1]", "written as text"),
     ("dev", {"network": {"azCount": 1}}, "us-west-2", "envstack:network.azCount", "at least 2 availability zones"),
     ("dev", {"network": {"azCount": 0}}, "us-west-2", "envstack:network.azCount", "at least 2 availability zones"),
     ("dev", {"network": {"azCount": 5}}, "us-west-2", "envstack:network.azCount", "less than or equal to 4"),

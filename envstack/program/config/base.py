@@ -3,9 +3,10 @@ list elements share, so a problem names the element that is wrong (`notification
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from ipaddress import IPv4Network
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 
@@ -39,6 +40,19 @@ def integer_as_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def cidr_text(value: Any) -> Any:
+    """A before-validator: a CIDR is written as text. pydantic (like `ipaddress`) would read a number, or a YAML
+    `true`, as an address (`167772160` -> 10.0.0.0/32, `true` -> 0.0.0.1/32) and then complain about its prefix."""
+    if not isinstance(value, str | IPv4Network):
+        raise ValueError(f"expected an IPv4 CIDR written as text, such as 10.0.0.0/16, not {type(value).__name__} "
+                         f"{value!r}")
+    return value
+
+
+# An IPv4 range as a stack file writes it: "10.0.0.0/16" (host bits clear).
+Cidr = Annotated[IPv4Network, BeforeValidator(cidr_text)]
 
 
 def major_upgrades_apply_now(apply_immediately: bool, info: ValidationInfo) -> bool:

@@ -9,7 +9,7 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..paths import ADDON_VERSIONS_FILE
-from .base import Model, deep_merge, matches
+from .base import Cidr, Model, deep_merge, matches
 from .sizes import ec2_instance_type
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -294,7 +294,7 @@ class BaselineConfig(Model):
     container_limits: ContainerLimitsConfig
     """Each application namespace's LimitRange per container."""
     # Where pods may open HTTPS connections (STS, Secrets Manager, ECR...); () means no such egress.
-    https_egress_cidrs: tuple[IPv4Network, ...]
+    https_egress_cidrs: tuple[Cidr, ...]
     """IPv4 CIDRs pods may reach on TCP 443 (`allow-https-egress`), beyond the VPC CIDR that is allowed whenever
     `network.interfaceEndpoints` is not empty; `[]` with no endpoints drops the policy."""
 
@@ -316,10 +316,10 @@ class ClusterConfig(Model):
     support)."""
     endpoint_public_access: bool
     """A public API endpoint besides the private one."""
-    public_access_cidrs: tuple[IPv4Network, ...]  # required when endpointPublicAccess (StackConfig.problems)
+    public_access_cidrs: tuple[Cidr, ...]  # required when endpointPublicAccess (StackConfig.problems)
     """Who may reach the public endpoint (stack file): required while it is on; documentation ranges and 0.0.0.0/0
     are refused."""
-    api_access_cidrs: tuple[IPv4Network, ...]  # private networks that reach the private endpoint on 443
+    api_access_cidrs: tuple[Cidr, ...]  # private networks that reach the private endpoint on 443
     """Private CIDRs (self-hosted runners, a VPN) allowed to the private endpoint on 443; required when
     `endpointPublicAccess` is false."""
     deployer_role_arn: RoleArn | None

@@ -2,14 +2,13 @@
 checks, WAF and the access-log bucket's lifecycle."""
 
 import re
-from ipaddress import IPv4Network
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from policies.facts import TLS_POLICIES  # the policies the pack allows: one list, so they cannot drift
 
-from .base import Model
+from .base import Cidr, Model
 
 StorageClass = Literal["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
 # S3 refuses a transition to an infrequent-access class before an object is 30 days old.
@@ -159,7 +158,7 @@ class LoadBalancerConfig(Model):
     """The ACM certificate's ARN, in the stack's region; required when `tls` is true (stack file)."""
     ssl_policy: str
     """The HTTPS listener's TLS policy: one of the TLS 1.2+ ELB policies the policy pack allows."""
-    allowed_cidrs: tuple[IPv4Network, ...] = Field(min_length=1)
+    allowed_cidrs: tuple[Cidr, ...] = Field(min_length=1)
     """IPv4 CIDRs allowed to connect on 80 and 443."""
     idle_timeout_seconds: int = Field(ge=1, le=4000)
     """The ALB's idle connection timeout."""

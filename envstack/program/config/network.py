@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from .base import Model, matches
+from .base import Cidr, Model, matches
 
 NatGateways = Literal["none", "single", "perAz"]
 # AWS services an interface endpoint may be created for (com.amazonaws.<region>.<name>): what pods and nodes call.
@@ -30,7 +30,7 @@ class TransitGatewayConfig(Model):
     id: TransitGatewayId
     """The transit gateway's id (`tgw-...`), in the stack's region; shared with the account through AWS RAM if it is
     another account's."""
-    cidrs: tuple[IPv4Network, ...] = Field(min_length=1)
+    cidrs: tuple[Cidr, ...] = Field(min_length=1)
     """The runner / VPN networks behind the transit gateway, private ranges apart from the VPC, each once: every
     private route table sends them through it."""
 
@@ -49,7 +49,7 @@ class TransitGatewayConfig(Model):
 
 
 class NetworkConfig(Model):
-    cidr: IPv4Network
+    cidr: Cidr
     """The VPC's private (RFC 1918) range, /16 to /20. Per AZ the private subnet is an eighth of it, the public and
     isolated ones a sixty-fourth. Stacks of different environments must not overlap."""
     az_count: int = Field(le=MAX_AZS)
