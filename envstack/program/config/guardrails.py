@@ -91,10 +91,23 @@ def _requires(cfg: StackConfig, key: str, value: Any, ok: bool, expected: str) -
         yield Problem(f"envstack:{key}", value, f"environment {cfg.environment} requires {expected}")
 
 
+def _on(cfg: StackConfig, key: str, value: bool, required: bool, expected: str) -> Iterable[Problem]:
+    """A setting the environment may require on."""
+    return _requires(cfg, key, value, value or not required, expected)
+
+
+def _off(cfg: StackConfig, key: str, value: bool, forbidden: bool, expected: str) -> Iterable[Problem]:
+    """A setting the environment may require off."""
+    return _requires(cfg, key, value, not (value and forbidden), expected)
+
+
+def _at_least(cfg: StackConfig, key: str, value: int, least: int, what: str) -> Iterable[Problem]:
+    return _requires(cfg, key, value, value >= least, f"at least {least} {what}")
+
+
 def _protection(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
-    yield from _requires(cfg, "protectStatefulResources", cfg.protect_stateful_resources,
-                         cfg.protect_stateful_resources or not g.protect_stateful_resources,
-                         "true (data stores and keys must be protected)")
+    yield from _on(cfg, "protectStatefulResources", cfg.protect_stateful_resources, g.protect_stateful_resources,
+                   "true (data stores and keys must be protected)")
 
 
 def _accounts(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
@@ -105,8 +118,7 @@ def _accounts(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
 
 def _network(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     net = cfg.network
-    yield from _requires(cfg, "network.azCount", net.az_count, net.az_count >= g.min_az_count,
-                         f"at least {g.min_az_count} availability zones")
+    yield from _at_least(cfg, "network.azCount", net.az_count, g.min_az_count, "availability zones")
     yield from _requires(cfg, "network.natGateways", net.nat_gateways,
                          net.nat_gateway_count >= net.az_count or not g.nat_gateway_per_az,
                          "one NAT gateway per availability zone ('perAz')")
@@ -118,68 +130,59 @@ def _monitoring(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          len(mon.notification_emails) >= g.min_notification_emails,
                          f"at least {g.min_notification_emails} address(es): alarms and budget alerts must reach "
                          "someone")
-    yield from _requires(cfg, "monitoring.anomalyDetection", mon.anomaly_detection,
-                         mon.anomaly_detection or not g.require_anomaly_detection, "true (cost anomaly detection)")
-    yield from _requires(cfg, "monitoring.logRetentionDays", mon.log_retention_days,
-                         mon.log_retention_days >= g.min_log_retention_days,
-                         f"at least {g.min_log_retention_days} days of logs")
+    yield from _on(cfg, "monitoring.anomalyDetection", mon.anomaly_detection, g.require_anomaly_detection,
+                   "true (cost anomaly detection)")
+    yield from _at_least(cfg, "monitoring.logRetentionDays", mon.log_retention_days, g.min_log_retention_days,
+                         "days of logs")
+
+
+def _not_burstable(cfg: StackConfig, key: str, value: str, g: Guardrails, expected: str) -> Iterable[Problem]:
+    return _requires(cfg, key, value, g.burstable_data_classes or not burstable(value), expected)
 
 
 def _database(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     db = cfg.database
-    yield from _requires(cfg, "database.multiAz", db.multi_az, db.multi_az or not g.database_multi_az,
-                         "a Multi-AZ database (true)")
-    yield from _requires(cfg, "database.backupRetentionDays", db.backup_retention_days,
-                         db.backup_retention_days >= g.min_backup_retention_days,
-                         f"at least {g.min_backup_retention_days} days of backups")
-    yield from _requires(cfg, "database.deletionProtection", db.deletion_protection,
-                         db.deletion_protection or not g.database_deletion_protection, "deletion protection (true)")
-    yield from _requires(cfg, "database.skipFinalSnapshot", db.skip_final_snapshot,
-                         not (db.skip_final_snapshot and g.final_snapshots), "a final snapshot (false)")
-    yield from _requires(cfg, "database.instanceClass", db.instance_class,
-                         g.burstable_data_classes or not burstable(db.instance_class),
-                         "a non-burstable instance class (not db.t*), e.g. db.m7g.large")
+    yield from _on(cfg, "database.multiAz", db.multi_az, g.database_multi_az, "a Multi-AZ database (true)")
+    yield from _at_least(cfg, "database.backupRetentionDays", db.backup_retention_days, g.min_backup_retention_days,
+                         "days of backups")
+    yield from _on(cfg, "database.deletionProtection", db.deletion_protection, g.database_deletion_protection,
+                   "deletion protection (true)")
+    yield from _off(cfg, "database.skipFinalSnapshot", db.skip_final_snapshot, g.final_snapshots,
+                    "a final snapshot (false)")
+    yield from _not_burstable(cfg, "database.instanceClass", db.instance_class, g,
+                              "a non-burstable instance class (not db.t*), e.g. db.m7g.large")
 
 
 def _cache(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     cache = cfg.cache
-    yield from _requires(cfg, "cache.nodes", cache.nodes, cache.nodes >= g.min_cache_nodes,
-                         f"at least {g.min_cache_nodes} cache nodes")
-    yield from _requires(cfg, "cache.automaticFailover", cache.automatic_failover,
-                         cache.automatic_failover or not g.cache_failover, "automatic failover (true)")
-    yield from _requires(cfg, "cache.multiAz", cache.multi_az, cache.multi_az or not g.cache_failover,
-                         "a Multi-AZ cache (true)")
-    yield from _requires(cfg, "cache.snapshotRetentionDays", cache.snapshot_retention_days,
-                         cache.snapshot_retention_days >= g.min_cache_snapshot_retention_days,
-                         f"at least {g.min_cache_snapshot_retention_days} days of snapshots")
-    yield from _requires(cfg, "cache.finalSnapshot", cache.final_snapshot,
-                         cache.final_snapshot or not g.final_snapshots, "a final snapshot (true)")
-    yield from _requires(cfg, "cache.nodeType", cache.node_type,
-                         g.burstable_data_classes or not burstable(cache.node_type),
-                         "a non-burstable node type (not cache.t*), e.g. cache.m7g.large")
+    yield from _at_least(cfg, "cache.nodes", cache.nodes, g.min_cache_nodes, "cache nodes")
+    yield from _on(cfg, "cache.automaticFailover", cache.automatic_failover, g.cache_failover,
+                   "automatic failover (true)")
+    yield from _on(cfg, "cache.multiAz", cache.multi_az, g.cache_failover, "a Multi-AZ cache (true)")
+    yield from _at_least(cfg, "cache.snapshotRetentionDays", cache.snapshot_retention_days,
+                         g.min_cache_snapshot_retention_days, "days of snapshots")
+    yield from _on(cfg, "cache.finalSnapshot", cache.final_snapshot, g.final_snapshots, "a final snapshot (true)")
+    yield from _not_burstable(cfg, "cache.nodeType", cache.node_type, g,
+                              "a non-burstable node type (not cache.t*), e.g. cache.m7g.large")
 
 
 def _load_balancer(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
     lb = cfg.load_balancer
-    yield from _requires(cfg, "loadBalancer.tls", lb.tls, lb.tls or not g.load_balancer_tls,
-                         "TLS (true, with loadBalancer.certificateArn naming an ACM certificate)")
-    yield from _requires(cfg, "loadBalancer.waf.enabled", lb.waf.enabled, lb.waf.enabled or not g.load_balancer_waf,
-                         "a WAF web ACL on the load balancer (true)")
-    yield from _requires(cfg, "loadBalancer.deletionProtection", lb.deletion_protection,
-                         lb.deletion_protection or not g.load_balancer_deletion_protection,
-                         "deletion protection (true)")
-    yield from _requires(cfg, "loadBalancer.accessLogs.forceDestroy", lb.access_logs.force_destroy,
-                         not (lb.access_logs.force_destroy and g.keep_access_logs),
-                         "access logs kept when the stack is destroyed (false)")
+    yield from _on(cfg, "loadBalancer.tls", lb.tls, g.load_balancer_tls,
+                   "TLS (true, with loadBalancer.certificateArn naming an ACM certificate)")
+    yield from _on(cfg, "loadBalancer.waf.enabled", lb.waf.enabled, g.load_balancer_waf,
+                   "a WAF web ACL on the load balancer (true)")
+    yield from _on(cfg, "loadBalancer.deletionProtection", lb.deletion_protection,
+                   g.load_balancer_deletion_protection, "deletion protection (true)")
+    yield from _off(cfg, "loadBalancer.accessLogs.forceDestroy", lb.access_logs.force_destroy, g.keep_access_logs,
+                    "access logs kept when the stack is destroyed (false)")
     yield from _requires(cfg, "loadBalancer.sslPolicy", lb.ssl_policy,
                          not (lb.tls and g.load_balancer_tls13 and lb.ssl_policy not in TLS13_POLICIES),
                          f"a TLS 1.3 policy: one of {', '.join(TLS13_POLICIES)}")
-    yield from _requires(cfg, "loadBalancer.waf.logging", lb.waf.logging,
-                         lb.waf.logging or not (lb.waf.enabled and g.load_balancer_waf_logging),
-                         "WAF request logs (true): a web ACL that keeps no record of what it blocked")
-    yield from _requires(cfg, "loadBalancer.accessLogs.versioning", lb.access_logs.versioning,
-                         lb.access_logs.versioning or g.unversioned_log_buckets,
-                         "versioned access logs (true): logs are evidence, an overwrite or delete must keep them")
+    yield from _on(cfg, "loadBalancer.waf.logging", lb.waf.logging, lb.waf.enabled and g.load_balancer_waf_logging,
+                   "WAF request logs (true): a web ACL that keeps no record of what it blocked")
+    yield from _on(cfg, "loadBalancer.accessLogs.versioning", lb.access_logs.versioning, not g.unversioned_log_buckets,
+                   "versioned access logs (true): logs are evidence, an overwrite or delete must keep them")
 
 
 def _certificate_region(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
@@ -200,9 +203,8 @@ def _cluster(cfg: StackConfig, g: Guardrails) -> Iterable[Problem]:
                          cluster.on_demand_min_nodes >= g.cluster_min_on_demand_nodes,
                          f"at least {g.cluster_min_on_demand_nodes} ON_DEMAND nodes (sum of minSize), "
                          f"got {cluster.on_demand_min_nodes}")
-    yield from _requires(cfg, "cluster.endpointPublicAccess", cluster.endpoint_public_access,
-                         not (cluster.endpoint_public_access and g.cluster_private_endpoint),
-                         "a private API endpoint (false): deploy through apiAccessCidrs from a runner or VPN")
+    yield from _off(cfg, "cluster.endpointPublicAccess", cluster.endpoint_public_access, g.cluster_private_endpoint,
+                    "a private API endpoint (false): deploy through apiAccessCidrs from a runner or VPN")
     yield from _requires(cfg, "cluster.deployerRoleArn", cluster.deployer_role_arn,
                          cluster.deployer_role_arn is not None or not g.require_deployer_role_arn,
                          "the IAM role `pulumi up` runs as (CI's deploy role): it gets an explicit cluster-admin "
