@@ -3,6 +3,7 @@ and what the stack file names in it (the certificate, the roles, the cost-alloca
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import botocore.session
@@ -11,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from envstack.program.config.placeholders import placeholders
 from envstack.program.zones import EKS_UNSUPPORTED_ZONE_IDS
 
-from .core import Context, Result, SkipCheck, check, error_code
+from .core import Context, Result, SkipCheck, check, error_code, unless_absent
 
 CERTIFICATE_MIN_DAYS = 30  # an ACM certificate expiring sooner is worth a warning before a deploy
 # Cost Explorer has one endpoint, in us-east-1 (Cost Explorer API reference, "Endpoints").
@@ -128,14 +129,11 @@ def roles(ctx: Context) -> Iterator[Result]:
                 yield Result("roles", "skipped", f"envstack:cluster.{key}: {arn} is in account {owner}, not the "
                              f"caller's {ctx.account}")
                 continue
-            try:
-                actual = ctx.client("iam").get_role(RoleName=name)["Role"]["Arn"]
-            except ClientError as error:
-                if error_code(error) != "NoSuchEntity":
-                    raise
+            found = unless_absent(partial(ctx.client("iam").get_role, RoleName=name), "NoSuchEntity")
+            if found is None:
                 yield Result("roles", "fail", f"envstack:cluster.{key}: {arn} does not exist")
                 continue
-            if actual != arn:
+            if (actual := found["Role"]["Arn"]) != arn:
                 # GetRole finds a role by its name alone; EKS takes an access entry's principal by its full ARN,
                 # path included, and refuses any other spelling ("The specified principalArn is invalid: invalid
                 # principal", terraform-aws-eks#2969: an IAM Identity Center role without its
@@ -198,11 +196,7 @@ def _access_entries(ctx: Context) -> list[str] | None:
     """The principal ARNs of the existing cluster's access entries (EKS ListAccessEntries: the creator's implicit
     entry is one of them), or None while there is no cluster."""
     eks = ctx.client("eks")
-    try:
-        eks.describe_cluster(name=ctx.cfg.name_prefix)
-    except ClientError as error:
-        if error_code(error) != "ResourceNotFoundException":
-            raise
+    if unless_absent(partial(eks.describe_cluster, name=ctx.cfg.name_prefix), "ResourceNotFoundException") is None:
         return None
     pages = eks.get_paginator("list_access_entries").paginate(clusterName=ctx.cfg.name_prefix)
     return [arn for page in pages for arn in page.get("accessEntries", [])]

@@ -123,6 +123,20 @@ def error_code(error: ClientError) -> str:
         "HTTPStatusCode", ""))
 
 
+T = TypeVar("T")
+
+
+def unless_absent(call: Callable[[], T], *absent: str) -> T | None:
+    """What `call` answers, or None where AWS answers one of the `absent` error codes (no such thing); any other
+    error goes on up."""
+    try:
+        return call()
+    except ClientError as error:
+        if error_code(error) not in absent:
+            raise
+        return None
+
+
 PERMISSIONS = "docs/preflight.md: the read-only permissions it needs"
 C = TypeVar("C", bound=Context)
 

@@ -9,13 +9,14 @@ pairs with `applyImmediately: true`), and any downgrade.
 
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from botocore.exceptions import ClientError
 
 from components.cache import parameter_group_family, replication_group_id
 from components.database import instance_identifier
 
-from .core import Context, Result, check, error_code
+from .core import Context, Result, check, error_code, unless_absent
 
 NOT_FOUND = {"ResourceNotFoundException", "DBInstanceNotFound", "DBInstanceNotFoundFault",
              "ReplicationGroupNotFoundFault", "CacheClusterNotFound"}
@@ -31,23 +32,17 @@ def _major(version: str) -> int:
     return int(re.split(r"\D", version, maxsplit=1)[0])
 
 
-def _absent(error: ClientError) -> bool:
-    return error_code(error) in NOT_FOUND
-
-
 @check("kubernetes-upgrade")
 def kubernetes_upgrade(ctx: Context) -> Iterator[Result]:
     """EKS moves a cluster one minor version at a time and never down (EKS user guide, "Update existing cluster to
     new Kubernetes version"; UpdateClusterVersion refuses anything else, after `pulumi up` has changed the rest)."""
     name, configured = ctx.cfg.name_prefix, ctx.cfg.cluster.version
     where = f"envstack:cluster.version: {configured}"
-    try:
-        running = ctx.client("eks").describe_cluster(name=name)["cluster"]["version"]
-    except ClientError as error:
-        if not _absent(error):
-            raise
+    described = unless_absent(partial(ctx.client("eks").describe_cluster, name=name), *NOT_FOUND)
+    if described is None:
         yield Result("kubernetes-upgrade", "ok", f"{where}: no cluster {name} yet, created at that version")
         return
+    running = described["cluster"]["version"]
     step = _minor(configured) - _minor(running)
     if step == 0:
         yield Result("kubernetes-upgrade", "ok", f"{where}: the cluster {name} runs it")
@@ -82,13 +77,12 @@ def database_upgrade(ctx: Context) -> Iterator[Result]:
     family replaces one still attached) and shows again on every preview."""
     db, identifier = ctx.cfg.database, instance_identifier(ctx.cfg.name_prefix)
     where = f"envstack:database.engineVersion: {db.engine_version}"
-    try:
-        [instance] = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
-    except ClientError as error:
-        if not _absent(error):
-            raise
+    described = unless_absent(partial(ctx.client("rds").describe_db_instances, DBInstanceIdentifier=identifier),
+                              *NOT_FOUND)
+    if described is None:
         yield Result("database-upgrade", "ok", f"{where}: no instance {identifier} yet")
         return
+    [instance] = described["DBInstances"]
     running = str(instance["EngineVersion"])
     if _major(db.engine_version) < _major(running):
         yield Result("database-upgrade", "fail", f"{where}: {identifier} runs PostgreSQL {running}, and RDS cannot "
@@ -115,7 +109,7 @@ def cache_upgrade(ctx: Context) -> Iterator[Result]:
         [group] = elasticache.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"]
         [member] = elasticache.describe_cache_clusters(CacheClusterId=group["MemberClusters"][0])["CacheClusters"]
     except ClientError as error:
-        if not _absent(error):
+        if error_code(error) not in NOT_FOUND:
             raise
         yield Result("cache-upgrade", "ok", f"{where}: no replication group {group_id} yet")
         return

@@ -1,11 +1,10 @@
 """The data stores as AWS describes them: available, in the configured size, encrypted, Multi-AZ where configured."""
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from envstack.ops.preflight.core import error_code
+from envstack.ops.preflight.core import unless_absent
 
 from .core import Result, VerifyContext, check
 
@@ -31,13 +30,12 @@ def expect(problems: list[str], condition: bool, problem: str) -> None:
 def database(ctx: VerifyContext) -> Iterator[Result]:
     """RDS DescribeDBInstances of the exported endpoint's instance (<identifier>.<id>.<region>.rds.amazonaws.com)."""
     identifier = str(ctx.output("databaseEndpoint")).split(".")[0]
-    try:
-        db = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-    except ClientError as error:
-        if error_code(error) != "DBInstanceNotFound":
-            raise
+    described = unless_absent(partial(ctx.client("rds").describe_db_instances, DBInstanceIdentifier=identifier),
+                              "DBInstanceNotFound")
+    if described is None:
         yield Result("database", "fail", f"{identifier} does not exist")
         return
+    db = described["DBInstances"][0]
     want, problems = ctx.cfg.database, list[str]()
     status, klass, version = db.get("DBInstanceStatus"), db.get("DBInstanceClass"), db.get("EngineVersion", "?")
     expect(problems, status == "available", f"{status}, not available")
@@ -58,14 +56,12 @@ def database(ctx: VerifyContext) -> Iterator[Result]:
 def cache(ctx: VerifyContext) -> Iterator[Result]:
     """ElastiCache DescribeReplicationGroups of the exported replication group."""
     group_id = ctx.output("cacheReplicationGroupId")
-    try:
-        group = ctx.client("elasticache").describe_replication_groups(
-            ReplicationGroupId=group_id)["ReplicationGroups"][0]
-    except ClientError as error:
-        if error_code(error) != "ReplicationGroupNotFoundFault":
-            raise
+    described = unless_absent(partial(ctx.client("elasticache").describe_replication_groups,
+                                      ReplicationGroupId=group_id), "ReplicationGroupNotFoundFault")
+    if described is None:
         yield Result("cache", "fail", f"{group_id} does not exist")
         return
+    group = described["ReplicationGroups"][0]
     want, problems = ctx.cfg.cache, list[str]()
     status, node_type, members = group.get("Status"), group.get("CacheNodeType"), group.get("MemberClusters", [])
     expect(problems, status == "available", f"{status}, not available")

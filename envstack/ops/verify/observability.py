@@ -6,10 +6,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from envstack.ops.preflight.account import stack_tag_status
-from envstack.ops.preflight.core import error_code
+from envstack.ops.preflight.core import unless_absent
 
 from .core import LOG_WINDOW, Result, SkipCheck, VerifyContext, ago, check, pages
 
@@ -70,13 +68,12 @@ def alert_subscriptions(ctx: VerifyContext) -> Iterator[Result]:
 def budget(ctx: VerifyContext) -> Iterator[Result]:
     """AWS Budgets DescribeBudget: the stack's monthly budget exists with the configured limit."""
     name = f"{ctx.cfg.name_prefix}-monthly"
-    try:
-        found = ctx.client("budgets").describe_budget(AccountId=ctx.account_id(), BudgetName=name)["Budget"]
-    except ClientError as error:
-        if error_code(error) != "NotFoundException":
-            raise
+    described = unless_absent(partial(ctx.client("budgets").describe_budget, AccountId=ctx.account_id(),
+                                      BudgetName=name), "NotFoundException")
+    if described is None:
         yield Result("budget", "fail", f"no budget {name} in account {ctx.account}")
         return
+    found = described["Budget"]
     limit = float(found.get("BudgetLimit", {}).get("Amount", "nan"))
     spent = found.get("CalculatedSpend", {}).get("ActualSpend", {}).get("Amount")
     if limit != ctx.cfg.monitoring.monthly_budget_usd:
@@ -183,13 +180,12 @@ def waf_logs(ctx: VerifyContext) -> Iterator[Result]:
     if not acl:
         yield Result("waf-logs", "fail", "no web ACL on the load balancer, so no WAF logs")
         return
-    try:
-        logging = wafv2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
-    except ClientError as error:
-        if error_code(error) != "WAFNonexistentItemException":
-            raise
+    described = unless_absent(partial(wafv2.get_logging_configuration, ResourceArn=acl["ARN"]),
+                              "WAFNonexistentItemException")
+    if described is None:
         yield Result("waf-logs", "fail", f"web ACL {acl['Name']} logs nowhere")
         return
+    logging = described["LoggingConfiguration"]
     for destination in logging.get("LogDestinationConfigs", []):
         group = destination.split(":log-group:")[-1].removesuffix(":*")
         created = _log_group_created(ctx, group)
