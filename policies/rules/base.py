@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -28,6 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 Props = Mapping[str, Any]
+P = TypeVar("P", ResourceValidationPolicy, StackValidationPolicy)
 
 # Every rule declared with `resource_rule` / `stack_rule`, in declaration order.
 REGISTRY: list[Policy] = []
@@ -184,10 +185,8 @@ def resource_rule(name: str, description: str, types: Iterable[str], *, severity
             for message in check(resource):
                 report(message, None)
 
-        policy = ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                          enforcement_level=level, config_schema=_schema(options),
-                                          severity=severity, tags=_tags(checkov, deployability))
-        _register(policy, checkov, deployability, source)
+        policy = _registered(ResourceValidationPolicy, validate, name, description, severity, checkov, options, level,
+                             deployability, source)
         return policy
 
     return declare
@@ -205,16 +204,19 @@ def stack_rule(name: str, description: str, *, severity: Severity = Severity.HIG
             for message, urn in check(args.resources, merged_config(policy, args.get_config())):
                 report(message, urn)
 
-        policy = StackValidationPolicy(name=name, description=description, validate=validate,
-                                       enforcement_level=level, config_schema=_schema(options),
-                                       severity=severity, tags=_tags(checkov, deployability))
-        _register(policy, checkov, deployability, source)
+        policy = _registered(StackValidationPolicy, validate, name, description, severity, checkov, options, level,
+                             deployability, source)
         return policy
 
     return declare
 
 
-def _register(policy: Policy, checkov: str, deployability: bool, source: str) -> None:
+def _registered(kind: type[P], validate: Callable[[Any, ReportViolation], None], name: str, description: str,
+                severity: Severity, checkov: str, options: Mapping[str, Mapping[str, Any]] | None,
+                level: EnforcementLevel, deployability: bool, source: str) -> P:
+    """The policy a rule declares, added to the registry once its declaration is checked."""
+    policy = kind(name=name, description=description, validate=validate, enforcement_level=level,
+                  config_schema=_schema(options), severity=severity, tags=_tags(checkov, deployability))
     if any(p.name == policy.name for p in REGISTRY):
         raise ValueError(f"duplicate policy name {policy.name}")
     if deployability and policy.enforcement_level != EnforcementLevel.MANDATORY:
@@ -226,6 +228,7 @@ def _register(policy: Policy, checkov: str, deployability: bool, source: str) ->
     if deployability:
         DEPLOYABILITY.add(policy.name)
         SOURCES[policy.name] = source
+    return policy
 
 
 # ---- stack helpers -------------------------------------------------------------------------------------------
