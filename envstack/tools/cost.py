@@ -19,6 +19,7 @@ from typing import Any
 from envstack.program.config import load_profile
 from envstack.program.config.usage import UsageConfig
 
+from .nested import at
 from .prices import PRICES_FILE, PRICES_NAME, REGENERATE, MissingPriceError, Price, Prices, load_book, load_prices
 from .report import top_components
 from .synth import ResourceRecord, Synthesis
@@ -198,21 +199,12 @@ class Context:
 Pricer = Callable[[ResourceRecord, Context], list[Charge]]
 
 
-def _get(inputs: Mapping[str, Any], *path: str, default: Any = None) -> Any:
-    value: Any = inputs
-    for part in path:
-        if not isinstance(value, Mapping) or part not in value:
-            return default
-        value = value[part]
-    return value
-
-
 def _gb(value: float) -> str:
     return f"{value:,.3g}" if value < 100 else f"{value:,.0f}"
 
 
 def _desired(group: ResourceRecord) -> int:
-    return int(_get(group.inputs, "scalingConfig", "desiredSize", default=0))
+    return int(at(group.inputs, "scalingConfig", "desiredSize", default=0))
 
 
 # ---- compute -------------------------------------------------------------------------------------------------------
@@ -226,7 +218,7 @@ def _eks_extended_support(r: ResourceRecord, c: Context) -> list[Charge]:
     """upgradePolicy EXTENDED: once the version leaves standard support (14 months after its EKS release) the
     cluster stays on it at the extended-support rate instead of being upgraded (EKS user guide, "Cluster upgrade
     policy"). A condition, not today's cost: listed apart from the total."""
-    if _get(r.inputs, "upgradePolicy", "supportType") != "EXTENDED":
+    if at(r.inputs, "upgradePolicy", "supportType") != "EXTENDED":
         return []
     version = r.inputs.get("version", "its version")
     return [c.line("eks_extended_support", f"EKS extended support, once Kubernetes {version} leaves standard "
@@ -236,10 +228,10 @@ def _eks_extended_support(r: ResourceRecord, c: Context) -> list[Charge]:
 def _node_group(r: ResourceRecord, c: Context) -> list[Charge]:
     """Desired size x the first instance type (spot at the documented discount), plus the nodes' root volumes."""
     nodes = _desired(r)
-    instance_type = (_get(r.inputs, "instanceTypes") or ["t3.medium"])[0]
-    spot = _get(r.inputs, "capacityType") == "SPOT"
-    disk = sum(float(_get(m, "ebs", "volumeSize", default=0)) for m in _launch_template_volumes(r, c)) \
-        or float(_get(r.inputs, "diskSize", default=20))
+    instance_type = (at(r.inputs, "instanceTypes") or ["t3.medium"])[0]
+    spot = at(r.inputs, "capacityType") == "SPOT"
+    disk = sum(float(at(m, "ebs", "volumeSize", default=0)) for m in _launch_template_volumes(r, c)) \
+        or float(at(r.inputs, "diskSize", default=20))
     return [c.line("ec2_instance", f"{nodes} x {instance_type}{' spot' if spot else ''}",
                    nodes * (c.prices.spot_factor if spot else 1), instance_type, hourly=True),
             c.line("ebs_gp3", f"{nodes} x {disk:g} GB gp3 root volume", nodes * disk)]
@@ -247,7 +239,7 @@ def _node_group(r: ResourceRecord, c: Context) -> list[Charge]:
 
 def _launch_template_volumes(r: ResourceRecord, c: Context) -> list[Mapping[str, Any]]:
     template = c.dependency(r, LAUNCH_TEMPLATE)
-    return list(_get(template.inputs, "blockDeviceMappings", default=[])) if template else []
+    return list(at(template.inputs, "blockDeviceMappings", default=[])) if template else []
 
 
 # ---- data stores ---------------------------------------------------------------------------------------------------
@@ -428,8 +420,8 @@ def _bucket_contents(r: ResourceRecord, c: Context) -> tuple[str, float]:
 def _storage_classes(r: ResourceRecord, c: Context) -> list[tuple[str, float, float]]:
     """(storage class, from day, to day) of an object's life in the bucket, from its lifecycle rules."""
     lifecycle = c.fed_by(r, LIFECYCLE)
-    rule = (_get(lifecycle.inputs, "rules") or [{}])[0] if lifecycle else {}
-    end = float(_get(rule, "expiration", "days", default=0)) or math.inf
+    rule = (at(lifecycle.inputs, "rules") or [{}])[0] if lifecycle else {}
+    end = float(at(rule, "expiration", "days", default=0)) or math.inf
     steps = sorted((float(t["days"]), str(t["storageClass"])) for t in rule.get("transitions") or [])
     starts = [(0.0, "STANDARD"), *steps]
     bounds = [*(day for day, _ in steps), end]

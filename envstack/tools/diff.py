@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -34,6 +34,7 @@ from envstack.program.config import ConfigError
 
 from . import cost, policy_gate, replacements
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from .nested import leaves
 from .synth import ROOT, Synthesis, stack_file, synthesize
 
 MISSING = "(none)"
@@ -136,14 +137,6 @@ def _stack_word(stack: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9]){re.escape(stack)}(?![A-Za-z0-9])")
 
 
-def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping) and value:
-        for k, v in value.items():
-            yield from _leaves(v, f"{path}.{k}" if path else str(k))
-    else:
-        yield path, value
-
-
 @dataclass(frozen=True)
 class Resource:
     key: str
@@ -225,8 +218,12 @@ def _resources(doc: Mapping[str, Any], ignore_stack: bool = False) -> dict[str, 
     return found
 
 
+def _dotted_leaves(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    return {".".join(path): value for path, value in leaves(inputs)}
+
+
 def _changed_inputs(a: Resource, b: Resource) -> list[tuple[str, Any, Any]]:
-    before, after = dict(_leaves(a.inputs)), dict(_leaves(b.inputs))
+    before, after = _dotted_leaves(a.inputs), _dotted_leaves(b.inputs)
     return [(path, before.get(path, MISSING), after.get(path, MISSING)) for path in sorted(before.keys() | after.keys())
             if before.get(path, MISSING) != after.get(path, MISSING)]
 

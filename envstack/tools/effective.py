@@ -9,7 +9,7 @@ a list comes from one layer. Like `validate`, it never loads Pulumi or the provi
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from envstack.program.config.profiles import profile_path
 from envstack.program.paths import ROOT
 
 from .exit_codes import EXIT_OK
+from .nested import has, leaves
 from .terminal import paint
 from .validate import load, report_error
 
@@ -38,23 +39,6 @@ class Setting:
     key: str  # as a stack file names it: envstack:network.cidr, aws:region
     value: Any
     source: str  # a file (with the key it inherits from, if any)
-
-
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every key path to a value that is not a non-empty mapping (lists are one value)."""
-    if isinstance(value, Mapping) and value:
-        for key, inner in value.items():
-            yield from _leaves(inner, (*path, str(key)))
-    else:
-        yield path, value
-
-
-def _sets(layer: Mapping[str, Any], path: tuple[str, ...]) -> bool:
-    for part in path:
-        if not isinstance(layer, Mapping) or part not in layer:
-            return False
-        layer = layer[part]
-    return True
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -76,18 +60,18 @@ def settings(stack: str, cfg: StackConfig, root: Path) -> list[Setting]:
          {"cluster": version_pins(cfg.cluster.version)}),
     ]
     found = [Setting(REGION_KEY, cfg.region, stack_file(stack, root).name if REGION_KEY in own else PROJECT_FILE)]
-    for path, value in _leaves(cfg.model_dump(by_alias=True, mode="json", exclude=HIDDEN)):
+    for path, value in leaves(cfg.model_dump(by_alias=True, mode="json", exclude=HIDDEN)):
         found.append(Setting(f"{NAMESPACE}:{'.'.join(path)}", value, _source(layers, path)))
     return found
 
 
 def _source(layers: list[tuple[str, Mapping[str, Any]]], path: tuple[str, ...]) -> str:
     """The first layer that sets `path`, or the one its value is inherited from."""
-    found = next((name for name, layer in layers if _sets(layer, path)), None)
+    found = next((name for name, layer in layers if has(layer, *path)), None)
     group, defaults = INHERITED
     if found is None and path[:len(group)] == group and len(path) > len(group) + 1:
         inherited = (*defaults, *path[len(group) + 1:])
-        found = next((f"{name} ({'.'.join(defaults)})" for name, layer in layers if _sets(layer, inherited)), None)
+        found = next((f"{name} ({'.'.join(defaults)})" for name, layer in layers if has(layer, *inherited)), None)
     return found or UNSET
 
 

@@ -30,6 +30,7 @@ from policies.evaluate import resolve
 from policies.rules import CHECKOV, DEPLOYABILITY, SOURCES, all_policies
 
 from .effective import INHERITED, shown
+from .nested import at
 from .policy_config import environment_policy_config
 
 DOCS = ROOT / "docs"
@@ -145,14 +146,6 @@ def type_text(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     return text + (", or unset" if optional else "")
 
 
-def _at(document: Mapping[str, Any], path: Sequence[str]) -> Any:
-    for part in path:
-        if not isinstance(document, Mapping) or part not in document:
-            return PydanticUndefined
-        document = document[part]
-    return document
-
-
 def _model_default(field: FieldInfo) -> Any:
     if field.default_factory is not None:
         return field.default_factory()  # type: ignore[call-arg]
@@ -163,14 +156,14 @@ def default(key: Key, environment: str) -> str:
     """What a stack of `environment` gets when its file leaves the key out: the profile (over the common one), the
     add-on pins of the profile's Kubernetes version, a node group's nodeGroupDefaults; `required` when none sets it."""
     settings = load_profile(environment).settings
-    pins = {"cluster": {"addonVersions": pinned_addon_versions().get(str(_at(settings, ("cluster", "version"))), {})}}
+    pins = {"cluster": {"addonVersions": pinned_addon_versions().get(str(at(settings, "cluster", "version")), {})}}
     for layer in ([] if key.placeholder else [settings, pins]):
-        value = _at(layer, key.path)
+        value = at(layer, *key.path, default=PydanticUndefined)
         if value is not PydanticUndefined:
             return f"`{shown(value)}`"
     group, defaults = INHERITED  # a node group's key it does not set: the profile's cluster.nodeGroupDefaults
     if key.placeholder and key.path[:len(group)] == group:
-        value = _at(settings, (*defaults, *key.path[len(group) + 1:]))
+        value = at(settings, *defaults, *key.path[len(group) + 1:], default=PydanticUndefined)
         if value is not PydanticUndefined:
             return f"`{shown(value)}` ({defaults[-1]})"
     value = _model_default(key.field)
