@@ -33,7 +33,8 @@ on_aws = pulumi.ResourceOptions(provider=aws_provider(cfg))
 
 network = Network("network", args.network(cfg), on_aws)
 alerts = Alerts("alerts", args.alerts(cfg), on_aws)
-cluster = Cluster("cluster", args.cluster(cfg, network.vpc_id, network.private_subnet_ids), on_aws)
+cluster = Cluster("cluster", args.cluster(cfg, network.vpc_id, network.private_subnet_ids,
+                                          api_routes=network.transit_gateway_routes), on_aws)
 # Node groups follow the pods, within each group's minSize..maxSize (unless cluster.autoscaler.enabled is false).
 autoscaler = [ClusterAutoscaler("autoscaler", args.autoscaler(cfg, cluster.arn, cluster.node_groups),
                                 cluster.kube_provider, on_aws)] if cfg.cluster.autoscaler.enabled else []

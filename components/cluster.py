@@ -92,6 +92,9 @@ class ClusterArgs:
     # An autoscaler sets the node groups' desired sizes (desired_size: the initial one); without, the spec's is kept.
     autoscaled: bool
     permissions_boundary: str | None  # carried by the cluster, node and IRSA roles
+    # What a runner outside the VPC reaches the private endpoint through (network.transitGateway's routes): no
+    # Kubernetes object is sent before they exist.
+    api_routes: Sequence[pulumi.Resource] = ()
 
 
 def _cluster_wide(role_arn: str, association: str, policy: str,
@@ -215,9 +218,14 @@ class Cluster(Component):
         # them, and the driver deletes the volumes, before the driver and nodes go (ClusterBaseline).
         addons = dict(zip((*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES), self.addons, strict=True))
         self.storage_controllers: list[pulumi.Resource] = [addons["aws-ebs-csi-driver"], *self.node_groups]
+        cluster_security_group_id = self.eks.eks_cluster.vpc_config.cluster_security_group_id
+        self.api_access_rules = self._api_access(cluster_security_group_id)
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        # A private endpoint answers a runner only through its security group rule and, from another network, the
+        # transit gateway routes: the Kubernetes objects of the first `up` wait for them, or their first requests
+        # race the rules (created once the cluster exists) and time out.
         self.kube_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
-                                          opts=self.child())
+                                          opts=self.child(depends_on=[*self.api_access_rules, *args.api_routes]))
         self.cluster_name = self.eks.eks_cluster.name
         self.arn = self.eks.eks_cluster.arn
         self.endpoint = self.eks.eks_cluster.endpoint
@@ -228,8 +236,6 @@ class Cluster(Component):
             spec.name: group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)
             for spec, group in zip(args.node_groups, self.node_groups, strict=True)}
         self.autoscaling_group_names = list(self.node_group_asgs.values())
-        cluster_security_group_id = self.eks.eks_cluster.vpc_config.cluster_security_group_id
-        self.api_access_rules = self._api_access(cluster_security_group_id)
         self.connections = Connections(owner=self, label="cluster-nodes", security_group_id=cluster_security_group_id,
                                        restricts_egress=False)
         self.register_outputs({

@@ -468,6 +468,19 @@ def test_api_access_rules_are_exactly_the_listed_networks(stack):
     assert bool(rules) == (stack.environment == "prod")  # prod's endpoint is private: its runner needs a rule
 
 
+def test_no_kubernetes_object_is_sent_before_the_runners_path_to_the_api_exists():
+    """prod's first `up` from a runner behind the transit gateway: the Kubernetes provider (so every object sent
+    through it) waits for the API rules and the routes to the runner networks, not only for the cluster."""
+    s = synth("prod")
+    rules = {r.urn for r in s.of_type(INGRESS_RULE) if r.name.startswith("cluster-api-")}
+    routes = {r.urn for r in s.of_type("aws:ec2/route:Route") if r.inputs.get("transitGatewayId")}
+    assert rules and routes
+    [provider] = [r for r in s.of_type("pulumi:providers:kubernetes") if r.name == "cluster-k8s"]
+    assert rules | routes <= set(provider.dependencies)
+    baseline = [r for r in s.resources if r.type.startswith("kubernetes:")]
+    assert baseline and all(r.provider == provider.urn for r in baseline)
+
+
 # ---- configuration ------------------------------------------------------------------------------------------
 
 

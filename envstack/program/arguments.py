@@ -40,8 +40,8 @@ def network(cfg: StackConfig) -> NetworkArgs:
         if net.transit_gateway else None, permissions_boundary=cfg.permissions_boundary_arn)
 
 
-def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]]) \
-        -> ClusterArgs:
+def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Sequence[pulumi.Input[str]],
+            api_routes: Sequence[pulumi.Resource] = ()) -> ClusterArgs:
     k8s = cfg.cluster
     return ClusterArgs(
         vpc_id=vpc_id, private_subnet_ids=private_subnet_ids, name=cfg.name_prefix, version=k8s.version,
@@ -54,7 +54,7 @@ def cluster(cfg: StackConfig, vpc_id: pulumi.Input[str], private_subnet_ids: Seq
         node_groups=tuple(NodeGroupSpec(name=name, **group.model_dump()) for name, group in k8s.node_groups.items()),
         addon_versions=k8s.addon_versions.by_addon_name(), deletion_protection=k8s.deletion_protection,
         protect=cfg.protect_stateful_resources, tags=cfg.tags, permissions_boundary=cfg.permissions_boundary_arn,
-        autoscaled=k8s.autoscaler.enabled)
+        autoscaled=k8s.autoscaler.enabled, api_routes=tuple(api_routes))
 
 
 def autoscaler(cfg: StackConfig, cluster_arn: pulumi.Input[str],
