@@ -313,6 +313,14 @@ def db_instance(cfg: Any, **changes: Any) -> dict[str, Any]:
     ({"IAMDatabaseAuthenticationEnabled": False}, "fail", "IAM database authentication off"),
     ({"PendingModifiedValues": {"DBInstanceClass": "db.m7g.xlarge"}}, "warn",
      "pending until the maintenance window: DBInstanceClass -> db.m7g.xlarge"),
+    # prod's applyImmediately is false: right after `up` the configured class and Multi-AZ wait for the window
+    ({"DBInstanceClass": "db.m7g.medium", "PendingModifiedValues": {"DBInstanceClass": "db.m7g.large"}}, "warn",
+     "available, db.m7g.medium, PostgreSQL 17.4, encrypted, Multi-AZ, IAM authentication; pending until the "
+     "maintenance window: DBInstanceClass -> db.m7g.large"),
+    ({"MultiAZ": False, "PendingModifiedValues": {"MultiAZ": True}}, "warn", "MultiAZ -> True"),
+    ({"DBInstanceClass": "db.m7g.medium", "PendingModifiedValues": {"DBInstanceClass": "db.m7g.xlarge"}}, "fail",
+     "class db.m7g.medium, configured db.m7g.large"),
+    ({"StorageEncrypted": False}, "fail", ": storage not encrypted"),
 ])
 def test_the_database_as_configured(prod: Any, changes: dict[str, Any], status: str, fragment: str) -> None:
     assert prod.database.instance_class == "db.m7g.large" and prod.database.multi_az
@@ -342,16 +350,42 @@ def replication_group(cfg: Any, **changes: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("changes", "status", "fragment"), [
     ({}, "ok", "encrypted at rest and in transit, Multi-AZ"),
-    ({"CacheNodeType": "cache.t4g.micro"}, "fail", "node type cache.t4g.micro, configured"),
     ({"TransitEncryptionMode": "preferred"}, "fail", "TLS not required in transit"),
     ({"MultiAZ": "disabled", "MemberClusters": ["one"]}, "fail", "1 nodes, configured 2; "),
     ({"UserGroupIds": []}, "fail", "no user group"),
+    ({"AtRestEncryptionEnabled": False}, "fail", ": not encrypted at rest"),
+    ({"AutomaticFailover": "disabled"}, "fail", "automatic failover not enabled"),
+    ({"AutomaticFailover": "disabled", "PendingModifiedValues": {"AutomaticFailoverStatus": "enabled"}}, "warn",
+     "pending until the maintenance window: AutomaticFailoverStatus -> enabled"),
     ({"PendingModifiedValues": {"Resharding": {}}}, "ok", "available"),
 ])
 def test_the_cache_as_configured(prod: Any, changes: dict[str, Any], status: str, fragment: str) -> None:
     stubs = Stubs(prod)
     stubs.stub("elasticache").add_response("describe_replication_groups", replication_group(prod, **changes),
                                            {"ReplicationGroupId": f"{PREFIX}-cache"})
+    [result] = stubs.run("cache")
+    assert result.status == status and fragment in result.detail, result.detail
+
+
+@pytest.mark.parametrize(("pending", "status", "fragment"), [
+    ({"CacheNodeType": "cache.m7g.large"}, "warn", "pending until the maintenance window: CacheNodeType -> "
+                                                   "cache.m7g.large"),
+    ({"CacheNodeType": "cache.m7g.xlarge"}, "fail", "node type cache.m7g.medium, configured cache.m7g.large"),
+    ({}, "fail", "node type cache.m7g.medium, configured cache.m7g.large"),
+])
+def test_a_node_type_change_waiting_for_the_window_warns(prod: Any, pending: dict[str, Any], status: str,
+                                                         fragment: str) -> None:
+    """The replication group keeps its node type until the maintenance window (prod's applyImmediately is false);
+    the pending one is on its member clusters (ElastiCache DescribeCacheClusters)."""
+    assert prod.cache.node_type == "cache.m7g.large"
+    group = replication_group(prod, CacheNodeType="cache.m7g.medium")
+    stubs = Stubs(prod)
+    elasticache = stubs.stub("elasticache")
+    elasticache.add_response("describe_replication_groups", group)
+    member = group["ReplicationGroups"][0]["MemberClusters"][0]
+    elasticache.add_response("describe_cache_clusters", {"CacheClusters": [
+        {"CacheClusterId": member, "CacheNodeType": "cache.m7g.medium", "PendingModifiedValues": pending}]},
+        {"CacheClusterId": member})
     [result] = stubs.run("cache")
     assert result.status == status and fragment in result.detail, result.detail
 
@@ -787,11 +821,12 @@ IAM_PREFIXES = {"monitoring": "cloudwatch"}
 def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tuple[str, Path], moto_server: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Every call of every AWS check against moto (those moto lacks included: the event comes before the request),
-    as an IAM action, is in docs/verify.md's policy; S3 ListObjectsV2 (flow logs to S3) is the Stubber test's."""
+    as an IAM action, is in docs/verify.md's policy; S3 ListObjectsV2 (flow logs to S3) and ElastiCache
+    DescribeCacheClusters (a pending node type) are the Stubber tests'."""
     name, root = moto_stack
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    called = {"s3:ListObjectsV2"}
+    called = {"s3:ListObjectsV2", "elasticache:DescribeCacheClusters"}
     session.events.register("before-call", lambda model, **_: called.add(
         f"{model.service_model.signing_name}:{model.name}"))
     cfg = load(name, root).config
