@@ -150,6 +150,7 @@ def test_an_agent_that_refuses_and_one_that_is_unreachable(world: World) -> None
     ("no-tls", "tls", "refused TLS"),
     ("scram", "authentication", "lacks the rds_iam role"),
     ("no-connect", "authorization", "42501 permission denied for database"),
+    ("other-answer", "query", "select 1 returned [['2']]"),
 ])
 def test_database_failures_name_their_stage(world: World, mode: str, stage: str, fragment: str) -> None:
     world.postgres.mode = mode
@@ -171,9 +172,13 @@ def test_an_untrusted_database_certificate_is_a_tls_failure(world: World, tmp_pa
     assert stages(report)["database"] == "tls" and "CERTIFICATE_VERIFY_FAILED" in report["database"]["detail"]
 
 
-def test_without_a_ca_bundle_the_database_is_reached_but_its_certificate_not_verified(world: World) -> None:
+def test_without_a_ca_bundle_the_database_is_reached_but_its_certificate_not_verified(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = world.start()
     del env["PROBE_RDS_CA"]
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", Authority(other).ca_file)  # nothing this pod trusts signed the server's
     report = probe.run(env)
     assert report["database"]["ok"] and "certificate NOT verified" in report["database"]["detail"]
 

@@ -187,7 +187,7 @@ def same_token(token: str, reference: str) -> bool:
 class Postgres:
     """A PostgreSQL server as RDS answers an IAM database user: TLS required, a cleartext password request, the token
     checked against botocore's; `mode` picks a failure: no-tls, scram (the user lacks rds_iam), no-connect (42501
-    after login)."""
+    after login), other-answer (`select 1` answers 2)."""
 
     tls: ssl.SSLContext
     user: str = "app"
@@ -236,7 +236,8 @@ class Postgres:
         kind, payload = read_message(tls)
         assert (kind, payload) == (b"Q", b"select 1\0")
         row_description = struct.pack("!H", 1) + b"?column?\0" + struct.pack("!IHIhih", 0, 0, 23, 4, -1, 0)
-        tls.sendall(message(b"T", row_description) + message(b"D", struct.pack("!HI", 1, 1) + b"1")
+        value = b"2" if self.mode == "other-answer" else b"1"
+        tls.sendall(message(b"T", row_description) + message(b"D", struct.pack("!HI", 1, 1) + value)
                     + message(b"C", b"SELECT 1\0") + message(b"Z", b"I"))
         kind, _ = read_message(tls)
         assert kind == b"X"
