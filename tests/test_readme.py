@@ -14,9 +14,10 @@ from conftest import synth
 
 from envstack import cli
 from envstack.ops.review import write_review_stack_file
+from envstack.ops.verify import CHECKS
 from envstack.program.config.cache import ENGINE_MAJORS
 from envstack.program.config.database import POSTGRES_MAJORS
-from envstack.tools import diff
+from envstack.tools import diff, report
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = {path.relative_to(REPO).as_posix(): path.read_text()
@@ -160,6 +161,21 @@ def test_the_connection_example_makes_the_tokens_the_guides_describe(monkeypatch
                                          "us-west-2")
     assert database.startswith("envstack-prod-postgres.c0ffee.us-west-2.rds.amazonaws.com:5432/?Action=connect")
     assert "DBUser=app" in database and "/rds-db/aws4_request" in database.replace("%2F", "/")
+
+
+def test_the_connection_example_is_a_line_synth_prints():
+    """The README's `source -> target  port` example is one of the connections synth reports (as the names the
+    program gives them, e.g. the node groups' security group `cluster-nodes`, not the component `cluster`)."""
+    [example] = re.findall(r"who may reach whom\s+\(`([^`]+)`\)", README)
+    shown = {" ".join(line.split()[:4]) for line in report.connections(synth("prod"))}
+    assert " ".join(example.split()) in shown, sorted(shown)
+
+
+def test_the_readme_table_of_verify_checks_names_each_check_once():
+    """Issue 24's README table: every check `envstack verify` runs, each in one row, and no other."""
+    table = README[README.index("| checks | what they prove | asked of |"):].split("\n\n", 1)[0]
+    named = [name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z-]+)`", row.split("|")[1])]
+    assert sorted(named) == sorted(name for name, _ in CHECKS) and len(named) == len(set(named))
 
 
 def test_the_readme_stays_short():
