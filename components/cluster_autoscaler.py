@@ -172,13 +172,14 @@ class ClusterAutoscaler(Component):
     def _k8s(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return self.child(provider=self._provider, **kwargs)
 
-    def _meta(self, namespaced: bool = True) -> ObjectMetaArgs:
-        return ObjectMetaArgs(name=NAME, namespace=self._args.namespace if namespaced else None,
+    def _meta(self, namespaced: bool = True, name: str = NAME) -> ObjectMetaArgs:
+        return ObjectMetaArgs(name=name, namespace=self._args.namespace if namespaced else None,
                               labels={"app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "envstack"})
 
     def _kubernetes_objects(self, association: aws.eks.PodIdentityAssociation) -> k8s.apps.v1.Deployment:
         a = self._args
-        account = k8s.core.v1.ServiceAccount(self.label, metadata=self._meta(), opts=self._k8s())
+        # The ServiceAccount the association names: the pods' credentials come from it.
+        account = k8s.core.v1.ServiceAccount(self.label, metadata=self._meta(name=a.service_account), opts=self._k8s())
         subject = SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=a.namespace)
         cluster_role = k8s.rbac.v1.ClusterRole(self.label, metadata=self._meta(False), rules=_rules(CLUSTER_RULES),
                                                opts=self._k8s())

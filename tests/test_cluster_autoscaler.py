@@ -7,12 +7,14 @@ from typing import Any
 
 import kubernetes_validate
 import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 from conftest import profile_config, run_program, stack_config, synth_with
 from test_cluster import group_spec, problems
 from test_cluster_baseline import manifest
 
 from components.cluster import Cluster, NodeGroupSpec
+from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.node_scaling import NODE_GROUP_TAG, Scaling, ScalingPlan, plan
 from envstack.program import arguments
 from envstack.program.config.cluster import version_pins
@@ -46,6 +48,23 @@ def test_prod_has_an_autoscaler_with_its_pod_identity_association(stack):
     assert [s["Principal"] for s in trust] == [{"Service": "pods.eks.amazonaws.com"}]
     assert trust[0]["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "cluster-autoscaler"
     assert trust[0]["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-namespace"] == "kube-system"
+
+
+def test_its_pods_run_as_the_service_account_the_association_names():
+    """Pod Identity hands the role to pods of the associated ServiceAccount only: the one the Deployment runs as."""
+    def build() -> None:
+        ClusterAutoscaler("autoscaler", ClusterAutoscalerArgs(
+            cluster_name="unit", cluster_arn="arn:aws:eks:us-west-2:123456789012:cluster/unit", region="us-west-2",
+            version="v1.35.2", service_account="scaler"), k8s.Provider("k8s", kubeconfig="{}"))
+
+    records = run_program(build)
+    [association] = [r.inputs for r in records if r.type == ASSOCIATION]
+    [account] = [r.inputs for r in records if r.type == "kubernetes:core/v1:ServiceAccount"]
+    [deployment] = [r.inputs for r in records if r.type == DEPLOYMENT]
+    assert association["serviceAccount"] == account["metadata"]["name"] == "scaler"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "scaler"
+    subjects = [s for r in records if r.type.endswith("Binding") for s in r.inputs["subjects"]]
+    assert subjects and all(s["name"] == "scaler" for s in subjects)
 
 
 def test_its_policy_scales_only_this_clusters_node_groups(stack):
