@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import boto3
 import pytest
+from aws_checks import StubbedChecks, documented_actions, recording_session
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 from conftest import FIXTURES
 from test_stack_files import BASES
 
@@ -45,33 +44,9 @@ def dev() -> Any:
     return load("dev", FIXTURES).config
 
 
-def client(service: str, region: str = REGION) -> Any:
-    return boto3.client(service, region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
-
-
-class Stubs:
-    """Stubbed clients for one check run: `stub(service).add_response(...)` queues the answers, in call order."""
-
+class Stubs(StubbedChecks):
     def __init__(self, cfg: Any):
-        self.ctx = Context(cfg, account=ACCOUNT)
-        self.stubbers: list[Stubber] = []
-
-    def stub(self, service: str, region: str | None = None) -> Stubber:
-        region = region or self.ctx.cfg.region
-        key = f"{service}@{region}"
-        if key not in self.ctx.clients:
-            self.ctx.clients[key] = client(service, region)
-            stubber = Stubber(self.ctx.clients[key])
-            stubber.activate()
-            self.stubbers.append(stubber)
-        return next(s for s in self.stubbers if s.client is self.ctx.clients[key])
-
-    def run(self, name: str) -> list[Result]:
-        function = dict(preflight.CHECKS)[name]
-        results = run_check(name, function, self.ctx)
-        for stubber in self.stubbers:
-            stubber.assert_no_pending_responses()
-        return results
+        super().__init__(Context(cfg, account=ACCOUNT), preflight.CHECKS, run_check)
 
 
 def statuses(results: list[Result]) -> list[str]:
@@ -781,10 +756,7 @@ def test_a_bad_stack_or_an_unknown_check_exits_2_before_any_call() -> None:
 
 
 def documented_permissions() -> set[str]:
-    text = (REPO / "docs" / "preflight.md").read_text()
-    block = text[text.index("The permissions it needs (all read-only)"):]
-    document = block[block.index("```json") + len("```json"):block.index("```", block.index("```json") + 7)]
-    return set(json.loads(document)["Statement"][0]["Action"])
+    return documented_actions(REPO / "docs" / "preflight.md", "The permissions it needs (all read-only)")
 
 
 def test_the_docs_list_every_permission_the_checks_use(moto_server: str, prod: Any,
@@ -792,10 +764,7 @@ def test_the_docs_list_every_permission_the_checks_use(moto_server: str, prod: A
     """Every call the checks make against moto, as an IAM action, is in docs/preflight.md's policy (roles named in the
     caller's account so that IAM GetRole is called too)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    called: set[str] = set()
-    session.events.register("before-call", lambda model, **_: called.add(
-        f"{model.service_model.signing_name}:{model.name}"))
+    session, called = recording_session(REGION)
     caller_roles = prod.cluster.model_copy(update={"deployer_role_arn": "arn:aws:iam::222222222222:role/deployer"})
     ctx = Context(prod.model_copy(update={"cluster": caller_roles}), session=session)
     results = preflight.preflight(ctx)

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from aws_checks import StubbedChecks, documented_actions, recording_session
 from test_config import STACK_FILE
 from verify_servers import Authority, http_server
 
@@ -60,27 +60,10 @@ def prod() -> Any:
     return config()
 
 
-class Stubs:
-    """Stubbed clients for one check run: `stub(service).add_response(...)` queues the answers, in call order."""
-
+class Stubs(StubbedChecks):
     def __init__(self, cfg: Any, **outputs: Any):
-        self.ctx = VerifyContext(cfg, account=ACCOUNT, outputs={**OUTPUTS, **outputs}, now=NOW)
-        self.stubbers: dict[str, Stubber] = {}
-
-    def stub(self, service: str, region: str = REGION) -> Stubber:
-        key = f"{service}@{region}"
-        if key not in self.stubbers:
-            self.ctx.clients[key] = boto3.client(service, region_name=region, aws_access_key_id="x",
-                                                 aws_secret_access_key="x")
-            self.stubbers[key] = Stubber(self.ctx.clients[key])
-            self.stubbers[key].activate()
-        return self.stubbers[key]
-
-    def run(self, name: str) -> list[Result]:
-        results = run_check(name, dict(verify.CHECKS)[name], self.ctx)
-        for stubber in self.stubbers.values():
-            stubber.assert_no_pending_responses()
-        return results
+        super().__init__(VerifyContext(cfg, account=ACCOUNT, outputs={**OUTPUTS, **outputs}, now=NOW), verify.CHECKS,
+                         run_check)
 
 
 def statuses(results: list[Result]) -> list[str]:
@@ -807,10 +790,7 @@ def test_verify_against_moto_gives_each_aws_check_its_verdict(moto_stack: tuple[
 
 
 def documented_permissions() -> set[str]:
-    text = (REPO / "docs" / "verify.md").read_text()
-    block = text[text.index("**AWS** (all read-only)"):]
-    start = block.index("```json") + len("```json")
-    return set(json.loads(block[start:block.index("```", start)])["Statement"][0]["Action"])
+    return documented_actions(REPO / "docs" / "verify.md", "**AWS** (all read-only)")
 
 
 # Where an API operation's IAM action has another name, and services that sign with another name than IAM's prefix.
@@ -825,10 +805,8 @@ def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tup
     DescribeCacheClusters (a pending node type) are the Stubber tests'."""
     name, root = moto_stack
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    called = {"s3:ListObjectsV2", "elasticache:DescribeCacheClusters"}
-    session.events.register("before-call", lambda model, **_: called.add(
-        f"{model.service_model.signing_name}:{model.name}"))
+    session, called = recording_session(REGION)
+    called |= {"s3:ListObjectsV2", "elasticache:DescribeCacheClusters"}
     cfg = load(name, root).config
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2)  # the log sources are an hour old
     ctx = VerifyContext(cfg, session=session, outputs=json.loads((root / "outputs.json").read_text()), probe=False,
