@@ -144,28 +144,25 @@ class NodeGroupConfig(NodeGroupDefaults):
 
 
 
+AddonVersion = Annotated[str, AfterValidator(matches(_ADDON_VERSION, "an EKS add-on version such as "
+                                                                     "v1.13.2-eksbuild.1"))]
+
+
 class AddonVersions(Model):
     """Managed add-on versions for the cluster's Kubernetes version: the pins of envstack/program/addon_versions.yaml
     under the stack file's overrides. One left unset means the version has no pins (StackConfig.problems)."""
 
-    vpc_cni: str | None = None
+    vpc_cni: AddonVersion | None = None
     """vpc-cni's version (`vX.Y.Z-eksbuild.N`); default: the pin for `version` in
     `envstack/program/addon_versions.yaml`."""
-    coredns: str | None = None
+    coredns: AddonVersion | None = None
     """coredns's version; default: the pin for `version`."""
-    kube_proxy: str | None = None
+    kube_proxy: AddonVersion | None = None
     """kube-proxy's version, of the cluster's Kubernetes minor; default: the pin for `version`."""
-    pod_identity_agent: str | None = None
+    pod_identity_agent: AddonVersion | None = None
     """eks-pod-identity-agent's version; default: the pin for `version`."""
-    ebs_csi_driver: str | None = None
+    ebs_csi_driver: AddonVersion | None = None
     """aws-ebs-csi-driver's version; default: the pin for `version`."""
-
-    @field_validator("*")
-    @classmethod
-    def _eksbuild(cls, version: str | None) -> str | None:
-        if version is not None and not _ADDON_VERSION.match(version):
-            raise ValueError("expected an EKS add-on version such as v1.13.2-eksbuild.1")
-        return version
 
     def by_addon_name(self) -> dict[str, str]:
         versions = {"vpc-cni": self.vpc_cni, "coredns": self.coredns, "kube-proxy": self.kube_proxy,
@@ -204,16 +201,10 @@ class AutoscalerConfig(Model):
 
     enabled: bool
     """Install it. Without it `desiredSize` is the node count `pulumi up` keeps; with it, the initial count."""
-    version: str | None
+    version: Annotated[str, AfterValidator(matches(_AUTOSCALER_VERSION, "a Cluster Autoscaler release such as "
+                                                                        "v1.35.2"))] | None
     """Its release (`v1.35.2`), of the cluster's Kubernetes minor: the `clusterAutoscaler` pin of `version` in
     envstack/program/addon_versions.yaml unless set here."""
-
-    @field_validator("version")
-    @classmethod
-    def _release(cls, version: str | None) -> str | None:
-        if version is not None and not _AUTOSCALER_VERSION.match(version):
-            raise ValueError("expected a Cluster Autoscaler release such as v1.35.2")
-        return version
 
 
 class PodSecurityConfig(Model):
@@ -309,7 +300,7 @@ class BaselineConfig(Model):
 
 
 class ClusterConfig(Model):
-    version: str
+    version: Annotated[str, AfterValidator(matches(_VERSION, 'a Kubernetes minor version as a string, such as "1.35"'))]
     """The Kubernetes minor version, as a string (`"1.35"`); the node groups follow it."""
     upgrade_policy: Literal["STANDARD", "EXTENDED"]
     """EKS standard or extended support (extended costs $0.50 per cluster-hour more once the version leaves standard
@@ -380,13 +371,6 @@ class ClusterConfig(Model):
         shared = {k: v for k, v in defaults.items() if k in known}
         return {**data, "nodeGroups": {name: deep_merge(shared, group) if isinstance(group, dict) else group
                                        for name, group in groups.items()}}
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, version: str) -> str:
-        if not _VERSION.match(version):
-            raise ValueError('expected a Kubernetes minor version as a string, such as "1.35"')
-        return version
 
     @property
     def access_entry_roles(self) -> dict[str, tuple[str, ...]]:

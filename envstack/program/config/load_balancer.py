@@ -2,13 +2,13 @@
 checks, WAF and the access-log bucket's lifecycle."""
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from policies.facts import TLS_POLICIES  # the policies the pack allows: one list, so they cannot drift
 
-from .base import Cidr, Model
+from .base import Cidr, Model, matches
 
 StorageClass = Literal["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
 # S3 refuses a transition to an infrequent-access class before an object is 30 days old.
@@ -23,7 +23,8 @@ LOG_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$")
 class HealthCheckConfig(Model):
     path: str = Field(max_length=1024)
     """The path the target group's health check requests (absolute)."""
-    matcher: str
+    matcher: Annotated[str, AfterValidator(matches(MATCHER, "HTTP status codes between 200 and 499: '200', '200,302' "
+                                                          "or '200-399'"))]
     """The HTTP codes that count as healthy: `200`, `200,302` or `200-399` (200 to 499)."""
     interval_seconds: int = Field(ge=5, le=300)
     """Seconds between health checks."""
@@ -40,13 +41,6 @@ class HealthCheckConfig(Model):
         if not path.startswith("/"):
             raise ValueError("expected an absolute HTTP path starting with '/'")
         return path
-
-    @field_validator("matcher")
-    @classmethod
-    def _status_codes(cls, matcher: str) -> str:
-        if not MATCHER.match(matcher):
-            raise ValueError("expected HTTP status codes between 200 and 499: '200', '200,302' or '200-399'")
-        return matcher
 
     @field_validator("timeout_seconds")
     @classmethod

@@ -45,12 +45,15 @@ PolicyArn = Annotated[str, AfterValidator(matches(
 # Physical names derive from the stack name: `envstack-<stack>-valkey` must fit ElastiCache's 40-character
 # replication group ids and `envstack-<stack>-postgres` RDS's rules (no "--", no trailing hyphen).
 _STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
+StackName = Annotated[str, AfterValidator(matches(
+    _STACK_NAME, "a Pulumi stack name of lowercase letters, digits and single hyphens, starting with a letter, at most "
+    "20 characters (RDS and ElastiCache names are built from it)"))]
 
 
 class StackConfig(Model):
     """Everything under `envstack:` (plus `aws:region`), after the profile's defaults are applied."""
 
-    stack: str
+    stack: StackName
     project: str = "envstack"
     region: str
     """The stack's AWS region (`aws:region`, in the stack file or `Pulumi.yaml`): a region botocore knows, in a
@@ -85,14 +88,6 @@ class StackConfig(Model):
     """This stack's tightening of its environment's policy configuration (`policies/<environment>.json`), in the
     same format: a rule's stricter level or options, `all` as a floor for every rule; anything that would relax the
     environment's is refused (docs/policies.md, "Per-stack tightening")."""
-
-    @field_validator("stack")
-    @classmethod
-    def _stack_name(cls, stack: str) -> str:
-        if not _STACK_NAME.match(stack):
-            raise ValueError("expected a Pulumi stack name of lowercase letters, digits and single hyphens, starting "
-                             "with a letter, at most 20 characters (RDS and ElastiCache names are built from it)")
-        return stack
 
     @field_validator("environment")
     @classmethod
