@@ -51,9 +51,9 @@ docs: $(VENV_STAMP)
 	$(UV) run --frozen --no-sync python -m envstack.tools.reference
 
 # envstack/tools/prices.yaml regenerated from AWS's public Price List offer files: needs the network (maintainers
-# run it; CI never does).
+# run it; CI never does), or OFFERS=DIR, a local copy of the Price List host's paths (docs/cost.md).
 prices: $(VENV_STAMP)
-	$(UV) run --frozen --no-sync python scripts/update_prices.py
+	$(UV) run --frozen --no-sync python scripts/update_prices.py $(if $(OFFERS),--offers $(OFFERS))
 
 # state-snapshots/<stack>.json: each committed stack's stateful resources and the inputs that would replace them,
 # which `make test` holds the program to (envstack/tools/state_snapshot.py). Rewrite them on purpose, with the alias

@@ -1,5 +1,9 @@
 """Regenerates envstack/tools/prices.yaml from AWS's public Price List offer files:
-`python scripts/update_prices.py [--region REGION ...]`.
+`python scripts/update_prices.py [--region REGION ...] [--offers DIR]`.
+
+`--offers DIR` reads them from a local copy laid out as the Price List host serves them
+(`DIR/offers/v1.0/aws/<offer>/current/region_index.json` and the files it points to) instead of the network: a
+mirror, or the same paths downloaded on a machine that has the network.
 
 It needs the network, so maintainers run it (CI never does: tests/test_update_prices.py runs it on the small offer
 files in tests/fixtures/offers/). For each service envstack prices it reads the service's region index
@@ -97,6 +101,17 @@ def fetch_url(path: str) -> Mapping[str, Any]:
     with urllib.request.urlopen(BASE_URL + path, timeout=300) as response:
         loaded: Mapping[str, Any] = json.load(response)
         return loaded
+
+
+def from_directory(root: Path) -> Fetch:
+    """Offer files from a local copy of the Price List host's paths."""
+    def fetch(path: str) -> Mapping[str, Any]:
+        file = root / path.lstrip("/")
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: not in the offer-file copy {root} (expected the host's paths under it)")
+        loaded: Mapping[str, Any] = json.loads(file.read_text())
+        return loaded
+    return fetch
 
 
 def usage_type_matches(usagetype: str, wanted: str) -> bool:
@@ -254,10 +269,14 @@ def generate(fetch: Fetch, regions: Iterable[str], families: set[str], prices_fi
 def main(argv: list[str] | None = None, fetch: Fetch = fetch_url, prices_file: Path = PRICES_FILE) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--region", action="append", dest="regions", help=f"default: {', '.join(REGIONS)}")
+    parser.add_argument("--offers", type=Path, metavar="DIR",
+                        help="read the offer files from this local copy of the Price List host's paths")
     args = parser.parse_args(argv)
+    if args.offers is not None:
+        fetch = from_directory(args.offers)
     try:
         text, missing = generate(fetch, args.regions or REGIONS, families_in_use(prices_file), prices_file)
-    except SpecError as error:
+    except (SpecError, FileNotFoundError) as error:
         print(f"update_prices: {error}", file=sys.stderr)
         return 1
     prices_file.write_text(text)

@@ -110,6 +110,23 @@ def test_two_products_where_one_was_expected_stop_the_script(tmp_path, capsys, m
     assert path.read_text() == PRICES_FILE.read_text()  # nothing written
 
 
+def test_offer_files_are_read_from_a_local_copy_with_offers(tmp_path, capsys, monkeypatch):
+    """`--offers DIR`: the same paths as the Price List host, read from disk (no network); a path the copy lacks is
+    named and nothing is written."""
+    path = tmp_path / "prices.yaml"
+    path.write_text(PRICES_FILE.read_text())
+    monkeypatch.setattr(update_prices, "families_in_use", lambda prices_file: FAMILIES)
+    assert update_prices.main(["--region", "us-west-2", "--offers", str(FIXTURES)], prices_file=path) == 0
+    table = yaml.safe_load(path.read_text())["regions"]
+    assert set(table) == {"us-west-2"} and table["us-west-2"]["prices"]["nat_gateway"]["effective"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    path.write_text(PRICES_FILE.read_text())
+    assert update_prices.main(["--region", "us-west-2", "--offers", str(empty)], prices_file=path) == 1
+    assert "region_index.json: not in the offer-file copy" in capsys.readouterr().err
+    assert path.read_text() == PRICES_FILE.read_text()
+
+
 @pytest.mark.parametrize(("usagetype", "matches"), [
     ("USW2-NatGateway-Hours", True), ("NatGateway-Hours", True), ("EUC1-NatGateway-Hours", True),
     ("USW2-RegionalNatGateway-Hours", False), ("USW2-NatGateway-Bytes", False)])
