@@ -3,6 +3,7 @@
 import argparse
 import copy
 import importlib.util
+import re
 from datetime import date
 from typing import Any
 
@@ -141,15 +142,32 @@ def test_the_cost_report_covers_every_committed_stack(monkeypatch, capsys):
 
 
 def test_a_bigger_database_never_lowers_the_estimate():
-    """db.r7g.2xlarge is not listed: it is priced from db.r7g.large by AWS's size factor (4x), and says so."""
+    """db.r7g.2xlarge is listed (every size of a family in use is): priced from the table, nothing derived."""
     default = cost.estimate(synth("prod"))
     bigger = cost.estimate(synth_with("prod", database={"instanceClass": "db.r7g.2xlarge"}))
     assert bigger.complete
-    large = cost.load_prices("us-west-2").usd("rds_instance", "db.r7g.large")
+    prices = cost.load_prices("us-west-2")
     assert bigger.by_component["database"] - default.by_component["database"] == pytest.approx(
-        2 * 730 * (4 * large - cost.load_prices().usd("rds_instance", "db.m7g.large")), abs=0.05)  # Multi-AZ
-    assert bigger.monthly_usd > default.monthly_usd
-    assert "rds_instance db.r7g.2xlarge: 4 x db.r7g.large" in bigger.derived
+        2 * 730 * (prices.usd("rds_instance", "db.r7g.2xlarge") - prices.usd("rds_instance", "db.m7g.large")),
+        abs=0.05)  # Multi-AZ
+    assert bigger.monthly_usd > default.monthly_usd and not bigger.derived
+
+
+def test_a_size_the_table_lacks_is_priced_from_a_listed_size_of_its_family_and_says_so(tmp_path):
+    """A table that lists db.r7g.large only: db.r7g.2xlarge is 4 x it (AWS's normalization factors), marked derived;
+    another family is never used."""
+    book = yaml.safe_load(cost.PRICES_FILE.read_text())
+    table = book["regions"]["us-west-2"]["prices"]["rds_instance"]
+    book["regions"]["us-west-2"]["prices"]["rds_instance"] = {"db.r7g.large": table["db.r7g.large"],
+                                                              "db.m7g.large": table["db.m7g.large"]}
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(book))
+    prices = cost.load_prices("us-west-2", path)
+    price = prices.price("rds_instance", "db.r7g.2xlarge")
+    assert price.usd == pytest.approx(4 * table["db.r7g.large"]["usd"]) and price.derived == "4 x db.r7g.large"
+    assert prices.derived == ("rds_instance db.r7g.2xlarge: 4 x db.r7g.large",)
+    with pytest.raises(cost.MissingPriceError, match=r"no price for db\.x2g\.large"):
+        prices.price("rds_instance", "db.x2g.large")
 
 
 def test_an_unknown_size_or_family_is_unpriced_not_cheaper():
@@ -401,14 +419,14 @@ def test_an_estimate_over_its_budget_fails_the_cost_report(monkeypatch, capsys):
 
 
 def test_a_region_prices_only_what_it_knows_and_the_estimate_names_each_line_it_lacks():
-    """eu-west-1's RDS figures were never quoted (they used to be derived from an EC2 ratio): those lines are
-    unpriced, the others priced with eu-west-1's own figures."""
-    ireland = cost.estimate(synth_with("dev", **{"aws:region": "eu-west-1"}))
-    assert ireland.prices is not None and ireland.prices.region == "eu-west-1" and not ireland.complete
-    assert any("eu-west-1 rds_instance: no price for db.t4g.micro" in u.reason for u in ireland.unpriced)
-    nat = line(ireland, "nat_gateway")
-    assert nat.monthly_usd == pytest.approx(0.048 * 730, abs=0.01)
-    assert not ireland.derived and "eu-west-1 on-demand prices" in cost.render(ireland)
+    """eu-central-1 has no RDS backup-storage figure (no table read so far quotes it, and none is borrowed from
+    another region): that line is unpriced, the others priced with eu-central-1's own figures."""
+    frankfurt = cost.estimate(synth_with("dev", **{"aws:region": "eu-central-1"}))
+    assert frankfurt.prices is not None and frankfurt.prices.region == "eu-central-1" and not frankfurt.complete
+    assert any("eu-central-1 rds_backup: no price" in u.reason for u in frankfurt.unpriced)
+    nat = line(frankfurt, "nat_gateway")
+    assert nat.monthly_usd == pytest.approx(0.052 * 730, abs=0.01)
+    assert not frankfurt.derived and "eu-central-1 on-demand prices" in cost.render(frankfurt)
 
 
 def leaves(value: Any) -> list[dict[str, Any]]:
@@ -419,14 +437,27 @@ def leaves(value: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("region", sorted(REQUIRED_REGIONS))
 def test_every_price_says_where_it_came_from(region):
-    """An offer file's SKU and effective date, or the page a hand-typed figure was read from; never a ratio."""
+    """An offer file's SKU and effective date, a published table named in `sources:` (a repository file at a commit,
+    with its date), or the page a hand-typed figure was read from: exactly one; never a ratio."""
     table = yaml.safe_load(cost.PRICES_FILE.read_text())
     regional = table["regions"][region]
     assert regional["as_of"] and set(regional["prices"]) <= set(table["items"])
     for leaf in leaves(regional["prices"]):
-        assert ("sku" in leaf and "effective" in leaf) != ("typed" in leaf), leaf
+        kinds = ["effective" in leaf and "sku" in leaf, "source" in leaf, "typed" in leaf]
+        assert kinds.count(True) == 1, leaf
         assert "typed" not in leaf or leaf["typed"].startswith("https://aws.amazon.com/"), leaf
+        assert "source" not in leaf or re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}:\S+",
+                                                    table["sources"][leaf["source"]]["table"]), leaf
         assert not {"ratio", "of"} & set(leaf), leaf
+
+
+def test_a_price_naming_an_unknown_source_is_refused(tmp_path):
+    book = yaml.safe_load(cost.PRICES_FILE.read_text())
+    book["regions"]["us-west-2"]["prices"]["alb"] = {"usd": 0.0225, "source": "somewhere"}
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(book))
+    with pytest.raises(ValueError, match="source 'somewhere' is not one of sources"):
+        cost.load_prices("us-west-2", path)
 
 
 def test_the_stacks_regions_price_every_item():
@@ -440,7 +471,9 @@ def test_the_estimate_says_how_old_its_prices_are():
     assert estimate.prices is not None and estimate.prices.oldest == "2025-06-01"
     assert estimate.age_days(date(2025, 7, 1)) == 30
     assert f"as of 2025-06-01, {estimate.age_days()} days old" in cost.render(estimate)
-    assert estimate.to_json()["typed_prices"] and "eks_cluster" in estimate.to_json()["typed_prices"]
+    assert "nat_gateway" in estimate.to_json()["typed_prices"]
+    assert "eks_cluster: aws-price-watcher:raw/eks.json" in estimate.to_json()["sourced_prices"]
+    assert "read from published tables, not AWS's offer files" in cost.render(estimate)
 
 
 def test_the_cost_report_columns_stay_apart_for_long_stack_names_and_regions():

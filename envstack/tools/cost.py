@@ -127,6 +127,10 @@ class CostEstimate:
     def typed(self) -> tuple[str, ...]:
         return self.prices.typed if self.prices else ()
 
+    @property
+    def sourced(self) -> tuple[str, ...]:
+        return self.prices.sourced if self.prices else ()
+
     def age_days(self, today: date | None = None) -> int | None:
         """How old the oldest price used is, in days."""
         if self.prices is None:
@@ -148,7 +152,7 @@ class CostEstimate:
                 "unpriced_types": list(self.unpriced_types), "line_items": [asdict(i) for i in self.items],
                 "region": self.region, "prices_region": p.region if p else None, "complete": self.complete,
                 "unpriced": [asdict(u) for u in self.unpriced], "derived_prices": list(self.derived),
-                "typed_prices": list(self.typed),
+                "typed_prices": list(self.typed), "sourced_prices": list(self.sourced),
                 "contingent_line_items": [asdict(i) for i in self.contingent],
                 "usage": self.usage.model_dump(by_alias=True) if self.usage else None}
 
@@ -588,7 +592,9 @@ def estimate(synthesis: Synthesis, prices: Prices | None = None) -> CostEstimate
 def _age(cost: CostEstimate) -> str:
     p = cost.prices
     assert p is not None
-    typed = f"; {len(cost.typed)} of them typed by hand, to be regenerated with {REGENERATE}" if cost.typed else ""
+    kinds = [f"{len(cost.typed)} of them typed by hand" if cost.typed else "",
+             f"{len(cost.sourced)} read from published tables, not AWS's offer files" if cost.sourced else ""]
+    typed = f"; {' and '.join(k for k in kinds if k)}, to be regenerated with {REGENERATE}" if any(kinds) else ""
     return f"{p.region} on-demand prices as of {p.oldest}, {cost.age_days()} days old{typed}; " \
            f"{p.hours_per_month:g} h/month; usage for month {cost.usage.age_months if cost.usage else '?'}"
 

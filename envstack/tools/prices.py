@@ -1,7 +1,9 @@
 """The price book: envstack/tools/prices.yaml read per region, each figure with where it came from.
 
 A price is a leaf `{usd: 0.0416, sku: ..., effective: ...}` written by scripts/update_prices.py from AWS's Price
-List offer files, or `{usd: 0.0416, typed: <the pricing page>}` for a figure typed by hand (to be regenerated).
+List offer files; `{usd: 0.0416, source: <name>}` (with the `sku` where the table gives one) for a figure read from
+a published table of AWS's prices that the file's `sources:` names (a public repository's file at a commit, with its
+date); or `{usd: 0.0416, typed: <the pricing page>}` for a figure typed by hand. The last two are to be regenerated.
 Tiered prices (data transfer out) give `tiers: [[from_gb, usd], ...]` instead of `usd`. A region's table never
 borrows another region's figures: a figure it lacks is missing, and the estimate lists its line as unpriced.
 """
@@ -36,7 +38,14 @@ class Price:
     sku: str | None = None
     effective: str | None = None  # the offer term's effectiveDate
     typed: str | None = None  # the page a hand-typed figure was read from (None: from an offer file)
+    source: str | None = None  # the published table (a name in prices.yaml's `sources:`) it was read from
+    dated: str | None = None  # that table's date
     derived: str | None = None  # how a figure that is not in the table was obtained
+
+    @property
+    def date(self) -> str | None:
+        """How old the figure is: the offer term's effective date, or its published table's date."""
+        return self.effective or self.dated
 
     def for_gb(self, gb: float, free_gb: float = 0) -> float:
         """USD for `gb` at tiered prices, after `free_gb`."""
@@ -47,23 +56,28 @@ class Price:
                    for (start, usd), end in zip(self.tiers, bounds, strict=True))
 
 
-def _price(leaf: Mapping[str, Any]) -> Price:
+def _price(leaf: Mapping[str, Any], sources: Mapping[str, Mapping[str, Any]]) -> Price:
     tiers = tuple((float(start), float(usd)) for start, usd in leaf.get("tiers", ()))
     usd = float(leaf["usd"]) if "usd" in leaf else tiers[0][1]
-    effective = leaf.get("effective")
-    return Price(usd, tiers, leaf.get("sku"), str(effective) if effective else None, leaf.get("typed"))
+    effective, source = leaf.get("effective"), leaf.get("source")
+    if source is not None and source not in sources:
+        raise ValueError(f"{PRICES_NAME}: source {source!r} is not one of sources: {sorted(sources)}")
+    return Price(usd, tiers, leaf.get("sku"), str(effective) if effective else None, leaf.get("typed"), source,
+                 str(sources[source]["dated"]) if source else None)
 
 
 def _is_leaf(value: Any) -> bool:
     return isinstance(value, Mapping) and ("usd" in value or "tiers" in value)
 
 
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Price]:
+def _leaves(value: Any, sources: Mapping[str, Mapping[str, Any]], path: tuple[str, ...] = ()
+            ) -> dict[tuple[str, ...], Price]:
     if _is_leaf(value):
-        return {path: _price(value)}
+        return {path: _price(value, sources)}
     if isinstance(value, Mapping):
-        return {p: v for k, sub in value.items() for p, v in _leaves(sub, (*path, str(k))).items()}
-    raise ValueError(f"{PRICES_NAME}: {'/'.join(path)}: expected a price {{usd, sku, effective}} or {{usd, typed}}")
+        return {p: v for k, sub in value.items() for p, v in _leaves(sub, sources, (*path, str(k))).items()}
+    raise ValueError(f"{PRICES_NAME}: {'/'.join(path)}: expected a price {{usd, sku, effective}}, {{usd, source}} or "
+                     "{usd, typed}")
 
 
 def _same_family(path: tuple[str, ...], table: Mapping[tuple[str, ...], Price]) -> tuple[str, Price, float] | None:
@@ -104,7 +118,7 @@ class Prices:
             raise MissingPriceError(f"{PRICES_NAME} {self.region} {key}: {what} (regenerate it: {REGENERATE})")
         name, price, factor = sibling
         return Price(round(price.usd * factor, 6), sku=price.sku, effective=price.effective, typed=price.typed,
-                     derived=f"{factor:g} x {name}")
+                     source=price.source, dated=price.dated, derived=f"{factor:g} x {name}")
 
     def usd(self, key: str, *path: str) -> float:
         return self.price(key, *path).usd
@@ -131,9 +145,15 @@ class Prices:
         return tuple(sorted(name for name, p in self.used.items() if p.typed))
 
     @property
+    def sourced(self) -> tuple[str, ...]:
+        """The figures used that were read from a published table (`sources:`), not an offer file: "item: source"."""
+        return tuple(sorted(f"{name}: {p.source}" for name, p in self.used.items() if p.source))
+
+    @property
     def oldest(self) -> str:
-        """The oldest date among the figures used: an offer term's effective date, or when typed figures were read."""
-        dates = [(p.effective or self.as_of)[:10] for p in self.used.values()]
+        """The oldest date among the figures used: an offer term's effective date, a published table's date, or when
+        typed figures were read."""
+        dates = [(p.date or self.as_of)[:10] for p in self.used.values()]
         return min(dates, default=self.as_of[:10])
 
 
@@ -143,20 +163,22 @@ class PriceBook:
     hours_per_month: float
     items: Mapping[str, Mapping[str, Any]]
     regions: Mapping[str, Any]
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def for_region(self, region: str | None) -> Prices | None:
         """`region`'s table, or None when the file has none for it (never another region's figures)."""
         if region is None or region not in self.regions:
             return None
         regional = self.regions[region]
-        table = {key: _leaves(regional["prices"][key]) for key in self.items if key in regional["prices"]}
+        table = {key: _leaves(regional["prices"][key], self.sources) for key in self.items
+                 if key in regional["prices"]}
         return Prices(region, str(regional["as_of"]), self.hours_per_month, self.items, table)
 
 
 @cache
 def load_book(path: Path = PRICES_FILE) -> PriceBook:
     data = yaml.safe_load(path.read_text())
-    return PriceBook(float(data["hours_per_month"]), data["items"], data["regions"])
+    return PriceBook(float(data["hours_per_month"]), data["items"], data["regions"], data.get("sources") or {})
 
 
 def load_prices(region: str = "us-west-2", path: Path = PRICES_FILE) -> Prices:
