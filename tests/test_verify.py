@@ -579,6 +579,25 @@ def test_postgresql_logs_exported_and_arriving(prod: Any) -> None:
     assert result.status == "fail" and "does not export its postgresql log" in result.detail
 
 
+def test_a_log_destination_that_does_not_exist_fails(prod: Any) -> None:
+    """A missing log group or bucket is the answer (nothing can arrive), not a call that went unanswered."""
+    group = f"/aws/rds/instance/{PREFIX}-postgres/postgresql"
+    stubs = Stubs(prod)
+    stubs.stub("rds").add_response("describe_db_instances", db_instance(prod))
+    stubs.stub("logs").add_client_error("filter_log_events", "ResourceNotFoundException",
+                                        "The specified log group does not exist.", 400)
+    [result] = stubs.run("rds-logs")
+    assert (type(result), result.status) == (Result, "fail") and f"log group {group} does not exist" in result.detail
+    stubs = Stubs(prod)
+    stubs.stub("ec2").add_response("describe_flow_logs", flow_log(
+        NOW - datetime.timedelta(days=2), LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{PREFIX}-flow-logs"))
+    stubs.stub("s3").add_client_error("list_objects_v2", "NoSuchBucket", "The specified bucket does not exist", 404)
+    [result] = stubs.run("flow-logs")
+    assert (type(result), result.status) == (Result, "fail")
+    assert f"bucket {PREFIX}-flow-logs does not exist" in result.detail
+
+
 # ---- what cannot be answered -----------------------------------------------------------------------------------------
 
 def test_a_refused_call_is_unanswered_and_names_the_permissions_document(prod: Any) -> None:
@@ -813,6 +832,9 @@ def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tup
                         now=later)
     results = verify.verify(ctx, skip=("nodes", "listener"))
     assert {r.check for r in results} >= {"cluster", "budget", "waf-logs", "cost-allocation-tag"}
+    # An hour on, nothing has arrived in moto's log groups, and RDS's was never made: each a failure, none unanswered
+    assert {(r.check, r.status, type(r)) for r in results if r.check.endswith("-logs")} == {
+        ("flow-logs", "fail", Result), ("waf-logs", "fail", Result), ("rds-logs", "fail", Result)}, results
     actions = {IAM_ACTIONS.get(call, call) for call in called}
     actions = {f"{IAM_PREFIXES.get(a.split(':')[0], a.split(':')[0])}:{a.split(':')[1]}" for a in actions}
     assert {"eks:ListAddons", "ce:ListCostAllocationTags", "budgets:ViewBudget", "logs:FilterLogEvents",

@@ -106,12 +106,24 @@ def _from_millis(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, UTC)
 
 
+class DestinationMissingError(Exception):
+    """The log group or bucket a source writes to does not exist: nothing can arrive (a failure, not a question
+    left unanswered)."""
+
+    def __init__(self, kind: str, name: str):
+        super().__init__(f"{kind} {name}")
+        self.name = name
+
+
 def latest_event(ctx: VerifyContext, group: str) -> datetime | None:
     """The time of some event of the last hour in `group` (CloudWatch Logs FilterLogEvents), or None."""
     logs, token = ctx.client("logs"), None
     for _ in range(LOG_PAGES):
         kwargs: dict[str, Any] = {"logGroupName": group, "startTime": _millis(ctx.now - LOG_WINDOW), "limit": 1}
-        page = logs.filter_log_events(**kwargs, **({"nextToken": token} if token else {}))
+        page = unless_absent(partial(logs.filter_log_events, **kwargs, **({"nextToken": token} if token else {})),
+                             "ResourceNotFoundException")
+        if page is None:
+            raise DestinationMissingError("log group", group)
         if page.get("events"):
             return _from_millis(page["events"][0]["timestamp"])
         token = page.get("nextToken")
@@ -126,7 +138,11 @@ def fresh(ctx: VerifyContext, name: str, source: str, created: datetime | None,
     if not ctx.older_than(created):
         return Result(name, "skipped", f"{source} was created {ago(created, ctx.now) if created else 'just now'}: "
                       "data is expected once it is an hour old")
-    when = newest()
+    try:
+        when = newest()
+    except DestinationMissingError as missing:
+        where = f"{missing}" if source == missing.name else f"{source}: {missing}"
+        return Result(name, "fail", f"{where} does not exist, so nothing can arrive")
     if when is None:
         return Result(name, "fail", f"{source} received nothing in the last hour")
     return Result(name, "ok", f"{source} received data {ago(when, ctx.now)}")
@@ -162,11 +178,18 @@ def _latest_object(ctx: VerifyContext, destination: str) -> datetime | None:
     for hour in (ctx.now, ctx.now - timedelta(hours=1)):
         key = f"{prefix.rstrip('/') + '/' if prefix else ''}AWSLogs/{ctx.account_id()}/vpcflowlogs/{ctx.cfg.region}/" \
               f"{hour:%Y/%m/%d/%H}/"
-        for item in pages(ctx.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=key):
+        listed = unless_absent(partial(_objects, ctx, bucket, key), "NoSuchBucket")
+        if listed is None:
+            raise DestinationMissingError("bucket", bucket)
+        for item in listed:
             modified = item["LastModified"]
             if modified >= ctx.now - LOG_WINDOW and (newest is None or modified > newest):
                 newest = modified
     return newest
+
+
+def _objects(ctx: VerifyContext, bucket: str, prefix: str) -> list[Any]:
+    return list(pages(ctx.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix))
 
 
 @check("waf-logs")
