@@ -666,6 +666,8 @@ def test_bad_input_exits_2_before_any_call(tmp_path: Path, monkeypatch: pytest.M
     stack = write_stack(tmp_path, "verified")
     assert in_process(tmp_path, monkeypatch, "verify", stack, "--skip", "nodez", stdin="{}") == 2
     assert "no check named nodez" in capsys.readouterr().err
+    assert in_process(tmp_path, monkeypatch, "verify", stack, "--probe-image", "python:3.13-slim", stdin="{}") == 2
+    assert "--probe-image python:3.13-slim: expected an image pinned by digest" in capsys.readouterr().err
     assert in_process(tmp_path, monkeypatch, "verify", stack, stdin='{"vpcId": "vpc-1"}') == 2
     assert "a JSON object with clusterName" in capsys.readouterr().err
     (tmp_path / "outputs.json").write_text("not json")

@@ -15,6 +15,7 @@ the order they are registered (account first: without it nothing else is asked).
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from . import platform, edge, data, observability, workload  # noqa: F401 (regis
 from .core import CHECKS, Result, Unanswered, VerifyContext, run_check
 
 STDIN = STDOUT = "-"
+PINNED = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")  # an image reference pinned by digest
 __all__ = ["CHECKS", "VerifyContext", "exit_code", "run", "verify"]
 
 
@@ -74,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted((set(args.check or ()) | set(args.skip or ())) - names)
     if unknown:
         print(f"envstack verify: no check named {', '.join(unknown)}; the checks: {', '.join(n for n, _ in CHECKS)}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.probe_image and not PINNED.fullmatch(args.probe_image):
+        print(f"envstack verify: --probe-image {args.probe_image}: expected an image pinned by digest "
+              "(REPOSITORY[:TAG]@sha256:<64 hex digits>): the probe runs what the digest names, nothing else",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
