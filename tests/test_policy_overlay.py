@@ -82,3 +82,21 @@ def test_synth_gates_with_the_tightened_configuration(capsys, stack_with) -> Non
 def test_a_misshapen_overlay_is_a_configuration_error(capsys, stack_with) -> None:
     code, _, err = run(capsys, "validate", stack_with({"rds-multi-az": "sometimes"}))
     assert code == 2 and "envstack:policy.rds-multi-az" in err
+
+
+@pytest.mark.parametrize("relaxed", [{"all": "disabled"}, {"all": "advisory"},
+                                     {"all": "mandatory", "alb-two-availability-zones": "advisory"}])
+def test_an_environment_file_that_relaxes_a_deployability_rule_is_never_handed_to_the_engine(
+        capsys, stack_with, tmp_path, monkeypatch, relaxed) -> None:
+    """`envstack policy-config` refuses it even with no stack overlay (what CI passes to --policy-pack-config)."""
+    from envstack.tools import policy_config
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "prod.json").write_text(json.dumps(relaxed))
+    monkeypatch.setattr(policy_config, "POLICY_DIR", policies)
+    stack = stack_with({})
+    for argv in (("policy-config", stack), ("synth", stack, "-q")):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and not out.strip().startswith("{"), argv
+        assert "deployability rules" in err and "alb-two-availability-zones" in err

@@ -17,7 +17,8 @@ from envstack.program.config import environments, load_profile
 from envstack.program.config.guardrails import Guardrails
 from envstack.program.config.profiles import policy_base
 from envstack.program.paths import POLICY_DIR
-from policies.evaluate import PolicyConfigError, load_config
+from policies.evaluate import PolicyConfigError, load_config, resolve
+from policies.rules import all_policies
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,14 @@ def policy_config_path(environment: str) -> Path:
 def environment_policy_config(environment: str) -> dict[str, Any]:
     """What the pack runs with in `environment`: policies/<environment>.json, or, for an environment added by its
     profile alone, the file of the environment its profile names (`policy: {base: ...}`) with this one's guardrail
-    thresholds. PolicyConfigError saying what to add when there is neither."""
+    thresholds. PolicyConfigError saying what to add when there is neither, or naming what the file gets wrong (an
+    unknown rule or option, a deployability rule it would relax): refused before any command hands it to the engine
+    (`envstack policy-config` writes what CI passes to `pulumi --policy-pack-config`)."""
     path = policy_config_path(environment)
     if path.exists():
-        return load_config(path)
+        config = load_config(path)
+        resolve(all_policies(), config)
+        return config
     base = policy_base(environment)
     if base is None:
         raise PolicyConfigError(
