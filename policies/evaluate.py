@@ -83,6 +83,34 @@ def _level(value: Any, where: str) -> EnforcementLevel:
 
 Resolved = dict[str, tuple[EnforcementLevel, dict[str, Any]]]
 
+# The engine checks each rule's options against its JSON schema before it runs the pack (pulumi/pulumi
+# pkg/resource/plugin/analyzer_plugin.go, ValidatePolicyPackConfig), so `pulumi preview` fails on a value the schema
+# refuses. The same check here, for the keywords the pack's schemas use (tests hold every schema to these).
+SCHEMA_KEYWORDS = frozenset({"type", "items", "minimum", "maximum", "exclusiveMinimum", "default", "description"})
+_OF_TYPE: dict[str, Callable[[Any], bool]] = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list),
+}
+
+
+def schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
+    """What the option's JSON schema refuses in `value`, or None."""
+    kind = schema.get("type")
+    if kind in _OF_TYPE and not _OF_TYPE[kind](value):
+        return f"expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    if kind == "array":
+        return next((f"item {i}: {problem}" for i, item in enumerate(value)
+                     if (problem := schema_problem(item, schema.get("items", {})))), None)
+    bounds = [("minimum", lambda v, b: v >= b, "at least"), ("maximum", lambda v, b: v <= b, "at most"),
+              ("exclusiveMinimum", lambda v, b: v > b, "more than")]
+    for keyword, holds, words in bounds:
+        if keyword in schema and not holds(value, schema[keyword]):
+            return f"expected {words} {schema[keyword]}"
+    return None
+
 
 def resolve(policies: Sequence[Policy], config: Mapping[str, Any]) -> Resolved:
     """Per rule: its level (rule entry, else "all", else the rule's own) and options (schema defaults + file).
@@ -106,6 +134,9 @@ def resolve(policies: Sequence[Policy], config: Mapping[str, Any]) -> Resolved:
         schema = policy.config_schema.properties if policy.config_schema else {}
         if extra := sorted(set(options) - set(schema)):
             raise PolicyConfigError(f"{name}: unknown options {', '.join(extra)}")
+        for option, value in options.items():
+            if problem := schema_problem(value, schema[option]):
+                raise PolicyConfigError(f"{name}.{option} = {value!r}: {problem}")
         resolved[name] = (level, merged_config(policy, options))
     if relaxed:
         raise PolicyConfigError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policies.evaluate import PolicyConfigError, resolve, tighten, tightening
+from policies.evaluate import SCHEMA_KEYWORDS, PolicyConfigError, resolve, tighten, tightening
 from policies.pack import all_policies
 from policies.rules import DEPLOYABILITY
 
@@ -93,3 +93,27 @@ def test_every_option_of_the_pack_knows_which_way_is_tighter() -> None:
     for policy in all_policies():
         for option in (policy.config_schema.properties if policy.config_schema else {}):
             tightening(option)  # raises for an option nobody said how to tighten
+
+
+@pytest.mark.parametrize(("overlay", "message"), [
+    ({"rds-backup-retention": {"minimumDays": "40"}}, r"minimumDays = '40': expected an integer"),
+    ({"rds-backup-retention": {"minimumDays": 400}}, "minimumDays = 400: expected at most 35"),
+    ({"launch-template-imdsv2": {"maximumHopLimit": 0}}, "maximumHopLimit = 0: expected at least 1"),
+    ({"security-group-no-public-ingress": {"publicShare": 0}}, "publicShare = 0: expected more than 0"),
+    ({"security-group-no-public-ingress": {"allowedPublicPorts": ["443"]}}, "item 0: expected an integer"),
+    ({"alb-tls-policy": {"requireTls13": "true"}}, "requireTls13 = 'true': expected a boolean"),
+    ({"required-tags": {"requiredTags": "Owner"}}, "requiredTags = 'Owner': expected an array"),
+])
+def test_an_option_its_schema_refuses_is_refused_as_the_engine_would(overlay: dict[str, Any], message: str) -> None:
+    """The engine validates options against each rule's schema before a preview runs: a value that would fail there
+    is refused offline too, by name (and a wrong type never reaches a comparison: no traceback)."""
+    with pytest.raises(PolicyConfigError, match=message):
+        tighten(env("staging"), overlay)
+    with pytest.raises(PolicyConfigError, match=message):
+        resolve(all_policies(), {**env("staging"), **overlay})
+
+
+def test_every_schema_keyword_of_the_pack_is_checked_offline() -> None:
+    for policy in all_policies():
+        for option, schema in (policy.config_schema.properties if policy.config_schema else {}).items():
+            assert set(schema) | set(schema.get("items", {})) <= SCHEMA_KEYWORDS, (policy.name, option)
