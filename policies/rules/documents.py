@@ -16,9 +16,12 @@ CALLER_KEYS = frozenset({"aws:principalaccount", "kms:calleraccount", "aws:princ
 # For a service publishing on behalf of a resource (SNS topic policies): the resource's owner too (aws:SourceAccount,
 # and aws:SourceOwner, which ElastiCache and a few older services set).
 SOURCE_KEYS = CALLER_KEYS | {"aws:sourceaccount", "aws:sourceowner"}
-# Operators that require the key to match (not to differ); `...IfExists` passes when the key is absent.
-MATCHING = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "forallvalues:stringequals",
-                      "foranyvalue:stringequals", "foranyvalue:stringlike"})
+# Operators that require the key to match (not to differ); `...IfExists` passes when the key is absent, and so does
+# `ForAllValues:...` (IAM User Guide, "Set operators for multivalued context keys": ForAllValues returns true when
+# the key is missing or empty, e.g. aws:PrincipalOrgID for a principal outside any organisation).
+MATCHING = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "foranyvalue:stringequals",
+                      "foranyvalue:stringlike"})
+ORG_PATHS = "aws:principalorgpaths"
 
 
 def statements(document: Any, effect: str = "Allow") -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -47,6 +50,16 @@ def limits_to_account(condition: Any, keys: frozenset[str] = CALLER_KEYS) -> boo
             continue
         for key, values in as_mapping(tests).items():
             named = [str(v) for v in as_list(values)]
-            if str(key).lower() in keys and named and not any(set(v) <= {"*", "?"} for v in named):
+            if str(key).lower() in keys and named and all(_names(str(key).lower(), v) for v in named):
                 return True
     return False
+
+
+def _names(key: str, value: str) -> bool:
+    """Does this condition value name particular accounts or organisations? Not a policy variable
+    (`${aws:PrincipalAccount}` matches every caller), nor a pattern (`*`, `1234*`: StringLike matches many); an
+    organisation path may end in a pattern once its organisation id is written out (`o-a1b2c3d4e5/*`)."""
+    if "${" in value:
+        return False
+    literal = value.split("*")[0].split("?")[0]
+    return literal == value or (key == ORG_PATHS and "/" in literal and literal.startswith("o-"))

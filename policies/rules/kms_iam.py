@@ -78,15 +78,26 @@ def _service_wide(action: str) -> bool:
     return not name or set(service) & {"*", "?"} != set() or set(name) <= {"*", "?"}
 
 
+def _any_role(resource: Any) -> bool:
+    """`*`, or an ARN pattern naming no role in particular (`arn:aws:iam::123456789012:role/*`, `...:*`)."""
+    text = str(resource)
+    if text == "*":
+        return True
+    parts = text.split(":", 5)
+    name = parts[5] if len(parts) == 6 else ""
+    return len(parts) == 6 and fnmatchcase("iam", parts[2].lower()) and set(name.removeprefix("role/")) <= set("*?/")
+
+
 def _passes_any_role(statement: Mapping[str, Any]) -> bool:
-    """iam:PassRole (or a wildcard covering it) on Resource "*": any role to any service, the escalation path."""
-    return any(fnmatchcase("iam:passrole", a) for a in actions(statement)) and \
-        "*" in as_list(statement.get("Resource"))
+    """iam:PassRole (or a wildcard covering it) on any role: Resource "*", `role/*` of an account, or NotResource
+    (every role but some): any role to any service, the escalation path."""
+    return any(fnmatchcase("iam:passrole", a) for a in actions(statement)) and (
+        statement.get("NotResource") is not None or any(_any_role(r) for r in as_list(statement.get("Resource"))))
 
 
 @resource_rule("iam-no-wildcard-actions",
                "IAM policies must not allow every action (*), every action of a service (s3:*, kms:*), everything "
-               "but some (NotAction), or iam:PassRole on any role (Resource *).",
+               "but some (NotAction), or iam:PassRole on any role (Resource *, role/*, NotResource).",
                [*POLICY_DOCUMENTS, ROLE], severity=Severity.CRITICAL, checkov="CKV_AWS_62, CKV_AWS_63")
 def no_wildcard_actions(r: Resource) -> Iterator[str]:
     for where, document in documents(r):
@@ -96,8 +107,8 @@ def no_wildcard_actions(r: Resource) -> Iterator[str]:
             if wide := [a for a in as_list(statement.get("Action")) if isinstance(a, str) and _service_wide(a)]:
                 yield f"{where} Statement[{i}] allows Action {', '.join(wide)}: every action of the service"
             if _passes_any_role(statement):
-                yield (f"{where} Statement[{i}] allows iam:PassRole on Resource *: any role could be handed to any "
-                       "service; name the roles")
+                yield (f"{where} Statement[{i}] allows iam:PassRole on Resource * (or every role of an account): "
+                       "any role could be handed to any service; name the roles")
 
 
 @resource_rule("iam-no-admin-policy", "No role, user or group may get an administrator managed policy.",

@@ -83,6 +83,7 @@ WILDCARD_IN_ACCOUNT = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": 
                        '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"AWS": "*"}, '
                        '"Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*", '
                        '"Condition": {"StringEquals": {"kms:CallerAccount": "123456789012"}}}]}')
+IN_ORGANISATION = WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:PrincipalOrgID")
 KEY_POLICY_OK = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                  '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"Service": '
                  '"logs.amazonaws.com"}, "Action": "kms:Encrypt*", "Resource": "*"}]}')
@@ -232,6 +233,20 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("kms-no-wildcard-principal", KEY,
      {"policy": WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:PrincipalOrgID")},
      {"policy": WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:SourceAccount")}, "caller's account"),
+    # Conditions that look like an account but admit every caller: a policy variable (always equal to itself), a
+    # pattern, ForAllValues (true when the key is absent: a principal outside any organisation).
+    ("kms-no-wildcard-principal", KEY, {"policy": WILDCARD_IN_ACCOUNT},
+     {"policy": WILDCARD_IN_ACCOUNT.replace('"123456789012"', '"${aws:PrincipalAccount}"')}, "Principal *"),
+    ("kms-no-wildcard-principal", KEY, {"policy": WILDCARD_IN_ACCOUNT},
+     {"policy": WILDCARD_IN_ACCOUNT.replace("StringEquals", "StringLike").replace('"123456789012"', '"*1*"')},
+     "Principal *"),
+    ("kms-no-wildcard-principal", KEY, {"policy": WILDCARD_IN_ACCOUNT.replace("StringEquals", "StringLike").replace(
+        '"kms:CallerAccount": "123456789012"', '"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/*"')},
+     {"policy": WILDCARD_IN_ACCOUNT.replace("StringEquals", "StringLike").replace(
+         '"kms:CallerAccount": "123456789012"', '"aws:PrincipalOrgPaths": "o-*"')}, "Principal *"),
+    ("kms-no-wildcard-principal", KEY, {"policy": IN_ORGANISATION},
+     {"policy": IN_ORGANISATION.replace(
+         "StringEquals", "ForAllValues:StringEquals")}, "Principal *"),
     ("kms-key-policy-manageable", KEY, {"policy": KEY_POLICY_OK},
      {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                 '"Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}]}'}, "locks its caller out"),
@@ -264,6 +279,14 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": PASS_ROLE_OK},
      {"policy": PASS_ROLE_OK.replace('"arn:aws:iam::123456789012:role/envstack-app"', '"*"').replace(
          "iam:PassRole", "iam:Pass*")}, "iam:PassRole on Resource *"),
+    # Every role of the account, or every role but one, is any role too.
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": PASS_ROLE_OK.replace("envstack-app", "app-*")},
+     {"policy": PASS_ROLE_OK.replace("envstack-app", "*")}, "iam:PassRole on Resource *"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": PASS_ROLE_OK},
+     {"policy": PASS_ROLE_OK.replace('"arn:aws:iam::123456789012:role/envstack-app"', '"arn:aws:iam::*:*"')},
+     "iam:PassRole on Resource *"),
+    ("iam-no-wildcard-actions", "aws:iam/policy:Policy", {"policy": PASS_ROLE_OK},
+     {"policy": PASS_ROLE_OK.replace('"Resource"', '"NotResource"')}, "iam:PassRole on Resource *"),
     ("iam-no-wildcard-actions", "aws:iam/role:Role", {"inlinePolicies": [{"name": "p", "policy": POLICY_OK}]},
      {"inlinePolicies": [{"name": "p", "policy": '{"Statement": [{"Effect": "Allow", "NotAction": "iam:*"}]}'}]},
      "NotAction"),
