@@ -154,15 +154,20 @@ def read_yaml(path: Path, stack: str) -> YamlFile:
         raise ConfigError(stack, [FileProblem(path.name, f"cannot be read: {error}")]) from None
     try:
         node, data, loader = _parse(text)
+        lines = dict(_key_lines(node))
     except yaml.YAMLError as error:
         message, line = _syntax_error(error, text)
         raise ConfigError(stack, [FileProblem(path.name, message, line)]) from None
+    except RecursionError:  # `&a [*a]` (go-yaml: "anchor 'a' value contains itself"), or hundreds of levels deep
+        raise ConfigError(stack, [FileProblem(path.name, "not a configuration value: an alias inside its own anchor "
+                                                         "(`&a [*a]`), or values nested hundreds of levels deep")]) \
+            from None
     if loader.duplicates:
         raise ConfigError(stack, [
             FileProblem(path.name, f"key {key!r} is set twice (first at line {first}); the Pulumi CLI refuses a "
                                    "duplicate key: keep one", line)
             for key, first, line in loader.duplicates])
-    return YamlFile(path, data, dict(_key_lines(node)))
+    return YamlFile(path, data, lines)
 
 
 def _kind(value: Any) -> str:
