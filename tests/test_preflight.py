@@ -67,7 +67,8 @@ def test_every_check_is_registered_once_account_first() -> None:
     names = [name for name, _ in preflight.CHECKS]
     assert names[0] == "account" and len(names) == len(set(names))
     assert {"region", "availability-zones", "instance-types", "kubernetes-version", "addon-versions", "certificate",
-            "database-class", "cache-engine-version", "cache-node-type", "cost-allocation-tag", "roles", "deployer",
+            "database-class", "database-log-exports", "cache-engine-version", "cache-node-type",
+            "cost-allocation-tag", "roles", "deployer",
             "quota-vpcs",
             "quota-elastic-ips", "quota-nat-gateways"} <= set(names)
 
@@ -374,6 +375,33 @@ def test_an_endpoint_without_any_postgres_option_cannot_tell(prod: Any) -> None:
     rds.add_response("describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": []})
     [result] = stubs.run("database-class")
     assert result.status == "skipped" and "no PostgreSQL option at all" in result.detail
+
+
+ALL_LOGS = ["postgresql", "upgrade", "iam-db-auth-error"]
+
+
+@pytest.mark.parametrize(("engine_version", "versions", "status", "fragment"), [
+    ("17", {"17.5": ALL_LOGS, "17.6": ALL_LOGS, "16.9": ["postgresql", "upgrade"]}, "ok",
+     "PostgreSQL 17 exports postgresql, upgrade, iam-db-auth-error in us-west-2"),
+    ("17", {"17.5": ["postgresql", "upgrade"], "17.6": ["postgresql", "upgrade"]}, "fail",
+     "PostgreSQL 17 cannot export iam-db-auth-error in us-west-2"),
+    ("17", {"17.5": ["postgresql", "upgrade"], "17.6": ALL_LOGS}, "warn",
+     "versions 17.5 cannot export iam-db-auth-error"),
+    ("17.6", {"17.5": ["postgresql"], "17.6": ALL_LOGS}, "ok", "PostgreSQL 17.6 exports"),
+    ("17.5", {"17.5": ["postgresql"], "17.6": ALL_LOGS}, "fail", "cannot export upgrade, iam-db-auth-error"),
+    ("17", {"17.6": []}, "skipped", "lists no exportable log types for PostgreSQL 17"),
+])
+def test_the_postgresql_version_exports_every_log_the_database_asks_for(
+        prod: Any, engine_version: str, versions: dict[str, list[str]], status: str, fragment: str) -> None:
+    """RDS refuses enabledCloudwatchLogsExports naming a log its engine version cannot export (iam-db-auth-error
+    arrived region by region)."""
+    cfg = prod.model_copy(update={"database": prod.database.model_copy(update={"engine_version": engine_version})})
+    stubs = Stubs(cfg)
+    stubs.stub("rds").add_response("describe_db_engine_versions", {"DBEngineVersions": [
+        {"Engine": "postgres", "EngineVersion": v, "ExportableLogTypes": logs} for v, logs in versions.items()]},
+        {"Engine": "postgres"})
+    [result] = stubs.run("database-log-exports")
+    assert result.status == status and fragment in result.detail, result
 
 
 @pytest.mark.parametrize(("versions", "status", "fragment"), [

@@ -1,11 +1,13 @@
 """Checks that what the stack asks for is offered where it asks: node instance types in its AZs, the pinned EKS
-add-on versions for its Kubernetes version, the database class for its PostgreSQL version and storage, the cache
-node type and engine version in its region."""
+add-on versions for its Kubernetes version, the database class for its PostgreSQL version and storage, the log types
+that version exports, the cache node type and engine version in its region."""
 
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from policies.facts import POSTGRES_LOG_EXPORTS
 
 from .core import Context, Result, SkipCheck, check
 
@@ -148,6 +150,38 @@ def database_class(ctx: Context) -> Iterator[Result]:
         yield Result("database-class", "fail", f"{where} is not orderable with {missing}")
     else:
         yield Result("database-class", "ok", f"{where} with gp3{', Multi-AZ' if db.multi_az else ''}")
+
+
+@check("database-log-exports")
+def database_log_exports(ctx: Context) -> Iterator[Result]:
+    """The PostgreSQL version exports every log the database component asks for (postgresql, upgrade,
+    iam-db-auth-error: policies/facts.py), in the stack's region: CreateDBInstance and ModifyDBInstance refuse a log
+    type the engine version cannot export, and RDS rolled iam-db-auth-error out region by region
+    (terraform-provider-aws#41407). RDS DescribeDBEngineVersions, ExportableLogTypes per version: the configured
+    one, or every version of its major (RDS picks one of them)."""
+    db = ctx.cfg.database
+    major, exact = db.engine_version.split(".")[0], "." in db.engine_version
+    pages = ctx.client("rds").get_paginator("describe_db_engine_versions").paginate(Engine="postgres")
+    versions = {v["EngineVersion"]: set(v.get("ExportableLogTypes") or ()) for page in pages
+                for v in page.get("DBEngineVersions", [])
+                if (v.get("EngineVersion") == db.engine_version if exact
+                    else v.get("EngineVersion", "").split(".")[0] == major)}
+    where = f"envstack:database.engineVersion: PostgreSQL {db.engine_version}"
+    if not any(versions.values()):
+        raise SkipCheck(f"the endpoint lists no exportable log types for PostgreSQL {db.engine_version} (an emulator, "
+                        "or a version the database-class check refuses): it cannot tell")
+    short = {version: [log for log in POSTGRES_LOG_EXPORTS if log not in logs] for version, logs in versions.items()}
+    short = {version: missing for version, missing in short.items() if missing}
+    missing = ", ".join(log for log in POSTGRES_LOG_EXPORTS if any(log in logs for logs in short.values()))
+    if not short:
+        yield Result("database-log-exports", "ok",
+                     f"{where} exports {', '.join(POSTGRES_LOG_EXPORTS)} in {ctx.cfg.region}")
+    elif len(short) == len(versions):
+        yield Result("database-log-exports", "fail", f"{where} cannot export {missing} in {ctx.cfg.region} (RDS "
+                     "refuses the instance's enabledCloudwatchLogsExports)")
+    else:
+        yield Result("database-log-exports", "warn", f"{where}: versions {', '.join(sorted(short))} cannot export "
+                     f"{missing} in {ctx.cfg.region}; pin a minor version that can (envstack:database.engineVersion)")
 
 
 def _database_needs(ctx: Context, options: list[dict[str, Any]]) -> str | None:
