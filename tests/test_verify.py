@@ -579,6 +579,21 @@ def test_postgresql_logs_exported_and_arriving(prod: Any) -> None:
     assert result.status == "fail" and "does not export its postgresql log" in result.detail
 
 
+@pytest.mark.parametrize(("check", "service", "operation", "code", "fragment"), [
+    ("cluster", "eks", "describe_cluster", "ResourceNotFoundException", f"cluster {PREFIX} does not exist"),
+    ("target-health", "elbv2", "describe_target_health", "TargetGroupNotFound",
+     f"target group {OUTPUTS['targetGroupArn']} does not exist"),
+    ("alert-subscriptions", "sns", "list_subscriptions_by_topic", "NotFound", f"topic {TOPIC} does not exist"),
+])
+def test_a_resource_gone_since_the_deploy_fails_its_check(prod: Any, check: str, service: str, operation: str,
+                                                          code: str, fragment: str) -> None:
+    """Deleted by hand (what the daily read-only run is for): the answer is a failure, not a call unanswered."""
+    stubs = Stubs(prod)
+    stubs.stub(service).add_client_error(operation, code, "not found", 404)
+    [result, *_] = stubs.run(check)
+    assert (type(result), result.status) == (Result, "fail") and fragment in result.detail, result
+
+
 def test_a_log_destination_that_does_not_exist_fails(prod: Any) -> None:
     """A missing log group or bucket is the answer (nothing can arrive), not a call that went unanswered."""
     group = f"/aws/rds/instance/{PREFIX}-postgres/postgresql"

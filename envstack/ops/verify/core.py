@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from envstack.ops.preflight.core import Context, Result, SkipCheck
+from envstack.ops.preflight.core import Context, Result, SkipCheck, unless_absent
 from envstack.ops.preflight.core import run_check as preflight_run_check
 
 PERMISSIONS = "docs/verify.md: the permissions verify needs"
@@ -86,6 +86,11 @@ def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]
     """Every item under `key` of every page of a paginated call."""
     for page in client.get_paginator(operation).paginate(**kwargs):
         yield from page.get(key, [])
+
+
+def listed(client: Any, operation: str, key: str, *absent: str, **kwargs: Any) -> list[Any] | None:
+    """`pages` as a list, or None where AWS answers one of the `absent` codes (no such thing to list)."""
+    return unless_absent(lambda: list(pages(client, operation, key, **kwargs)), *absent)
 
 
 def ago(then: datetime, now: datetime) -> str:

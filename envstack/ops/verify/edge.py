@@ -4,7 +4,10 @@ import http.client
 import ssl
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
+
+from envstack.ops.preflight.core import unless_absent
 
 from .core import Result, SkipCheck, VerifyContext, check
 
@@ -18,7 +21,12 @@ def target_health(ctx: VerifyContext) -> Iterator[Result]:
     `externalTrafficPolicy: Local`, so nodes without an application pod are unhealthy by design; none healthy is an
     outage."""
     arn = ctx.output("targetGroupArn")
-    targets = ctx.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    described = unless_absent(partial(ctx.client("elbv2").describe_target_health, TargetGroupArn=arn),
+                              "TargetGroupNotFound")
+    if described is None:
+        yield Result("target-health", "fail", f"target group {arn} does not exist")
+        return
+    targets = described["TargetHealthDescriptions"]
     states = Counter(t["TargetHealth"]["State"] for t in targets)
     if not targets:
         yield Result("target-health", "fail", "no target is registered: the node groups' autoscaling groups are not "

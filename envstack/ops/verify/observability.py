@@ -9,7 +9,7 @@ from typing import Any
 from envstack.ops.preflight.account import stack_tag_status
 from envstack.ops.preflight.core import unless_absent
 
-from .core import LOG_WINDOW, Result, SkipCheck, VerifyContext, ago, check, pages
+from .core import LOG_WINDOW, Result, SkipCheck, VerifyContext, ago, check, listed, pages
 
 LOG_PAGES = 5  # FilterLogEvents may answer empty pages while it scans: follow a few before saying "nothing"
 RDS_LOG = "postgresql"  # the export that PostgreSQL writes to all the time (checkpoints, connections, errors)
@@ -50,9 +50,11 @@ def alert_subscriptions(ctx: VerifyContext) -> Iterator[Result]:
         return
     for output in ("alertTopicArn", "cacheEventsTopicArn"):
         topic = ctx.output(output)
-        subscribed = {s["Endpoint"]: s["SubscriptionArn"] for s in pages(
-            ctx.client("sns"), "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic)
-            if s.get("Protocol") == "email"}
+        found = listed(ctx.client("sns"), "list_subscriptions_by_topic", "Subscriptions", "NotFound", TopicArn=topic)
+        if found is None:
+            yield Result("alert-subscriptions", "fail", f"topic {topic} does not exist")
+            continue
+        subscribed = {s["Endpoint"]: s["SubscriptionArn"] for s in found if s.get("Protocol") == "email"}
         name = topic.rsplit(":", 1)[-1]
         for email in sorted(emails - set(subscribed)):
             yield Result("alert-subscriptions", "fail", f"{name}: {email} is not subscribed")
@@ -178,18 +180,14 @@ def _latest_object(ctx: VerifyContext, destination: str) -> datetime | None:
     for hour in (ctx.now, ctx.now - timedelta(hours=1)):
         key = f"{prefix.rstrip('/') + '/' if prefix else ''}AWSLogs/{ctx.account_id()}/vpcflowlogs/{ctx.cfg.region}/" \
               f"{hour:%Y/%m/%d/%H}/"
-        listed = unless_absent(partial(_objects, ctx, bucket, key), "NoSuchBucket")
-        if listed is None:
+        objects = listed(ctx.client("s3"), "list_objects_v2", "Contents", "NoSuchBucket", Bucket=bucket, Prefix=key)
+        if objects is None:
             raise DestinationMissingError("bucket", bucket)
-        for item in listed:
+        for item in objects:
             modified = item["LastModified"]
             if modified >= ctx.now - LOG_WINDOW and (newest is None or modified > newest):
                 newest = modified
     return newest
-
-
-def _objects(ctx: VerifyContext, bucket: str, prefix: str) -> list[Any]:
-    return list(pages(ctx.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix))
 
 
 @check("waf-logs")

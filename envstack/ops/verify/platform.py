@@ -3,6 +3,8 @@
 from collections.abc import Iterator
 from typing import Any
 
+from envstack.ops.preflight.core import unless_absent
+
 from .core import Result, VerifyContext, check, pages
 
 
@@ -31,7 +33,10 @@ def account(ctx: VerifyContext) -> Iterator[Result]:
 @check("cluster")
 def cluster(ctx: VerifyContext) -> Iterator[Result]:
     """EKS DescribeCluster: ACTIVE, on the configured Kubernetes version, without health issues."""
-    eks = ctx.eks_cluster()
+    eks = unless_absent(ctx.eks_cluster, "ResourceNotFoundException")
+    if eks is None:
+        yield Result("cluster", "fail", f"cluster {ctx.output('clusterName')} does not exist")
+        return
     name, status, version = eks["name"], eks.get("status"), eks.get("version")
     issues = health(eks)
     if status != "ACTIVE":
