@@ -418,15 +418,28 @@ def test_an_estimate_over_its_budget_fails_the_cost_report(monkeypatch, capsys):
     assert "FAIL t: estimate $" in capsys.readouterr().out
 
 
-def test_a_region_prices_only_what_it_knows_and_the_estimate_names_each_line_it_lacks():
-    """eu-central-1 has no RDS backup-storage figure (no table read so far quotes it, and none is borrowed from
-    another region): that line is unpriced, the others priced with eu-central-1's own figures."""
-    frankfurt = cost.estimate(synth_with("dev", **{"aws:region": "eu-central-1"}))
+def test_a_region_prices_only_what_it_knows_and_the_estimate_names_each_line_it_lacks(tmp_path):
+    """A region's table without RDS backup storage: that line is unpriced (never borrowed from another region), the
+    others priced with the region's own figures."""
+    book = yaml.safe_load(cost.PRICES_FILE.read_text())
+    del book["regions"]["eu-central-1"]["prices"]["rds_backup"]
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(book))
+    prices = cost.load_prices("eu-central-1", path)
+    frankfurt = cost.estimate(synth_with("dev", **{"aws:region": "eu-central-1"}), prices)
     assert frankfurt.prices is not None and frankfurt.prices.region == "eu-central-1" and not frankfurt.complete
-    assert any("eu-central-1 rds_backup: no price" in u.reason for u in frankfurt.unpriced)
-    nat = line(frankfurt, "nat_gateway")
-    assert nat.monthly_usd == pytest.approx(0.052 * 730, abs=0.01)
+    assert len(frankfurt.unpriced) == 1
+    assert "envstack/tools/prices.yaml eu-central-1 rds_backup: no price" in frankfurt.unpriced[0].reason
+    assert line(frankfurt, "nat_gateway").monthly_usd == pytest.approx(0.052 * 730, abs=0.01)
     assert not frankfurt.derived and "eu-central-1 on-demand prices" in cost.render(frankfurt)
+
+
+def test_the_regions_the_readme_names_price_every_item_with_nothing_derived():
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    for region in REQUIRED_REGIONS:
+        assert set(table["regions"][region]["prices"]) == set(table["items"]), region
+        estimate = cost.estimate(synth_with("dev", **{"aws:region": region}))
+        assert estimate.complete and not estimate.derived, (region, estimate.problems(), estimate.derived)
 
 
 def leaves(value: Any) -> list[dict[str, Any]]:
