@@ -7,6 +7,7 @@ from), not the working tree's.
 """
 
 import copy
+import gc
 import json
 import os
 import shutil
@@ -32,10 +33,20 @@ from envstack.program.stack_names import present
 from envstack.tools.mocks import AwsMocks
 from envstack.tools.synth import ROOT, RecordingMonitor, ResourceRecord, Synthesis, install_mocks, synthesize
 
+# The cyclic garbage collector, tuned for this suite (docs/testing.md, "Speed"): a synthesis allocates hundreds of
+# thousands of short-lived objects (Outputs, futures, protobuf messages) on a heap that holds the provider SDKs'
+# classes, and at CPython's default thresholds (700, 10, 10) full collections walk that heap many times per
+# synthesis (a quarter of the suite's CPU time). Collections stay on, only rarer; what the test modules' imports
+# built is frozen out of them once collected (pytest_collection_finish).
+gc.set_threshold(50_000, 10, 10)
 FIXTURES = Path(__file__).resolve().parent / "stacks"
 # The suite's stacks, one per environment, in promotion order.
 STACKS = tuple(sorted(present(FIXTURES), key=lambda s: ("dev", "staging", "prod").index(s)))
 _cache: dict[str, Synthesis] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()
 
 
 def stack_config(stack: str) -> dict[str, Any]:
