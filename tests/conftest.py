@@ -6,8 +6,10 @@ those, whatever they are). A synthesis sees the fixtures as the checkout's stack
 from), not the working tree's.
 """
 
+import contextlib
 import copy
 import gc
+import io
 import json
 import os
 import shutil
@@ -207,6 +209,22 @@ def stack(request: pytest.FixtureRequest) -> Synthesis:
 @pytest.fixture
 def stacks() -> Callable[[str], Synthesis]:
     return synth
+
+
+def command_in_process(*argv: str, root: Path, env: dict[str, str],
+                       stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`envstack ARGV` run in this process as from a shell: the stack files of `root`, an AWS environment of its own
+    (no profile, no credentials file, no instance metadata: only `env`), `stdin` as its input; what it printed."""
+    from envstack import cli
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment = {**clean, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                   "AWS_EC2_METADATA_DISABLED": "true", "NO_COLOR": "1", **env}
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, environment, clear=True), mock.patch.object(cli, "ROOT", root), \
+            mock.patch.object(sys, "stdin", io.StringIO(stdin)), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
 
 
 def free_port() -> int:

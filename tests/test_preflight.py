@@ -1,23 +1,18 @@
 """`envstack preflight`: each check passing and failing against botocore's Stubber, and the whole command against
 moto's server on the loopback (what moto lacks must come out as skipped, never a traceback)."""
 
-import contextlib
-import io
 import json
-import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from aws_checks import StubbedChecks, documented_actions, recording_session
 from botocore.exceptions import ClientError
-from conftest import FIXTURES
+from conftest import FIXTURES, command_in_process
 from test_stack_files import BASES
 
-from envstack import cli
 from envstack.ops import preflight
 from envstack.ops.preflight import Context, Result, quotas, run_check
 from envstack.ops.preflight.core import unanswered
@@ -710,16 +705,8 @@ def test_exit_code_fails_only_on_a_failure() -> None:
 # ---- the whole command -----------------------------------------------------------------------------------------
 
 def envstack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The command in process, with an AWS environment of its own (no profile, no credentials file, no instance
-    metadata: only `env`), reading the fixture stacks."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment = {**clean, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                   "AWS_EC2_METADATA_DISABLED": "true", "NO_COLOR": "1", **env}
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.dict(os.environ, environment, clear=True), mock.patch.object(cli, "ROOT", FIXTURES), \
-            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+    """The command in process, with an AWS environment of its own (only `env`), reading the fixture stacks."""
+    return command_in_process(*args, root=FIXTURES, env=env)
 
 
 def test_preflight_against_moto_names_the_account_and_the_missing_certificate(moto_server: str,

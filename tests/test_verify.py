@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_checks import StubbedChecks, documented_actions, recording_session
+from conftest import command_in_process
 from test_config import STACK_FILE
 from verify_servers import Authority, http_server
 
@@ -658,13 +659,8 @@ def write_stack(root: Path, name: str, environment: str = "dev", **raw: Any) -> 
 
 
 def envstack(*args: str, root: Path, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """The command in a process of its own, reading stack files from `root`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    prelude = f"import sys\nfrom pathlib import Path\nfrom envstack import cli\ncli.ROOT = Path({str(root)!r})\n"
-    return subprocess.run([sys.executable, "-c", prelude + "sys.exit(cli.main(sys.argv[1:]))", *args], cwd=REPO,
-                          capture_output=True, text=True, input=stdin, timeout=120,
-                          env={**clean, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                               "AWS_EC2_METADATA_DISABLED": "true", "NO_COLOR": "1", **env})
+    """The command in process, with an AWS environment of its own (only `env`), reading stack files from `root`."""
+    return command_in_process(*args, root=root, env=env, stdin=stdin)
 
 
 def in_process(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = "") -> int:
