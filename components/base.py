@@ -154,6 +154,11 @@ class Component(pulumi.ComponentResource):
         account's resources of that ARN (confused-deputy conditions)."""
         trust = self.where.apply(lambda where: assume_role_policy(
             where.service_principal(service), *((where.account, source_arn(where)) if source_arn else ())))
+        return self.trusting_role(suffix, trust, managed_policies)
+
+    def trusting_role(self, suffix: str, trust: pulumi.Input[str], managed_policies: tuple[str, ...] = ()) \
+            -> aws.iam.Role:
+        """A role with this trust policy and the stack's permissions boundary, AWS managed policies attached."""
         role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust,
                             permissions_boundary=self.permissions_boundary, opts=self.child())
         self.attach_policies(role, suffix, managed_policies)

@@ -383,7 +383,4 @@ class Cluster(Component):
                 "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": a[0]},
                 "Condition": {"StringEquals": {f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
                                                f"{a[1]}:aud": IRSA_AUDIENCE}}}))
-        role = aws.iam.Role(f"{self.label}-{suffix}", assume_role_policy=trust,
-                            permissions_boundary=self.permissions_boundary, opts=self.child())
-        self.attach_policies(role, suffix, managed_policies)
-        return role
+        return self.trusting_role(suffix, trust, managed_policies)
