@@ -28,6 +28,7 @@ import pytest
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from envstack import cli
 from envstack.program.config import StackConfig, load_profile, load_stack_config, pulumi_source
 from envstack.program.config.base import deep_merge
 from envstack.program.config.files import project_defaults, stack_file_config
@@ -49,6 +50,13 @@ _cache: dict[str, Synthesis] = {}
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`envstack ARGV...` in this process: its exit code, standard output and standard error."""
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def stack_config(stack: str) -> dict[str, Any]:

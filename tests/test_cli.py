@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import kubernetes_version
+from conftest import run_cli as run
 
 from envstack import cli
 from envstack.tools import synth as synth_module
@@ -21,12 +22,6 @@ from envstack.tools.terminal import paint
 REPO = Path(__file__).resolve().parent.parent
 # Every command here reads the fixture stacks in a scratch checkout (conftest.checkout), never the repository's.
 pytestmark = pytest.mark.usefixtures("checkout")
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_synth_prod_writes_the_documented_json(capsys, tmp_path):

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli as run
 from conftest import synth, synth_with
 
-from envstack import cli
 from envstack.tools import cost, diff
 from envstack.tools.diff import compare, document
 
@@ -24,12 +24,6 @@ def cached(monkeypatch):
 @pytest.fixture(scope="module")
 def dev_doc() -> dict[str, Any]:
     return document(synth("dev"))
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def resource(doc: dict[str, Any], name: str, type_: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import run_cli as run
 
 from envstack import cli
 from envstack.ops import promote, stacks
@@ -55,12 +56,6 @@ def with_qa(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield write
     environments.clear()
     load_profile.cache_clear()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_qa_is_validated_synthesized_and_gated_with_its_bases_policy_levels(with_qa, capsys, tmp_path):

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli as run
 from conftest import synthesize_config
 
-from envstack import cli
 from envstack.ops.stacks import committed
 from envstack.program.config.files import read_stack_config
 from envstack.program.config.profiles import environments
@@ -23,12 +23,6 @@ from envstack.tools.synth import ROOT
 README = (ROOT / "README.md").read_text()
 # One per environment, each 20 characters: the most a stack name may have (StackConfig's stack-name rule).
 LONGEST = {"dev": "dev-longest-name-for", "staging": "staging-longest-name", "prod": "prod-longest-name-is"}
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def synthesized(capsys: pytest.CaptureFixture[str], tmp_path: Path, stack: str) -> dict[str, Any]:

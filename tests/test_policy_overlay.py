@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import run_cli as run
 
 from envstack import cli
 
@@ -37,12 +38,6 @@ def stack_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return "tight"
 
     return write
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_policy_config_is_the_environments_file_without_an_overlay(capsys, stack_with) -> None:

@@ -6,7 +6,7 @@ import subprocess
 
 import boto3
 import pytest
-from conftest import synth
+from conftest import run_cli, synth
 from moto import mock_aws
 
 from envstack import cli
@@ -58,9 +58,7 @@ def prod_eu(checkout):
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["promote", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, "promote", *argv)
 
 
 @pytest.mark.parametrize(("source", "target"), [
@@ -273,9 +271,7 @@ def history(tmp_path, monkeypatch):
 
 
 def forward(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["check-forward", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, "check-forward", *argv)
 
 
 def test_deploying_a_descendant_or_the_same_commit_goes_ahead(capsys, ssm, history):
