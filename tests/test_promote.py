@@ -9,7 +9,6 @@ import pytest
 from conftest import run_cli, synth
 from moto import mock_aws
 
-from envstack import cli
 from envstack.ops import check_outputs, promote, stacks
 from envstack.program.deployment import DeploymentRecord, parameter_name
 
@@ -318,9 +317,7 @@ def deployed(tmp_path, monkeypatch):
 
 
 def check(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["check-outputs", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, "check-outputs", *argv)
 
 
 def test_outputs_as_the_program_exports_them_pass(capsys, deployed):
