@@ -42,6 +42,12 @@ def wildcard_principal(principal: Any) -> bool:
     return "*" in as_list(principal)
 
 
+def admits_anyone(statement: Mapping[str, Any]) -> bool:
+    """Does an Allow statement admit any principal: `Principal: "*"` / `{"AWS": "*"}`, or `NotPrincipal` (everyone but
+    those named)?"""
+    return wildcard_principal(statement.get("Principal")) or statement.get("NotPrincipal") is not None
+
+
 def limits_to_account(condition: Any, keys: frozenset[str] = CALLER_KEYS) -> bool:
     """Does the Condition block require the caller (with SOURCE_KEYS: or the resource a service acts for) to belong
     to named accounts or organisations: a matching operator on one of `keys` with values that are not wildcards?"""

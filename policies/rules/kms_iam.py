@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from .base import Resource, as_list, as_mapping, resource_rule
-from .documents import actions, limits_to_account, statements, wildcard_principal
+from .documents import actions, admits_anyone, limits_to_account, statements
 
 KEY = "aws:kms/key:Key"
 POLICY_DOCUMENTS = {  # type -> prop holding a JSON policy document
@@ -46,9 +46,20 @@ def key_rotation(r: Resource) -> Iterator[str]:
                [KEY], severity=Severity.CRITICAL, checkov="CKV_AWS_33")
 def no_wildcard_principal(r: Resource) -> Iterator[str]:
     for i, statement in statements(r.get("policy")):
-        if wildcard_principal(statement.get("Principal")) and not limits_to_account(statement.get("Condition")):
+        if admits_anyone(statement) and not limits_to_account(statement.get("Condition")):
             yield (f"policy Statement[{i}] allows Principal * without a condition naming the caller's account or "
                    "organisation (aws:PrincipalAccount, kms:CallerAccount, aws:PrincipalOrgID)")
+
+
+@resource_rule("iam-role-trust-not-public",
+               "A role's trust policy must not let any principal (*, or NotPrincipal) assume it unless a condition "
+               "limits the caller to named accounts or organisations (aws:PrincipalAccount, aws:PrincipalOrgID, ...).",
+               [ROLE], severity=Severity.CRITICAL, checkov="CKV_AWS_60")
+def trust_not_public(r: Resource) -> Iterator[str]:
+    for i, statement in statements(r.get("assumeRolePolicy")):
+        if admits_anyone(statement) and not limits_to_account(statement.get("Condition")):
+            yield (f"assumeRolePolicy Statement[{i}] lets any principal of any account assume the role, without a "
+                   "condition naming the caller's account or organisation (aws:PrincipalAccount, aws:PrincipalOrgID)")
 
 
 def _allows(statement: Mapping[str, Any], action: str) -> bool:

@@ -14,7 +14,7 @@ from pulumi_policy import PolicyResource, Severity
 from ..facts import UNVERSIONED_TAG
 from .base import Resource as Checked
 from .base import as_list, as_mapping, known, linked, of_type, present, resource_rule, stack_rule, truthy
-from .documents import SOURCE_KEYS, actions, limits_to_account, statements, wildcard_principal
+from .documents import SOURCE_KEYS, actions, admits_anyone, limits_to_account, statements, wildcard_principal
 from .redis import REPLICATION_GROUP
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -164,7 +164,7 @@ def topic_encrypted(resources: list[PolicyResource], cfg: dict[str, Any]) -> Fin
                [TOPIC, TOPIC_POLICY], severity=Severity.CRITICAL, checkov="CKV_AWS_169")
 def topic_policy_not_public(r: Checked) -> Iterator[str]:
     for i, statement in statements(r.get("policy")):
-        if wildcard_principal(statement.get("Principal")) and \
+        if admits_anyone(statement) and \
                 not limits_to_account(statement.get("Condition"), SOURCE_KEYS):
             yield (f"policy Statement[{i}] allows Principal * without a condition naming the accounts or "
                    "organisations it admits: anyone could use the topic")

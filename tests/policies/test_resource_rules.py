@@ -84,6 +84,8 @@ WILDCARD_IN_ACCOUNT = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": 
                        '"Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*", '
                        '"Condition": {"StringEquals": {"kms:CallerAccount": "123456789012"}}}]}')
 IN_ORGANISATION = WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:PrincipalOrgID")
+TRUST_OK = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": '
+            '"pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}')
 KEY_POLICY_OK = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                  '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"Service": '
                  '"logs.amazonaws.com"}, "Action": "kms:Encrypt*", "Resource": "*"}]}')
@@ -290,6 +292,16 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("iam-no-wildcard-actions", "aws:iam/role:Role", {"inlinePolicies": [{"name": "p", "policy": POLICY_OK}]},
      {"inlinePolicies": [{"name": "p", "policy": '{"Statement": [{"Effect": "Allow", "NotAction": "iam:*"}]}'}]},
      "NotAction"),
+    ("iam-role-trust-not-public", "aws:iam/role:Role", {"assumeRolePolicy": TRUST_OK},
+     {"assumeRolePolicy": TRUST_OK.replace('{"Service": "pods.eks.amazonaws.com"}', '{"AWS": "*"}')},
+     "lets any principal of any account assume the role"),
+    ("iam-role-trust-not-public", "aws:iam/role:Role",
+     {"assumeRolePolicy": TRUST_OK.replace('{"Service": "pods.eks.amazonaws.com"}', '"*"').replace(
+         '"Action"', '"Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, "Action"')},
+     {"assumeRolePolicy": TRUST_OK.replace('"Principal"', '"NotPrincipal"')}, "Statement[0] lets any principal"),
+    # NotPrincipal in an Allow is everyone but those named: a key or topic open to every other account.
+    ("kms-no-wildcard-principal", KEY, {"policy": KEY_POLICY_OK},
+     {"policy": KEY_POLICY_OK.replace('"Principal": {"Service"', '"NotPrincipal": {"Service"')}, "Principal *"),
     ("iam-no-admin-policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
      {"role": "nodes", "policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"},
      {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, "AdministratorAccess is attached"),
