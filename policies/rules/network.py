@@ -15,14 +15,25 @@ group, another stack's) is never internet-facing.
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
 from ..facts import INTERNET_EGRESS, INTERNET_INGRESS, INTERNET_TAG
-from .base import Resource, as_list, as_mapping, known, of_type, present, refers_to, resource_rule, stack_rule
+from .base import (
+    Resource,
+    as_list,
+    as_mapping,
+    known,
+    linked,
+    of_type,
+    present,
+    refers_to,
+    resource_rule,
+    stack_rule,
+)
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -32,6 +43,7 @@ EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 GROUPS = (SECURITY_GROUP, DEFAULT_SECURITY_GROUP)
 SEPARATE_RULES = (SG_RULE, INGRESS_RULE, EGRESS_RULE)
 PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
+PREFIX_LIST_ENTRY = "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry"
 SUBNET = "aws:ec2/subnet:Subnet"
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 ALL_PORTS = (0, 65535)
@@ -171,13 +183,26 @@ class Group:
 
 
 def _prefix_lists(resources: list[PolicyResource]) -> dict[str, list[str]]:
-    """The entries of the managed prefix lists the stack declares, by every known name of the list."""
+    """The entries of the managed prefix lists the stack declares (inline, or as ManagedPrefixListEntry resources
+    naming the list), by every known name of the list, its urn included."""
     lists = {}
+    separate = list(of_type(resources, PREFIX_LIST_ENTRY))
     for pl in of_type(resources, PREFIX_LIST):
         entries = [str(known(e, "cidr")) for e in as_list(known(pl.props, "entries")) if known(e, "cidr")]
+        entries += [str(known(e.props, "cidr")) for e in separate
+                    if known(e.props, "cidr") and linked(e, pl, "prefixListId")]
         for key in {pl.urn, pl.name, *_known_strings(pl.props, "id", "arn")}:
             lists[key] = entries
     return lists
+
+
+def _with_linked_lists(rule: Rule, resource: PolicyResource, lists: Mapping[str, list[str]]) -> Rule:
+    """A rule resource's rule with the entries of the stack's prefix lists it names through a property dependency:
+    a list created with the stack has no id before `up`, so the rule's prefixListId is not known at preview."""
+    linked_lists = resource.property_dependencies.get("prefixListId", []) + \
+        resource.property_dependencies.get("prefixListIds", [])
+    extra = [c for pl in linked_lists for c in lists.get(pl.urn, []) if c not in rule.cidrs]
+    return replace(rule, cidrs=rule.cidrs + tuple(extra)) if extra else rule
 
 
 def _group_of(rule: PolicyResource, groups: list[PolicyResource]) -> PolicyResource | str:
@@ -201,7 +226,8 @@ def security_groups(resources: list[PolicyResource]) -> list[Group]:
         owner = _group_of(resource, groups)
         key = owner.urn if isinstance(owner, PolicyResource) else owner
         group = by_key.setdefault(key, Group(key, owner if isinstance(owner, PolicyResource) else None, []))
-        group.rules.extend((r, resource) for r in rules_of(resource.resource_type, resource.props, lists))
+        group.rules.extend((_with_linked_lists(r, resource, lists), resource)
+                           for r in rules_of(resource.resource_type, resource.props, lists))
     return list(by_key.values())
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from policy_support import check, check_stack, resource
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies.facts import INTERNET_TAG
 from policies.rules.network import public_share
@@ -14,6 +15,7 @@ SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
+PREFIX_LIST_ENTRY = "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry"
 EKS = "eks:index:Cluster"
 AWS_EKS = "aws:eks/cluster:Cluster"
 EDGE_TAGS = {"Name": "envstack-prod-alb", INTERNET_TAG: "ingress"}
@@ -117,6 +119,19 @@ def test_a_prefix_list_of_the_stack_is_read() -> None:
                                         "prefixListId": "everyone", "securityGroupId": "nodes-id"},
                        property_dependencies={"securityGroupId": [nodes]})
     assert ingress_findings(nodes, everyone, by_list) == ["security group nodes: ssh opens SSH to the internet"]
+
+
+def test_a_prefix_lists_separate_entries_and_a_list_not_known_before_up_are_read() -> None:
+    """Entries given as ManagedPrefixListEntry resources count, and a rule finds a list the stack creates through its
+    property dependency (the list's id is not known at preview)."""
+    nodes = group("nodes")
+    everyone = resource(PREFIX_LIST, "everyone", {"addressFamily": "IPv4", "maxEntries": 2.0})
+    entry = resource(PREFIX_LIST_ENTRY, "all", {"cidr": "0.0.0.0/0", "prefixListId": UNKNOWN_STRING_VALUE},
+                     property_dependencies={"prefixListId": [everyone]})
+    by_list = resource(INGRESS, "ssh", {"ipProtocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "description": "ssh",
+                                        "prefixListId": UNKNOWN_STRING_VALUE, "securityGroupId": "nodes-id"},
+                       property_dependencies={"securityGroupId": [nodes], "prefixListId": [everyone]})
+    assert ingress_findings(nodes, everyone, entry, by_list) == ["security group nodes: ssh opens SSH to the internet"]
 
 
 def test_egress_to_the_internet_only_where_declared() -> None:
