@@ -117,6 +117,15 @@ def test_two_synth_json_files(capsys, tmp_path, dev_doc):
     assert f"allocatedStorage: {int(resource(dev_doc, 'database', DB)['inputs']['allocatedStorage'])} -> 50" in out
 
 
+def test_long_operands_keep_the_cost_columns_apart(dev_doc):
+    before, after = "out/envstack-staging-2026-12-05.json", "prod@origin/release-2026-12"
+    text = diff.render_text(compare(dev_doc, dev_doc, before, after))
+    header = next(line for line in text.splitlines() if line.startswith("cost (USD/month)"))
+    assert re.search(rf"component +{re.escape(before)} +{re.escape(after)} +delta$", header), header
+    widths = {len(line) for line in text.splitlines() if line.startswith(" " * 18) and "$" in line}
+    assert widths == {len(header)}  # every row's figures right-aligned under their operand
+
+
 @pytest.mark.parametrize("argv", [["diff", "prod"], ["diff", "a", "b", "c"], ["diff", "prod", "dev", "--base", "main"],
                                   ["diff", "prod@main", "--base", "main"], ["diff", "missing.json", "prod"]])
 def test_bad_operands_exit_2(capsys, argv):

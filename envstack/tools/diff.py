@@ -357,11 +357,16 @@ def _line_name(line: CostLine) -> str:
     return f"{line.component}/{line.resource} {line.item}"
 
 
+def _column(diff: Diff) -> int:
+    """The width of the before and after columns: 14, or wider for a long operand (a file path, STACK@REF)."""
+    return max(14, len(diff.before) + 2, len(diff.after) + 2)
+
+
 def render_text(diff: Diff) -> str:
     lines = [f"envstack diff {diff.before} -> {diff.after}", f"resources: {_counts(diff)}", "",
-             f"cost (USD/month)  {'component':<16}{diff.before:>14}{diff.after:>14}{'delta':>14}"]
+             f"cost (USD/month)  {'component':<16}{diff.before:>{(w := _column(diff))}}{diff.after:>{w}}{'delta':>14}"]
     rows = [*[(c, a, b) for c, (a, b) in diff.cost.items()], ("total", *diff.totals)]
-    lines += [f"{'':18}{c:<16}{_usd(a):>14}{_usd(b):>14}{_delta(a, b):>14}" for c, a, b in rows]
+    lines += [f"{'':18}{c:<16}{_usd(a):>{w}}{_usd(b):>{w}}{_delta(a, b):>14}" for c, a, b in rows]
     lines += [f"    note: {note}" for note in diff.cost_notes]
     if diff.cost_lines:
         lines += ["", f"cost by line item ({len(diff.cost_lines)} changed)"]
