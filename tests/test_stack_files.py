@@ -126,6 +126,9 @@ CORPUS = [
      "provider reads only aws:region from the stack (pulumi/pulumi-aws#1307), so this would be ignored; use the "
      "AWS_PROFILE environment variable (Pulumi.dev.yaml:9)"),
     ("secret in an unknown namespace", added("  envstak:token: {secure: AAAA}\n"), "envstak:token = '[secret]'"),
+    ("a namespace like no other", added("  random:seed: 1\n"),
+     "random:seed = 1: unknown namespace 'random' (a stack file sets envstack: keys, aws:region and the engine's "
+     "pulumi: settings) (Pulumi.dev.yaml:9)"),
     ("kubernetes settings", added("  kubernetes:context: x\n"),
      "kubernetes:context = 'x': envstack's Kubernetes provider is built from the cluster's kubeconfig"),
     # The CLI ignores a stack file's other keys, and everything under a misspelt `config:` with them.

@@ -61,8 +61,8 @@ def key_problem(key: str) -> str | None:
         return ("envstack's Kubernetes provider is built from the cluster's kubeconfig (components/cluster.py), so "
                 "kubernetes: settings would be ignored; remove it")
     close = difflib.get_close_matches(namespace, [NAMESPACE, "aws", "pulumi"], n=1)
-    hint = f"did you mean {close[0]}:{name}? " if close else ""
-    return (f"unknown namespace {namespace!r}; {hint}(a stack file sets {NAMESPACE}: keys, aws:region and the "
+    hint = f"; did you mean {close[0]}:{name}?" if close else ""
+    return (f"unknown namespace {namespace!r}{hint} (a stack file sets {NAMESPACE}: keys, aws:region and the "
             "engine's pulumi: settings)")
 
 
