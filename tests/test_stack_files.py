@@ -126,6 +126,9 @@ CORPUS = [
      "provider reads only aws:region from the stack (pulumi/pulumi-aws#1307), so this would be ignored; use the "
      "AWS_PROFILE environment variable (Pulumi.dev.yaml:9)"),
     ("secret in an unknown namespace", added("  envstak:token: {secure: AAAA}\n"), "envstak:token = '[secret]'"),
+    ("a policy entry of neither shape", added("  envstack:policy: {rds-multi-az: strict}\n"),
+     "envstack:policy.rds-multi-az = 'strict': expected 'advisory', 'mandatory', 'remediate' or 'disabled', or a "
+     "mapping of `key: value` lines (Pulumi.dev.yaml:9)"),
     ("a namespace like no other", added("  random:seed: 1\n"),
      "random:seed = 1: unknown namespace 'random' (a stack file sets envstack: keys, aws:region and the engine's "
      "pulumi: settings) (Pulumi.dev.yaml:9)"),

@@ -3,6 +3,7 @@
 import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Annotated, Any, get_args
 
@@ -168,11 +169,27 @@ def _problems(error: ValidationError) -> list[Problem]:
     errors = error.errors()
     # pydantic counts a list's refused elements out and adds "too short": the elements' own errors say it all.
     inside = {tuple(e["loc"][:-1]) for e in errors if e["loc"] and isinstance(e["loc"][-1], int)}
-    return [_problem(e) for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in inside)]
+    kept = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in inside)]
+    # A value that fits none of a union's members (a policy entry: a level or a mapping of options) is refused by
+    # each member: one problem, its expectations joined with "or".
+    by_key: dict[tuple[Any, ...], list[Problem]] = {}
+    for e in kept:
+        union = any(_union_member(part) for part in e["loc"])
+        problem = _problem(e)
+        by_key.setdefault((problem.key, repr(problem.value)) if union else (id(e),), []).append(problem)
+    return [group[0] if len(group) == 1 else
+            replace(group[0], expected="expected " + ", or ".join(p.expected.removeprefix("expected ") for p in group))
+            for group in by_key.values()]
+
+
+def _union_member(part: Any) -> bool:
+    """A location part naming which member of a union failed (`literal['advisory',...]`, `dict[str,any]`)."""
+    return isinstance(part, str) and "[" in part
 
 
 def _problem(e: Any) -> Problem:
-    loc = tuple(part for part in e["loc"] if part != "[key]")  # a mapping key with an error: the key is its input
+    # A mapping key with an error: the key is its input; a union's member: no key of the stack file.
+    loc = tuple(part for part in e["loc"] if part != "[key]" and not _union_member(part))
     key = _key(loc)
     if e["type"] == "missing":
         return Problem(key, MISSING, "a value is required")
