@@ -11,6 +11,8 @@ from .base import Resource, as_list, as_mapping, resource_rule
 from .documents import actions, admits_anyone, limits_to_account, statements
 
 KEY = "aws:kms/key:Key"
+# A key policy set apart from its key (aws.kms.KeyPolicy: PutKeyPolicy on an existing key), judged as the key's own.
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 POLICY_DOCUMENTS = {  # type -> prop holding a JSON policy document
     "aws:iam/policy:Policy": "policy",
     "aws:iam/rolePolicy:RolePolicy": "policy",
@@ -43,7 +45,7 @@ def key_rotation(r: Resource) -> Iterator[str]:
 @resource_rule("kms-no-wildcard-principal",
                "KMS key policies must not allow any principal (*) unless a condition limits the caller to named "
                "accounts or organisations (aws:PrincipalAccount, kms:CallerAccount, aws:PrincipalOrgID, ...).",
-               [KEY], severity=Severity.CRITICAL, checkov="CKV_AWS_33")
+               [KEY, KEY_POLICY], severity=Severity.CRITICAL, checkov="CKV_AWS_33")
 def no_wildcard_principal(r: Resource) -> Iterator[str]:
     for i, statement in statements(r.get("policy")):
         if admits_anyone(statement) and not limits_to_account(statement.get("Condition")):
@@ -72,7 +74,7 @@ def _allows(statement: Mapping[str, Any], action: str) -> bool:
 # readable here; an IAM principal (the account root delegates to IAM) that may kms:PutKeyPolicy unconditionally is.
 @resource_rule("kms-key-policy-manageable",
                "An explicit key policy must let an IAM principal change it (KMS's lockout safety check refuses it "
-               "otherwise).", [KEY], deployability=True,
+               "otherwise).", [KEY, KEY_POLICY], deployability=True,
                source="KMS API reference, CreateKey / PutKeyPolicy")
 def key_policy_manageable(r: Resource) -> Iterator[str]:
     if not r.present("policy"):

@@ -249,6 +249,12 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("kms-no-wildcard-principal", KEY, {"policy": IN_ORGANISATION},
      {"policy": IN_ORGANISATION.replace(
          "StringEquals", "ForAllValues:StringEquals")}, "Principal *"),
+    # The same document set apart from its key (aws.kms.KeyPolicy) is judged the same.
+    ("kms-no-wildcard-principal", "aws:kms/keyPolicy:KeyPolicy", {"keyId": "k", "policy": WILDCARD_IN_ACCOUNT},
+     {"policy": WILDCARD_IN_ACCOUNT.replace('"StringEquals": {"kms:CallerAccount": "123456789012"}',
+                                            '"Bool": {"aws:SecureTransport": "true"}')}, "Principal *"),
+    ("kms-key-policy-manageable", "aws:kms/keyPolicy:KeyPolicy", {"keyId": "k", "policy": KEY_POLICY_OK},
+     {"policy": KEY_POLICY_OK.replace('"Action": "kms:*"', '"Action": "kms:Describe*"')}, "locks its caller out"),
     ("kms-key-policy-manageable", KEY, {"policy": KEY_POLICY_OK},
      {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                 '"Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}]}'}, "locks its caller out"),
