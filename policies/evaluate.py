@@ -76,7 +76,7 @@ def load_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _level(value: Any, where: str) -> EnforcementLevel:
-    if value not in LEVELS:
+    if not isinstance(value, str) or value not in LEVELS:
         raise PolicyConfigError(f"{where}: enforcement level must be one of {', '.join(LEVELS)}, got {value!r}")
     return LEVELS[value]
 

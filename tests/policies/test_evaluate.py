@@ -141,7 +141,8 @@ def test_unknown_values_and_broken_rules_are_advisory_notes() -> None:
 
 
 @pytest.mark.parametrize("config", [{"no-such-rule": "mandatory"}, {"rds-multi-az": "strict"},
-                                    {"rds-backup-retention": {"minimumDayz": 3}}, {"all": "sometimes"}])
+                                    {"rds-backup-retention": {"minimumDayz": 3}}, {"all": "sometimes"},
+                                    {"all": ["mandatory"]}, {"rds-multi-az": {"enforcementLevel": {}}}])
 def test_bad_configuration_is_a_config_error(config: dict[str, Any]) -> None:
     with pytest.raises(PolicyConfigError):
         evaluate(stack(), config)

@@ -83,7 +83,8 @@ def test_a_deployability_rule_cannot_be_relaxed_from_a_stack_either() -> None:
 
 
 @pytest.mark.parametrize("overlay", [{"no-such-rule": "mandatory"}, {"rds-multi-az": "strict"},
-                                     {"rds-backup-retention": {"minimumDayz": 40}}, {"all": "sometimes"}])
+                                     {"rds-backup-retention": {"minimumDayz": 40}}, {"all": "sometimes"},
+                                     {"all": []}, {"rds-multi-az": {"enforcementLevel": ["mandatory"]}}])
 def test_a_broken_overlay_is_refused(overlay: dict[str, Any]) -> None:
     with pytest.raises(PolicyConfigError):
         tighten(env("staging"), overlay)
