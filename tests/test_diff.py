@@ -126,6 +126,17 @@ def test_long_operands_keep_the_cost_columns_apart(dev_doc):
     assert widths == {len(header)}  # every row's figures right-aligned under their operand
 
 
+@pytest.mark.parametrize(("document", "problem"), [
+    ([], "a JSON list, not an object"), ({}, "no `stack` name and `resources` list"),
+    ({"stack": "dev", "resources": [{}]}, "resources[0] has no `urn`, `type` and `name`")])
+def test_a_json_file_that_is_no_synthesis_is_bad_input(capsys, tmp_path, dev_doc, document, problem):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(dev_doc))
+    b.write_text(json.dumps(document))
+    code, _, err = run(capsys, "diff", str(a), str(b))
+    assert code == 2 and f"{b}: not a synthesis JSON file ({problem}" in err
+
+
 @pytest.mark.parametrize("argv", [["diff", "prod"], ["diff", "a", "b", "c"], ["diff", "prod", "dev", "--base", "main"],
                                   ["diff", "prod@main", "--base", "main"], ["diff", "missing.json", "prod"]])
 def test_bad_operands_exit_2(capsys, argv):

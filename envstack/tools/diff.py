@@ -89,6 +89,18 @@ def _synthesize_at(stack: str, ref: str, root: Path = ROOT) -> dict[str, Any]:
         return loaded
 
 
+def _not_a_synthesis(document: Any) -> str | None:
+    """What keeps `document` from being read as `envstack synth --json`'s output: its stack and resources."""
+    if not isinstance(document, dict):
+        return f"a JSON {type(document).__name__}, not an object"
+    if not isinstance(document.get("stack"), str) or not isinstance(document.get("resources"), list):
+        return "no `stack` name and `resources` list"
+    for i, resource in enumerate(document["resources"]):
+        if not isinstance(resource, dict) or not all(isinstance(resource.get(k), str) for k in ("urn", "type", "name")):
+            return f"resources[{i}] has no `urn`, `type` and `name`"
+    return None
+
+
 def load(operand: str) -> dict[str, Any]:
     """The synthesis document an operand names (see the module docstring)."""
     if "@" in operand:
@@ -99,6 +111,9 @@ def load(operand: str) -> dict[str, Any]:
             loaded: dict[str, Any] = json.loads(Path(operand).read_text())
         except (OSError, ValueError) as error:
             raise OperandError(f"{operand}: not a synthesis JSON file ({error})") from error
+        if problem := _not_a_synthesis(loaded):
+            raise OperandError(f"{operand}: not a synthesis JSON file ({problem}; `envstack synth STACK --json PATH` "
+                               "writes one: docs/synth-json.md)")
         return loaded
     return _synthesize_here(operand)
 
