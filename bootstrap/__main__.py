@@ -11,6 +11,8 @@
       role envstack-<env>-preview                    sub repo:<owner>/<repo>:pull_request only; reads state
       role envstack-<env>-reader                     sub repo:<owner>/<repo>:ref:refs/heads/main only; reads state
                                                      (drift's refresh preview and the approval preview take no lock)
+                                                     both: ReadOnlyAccess but no data (objects, log events,
+                                                     parameter values, items, messages, secrets, code)
     per account: the GitHub OIDC provider (or the existing one's ARN) and the deploy boundary, a managed policy
       every deploy role carries and every role a deploy role creates must carry; it denies touching the bootstrap's
       bucket, keys, roles, boundary and OIDC provider
@@ -388,6 +390,59 @@ def state_access(environment: Environment, kind: str, keys: Sequence[str]) -> st
     return document(*statements)
 
 
+# What AWS's ReadOnlyAccess (the read roles' managed policy) grants that reads an environment's data rather than
+# describes its resources: its v178 (2026-02-12, zoph-io/MAMIP policies/ReadOnlyAccess) allows s3:Get*, logs:Get*,
+# logs:FilterLogEvents, StartQuery, StartLiveTail, ssm:Get*, dynamodb:Get*, Query, Scan, PartiQLSelect, dax:GetItem,
+# Query, Scan, sqs:Receive*, kinesis:Get*, athena:Get*, lambda:Get*, ecr:BatchGet*, Get*, codecommit:GitPull, Get*,
+# rds:Download*, es:ESHttpGet, cassandra:Select, states:GetExecutionHistory, ec2:Get*. secretsmanager:GetSecretValue
+# and kinesis:SubscribeToShard are not in it, but a secret's or stream's resource policy may grant them to a role by
+# name: denied too. None of these is a call of
+# the program's refresh (the Terraform AWS provider's Read functions of the resource types it makes call Describe*,
+# List* and Get<Bucket|Resource>* actions; aws_ssm_parameter's GetParameter is kept for /envstack/*), of
+# `envstack verify --no-probe` (docs/verify.md's policy: tests/test_bootstrap.py) or of `envstack promote`.
+OBJECT_READS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTorrent", "s3:GetObjectVersionTorrent"]
+PARAMETER_VALUES = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"]
+LOG_EVENTS = ["logs:GetLogEvents", "logs:GetLogRecord", "logs:StartQuery", "logs:GetQueryResults",
+              "logs:StartLiveTail"]
+DATA_READS = [
+    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PartiQLSelect",
+    "dynamodb:GetRecords", "dax:GetItem", "dax:BatchGetItem", "dax:Query", "dax:Scan", "sqs:ReceiveMessage",
+    "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:SubscribeToShard", "secretsmanager:GetSecretValue",
+    "secretsmanager:BatchGetSecretValue", "athena:GetQueryResults", "athena:GetQueryResultsStream",
+    "lambda:GetFunction", "lambda:GetLayerVersion", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+    "codecommit:GitPull", "codecommit:GetBlob", "codecommit:GetFile", "rds:DownloadDBLogFilePortion",
+    "rds:DownloadCompleteDBLogFile", "es:ESHttpGet", "cassandra:Select", "states:GetExecutionHistory",
+    "ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot", "ssm:GetCommandInvocation", "s3-object-lambda:GetObject",
+    "s3-object-lambda:GetObjectVersion"]
+# The log groups `envstack verify`'s freshness checks read one event of the last hour from (FilterLogEvents, limit 1:
+# envstack/ops/verify/observability.py latest_event): the VPC flow log's (/<prefix>/<component>/flow-logs), the WAF's
+# (aws-waf-logs-<prefix>) and the database's postgresql export, where <prefix> is envstack-<stack>. Only the reader
+# role runs verify (drift-stack.yml); the preview role reads no log event at all.
+VERIFIED_LOG_GROUPS = ("/envstack-*/flow-logs*", "aws-waf-logs-envstack-*", "/aws/rds/instance/envstack-*/postgresql*")
+
+
+def data_denial(environment: Environment, kind: str) -> str:
+    """The read roles describe everything ReadOnlyAccess shows but read no data: object contents (but their state),
+    parameter values (but the stacks' /envstack/* records and AWS's public /aws/service/* parameters), log events
+    (the reader: but those verify checks), items, messages, records, secrets, query results and code. An explicit
+    Deny, so no bucket, secret or queue policy that names the role can grant them either (IAM guide, "Policy
+    evaluation logic")."""
+    log_group = f"arn:{partition}:logs:*:*:log-group:"
+    statements: list[dict[str, Any]] = [
+        {"Sid": "NoObjectsButState", "Effect": "Deny", "Action": OBJECT_READS,
+         "NotResource": f"{bucket_arn}/{environment.name}/*"},
+        {"Sid": "NoParameterValuesButTheStacks", "Effect": "Deny", "Action": PARAMETER_VALUES,
+         "NotResource": [f"arn:{partition}:ssm:*:*:parameter/envstack/*",
+                         f"arn:{partition}:ssm:*:*:parameter/aws/service/*"]},
+        {"Sid": "NoLogEvents", "Effect": "Deny", "Resource": "*",
+         "Action": LOG_EVENTS + ([] if kind == "reader" else ["logs:FilterLogEvents"])},
+        {"Sid": "NoDataReads", "Effect": "Deny", "Action": DATA_READS, "Resource": "*"}]
+    if kind == "reader":
+        statements.append({"Sid": "NoLogEventsButVerifys", "Effect": "Deny", "Action": "logs:FilterLogEvents",
+                           "NotResource": [f"{log_group}{group}" for group in VERIFIED_LOG_GROUPS]})
+    return document(*statements)
+
+
 def deployer_iam(account: str) -> str:
     """IAM for what `pulumi up` creates (PowerUserAccess has none of it): roles only with the boundary, passed only
     to the services the program uses, and the clusters' IRSA OIDC providers."""
@@ -455,6 +510,10 @@ for account in sorted({account_of(e) for e in environments}):
                                opts=pulumi.ResourceOptions(provider=provider, parent=role))
             if deploying:
                 aws.iam.RolePolicy(f"{environment.name}-{kind}-iam", role=role.id, policy=deployer_iam(account),
+                                   opts=pulumi.ResourceOptions(provider=provider, parent=role))
+            else:
+                aws.iam.RolePolicy(f"{environment.name}-{kind}-no-data", role=role.id,
+                                   policy=data_denial(environment, kind),
                                    opts=pulumi.ResourceOptions(provider=provider, parent=role))
             roles_out.setdefault(environment.name, {})[kind] = role_arn(account, environment.role_name(kind))
 

@@ -8,6 +8,9 @@ import shutil
 import pulumi
 import pytest
 import yaml
+from aws_checks import documented_actions
+from conftest import STACKS as STACK_NAMES
+from conftest import synth
 
 from envstack.program import paths
 from envstack.program.config import profiles as environments
@@ -457,3 +460,134 @@ def test_in_china_the_state_key_is_used_through_chinas_s3_and_tokens_carry_its_a
     assert statement["Principal"]["Federated"].startswith("arn:aws-cn:iam::")
     setup = (ROOT / ".github" / "actions" / "setup" / "action.yml").read_text()
     assert "'sts.amazonaws.com.cn'" in setup and "startsWith(inputs.aws-region, 'cn-')" in setup
+
+
+# --- the read roles read no data ------------------------------------------------------------------------------------
+
+def no_data(s: Synthesis, role: str) -> dict:
+    return json.loads(next(r for r in s.of_type("aws:iam/rolePolicy:RolePolicy")
+                           if r.name == f"{role}-no-data").inputs["policy"])
+
+
+def denies(policy: dict, action: str, resource: str) -> bool:
+    """Whether a Deny of the role's own policy applies (its statements carry no condition)."""
+    assert all("Condition" not in s for s in policy["Statement"])
+    return denied(policy, "", action, resource)
+
+
+STATE_BUCKET = f"arn:aws:s3:::{CONFIG['envstack-bootstrap:bucketName']}"
+OTHER_DATA = [  # what anyone able to open a pull request could read with ReadOnlyAccess alone
+    ("s3:GetObject", "arn:aws:s3:::envstack-prod-access-logs-1/AWSLogs/x.log.gz"),
+    ("s3:GetObject", f"{STATE_BUCKET}/dev/.pulumi/stacks/envstack/dev.json"),  # another environment's state
+    ("s3:GetObjectVersion", "arn:aws:s3:::another-teams-data/customers.csv"),
+    ("logs:GetLogEvents", "arn:aws:logs:us-west-2:111111111111:log-group:/envstack-prod/network/flow-logs:*"),
+    ("logs:StartQuery", "arn:aws:logs:us-west-2:111111111111:log-group:/aws/eks/envstack-prod/cluster:*"),
+    ("logs:FilterLogEvents", "arn:aws:logs:us-west-2:111111111111:log-group:/aws/lambda/payments:*"),
+    ("ssm:GetParameter", "arn:aws:ssm:us-west-2:111111111111:parameter/payments/db-password"),
+    ("ssm:GetParametersByPath", "arn:aws:ssm:us-west-2:111111111111:parameter/payments"),
+    ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-west-2:111111111111:secret:rds!db-1"),
+    ("dynamodb:Scan", "arn:aws:dynamodb:us-west-2:111111111111:table/orders"),
+    ("sqs:ReceiveMessage", "arn:aws:sqs:us-west-2:111111111111:orders"),
+    ("kinesis:GetRecords", "arn:aws:kinesis:us-west-2:111111111111:stream/clicks"),
+    ("athena:GetQueryResults", "arn:aws:athena:us-west-2:111111111111:workgroup/primary"),
+    ("lambda:GetFunction", "arn:aws:lambda:us-west-2:111111111111:function:payments"),
+    ("rds:DownloadDBLogFilePortion", "arn:aws:rds:us-west-2:111111111111:db:envstack-prod-postgres"),
+]
+
+
+@pytest.mark.parametrize("kind", ["preview", "reader"])
+@pytest.mark.parametrize(("action", "resource"), OTHER_DATA)
+def test_read_roles_are_denied_the_accounts_data(per_environment, kind, action, resource):
+    """ReadOnlyAccess (AWS managed, v178: s3:Get*, logs:Get*, FilterLogEvents, StartQuery, ssm:Get*, dynamodb:Scan,
+    sqs:Receive*, ...) reads data, and the preview role is trusted for any pull request: an explicit Deny, which
+    no resource policy can lift, takes the data back. prod's roles are in another account: same document."""
+    assert denies(no_data(per_environment, f"prod-{kind}"), action, resource)
+
+
+def test_deploy_roles_carry_no_data_denial(per_environment):
+    """`pulumi up` writes and reads back what it made (PowerUserAccess); verify after a deploy runs with it too."""
+    carried = {r.name.removesuffix("-no-data") for r in per_environment.of_type("aws:iam/rolePolicy:RolePolicy")
+               if r.name.endswith("-no-data")}
+    assert carried == {"dev-preview", "dev-reader", "prod-preview", "prod-reader"}
+
+
+def log_group(name: str) -> str:
+    return f"arn:aws:logs:us-west-2:123456789012:log-group:{name}:*"
+
+
+def verified_log_groups(stack: Synthesis) -> list[str]:
+    """The log groups `envstack verify` reads an event from (envstack/ops/verify/observability.py): the flow log's
+    group (the one its destination depends on), the web ACL's logging destinations, the database's postgresql
+    export (`/aws/rds/instance/<identifier>/postgresql`)."""
+    groups = {r.urn: r.inputs["name"] for r in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    found = [groups[urn] for flow in stack.of_type("aws:ec2/flowLog:FlowLog")
+             for urn in flow.propertyDependencies.get("logDestination", []) if urn in groups]
+    found += [d.split(":log-group:")[-1] for c in stack.of_type(
+        "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration") for d in c.inputs["logDestinationConfigs"]]
+    found += [f"/aws/rds/instance/{db.inputs['identifier']}/postgresql" for db in stack.of_type(
+        "aws:rds/instance:Instance")]
+    return found
+
+
+# What the Terraform AWS provider's Read functions call for the program's resource types in the services the denial
+# touches (internal/service/s3/bucket.go resourceBucketRead: HeadBucket, GetBucketPolicy, ...Acl, ...Cors,
+# ...Website, ...Versioning, ...Accelerate, ...RequestPayment, ...Logging, ...Lifecycle, ...Replication,
+# ...Encryption, GetObjectLockConfiguration, GetBucketTagging; the bucket settings' resources each read their one
+# setting; internal/service/ssm/parameter.go resourceParameterRead: GetParameter WithDecryption, DescribeParameters,
+# ListTagsForResource; logs: DescribeLogGroups, ListTagsForResource, DescribeResourcePolicies), as IAM actions.
+REFRESH_READS = {
+    "aws:s3/bucket:Bucket": [
+        "s3:ListBucket", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite",
+        "s3:GetBucketVersioning", "s3:GetAccelerateConfiguration", "s3:GetBucketRequestPayment",
+        "s3:GetBucketLogging", "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration",
+        "s3:GetEncryptionConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketTagging"],
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["s3:GetLifecycleConfiguration"],
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["s3:GetBucketOwnershipControls"],
+    "aws:s3/bucketPolicy:BucketPolicy": ["s3:GetBucketPolicy"],
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["s3:GetBucketPublicAccessBlock"],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": [
+        "s3:GetEncryptionConfiguration"],
+    "aws:s3/bucketVersioning:BucketVersioning": ["s3:GetBucketVersioning"],
+    "aws:ssm/parameter:Parameter": ["ssm:GetParameter", "ssm:DescribeParameters", "ssm:ListTagsForResource"],
+    "aws:cloudwatch/logGroup:LogGroup": ["logs:DescribeLogGroups", "logs:ListTagsForResource"],
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ["logs:DescribeResourcePolicies"],
+}
+TOUCHED = ("aws:s3/", "aws:ssm/", "aws:cloudwatch/log")  # the denial's scoped services, as the program's types
+
+
+def refresh_reads(stack: Synthesis) -> list[tuple[str, str]]:
+    """(action, resource ARN) of every read a refresh makes of the stack's resources in those services."""
+    reads = []
+    for record in stack.resources:
+        if not record.type.startswith(TOUCHED):
+            continue
+        assert record.type in REFRESH_READS, f"{record.type}: which actions does its Read call? (REFRESH_READS)"
+        resource = {"aws:ssm/parameter:Parameter": lambda r: f"arn:aws:ssm:us-west-2:123456789012:parameter"
+                                                              f"{r.inputs['name']}",
+                    "aws:cloudwatch/logGroup:LogGroup": lambda r: log_group(r.inputs["name"])}.get(
+            record.type, lambda r: "*")(record)
+        reads += [(action, resource) for action in REFRESH_READS[record.type]]
+    return reads
+
+
+@pytest.mark.parametrize("stack", STACK_NAMES)
+def test_the_denial_leaves_what_refresh_verify_and_promote_read(per_environment, stack):
+    """The reader role runs drift's `pulumi refresh --preview-only`, `envstack verify --no-probe` (every action of
+    docs/verify.md's policy, which tests/test_verify.py holds to the checks' calls; its log checks read one recent
+    event of three log groups) and `envstack promote`'s read of `/envstack/<stack>/deployment`; the preview role
+    `pulumi preview`, which reads the state and decrypts it and the stack's secrets. None is denied."""
+    synthesis = synth(stack)
+    reader, preview = no_data(per_environment, "prod-reader"), no_data(per_environment, "prod-preview")
+    state = f"{STATE_BUCKET}/prod/.pulumi/stacks/envstack/{stack}.json"
+    needed = [("s3:GetObject", state), ("s3:ListBucket", STATE_BUCKET), ("kms:Decrypt", "*"),
+              *refresh_reads(synthesis)]
+    assert {"ssm:GetParameter", "s3:ListBucket"} <= {a for a, _ in needed}
+    for action, resource in needed:
+        assert not denies(reader, action, resource) and not denies(preview, action, resource), (action, resource)
+    groups = verified_log_groups(synthesis)
+    assert groups
+    anywhere = "arn:aws:logs:us-west-2:123456789012:log-group:/some/other/group:*"
+    for action in documented_actions(ROOT / "docs" / "verify.md", "**AWS** (all read-only)"):
+        resources = [log_group(g) for g in groups] if action == "logs:FilterLogEvents" else [anywhere]
+        assert not any(denies(reader, action, r) for r in resources), (action, resources)
+    assert all(denies(preview, "logs:FilterLogEvents", log_group(g)) for g in groups)  # previews read no event
