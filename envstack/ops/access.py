@@ -12,9 +12,8 @@ written differently does not hide a match; the configuration itself keeps full A
 import argparse
 import sys
 
-from envstack.program.config import ConfigError
-from envstack.tools.exit_codes import EXIT_OK, EXIT_REFUSED
-from envstack.tools.validate import load, report_error
+from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
+from envstack.tools.validate import configured
 
 READERS = ("viewerRoleArns", "adminRoleArns", "deployerRoleArn")  # entries that may read every object
 
@@ -25,10 +24,8 @@ def identity(role_arn: str) -> tuple[str, str]:
 
 
 def check_viewer(args: argparse.Namespace) -> int:
-    try:
-        cfg = load(args.stack, args.root).config
-    except (ConfigError, FileNotFoundError) as error:
-        return report_error(error, args.stack)
+    if (cfg := configured(args)) is None:
+        return EXIT_BAD_INPUT
     roles = cfg.cluster.access_entry_roles
     wanted = identity(args.role_arn) if args.role_arn.count(":") >= 5 else None
     for key in READERS:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from envstack.program.config import ConfigError, StackConfig
+from envstack.program.config import StackConfig
 from envstack.program.config.cluster import ADDON_VERSIONS_FILE, version_pins
 from envstack.program.config.errors import NAMESPACE
 from envstack.program.config.files import PROJECT_FILE, program_values, project_defaults, stack_file, stack_file_config
@@ -22,10 +22,10 @@ from envstack.program.config.loader import COMMON, REGION_KEY, profile_settings
 from envstack.program.config.profiles import profile_path
 from envstack.program.paths import ROOT
 
-from .exit_codes import EXIT_OK
+from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from .nested import has, leaves
 from .terminal import paint
-from .validate import load, report_error
+from .validate import configured
 
 UNSET = "(no layer)"  # never expected: the models hold no defaults (tests/test_cli.py)
 # Keys under the first path that no layer sets come from the same key under the second: a node group's from
@@ -108,10 +108,8 @@ def render(stack: str, cfg: StackConfig, found: list[Setting], stream: Any = Non
 
 
 def config_command(args: argparse.Namespace) -> int:
-    try:
-        cfg = load(args.stack, args.root).config
-    except (ConfigError, FileNotFoundError) as error:
-        return report_error(error, args.stack)
+    if (cfg := configured(args)) is None:
+        return EXIT_BAD_INPUT
     found = settings(args.stack, cfg, args.root)
     if args.json:
         print(json.dumps([asdict(s) for s in found], indent=2))

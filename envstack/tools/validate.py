@@ -62,6 +62,16 @@ def report_error(error: ConfigError | FileNotFoundError, stack: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def configured(args: argparse.Namespace) -> StackConfig | None:
+    """`args.stack`'s validated configuration; None once its problems are reported (the command then exits with
+    EXIT_BAD_INPUT)."""
+    try:
+        return load(args.stack, args.root).config
+    except (ConfigError, FileNotFoundError) as error:
+        report_error(error, args.stack)
+        return None
+
+
 def validate(args: argparse.Namespace) -> int:
     code, root = EXIT_OK, args.root
     names = args.stacks or stack_names.present(root)

@@ -20,10 +20,9 @@ from pathlib import Path
 import boto3
 
 from envstack.ops.preflight import account, offerings, quotas, upgrades  # noqa: F401 (registers the checks, in order)
-from envstack.program.config import ConfigError
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from envstack.tools.terminal import paint
-from envstack.tools.validate import load, report_error
+from envstack.tools.validate import configured
 
 from .core import CHECKS, CREDENTIAL_ERRORS, STATUSES, STYLE, Context, Result, run_check
 
@@ -53,10 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"envstack preflight: no check named {', '.join(unknown)}; the checks: "
               f"{', '.join(name for name, _ in CHECKS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
-        cfg = load(args.stack, args.root).config
-    except (ConfigError, FileNotFoundError) as error:
-        return report_error(error, args.stack)
+    if (cfg := configured(args)) is None:
+        return EXIT_BAD_INPUT
     ctx = Context(cfg)
     out = sys.stderr if args.json == STDOUT else sys.stdout  # `--json -`: the document alone on standard output
     if not args.quiet:

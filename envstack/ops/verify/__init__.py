@@ -24,10 +24,9 @@ from typing import Any, TextIO
 import boto3
 
 from envstack.ops.preflight.core import CREDENTIAL_ERRORS, STATUSES
-from envstack.program.config import ConfigError
 from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED
 from envstack.tools.terminal import paint
-from envstack.tools.validate import load, report_error
+from envstack.tools.validate import configured
 
 # isort: off
 from . import platform, edge, data, observability, workload  # noqa: F401 (registers the checks, in this order)
@@ -83,10 +82,8 @@ def run(args: argparse.Namespace) -> int:
               "(REPOSITORY[:TAG]@sha256:<64 hex digits>): the probe runs what the digest names, nothing else",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
-        cfg = load(args.stack, args.root).config
-    except (ConfigError, FileNotFoundError) as error:
-        return report_error(error, args.stack)
+    if (cfg := configured(args)) is None:
+        return EXIT_BAD_INPUT
     try:
         outputs = read_outputs(args.outputs, sys.stdin)
         rds_ca = Path(args.rds_ca_bundle).read_text() if args.rds_ca_bundle else None
