@@ -358,3 +358,13 @@ def test_commit_check_fails_without_a_record(capsys, ssm, deployed):
 def test_outside_a_git_checkout_the_commit_cannot_be_told(tmp_path):
     with pytest.raises(promote.RefusedError, match="git rev-parse HEAD"):
         promote.head_commit(tmp_path)
+
+
+@pytest.mark.parametrize(("stack_file", "problem"), [
+    ("config: [1]\n", "stack staging: Pulumi.staging.yaml:1: `config:` must be a mapping"),
+    ("config:\n  envstack:network: &n [*n]\n", "stack staging: Pulumi.staging.yaml: not a configuration value"),
+])
+def test_a_stack_file_the_cli_cannot_read_is_bad_input(capsys, checkout, stack_file, problem):
+    (checkout / "Pulumi.staging.yaml").write_text(stack_file)
+    code, _, err = run(capsys, "dev", "staging", "--describe")
+    assert code == 2 and problem in err and "Traceback" not in err

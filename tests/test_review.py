@@ -93,3 +93,16 @@ def test_history_json_is_what_pulumi_stack_history_prints(monkeypatch):
     entries = [{"version": 1, "kind": "update", "startTime": "2026-05-01T08:00:00.000Z"}]
     monkeypatch.setattr(review, "command_json", lambda argv: entries if "--page-size" in argv else json.dumps(argv))
     assert review.created("pr-1") == datetime(2026, 5, 1, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("dev_file", "problem"), [
+    ("config: [1]\n", "Pulumi.dev.yaml:1: `config:` must be a mapping"),
+    ("config:\n  envstack:network: &n [*n]\n", "an alias inside its own anchor"),
+    ("config:\n  envstack:team: a\n  envstack:team: b\n", "key 'envstack:team' is set twice"),
+])
+def test_a_dev_stack_file_the_cli_cannot_read_makes_no_review_stack(capsys, checkout, dev_file, problem):
+    (checkout / "Pulumi.dev.yaml").write_text(dev_file)
+    code = cli.main(["review-stack-file", "7", "--secrets-provider", PROVIDER])
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and "Traceback" not in err
+    assert not (checkout / "Pulumi.pr-7.yaml").exists()

@@ -69,10 +69,14 @@ class StackInfo:
 
 
 def describe(stack: str, root: Path = ROOT) -> StackInfo:
+    from envstack.program.config.errors import ConfigError
     from envstack.program.config.files import read_stack_config  # the CLI's reader
     from envstack.program.config.profiles import environments  # imported here so listing stacks stays light
 
-    config = read_stack_config(stack, root)
+    try:
+        config = read_stack_config(stack, root)
+    except ConfigError as error:  # a file the CLI cannot read: its problems, each naming the file and line
+        raise StackFileError("\n".join(problem.line(stack) for problem in error.problems)) from None
     environment, region = config.get("envstack:environment"), config.get("aws:region")
     if environment not in environments():
         raise StackFileError(f"stack {stack}: envstack:environment = {environment!r}: expected one of "
