@@ -124,7 +124,15 @@ def no_wildcard_actions(r: Resource) -> Iterator[str]:
                        "any role could be handed to any service; name the roles")
 
 
-@resource_rule("iam-no-admin-policy", "No role, user or group may get an administrator managed policy.",
+# AWS names the managed policies that grant every action of a service `...FullAccess` (AmazonS3FullAccess: s3:*,
+# AWSLambda_FullAccess, CloudWatchFullAccessV2): attaching one is the `s3:*` iam-no-wildcard-actions refuses in a
+# document, out of sight of the pack (it cannot read a managed policy's text offline).
+FULL_ACCESS = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(.+/)?[^/]*FullAccess(V\d+)?$")
+
+
+@resource_rule("iam-no-admin-policy",
+               "No role, user or group may get an administrator managed policy, nor an AWS managed *FullAccess policy "
+               "(every action of a service).",
                [*ATTACHMENTS, ROLE], severity=Severity.CRITICAL, checkov="CKV_AWS_274",
                options={"forbiddenPolicyArns": {"type": "array", "items": {"type": "string"},
                                                 "default": ADMIN_POLICIES}})
@@ -134,3 +142,6 @@ def no_admin_policy(r: Resource) -> Iterator[str]:
         # Compare across partitions (aws, aws-us-gov, aws-cn).
         if isinstance(arn, str) and re.sub(r"^arn:aws[a-z-]*:", "arn:aws:", arn) in r.cfg["forbiddenPolicyArns"]:
             yield f"{arn} is attached"
+        elif isinstance(arn, str) and FULL_ACCESS.match(arn):
+            yield (f"{arn} is attached: an AWS managed *FullAccess policy allows every action of its service (as "
+                   "s3:* would); attach a policy that names the actions")

@@ -311,6 +311,12 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
     ("iam-no-admin-policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
      {"role": "nodes", "policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"},
      {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, "AdministratorAccess is attached"),
+    ("iam-no-admin-policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"},
+     {"policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"}, "AmazonS3FullAccess is attached: an AWS managed"),
+    ("iam-no-admin-policy", "aws:iam/role:Role",
+     {"managedPolicyArns": ["arn:aws:iam::123456789012:policy/team/ReportsFullAccess"]},  # the account's own: read
+     {"managedPolicyArns": ["arn:aws-cn:iam::aws:policy/AWSLambda_FullAccess"]}, "*FullAccess policy"),
     ("iam-no-admin-policy", "aws:iam/role:Role", {"managedPolicyArns": []},
      {"managedPolicyArns": ["arn:aws-us-gov:iam::aws:policy/AdministratorAccess"]}, "AdministratorAccess"),
 ]
