@@ -394,7 +394,8 @@ def state_access(environment: Environment, kind: str, keys: Sequence[str]) -> st
 # describes its resources: its v178 (2026-02-12, zoph-io/MAMIP policies/ReadOnlyAccess) allows s3:Get*, logs:Get*,
 # logs:FilterLogEvents, StartQuery, StartLiveTail, ssm:Get*, dynamodb:Get*, Query, Scan, PartiQLSelect, dax:GetItem,
 # Query, Scan, sqs:Receive*, kinesis:Get*, athena:Get*, lambda:Get*, ecr:BatchGet*, Get*, codecommit:GitPull, Get*,
-# rds:Download*, es:ESHttpGet, cassandra:Select, states:GetExecutionHistory, ec2:Get*. secretsmanager:GetSecretValue
+# rds:Download*, es:ESHttpGet, cassandra:Select, states:Describe*, GetExecutionHistory (executions' input and
+# output), ec2:Get*, apigateway:GET (API keys' values: GET /apikeys?includeValues=true). secretsmanager:GetSecretValue
 # and kinesis:SubscribeToShard are not in it, but a secret's or stream's resource policy may grant them to a role by
 # name: denied too. None of these is a call of
 # the program's refresh (the Terraform AWS provider's Read functions of the resource types it makes call Describe*,
@@ -409,11 +410,11 @@ DATA_READS = [
     "dynamodb:GetRecords", "dax:GetItem", "dax:BatchGetItem", "dax:Query", "dax:Scan", "sqs:ReceiveMessage",
     "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:SubscribeToShard", "secretsmanager:GetSecretValue",
     "secretsmanager:BatchGetSecretValue", "athena:GetQueryResults", "athena:GetQueryResultsStream",
-    "lambda:GetFunction", "lambda:GetLayerVersion", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-    "codecommit:GitPull", "codecommit:GetBlob", "codecommit:GetFile", "rds:DownloadDBLogFilePortion",
-    "rds:DownloadCompleteDBLogFile", "es:ESHttpGet", "cassandra:Select", "states:GetExecutionHistory",
-    "ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot", "ssm:GetCommandInvocation", "s3-object-lambda:GetObject",
-    "s3-object-lambda:GetObjectVersion"]
+    "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetLayerVersion", "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer", "codecommit:GitPull", "codecommit:GetBlob", "codecommit:GetFile",
+    "rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile", "es:ESHttpGet", "cassandra:Select",
+    "states:DescribeExecution", "states:GetExecutionHistory", "ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot",
+    "ssm:GetCommandInvocation", "s3-object-lambda:GetObject", "s3-object-lambda:GetObjectVersion"]
 # The log groups `envstack verify`'s freshness checks read one event of the last hour from (FilterLogEvents, limit 1:
 # envstack/ops/verify/observability.py latest_event): the VPC flow log's (/<prefix>/<component>/flow-logs), the WAF's
 # (aws-waf-logs-<prefix>) and the database's postgresql export, where <prefix> is envstack-<stack>. Only the reader
@@ -436,7 +437,9 @@ def data_denial(environment: Environment, kind: str) -> str:
                          f"arn:{partition}:ssm:*:*:parameter/aws/service/*"]},
         {"Sid": "NoLogEvents", "Effect": "Deny", "Resource": "*",
          "Action": LOG_EVENTS + ([] if kind == "reader" else ["logs:FilterLogEvents"])},
-        {"Sid": "NoDataReads", "Effect": "Deny", "Action": DATA_READS, "Resource": "*"}]
+        {"Sid": "NoDataReads", "Effect": "Deny", "Action": DATA_READS, "Resource": "*"},
+        {"Sid": "NoApiKeyValues", "Effect": "Deny", "Action": "apigateway:GET",
+         "Resource": [f"arn:{partition}:apigateway:*::/apikeys", f"arn:{partition}:apigateway:*::/apikeys/*"]}]
     if kind == "reader":
         statements.append({"Sid": "NoLogEventsButVerifys", "Effect": "Deny", "Action": "logs:FilterLogEvents",
                            "NotResource": [f"{log_group}{group}" for group in VERIFIED_LOG_GROUPS]})

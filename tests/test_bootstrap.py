@@ -492,6 +492,9 @@ OTHER_DATA = [  # what anyone able to open a pull request could read with ReadOn
     ("athena:GetQueryResults", "arn:aws:athena:us-west-2:111111111111:workgroup/primary"),
     ("lambda:GetFunction", "arn:aws:lambda:us-west-2:111111111111:function:payments"),
     ("rds:DownloadDBLogFilePortion", "arn:aws:rds:us-west-2:111111111111:db:envstack-prod-postgres"),
+    ("lambda:GetFunctionConfiguration", "arn:aws:lambda:us-west-2:111111111111:function:payments"),  # environment
+    ("states:DescribeExecution", "arn:aws:states:us-west-2:111111111111:execution:orders:1"),  # input and output
+    ("apigateway:GET", "arn:aws:apigateway:us-west-2::/apikeys"),  # ?includeValues=true
 ]
 
 
@@ -591,3 +594,15 @@ def test_the_denial_leaves_what_refresh_verify_and_promote_read(per_environment,
         resources = [log_group(g) for g in groups] if action == "logs:FilterLogEvents" else [anywhere]
         assert not any(denies(reader, action, r) for r in resources), (action, resources)
     assert all(denies(preview, "logs:FilterLogEvents", log_group(g)) for g in groups)  # previews read no event
+
+
+def test_each_roles_inline_policies_fit_iams_quota(per_environment):
+    """IAM refuses a role whose inline policies total more than 10,240 characters, whitespace not counted (IAM guide,
+    "IAM and AWS STS quotas", role policy size): the denial is the longest of a read role's."""
+    sizes: dict[str, int] = {}
+    for record in per_environment.of_type("aws:iam/rolePolicy:RolePolicy"):
+        role = record.name.rsplit("-", 1)[0].removesuffix("-no")
+        compact = json.dumps(json.loads(record.inputs["policy"]), separators=(",", ":"))
+        sizes[role] = sizes.get(role, 0) + len(re.sub(r"\s", "", compact))
+    assert set(sizes) >= {"dev-preview", "prod-reader", "dev-deployer"}
+    assert max(sizes.values()) <= 10_240, sizes
