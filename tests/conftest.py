@@ -8,6 +8,7 @@ from), not the working tree's.
 
 import contextlib
 import copy
+import functools
 import gc
 import io
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import botocore.session
 import pytest
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
@@ -42,6 +44,10 @@ from envstack.tools.synth import ROOT, RecordingMonitor, ResourceRecord, Synthes
 # synthesis (a quarter of the suite's CPU time). Collections stay on, only rarer; what the test modules' imports
 # built is frozen out of them once collected (pytest_collection_finish).
 gc.set_threshold(50_000, 10, 10)
+# botocore parses its JSON data files (endpoints, partitions, each service's model) again for every new Session, and
+# moto's mock_aws starts each test on a new default session (~0.06 s a test, most of test_promote's time): one
+# loader per data path for the run. It only reads botocore's own files, which do not change while it runs.
+botocore.session.create_loader = functools.cache(botocore.session.create_loader)
 FIXTURES = Path(__file__).resolve().parent / "stacks"
 # The suite's stacks, one per environment, in promotion order.
 STACKS = tuple(sorted(present(FIXTURES), key=lambda s: ("dev", "staging", "prod").index(s)))
