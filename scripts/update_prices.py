@@ -61,6 +61,9 @@ SPECS: dict[str, Spec | Mapping[str, Spec]] = {
     "ebs_gp3": Spec("AmazonEC2", "EBS:VolumeUsage.gp3"),
     "rds_instance": Spec("AmazonRDS", attributes={"productFamily": "Database Instance", "databaseEngine": "PostgreSQL",
                                                    "deploymentOption": "Single-AZ"}, by=("instanceType",), sizes=True),
+    "rds_instance_multi_az": Spec("AmazonRDS", attributes={"productFamily": "Database Instance", "databaseEngine":
+                                                            "PostgreSQL", "deploymentOption": "Multi-AZ"},
+                                  by=("instanceType",), sizes=True),
     "rds_gp3": Spec("AmazonRDS", "RDS:GP3-Storage"),
     "rds_backup": Spec("AmazonRDS", "RDS:ChargedBackupUsage"),
     "elasticache_node": Spec("AmazonElastiCache", attributes={"productFamily": "Cache Instance"},

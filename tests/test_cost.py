@@ -2,9 +2,11 @@
 
 import argparse
 import copy
+import functools
 import importlib.util
 import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ import yaml
 from conftest import STACKS, kubernetes_version, stack_config, synth, synth_with
 
 from envstack.tools import cost
+from envstack.tools.prices import read_yaml
 from envstack.tools.report import top_components
 from envstack.tools.synth import AWS_PROVIDER, ROOT, ResourceRecord, Synthesis
 
@@ -59,9 +62,23 @@ def test_every_resource_type_a_stack_creates_is_priced_or_known_free(stack):
     assert [u for u in cost.estimate(stack).unpriced if u.reason == cost.UNKNOWN_TYPE] == []
 
 
+def price_book() -> dict[str, Any]:
+    """prices.yaml as data, a copy to change (read once: it is ~0.6 MB)."""
+    return copy.deepcopy(_price_book())
+
+
+@functools.cache
+def _price_book() -> dict[str, Any]:
+    return dict(read_yaml(cost.PRICES_FILE.read_text()))
+
+
+def write_book(path: Path, book: dict[str, Any]) -> None:
+    path.write_text(yaml.dump(book, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
+
+
 def fully_priced(region: str | None) -> bool:
     """Whether prices.yaml prices every item in `region` (a region it knows only in part leaves lines unpriced)."""
-    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    table = price_book()
     return region in table["regions"] and set(table["regions"][region]["prices"]) == set(table["items"])
 
 
@@ -123,13 +140,13 @@ def test_an_instance_class_missing_from_the_table_is_reported_not_guessed():
 
 
 def test_an_incomplete_estimate_fails_the_cost_report_pointing_to_the_price_file(monkeypatch, capsys):
-    database = record("aws:rds/instance:Instance", instanceClass="db.x2g.large")  # a family the table lacks
+    database = record("aws:rds/instance:Instance", instanceClass="db.r8g.large")  # a family the table lacks
     monkeypatch.setattr(cost_report, "synthesize", lambda stack: synthesis(database))
     assert cost_report.main(["t"]) == 1
     out = capsys.readouterr().out
     assert "FAIL t: the estimate is incomplete; price what it lacks in envstack/tools/prices.yaml" in out
-    assert "comp/r (aws:rds/instance:Instance): db.x2g.large: envstack/tools/prices.yaml us-west-2 rds_instance: no " \
-           "price for db.x2g.large" in out
+    assert "comp/r (aws:rds/instance:Instance): db.r8g.large: envstack/tools/prices.yaml us-west-2 rds_instance: no " \
+           "price for db.r8g.large" in out
 
 
 def test_the_cost_report_covers_every_committed_stack(monkeypatch, capsys):
@@ -142,36 +159,38 @@ def test_the_cost_report_covers_every_committed_stack(monkeypatch, capsys):
 
 
 def test_a_bigger_database_never_lowers_the_estimate():
-    """db.r7g.2xlarge is listed (every size of a family in use is): priced from the table, nothing derived."""
+    """db.r7g.2xlarge is listed (every size the table offers is): priced from the table, nothing derived."""
     default = cost.estimate(synth("prod"))
     bigger = cost.estimate(synth_with("prod", database={"instanceClass": "db.r7g.2xlarge"}))
     assert bigger.complete
     prices = cost.load_prices("us-west-2")
     assert bigger.by_component["database"] - default.by_component["database"] == pytest.approx(
-        2 * 730 * (prices.usd("rds_instance", "db.r7g.2xlarge") - prices.usd("rds_instance", "db.m7g.large")),
-        abs=0.05)  # Multi-AZ
+        730 * (prices.usd("rds_instance_multi_az", "db.r7g.2xlarge") -
+               prices.usd("rds_instance_multi_az", "db.m7g.large")), abs=0.05)  # prod is Multi-AZ
     assert bigger.monthly_usd > default.monthly_usd and not bigger.derived
 
 
-def test_a_size_the_table_lacks_is_priced_from_a_listed_size_of_its_family_and_says_so(tmp_path):
-    """A table that lists db.r7g.large only: db.r7g.2xlarge is 4 x it (AWS's normalization factors), marked derived;
-    another family is never used."""
-    book = yaml.safe_load(cost.PRICES_FILE.read_text())
-    table = book["regions"]["us-west-2"]["prices"]["rds_instance"]
-    book["regions"]["us-west-2"]["prices"]["rds_instance"] = {"db.r7g.large": table["db.r7g.large"],
-                                                              "db.m7g.large": table["db.m7g.large"]}
+def test_a_size_the_table_lacks_is_unpriced_never_scaled_from_another_size(tmp_path):
+    """A table that lists db.r7g.large only: db.r7g.2xlarge is missing (a size the table lacks may not be offered
+    there), never 4 x db.r7g.large, and never another family's figure."""
+    book = price_book()
+    for item in ("rds_instance", "rds_instance_multi_az"):
+        table = book["regions"]["us-west-2"]["prices"][item]
+        book["regions"]["us-west-2"]["prices"][item] = {"db.r7g.large": table["db.r7g.large"]}
     path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(book))
+    write_book(path, book)
     prices = cost.load_prices("us-west-2", path)
-    price = prices.price("rds_instance", "db.r7g.2xlarge")
-    assert price.usd == pytest.approx(4 * table["db.r7g.large"]["usd"]) and price.derived == "4 x db.r7g.large"
-    assert prices.derived == ("rds_instance db.r7g.2xlarge: 4 x db.r7g.large",)
-    with pytest.raises(cost.MissingPriceError, match=r"no price for db\.x2g\.large"):
-        prices.price("rds_instance", "db.x2g.large")
+    assert prices.multi_az("db.r7g.large").usd == table["db.r7g.large"]["usd"]  # the Multi-AZ table's own figure
+    for klass in ("db.r7g.2xlarge", "db.r8g.large"):
+        with pytest.raises(cost.MissingPriceError, match=rf"no price for {re.escape(klass)}"):
+            prices.price("rds_instance", klass)
+        with pytest.raises(cost.MissingPriceError, match=rf"rds_instance: no price for {re.escape(klass)}"):
+            prices.multi_az(klass)
+    assert prices.derived == ()
 
 
 def test_an_unknown_size_or_family_is_unpriced_not_cheaper():
-    for klass in ("db.r7g.metal", "db.x2g.large"):
+    for klass in ("db.r7g.metal", "db.r8g.large"):
         estimate = cost.estimate(synthesis(record(DB, instanceClass=klass)))
         assert not estimate.complete and "rds_instance" not in items_of(estimate), klass
 
@@ -187,13 +206,29 @@ def test_a_region_without_a_table_says_so_instead_of_borrowing_one():
     assert any("no price table for ap-south-1" in line for line in cost_report.problems({"dev": estimate}))
 
 
-def test_multi_az_doubles_the_instance_and_storage():
-    single = dict(instanceClass="db.m7g.large", allocatedStorage=100, manageMasterUserPassword=True)
-    one, two = (cost.estimate(synthesis(record(DB, **single, **extra))) for extra in ({}, {"multiAz": True}))
-    for item in ("rds_instance", "rds_gp3"):
-        assert line(two, item).monthly_usd == pytest.approx(2 * line(one, item).monthly_usd, abs=0.02)
+def test_multi_az_is_priced_at_the_tables_multi_az_figure_and_doubles_the_storage():
+    """eu-west-1 db.t4g.micro: 0.035 an hour Multi-AZ, not twice the single-AZ 0.017 (aws-price-watcher's
+    rds-postgresql-ondemand table); gp3 storage is billed for both copies."""
+    single = dict(instanceClass="db.t4g.micro", allocatedStorage=100, manageMasterUserPassword=True)
+    prices = cost.load_prices("eu-west-1")
+    one, two = (cost.estimate(synthesis(record(DB, **single, **extra)), prices) for extra in ({}, {"multiAz": True}))
+    assert line(one, "rds_instance").monthly_usd == pytest.approx(0.017 * 730, abs=0.01)
+    assert line(two, "rds_instance").monthly_usd == pytest.approx(0.035 * 730, abs=0.01)
+    assert line(two, "rds_gp3").monthly_usd == pytest.approx(2 * line(one, "rds_gp3").monthly_usd, abs=0.02)
     for item in ("secretsmanager_secret", "cross_az"):  # one secret, one primary to reach
         assert line(two, item).monthly_usd == line(one, item).monthly_usd
+    assert not two.derived
+
+
+def test_multi_az_without_a_multi_az_figure_is_twice_single_az_and_says_so(tmp_path):
+    book = price_book()
+    del book["regions"]["eu-west-1"]["prices"]["rds_instance_multi_az"]["db.t4g.micro"]
+    path = tmp_path / "prices.yaml"
+    write_book(path, book)
+    two = cost.estimate(synthesis(record(DB, instanceClass="db.t4g.micro", multiAz=True)),
+                        cost.load_prices("eu-west-1", path))
+    assert line(two, "rds_instance").monthly_usd == pytest.approx(2 * 0.017 * 730, abs=0.01)
+    assert two.derived == ("rds_instance_multi_az db.t4g.micro: 2 x single-AZ (the table has no Multi-AZ figure)",)
 
 
 def test_spot_nodes_cost_the_documented_fraction():
@@ -421,10 +456,10 @@ def test_an_estimate_over_its_budget_fails_the_cost_report(monkeypatch, capsys):
 def test_a_region_prices_only_what_it_knows_and_the_estimate_names_each_line_it_lacks(tmp_path):
     """A region's table without RDS backup storage: that line is unpriced (never borrowed from another region), the
     others priced with the region's own figures."""
-    book = yaml.safe_load(cost.PRICES_FILE.read_text())
+    book = price_book()
     del book["regions"]["eu-central-1"]["prices"]["rds_backup"]
     path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(book))
+    write_book(path, book)
     prices = cost.load_prices("eu-central-1", path)
     frankfurt = cost.estimate(synth_with("dev", **{"aws:region": "eu-central-1"}), prices)
     assert frankfurt.prices is not None and frankfurt.prices.region == "eu-central-1" and not frankfurt.complete
@@ -435,7 +470,7 @@ def test_a_region_prices_only_what_it_knows_and_the_estimate_names_each_line_it_
 
 
 def test_the_regions_the_readme_names_price_every_item_with_nothing_derived():
-    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    table = price_book()
     for region in REQUIRED_REGIONS:
         assert set(table["regions"][region]["prices"]) == set(table["items"]), region
         estimate = cost.estimate(synth_with("dev", **{"aws:region": region}))
@@ -452,7 +487,7 @@ def leaves(value: Any) -> list[dict[str, Any]]:
 def test_every_price_says_where_it_came_from(region):
     """An offer file's SKU and effective date, a published table named in `sources:` (a repository file at a commit,
     with its date), or the page a hand-typed figure was read from: exactly one; never a ratio."""
-    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    table = price_book()
     regional = table["regions"][region]
     assert regional["as_of"] and set(regional["prices"]) <= set(table["items"])
     for leaf in leaves(regional["prices"]):
@@ -465,16 +500,16 @@ def test_every_price_says_where_it_came_from(region):
 
 
 def test_a_price_naming_an_unknown_source_is_refused(tmp_path):
-    book = yaml.safe_load(cost.PRICES_FILE.read_text())
+    book = price_book()
     book["regions"]["us-west-2"]["prices"]["alb"] = {"usd": 0.0225, "source": "somewhere"}
     path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(book))
+    write_book(path, book)
     with pytest.raises(ValueError, match="source 'somewhere' is not one of sources"):
         cost.load_prices("us-west-2", path)
 
 
 def test_the_stacks_regions_price_every_item():
-    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    table = price_book()
     for region in stack_regions():
         assert set(table["regions"][region]["prices"]) == set(table["items"]), region
 

@@ -258,12 +258,23 @@ def _cross_az(c: Context, what: str, kb_per_request: float) -> Charge:
 def _rds_instance(r: ResourceRecord, c: Context) -> list[Charge]:
     copies = 2 if r.inputs.get("multiAz") else 1
     klass, storage = r.inputs["instanceClass"], float(r.inputs.get("allocatedStorage", 20))
-    charges = [c.line("rds_instance", f"{klass}{' Multi-AZ' if copies == 2 else ''}", copies, klass, hourly=True),
+    charges = [_rds_hours(c, klass, copies == 2),
                c.line("rds_gp3", f"{storage:g} GB gp3 x {copies}", copies * storage),
                _rds_backups(r, c, storage), _cross_az(c, "database primary", c.usage.database_kb_per_request)]
     if r.inputs.get("manageMasterUserPassword"):
         charges.append(c.line("secretsmanager_secret", "RDS-managed master user secret", 1))
     return charges
+
+
+def _rds_hours(c: Context, klass: str, multi_az: bool) -> Charge:
+    """Multi-AZ at the table's own Multi-AZ figure (the primary and its standby), not twice single-AZ."""
+    if not multi_az:
+        return c.line("rds_instance", klass, 1, klass, hourly=True)
+    try:
+        hourly = c.prices.multi_az(klass).usd
+    except MissingPriceError as error:
+        return Charge("rds_instance", f"{klass} Multi-AZ", missing=str(error))
+    return Charge("rds_instance", f"{klass} Multi-AZ", hourly * c.prices.hours_per_month)
 
 
 def _rds_backups(r: ResourceRecord, c: Context, allocated_gb: float) -> Charge:

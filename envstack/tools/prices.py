@@ -8,8 +8,9 @@ Tiered prices (data transfer out) give `tiers: [[from_gb, usd], ...]` instead of
 borrows another region's figures: a figure it lacks is missing, and the estimate lists its line as unpriced.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,6 @@ import yaml
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 PRICES_NAME = "envstack/tools/prices.yaml"
-# AWS's normalization factors (EC2: "Instance size flexibility", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
-# apply_ri.html; RDS: "Size-flexible reserved DB instances"): within a family, on-demand prices are proportional to
-# them, so another size of a listed type is priced from it (and listed as derived). Regenerated tables list every
-# size of the families the stacks use, so this serves only sizes the table lacks.
-SIZE_UNITS = {"nano": 0.25, "micro": 0.5, "small": 1, "medium": 2, "large": 4, "xlarge": 8, **{
-    f"{n}xlarge": 8 * n for n in (2, 3, 4, 6, 8, 9, 10, 12, 16, 18, 24, 32, 48)}}
 REGENERATE = "scripts/update_prices.py"
 
 
@@ -80,18 +75,6 @@ def _leaves(value: Any, sources: Mapping[str, Mapping[str, Any]], path: tuple[st
                      "{usd, typed}")
 
 
-def _same_family(path: tuple[str, ...], table: Mapping[tuple[str, ...], Price]) -> tuple[str, Price, float] | None:
-    """A listed size of `path`'s instance family, its price and the size ratio (db.r7g.2xlarge: db.r7g.large, 4)."""
-    family, _, size = path[-1].rpartition(".")
-    if not family or size not in SIZE_UNITS:
-        return None
-    for other, price in table.items():
-        other_family, _, other_size = other[-1].rpartition(".")
-        if other[:-1] == path[:-1] and other_family == family and other_size in SIZE_UNITS:
-            return other[-1], price, SIZE_UNITS[size] / SIZE_UNITS[other_size]
-    return None
-
-
 @dataclass(frozen=True)
 class Prices:
     """One region's table: figures by item (and type), and the provenance of each figure used."""
@@ -110,15 +93,22 @@ class Prices:
 
     def _lookup(self, key: str, *path: str) -> Price:
         table = self.table.get(key, {})
-        if path in table:
-            return table[path]
-        sibling = _same_family(path, table) if path else None
-        if sibling is None:
+        if path not in table:  # never another size's figure scaled: a size the table lacks may not be offered here
             what = f"no price for {'/'.join(path)}" if path else "no price"
             raise MissingPriceError(f"{PRICES_NAME} {self.region} {key}: {what} (regenerate it: {REGENERATE})")
-        name, price, factor = sibling
-        return Price(round(price.usd * factor, 6), sku=price.sku, effective=price.effective, typed=price.typed,
-                     source=price.source, dated=price.dated, derived=f"{factor:g} x {name}")
+        return table[path]
+
+    def multi_az(self, klass: str) -> Price:
+        """An RDS instance-hour in Multi-AZ with one standby: the table's figure, which is not always twice the
+        single-AZ one (eu-west-1 db.t4g.micro: 0.035 and 0.017); twice single-AZ, listed as derived, only where the
+        table has no Multi-AZ figure."""
+        try:
+            return self.price("rds_instance_multi_az", klass)
+        except MissingPriceError:
+            single = self._lookup("rds_instance", klass)
+        price = replace(single, usd=2 * single.usd, derived="2 x single-AZ (the table has no Multi-AZ figure)")
+        self.used[f"rds_instance_multi_az {klass}"] = price
+        return price
 
     def usd(self, key: str, *path: str) -> float:
         return self.price(key, *path).usd
@@ -175,10 +165,51 @@ class PriceBook:
         return Prices(region, str(regional["as_of"]), self.hours_per_month, self.items, table)
 
 
+def read_yaml(text: str) -> Any:
+    """YAML read by libyaml where PyYAML has it (the instance tables make prices.yaml ~0.6 MB: several seconds for
+    the pure-Python reader)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+class _Regions(Mapping[str, Any]):
+    """The `regions:` block, each region's table read on first use: an estimate reads one region of five."""
+
+    def __init__(self, chunks: Mapping[str, str]) -> None:
+        self._chunks = chunks
+        self._read: dict[str, Any] = {}
+
+    def __getitem__(self, region: str) -> Any:
+        if region not in self._read:
+            self._read[region] = read_yaml(self._chunks[region])[region]
+        return self._read[region]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._chunks)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+
+_REGION_LINE = re.compile(r"^  (?P<region>[a-z0-9-]+):$", re.MULTILINE)
+
+
+def _regions(text: str) -> Mapping[str, Any] | None:
+    """The regions after `regions:`, unread, when they end the file as scripts/update_prices.py writes them."""
+    _, found, block = text.partition("\nregions:\n")
+    starts = list(_REGION_LINE.finditer(block))
+    if not found or re.search(r"^[^\s#]", block, re.MULTILINE) or not starts or starts[0].start() != 0:
+        return None
+    ends = [m.start() for m in starts[1:]] + [len(block)]
+    return _Regions({m["region"]: block[m.start():end] for m, end in zip(starts, ends, strict=True)})
+
+
 @cache
 def load_book(path: Path = PRICES_FILE) -> PriceBook:
-    data = yaml.safe_load(path.read_text())
-    return PriceBook(float(data["hours_per_month"]), data["items"], data["regions"], data.get("sources") or {})
+    text = path.read_text()
+    regions = _regions(text)
+    data = read_yaml(text.partition("\nregions:\n")[0] if regions is not None else text)
+    return PriceBook(float(data["hours_per_month"]), data["items"], regions if regions is not None else data["regions"],
+                     data.get("sources") or {})
 
 
 def load_prices(region: str = "us-west-2", path: Path = PRICES_FILE) -> Prices:
