@@ -140,6 +140,31 @@ def region_prices(region: str, tables: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _listed(table: Table) -> set[str]:
+    """Every size a table lists at any location."""
+    return {size for sizes_there in table.values() for size in sizes_there}
+
+
+def region_not_offered(region: str, tables: Mapping[str, Any], priced: Mapping[str, Any]) -> dict[str, Any]:
+    """Per instance item, the accepted sizes the region's tables list at other locations but not at the region's:
+    the tables' evidence that the region does not offer them (empty where a table has no row for the region)."""
+    where = LOCATIONS.get(region, region)
+    rds, cache = tables[RDS], tables[CACHE]
+
+    def missing(table: Table, item_prices: Mapping[str, Any], check: Callable[[str], str]) -> list[str]:
+        if where not in table and not item_prices:
+            return []
+        return sorted(s for s in _listed(table) - set(item_prices) if _accepted(check, s))
+
+    return {  # Karpenter's table covers us-east-1 only: it says nothing of the other regions
+        "ec2_instance": missing(tables[EC2], priced["ec2_instance"], sizes.ec2_instance_type),
+        "rds_instance": missing(rds["Single-AZ"], priced["rds_instance"], sizes.rds_instance_class),
+        "rds_instance_multi_az": missing(rds["Multi-AZ"], priced["rds_instance_multi_az"], sizes.rds_instance_class),
+        "elasticache_node": {engine: missing(cache.get(engine, {}), priced["elasticache_node"][engine],
+                                             sizes.cache_node_type) for engine in ENGINE_MAJORS},
+    }
+
+
 def read_tables(sources: Mapping[str, Mapping[str, Any]], read: Read) -> dict[str, Any]:
     """The four tables, each read from the file its `sources:` entry pins."""
     text = {name: read(sources[name]["table"]) for name in (EC2, RDS, CACHE, KARPENTER)}
@@ -185,7 +210,7 @@ def rewrite(text: str, read: Read) -> tuple[str, dict[str, dict[str, int]]]:
     as_of = {str(regional["as_of"]) for regional in data["regions"].values()}
     if len(as_of) != 1:
         raise ValueError(f"expected one as_of for every region, found {sorted(as_of)}")
-    regions, counts = {}, {}
+    regions, counts, not_offered = {}, {}, {}
     for region, regional in data["regions"].items():
         prices = dict(regional["prices"])
         found = region_prices(region, tables)
@@ -196,9 +221,16 @@ def rewrite(text: str, read: Read) -> tuple[str, dict[str, dict[str, int]]]:
                 prices.pop(item, None)
         regions[region] = _with_multi_az(prices, prices["rds_instance_multi_az"]) \
             if "rds_instance_multi_az" in prices else prices
+        not_offered[region] = _non_empty(region_not_offered(region, tables, found))
         counts[region] = {item: sum(len(v) for v in prices[item].values()) if item == "elasticache_node"
                           else len(prices.get(item, {})) for item in INSTANCE_ITEMS}
-    return render(text[:text.index("\nregions:")], regions, as_of.pop()), counts
+    return render(text[:text.index("\nregions:")], regions, as_of.pop(), not_offered), counts
+
+
+def _non_empty(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` without its empty lists and mappings."""
+    out = {k: _non_empty(v) if isinstance(v, Mapping) else v for k, v in value.items()}
+    return {k: v for k, v in out.items() if v}
 
 
 def main(argv: list[str] | None = None, prices_file: Path = PRICES_FILE) -> int:

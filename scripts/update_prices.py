@@ -232,12 +232,16 @@ def families_in_use(prices_file: Path = PRICES_FILE) -> set[str]:
     return found
 
 
-def render(header: str, tables: Mapping[str, Mapping[str, Any]], generated: str) -> str:
-    """The header as written, then one table per region in flow style (a price a line)."""
+def render(header: str, tables: Mapping[str, Mapping[str, Any]], generated: str,
+           not_offered: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The header as written, then one table per region in flow style (a price a line), with the sizes its tables
+    say it does not offer (scripts/read_price_tables.py)."""
     lines = [header.rstrip("\n") + "\n", "regions:"]
     for region, prices in tables.items():
         lines += [f"  {region}:", f"    as_of: \"{generated}\"", "    prices:"]
         lines += _yaml_lines(prices, 6)
+        if (not_offered or {}).get(region):
+            lines += ["    not_offered:", *_yaml_lines((not_offered or {})[region], 6)]
     return "\n".join(lines) + "\n"
 
 

@@ -49,7 +49,7 @@ def test_every_size_a_table_offers_in_the_region_is_priced_with_its_source(writt
                                        "t3.medium": {"usd": 0.0456, "source": EC2}}
     assert ireland["rds_instance"]["db.t4g.micro"] == {"usd": 0.017, "source": RDS}
     assert ireland["elasticache_node"]["valkey"]["cache.m7g.large"] == {"usd": 0.1392, "source": CACHE}
-    assert written[1]["eu-west-1"] == {"ec2_instance": 3, "rds_instance": 2, "rds_instance_multi_az": 2,
+    assert written[1]["eu-west-1"] == {"ec2_instance": 3, "rds_instance": 3, "rds_instance_multi_az": 2,
                                        "elasticache_node": 4}
 
 
@@ -68,6 +68,18 @@ def test_only_sizes_validate_accepts_and_engines_envstack_runs(written):
     assert "db.t1.micro" not in east["rds_instance"] and "db.t1.micro" not in east["rds_instance_multi_az"]
     assert set(east["elasticache_node"]) == {"redis", "valkey"}
     assert all(not size.startswith("cache.t1.") for engine in east["elasticache_node"].values() for size in engine)
+
+
+def test_a_size_the_tables_list_elsewhere_but_not_in_the_region_is_recorded_not_offered(written):
+    """The fixture's db.x2idn.16xlarge row lists Ireland and Frankfurt, not N. Virginia."""
+    regions = read_yaml(written[0].read_text())["regions"]
+    assert regions["us-east-1"]["not_offered"] == {"rds_instance": ["db.x2idn.16xlarge"]}
+    assert "db.x2idn.16xlarge" in regions["eu-west-1"]["prices"]["rds_instance"]
+    assert "not_offered" not in regions["eu-west-1"]
+    missing = load_book(written[0]).for_region("us-east-1")
+    assert missing is not None
+    with pytest.raises(LookupError, match=r"db\.x2idn\.16xlarge is not offered in us-east-1"):
+        missing.price("rds_instance", "db.x2idn.16xlarge")
 
 
 def test_us_east_1_takes_karpenters_newer_table_first_and_the_older_one_for_the_rest(written):

@@ -84,6 +84,8 @@ class Prices:
     items: Mapping[str, Mapping[str, Any]]
     table: Mapping[str, Mapping[tuple[str, ...], Price]]
     used: dict[str, Price] = field(default_factory=dict, compare=False)  # "item[ type]" -> the price, as used
+    # Instance sizes the region's published tables list in other regions but not in this one (`not_offered:`).
+    not_offered: Mapping[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
 
     def price(self, key: str, *path: str) -> Price:
         """The figure for `key` (for tables: of the type at `path`); MissingPriceError names what is missing."""
@@ -94,9 +96,15 @@ class Prices:
     def _lookup(self, key: str, *path: str) -> Price:
         table = self.table.get(key, {})
         if path not in table:  # never another size's figure scaled: a size the table lacks may not be offered here
-            what = f"no price for {'/'.join(path)}" if path else "no price"
-            raise MissingPriceError(f"{PRICES_NAME} {self.region} {key}: {what} (regenerate it: {REGENERATE})")
+            raise MissingPriceError(f"{PRICES_NAME} {self.region} {key}: {self.why_missing(key, *path)}")
         return table[path]
+
+    def why_missing(self, key: str, *path: str) -> str:
+        """Why the table has no figure at `path`: the region is not offered it, or the table lacks it."""
+        if path in self.not_offered.get(key, ()):
+            return f"{path[-1]} is not offered in {self.region} (its price tables list it in other regions only)"
+        what = f"no price for {'/'.join(path)}" if path else "no price"
+        return f"{what} (regenerate it: {REGENERATE})"
 
     def multi_az(self, klass: str) -> Price:
         """An RDS instance-hour in Multi-AZ with one standby: the table's figure, which is not always twice the
@@ -162,7 +170,36 @@ class PriceBook:
         regional = self.regions[region]
         table = {key: _leaves(regional["prices"][key], self.sources) for key in self.items
                  if key in regional["prices"]}
-        return Prices(region, str(regional["as_of"]), self.hours_per_month, self.items, table)
+        not_offered = {key: frozenset(_sizes(value)) for key, value in (regional.get("not_offered") or {}).items()}
+        return Prices(region, str(regional["as_of"]), self.hours_per_month, self.items, table, not_offered=not_offered)
+
+    def size_note(self, region: str, key: str, *path: str) -> str | None:
+        """What the tables say of an instance size `region`'s table does not price: the region is not offered it,
+        or no region is (the tables list other sizes of its family, never this one); None when it is priced or
+        the tables are silent (a family newer than they are)."""
+        prices = self.for_region(region)
+        if prices is None or path in prices.table.get(key, {}):
+            return None
+        if path in prices.not_offered.get(key, ()):
+            return f"{region} does not offer {path[-1]}: {self._tables(prices, key)} list it in other regions only"
+        family = path[-1].rpartition(".")[0]
+        listed = {size for other in map(self.for_region, self.regions) if other is not None
+                  for size in (*other.table.get(key, {}), *other.not_offered.get(key, ())) if size[:-1] == path[:-1]}
+        if path in listed or not any(size[-1].rpartition(".")[0] == family for size in listed):
+            return None
+        return f"AWS offers no {path[-1]}: {self._tables(prices, key)} list {family} sizes, never this one"
+
+    @staticmethod
+    def _tables(prices: Prices, key: str) -> str:
+        used = sorted({f"{p.source} ({p.dated})" for p in prices.table.get(key, {}).values() if p.source})
+        return "the price tables " + ", ".join(used) if used else "the price tables"
+
+
+def _sizes(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """`not_offered:` lists as paths: [db.r5b.large] -> ("db.r5b.large",); {redis: [...]} -> ("redis", ...)."""
+    if isinstance(value, Mapping):
+        return [size for key, sub in value.items() for size in _sizes(sub, (*path, str(key)))]
+    return [(*path, str(size)) for size in value]
 
 
 def read_yaml(text: str) -> Any:

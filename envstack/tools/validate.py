@@ -25,6 +25,7 @@ from envstack.program.config.neighbours import neighbours
 from envstack.program.config.overlap import overlaps
 
 from .exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from .prices import load_book
 from .terminal import paint
 
 
@@ -48,7 +49,19 @@ def load(stack: str, root: Path = ROOT) -> Checked:
             from None
     if keys:
         raise ConfigError(stack, keys)
-    return Checked(cfg, overlaps(stack, cfg.environment, cfg.network.cidr, others)[1])
+    return Checked(cfg, [*overlaps(stack, cfg.environment, cfg.network.cidr, others)[1], *size_notes(cfg)])
+
+
+def size_notes(cfg: StackConfig) -> list[str]:
+    """The configured sizes the region's price tables say it is not offered, or no region is (validation accepts a
+    known family's size by name: whether AWS offers it is the tables' to say, and they are dated, so a note)."""
+    book = load_book()
+    sizes = [("database.instanceClass", "rds_instance", (cfg.database.instance_class,)),
+             ("cache.nodeType", "elasticache_node", (cfg.cache.engine, cfg.cache.node_type)),
+             *((f"cluster.nodeGroups.{name}.instanceTypes[{i}]", "ec2_instance", (size,))
+               for name, group in cfg.cluster.node_groups.items() for i, size in enumerate(group.instance_types))]
+    return [f"envstack:{key} = {path[-1]!r}: {note}; the estimate lists it unpriced"
+            for key, item, path in sizes if (note := book.size_note(cfg.region, item, *path))]
 
 
 def report_error(error: ConfigError | FileNotFoundError, stack: str) -> int:
