@@ -6,10 +6,11 @@ import shutil
 
 import pytest
 import yaml
-from conftest import synth_with
+from conftest import run_cli, synth_with
 from test_cli import REPO, fresh_interpreter
 from test_config import load, problems
 
+from envstack import cli
 from envstack.program.config import sizes
 from envstack.tools import cost, prices
 from envstack.tools.validate import size_notes
@@ -130,7 +131,20 @@ def test_a_figure_missing_from_a_region_fails_the_strict_check(tmp_path):
 ])
 def test_validate_notes_a_size_the_tables_say_the_region_is_not_offered_naming_the_key(region, raw, note):
     notes = size_notes(load("dev", **raw).model_copy(update={"region": region}))  # the rest stays us-west-2's
-    assert any(n.startswith(note) and n.endswith("; the estimate lists it unpriced") for n in notes), notes
+    assert any(n.startswith(note) and n.endswith("; the estimate lists it unpriced (`envstack preflight` asks AWS)")
+               for n in notes), notes
+
+
+def test_validate_prints_the_note_and_still_passes(tmp_path, monkeypatch, capsys):
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("envstack:environment: dev", "envstack:environment: dev\n"
+                                             "  envstack:database:\n    instanceClass: db.t4g.48xlarge"))
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    code, out, _ = run_cli(capsys, "validate", "dev")
+    assert code == 0 and "note: envstack:database.instanceClass = 'db.t4g.48xlarge': AWS offers no db.t4g.48xlarge" \
+        in out, out
 
 
 def test_a_size_newer_than_the_tables_gets_no_note_and_is_listed_unpriced():

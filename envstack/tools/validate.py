@@ -60,7 +60,7 @@ def size_notes(cfg: StackConfig) -> list[str]:
              ("cache.nodeType", "elasticache_node", (cfg.cache.engine, cfg.cache.node_type)),
              *((f"cluster.nodeGroups.{name}.instanceTypes[{i}]", "ec2_instance", (size,))
                for name, group in cfg.cluster.node_groups.items() for i, size in enumerate(group.instance_types))]
-    return [f"envstack:{key} = {path[-1]!r}: {note}; the estimate lists it unpriced"
+    return [f"envstack:{key} = {path[-1]!r}: {note}; the estimate lists it unpriced (`envstack preflight` asks AWS)"
             for key, item, path in sizes if (note := book.size_note(cfg.region, item, *path))]
 
 
