@@ -33,7 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envstack.tools.prices import PRICES_FILE
+from envstack.tools.prices import PRICES_FILE, read_yaml
 
 BASE_URL = "https://pricing.us-east-1.amazonaws.com"
 REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1")
@@ -221,7 +221,7 @@ def families_in_use(prices_file: Path = PRICES_FILE) -> set[str]:
     from envstack.tools.validate import load
 
     found: set[str] = set()
-    for regional in yaml.safe_load(prices_file.read_text())["regions"].values():
+    for regional in read_yaml(prices_file.read_text())["regions"].values():
         for name in ("ec2_instance", "rds_instance"):
             found |= {family(t) for t in regional["prices"].get(name, {})}
         found |= {family(t) for engine in regional["prices"].get("elasticache_node", {}).values() for t in engine}
@@ -261,7 +261,7 @@ def generate(fetch: Fetch, regions: Iterable[str], families: set[str], prices_fi
     """The new prices.yaml text and, per region, the items it has no price for (a region without any is left out)."""
     text = prices_file.read_text()
     header = text[:text.index("\nregions:")]
-    items = set(yaml.safe_load(text)["items"])
+    items = set(read_yaml(text)["items"])
     if items != set(SPECS):
         raise SpecError(f"{prices_file.name} items and SPECS differ: {sorted(items ^ set(SPECS))}")
     offers = Offers(fetch)
@@ -270,7 +270,32 @@ def generate(fetch: Fetch, regions: Iterable[str], families: set[str], prices_fi
         prices, missing[region] = region_table(offers, region, families)
         if prices:
             tables[region] = prices
-    return render(header, tables, (today or date.today()).isoformat()), missing
+    return render(header, tables, (today or date.today()).isoformat(), not_offered(tables)), missing
+
+
+SIZED = ("ec2_instance", "rds_instance", "rds_instance_multi_az")
+
+
+def not_offered(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per region, the sizes the offers price in another region generated but not in this one: the offers' evidence
+    that the region does not offer them, which the estimate and `envstack validate` report (envstack/tools/prices.py),
+    and without which the sizes test would count them as missing figures."""
+    def elsewhere(sizes_of: Callable[[Mapping[str, Any]], set[str]], region: str) -> list[str]:
+        others = set().union(*(sizes_of(t) for r, t in tables.items() if r != region))
+        return sorted(others - sizes_of(tables[region]))
+
+    out: dict[str, dict[str, Any]] = {}
+    for region in tables:
+        found: dict[str, Any] = {item: sizes for item in SIZED
+                                 if (sizes := elsewhere(lambda t, i=item: set(t.get(i, {})), region))}
+        engines = {engine for t in tables.values() for engine in t.get("elasticache_node", {})}
+        cache = {engine: sizes for engine in sorted(engines) if (sizes := elsewhere(
+            lambda t, e=engine: set(t.get("elasticache_node", {}).get(e, {})), region))}
+        if cache:
+            found["elasticache_node"] = cache
+        if found:
+            out[region] = found
+    return out
 
 
 def main(argv: list[str] | None = None, fetch: Fetch = fetch_url, prices_file: Path = PRICES_FILE) -> int:

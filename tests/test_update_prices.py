@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import synth
 
 from envstack.tools import cost
-from envstack.tools.prices import PRICES_FILE, load_book
+from envstack.tools.prices import PRICES_FILE, load_book, read_yaml
 from envstack.tools.synth import ROOT
 
 _spec = importlib.util.spec_from_file_location("update_prices", ROOT / "scripts" / "update_prices.py")
@@ -48,7 +47,7 @@ def leaves(value: Any) -> list[dict[str, Any]]:
 
 
 def test_every_generated_price_has_its_sku_and_effective_date(generated):
-    table = yaml.safe_load(generated.read_text())["regions"]["us-west-2"]["prices"]
+    table = read_yaml(generated.read_text())["regions"]["us-west-2"]["prices"]
     assert set(table) == set(update_prices.SPECS)
     assert all(set(leaf) - {"usd", "tiers"} == {"sku", "effective"} for leaf in leaves(table))
     assert table["eks_cluster"]["effective"] == "2025-06-01T00:00:00Z" and len(table["eks_cluster"]["sku"]) == 16
@@ -66,7 +65,7 @@ def test_the_generated_table_prices_the_stacks_as_the_typed_one_did(generated, s
 
 
 def test_instance_tables_hold_every_size_of_the_families_in_use_and_nothing_else(generated):
-    table = yaml.safe_load(generated.read_text())["regions"]["us-west-2"]["prices"]
+    table = read_yaml(generated.read_text())["regions"]["us-west-2"]["prices"]
     assert "t3.xlarge" in table["ec2_instance"]  # a size the typed table lacked, of a family in use
     assert "c7g.large" not in table["ec2_instance"] and "db.x2g.large" not in table["rds_instance"]
     assert table["ec2_instance"]["t3.medium"]["usd"] == 0.0416  # Linux; the Windows product is another SKU
@@ -75,7 +74,7 @@ def test_instance_tables_hold_every_size_of_the_families_in_use_and_nothing_else
 
 
 def test_tiered_prices_keep_their_ranges(generated):
-    table = yaml.safe_load(generated.read_text())["regions"]["us-west-2"]["prices"]
+    table = read_yaml(generated.read_text())["regions"]["us-west-2"]["prices"]
     assert table["data_out_internet"]["tiers"] == [[0.0, 0.09], [10240.0, 0.085], [51200.0, 0.07], [153600.0, 0.05]]
     assert table["waf_requests"]["usd"] == 0.6  # per request in the file, per million in the table
 
@@ -92,7 +91,7 @@ def test_a_region_the_offers_lack_is_left_out_and_named(tmp_path, capsys, monkey
     assert update_prices.main(["--region", "us-west-2", "--region", "ap-south-1"], from_fixtures, path) == 0
     out = capsys.readouterr().out
     assert "ap-south-1: no price for eks_cluster, eks_extended_support" in out
-    assert set(yaml.safe_load(path.read_text())["regions"]) == {"us-west-2"}
+    assert set(read_yaml(path.read_text())["regions"]) == {"us-west-2"}
 
 
 def test_two_products_where_one_was_expected_stop_the_script(tmp_path, capsys, monkeypatch):
@@ -117,7 +116,7 @@ def test_offer_files_are_read_from_a_local_copy_with_offers(tmp_path, capsys, mo
     path.write_text(PRICES_FILE.read_text())
     monkeypatch.setattr(update_prices, "families_in_use", lambda prices_file: FAMILIES)
     assert update_prices.main(["--region", "us-west-2", "--offers", str(FIXTURES)], prices_file=path) == 0
-    table = yaml.safe_load(path.read_text())["regions"]
+    table = read_yaml(path.read_text())["regions"]
     assert set(table) == {"us-west-2"} and table["us-west-2"]["prices"]["nat_gateway"]["effective"]
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -140,3 +139,22 @@ def test_the_families_in_use_include_what_the_stacks_configure():
     assert {"t3", "m7i", "db.m7g", "cache.m7g", "cache.t4g"} <= found
     assert all(update_prices.family(t) in found for t in
                (synth("prod").one("aws:rds/instance:Instance").inputs["instanceClass"], "db.t4g.micro"))
+
+
+def test_a_size_priced_in_another_generated_region_only_is_written_not_offered(tmp_path):
+    """Without `not_offered:`, a regenerated file would make every size one region lacks a missing figure (the strict
+    sizes test) instead of a size the region does not offer (the note validate prints)."""
+    tables = {
+        "us-west-2": {"ec2_instance": {"t3.large": {"usd": 0.08}, "hpc7g.4xlarge": {"usd": 1.7}},
+                      "elasticache_node": {"valkey": {"cache.t4g.micro": {"usd": 0.01}}}},
+        "eu-west-1": {"ec2_instance": {"t3.large": {"usd": 0.09}},
+                      "elasticache_node": {"valkey": {"cache.t4g.micro": {"usd": 0.02},
+                                                      "cache.c7gn.large": {"usd": 0.3}}}}}
+    assert update_prices.not_offered(tables) == {"eu-west-1": {"ec2_instance": ["hpc7g.4xlarge"]},
+                                                 "us-west-2": {"elasticache_node": {"valkey": ["cache.c7gn.large"]}}}
+    path = tmp_path / "prices.yaml"
+    header = PRICES_FILE.read_text().split("\nregions:")[0]
+    path.write_text(update_prices.render(header, tables, "2026-12-05", update_prices.not_offered(tables)))
+    book = load_book(path)
+    assert ("hpc7g.4xlarge",) in book.for_region("eu-west-1").not_offered["ec2_instance"]
+    assert ("valkey", "cache.c7gn.large") in book.for_region("us-west-2").not_offered["elasticache_node"]
