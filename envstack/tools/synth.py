@@ -7,12 +7,15 @@ replaceOnChanges, aliases, customTimeouts, additionalSecretOutputs, deletedWith)
 secrets kept opaque.
 """
 
+import contextlib
+import gc
 import json
 import logging
 import runpy
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -282,8 +285,26 @@ def _program_logger(stack: str, kept: list[str]) -> logging.Logger:
     return logger
 
 
+@contextlib.contextmanager
+def rarer_collections() -> Iterator[None]:
+    """A synthesis allocates hundreds of thousands of short-lived objects (Outputs, futures, protobuf messages) on a
+    heap holding the provider SDKs' classes; at CPython's default thresholds (700, 10, 10) full collections walk that
+    heap many times per run (prod: 4.4 s -> 3.6 s with 50,000; docs/testing.md, "Speed"). Restored afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def synthesize(stack: str, config: dict[str, Any] | None = None, root: Path = ROOT) -> Synthesis:
     """Run `__main__.py` for `stack` under mocks. `config` replaces the stack file's values when given."""
+    with rarer_collections():
+        return _synthesize(stack, config, root)
+
+
+def _synthesize(stack: str, config: dict[str, Any] | None, root: Path) -> Synthesis:
     config = read_stack_config(stack, root) if config is None else config
     values, secret_keys = runtime_config(config)
     pulumi.runtime.set_all_config(values, secret_keys)
