@@ -13,9 +13,9 @@ import json
 import logging
 import runpy
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
