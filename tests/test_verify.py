@@ -22,6 +22,7 @@ from verify_servers import Authority, http_server
 from envstack import cli
 from envstack.ops import verify
 from envstack.ops.preflight.core import Result
+from envstack.ops.verify import observability
 from envstack.ops.verify.core import Unanswered, VerifyContext, run_check
 from envstack.program.config import load_stack_config
 from envstack.program.config.loader import deep_merge
@@ -477,31 +478,44 @@ def flow_log(created: datetime.datetime, **changes: Any) -> dict[str, Any]:
                           "CreationTime": created, **changes}]}
 
 
-def events(*moments: datetime.datetime, token: str | None = None) -> dict[str, Any]:
-    page: dict[str, Any] = {"events": [{"timestamp": millis(m), "message": "x"} for m in moments]}
-    return {**page, "nextToken": token} if token else page
+def log_group_exists(stubs: Stubs, group: str) -> None:
+    stubs.stub("logs").add_response("describe_log_groups", {"logGroups": [
+        {"logGroupName": group, "creationTime": millis(NOW - datetime.timedelta(days=9))}]},
+        {"logGroupNamePrefix": group})
+
+
+def incoming(stubs: Stubs, group: str, **sums: float) -> None:
+    """The log group's AWS/Logs IncomingLogEvents of the last hour, per minute: `m7=12` is 12 events 7 min ago."""
+    points = [{"Timestamp": NOW - datetime.timedelta(minutes=int(m[1:])), "Sum": float(n), "Unit": "None"}
+              for m, n in sums.items()]
+    stubs.stub("cloudwatch").add_response("get_metric_statistics", {"Label": "IncomingLogEvents",
+                                                                    "Datapoints": points}, {
+        "Namespace": "AWS/Logs", "MetricName": "IncomingLogEvents",
+        "Dimensions": [{"Name": "LogGroupName", "Value": group}], "StartTime": NOW - datetime.timedelta(hours=1),
+        "EndTime": NOW, "Period": 60, "Statistics": ["Sum"]})
 
 
 def test_flow_logs_arrived_within_the_hour(prod: Any) -> None:
+    """The newest minute that counted events, not a minute of zero, read from the metric: no event is read."""
+    group = f"/{PREFIX}/network/flow-logs"
     stubs = Stubs(prod)
     stubs.stub("ec2").add_response("describe_flow_logs", flow_log(NOW - datetime.timedelta(days=2)),
                                    {"Filters": [{"Name": "resource-id", "Values": [OUTPUTS["vpcId"]]}]})
-    logs = stubs.stub("logs")
-    hour_ago = millis(NOW - datetime.timedelta(hours=1))
-    logs.add_response("filter_log_events", events(token="more"), {"logGroupName": f"/{PREFIX}/network/flow-logs",
-                                                                  "startTime": hour_ago, "limit": 1})
-    logs.add_response("filter_log_events", events(NOW - datetime.timedelta(minutes=7)),
-                      {"logGroupName": f"/{PREFIX}/network/flow-logs", "startTime": hour_ago, "limit": 1,
-                       "nextToken": "more"})
+    log_group_exists(stubs, group)
+    incoming(stubs, group, m31=40, m7=12, m2=0)
     [result] = stubs.run("flow-logs")
     assert result.status == "ok" and "received data 7 min ago" in result.detail
 
 
 def test_flow_logs_silent_for_an_hour_fail_young_ones_are_skipped_failed_ones_fail(prod: Any) -> None:
-    stubs = Stubs(prod)
-    stubs.stub("ec2").add_response("describe_flow_logs", flow_log(NOW - datetime.timedelta(days=2)))
-    stubs.stub("logs").add_response("filter_log_events", events())
-    assert statuses(stubs.run("flow-logs")) == ["fail"]
+    group = f"/{PREFIX}/network/flow-logs"
+    for silence in ({}, {"m3": 0, "m40": 0}):
+        stubs = Stubs(prod)
+        stubs.stub("ec2").add_response("describe_flow_logs", flow_log(NOW - datetime.timedelta(days=2)))
+        log_group_exists(stubs, group)
+        incoming(stubs, group, **silence)
+        [silent] = stubs.run("flow-logs")
+        assert silent.status == "fail" and f"to {group} received nothing in the last hour" in silent.detail
     stubs = Stubs(prod)
     stubs.stub("ec2").add_response("describe_flow_logs", flow_log(NOW - datetime.timedelta(minutes=20)))
     [young] = stubs.run("flow-logs")
@@ -542,11 +556,8 @@ def test_waf_logs_arrive_in_the_log_group_the_web_acl_logs_to(prod: Any) -> None
     wafv2.add_response("get_logging_configuration", {"LoggingConfiguration": {
         "ResourceArn": acl_arn, "LogDestinationConfigs": [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"]}},
         {"ResourceArn": acl_arn})
-    logs = stubs.stub("logs")
-    logs.add_response("describe_log_groups", {"logGroups": [
-        {"logGroupName": group, "creationTime": millis(NOW - datetime.timedelta(days=9))}]},
-        {"logGroupNamePrefix": group})
-    logs.add_response("filter_log_events", events(NOW - datetime.timedelta(minutes=2)))
+    log_group_exists(stubs, group)
+    incoming(stubs, group, m2=3)
     assert statuses(stubs.run("waf-logs")) == ["ok"]
     stubs = Stubs(prod)
     wafv2 = stubs.stub("wafv2")
@@ -570,10 +581,14 @@ def test_postgresql_logs_exported_and_arriving(prod: Any) -> None:
     group = f"/aws/rds/instance/{PREFIX}-postgres/postgresql"
     stubs = Stubs(prod)
     stubs.stub("rds").add_response("describe_db_instances", db_instance(prod))
-    stubs.stub("logs").add_response("filter_log_events", events(NOW - datetime.timedelta(minutes=1)),
-                                    {"logGroupName": group, "startTime": millis(NOW - datetime.timedelta(hours=1)),
-                                     "limit": 1})
+    log_group_exists(stubs, group)
+    incoming(stubs, group, m1=5)
     assert statuses(stubs.run("rds-logs")) == ["ok"]
+    stubs = Stubs(prod)
+    stubs.stub("rds").add_response("describe_db_instances", db_instance(prod))
+    log_group_exists(stubs, group)
+    incoming(stubs, group)
+    assert statuses(stubs.run("rds-logs")) == ["fail"]
     stubs = Stubs(prod)
     stubs.stub("rds").add_response("describe_db_instances", db_instance(prod, EnabledCloudwatchLogsExports=[]))
     [result] = stubs.run("rds-logs")
@@ -600,8 +615,9 @@ def test_a_log_destination_that_does_not_exist_fails(prod: Any) -> None:
     group = f"/aws/rds/instance/{PREFIX}-postgres/postgresql"
     stubs = Stubs(prod)
     stubs.stub("rds").add_response("describe_db_instances", db_instance(prod))
-    stubs.stub("logs").add_client_error("filter_log_events", "ResourceNotFoundException",
-                                        "The specified log group does not exist.", 400)
+    stubs.stub("logs").add_response("describe_log_groups", {"logGroups": [{  # a prefix matches others
+        "logGroupName": f"{group}-old", "creationTime": millis(NOW - datetime.timedelta(days=9))}]},
+        {"logGroupNamePrefix": group})
     [result] = stubs.run("rds-logs")
     assert (type(result), result.status) == (Result, "fail") and f"log group {group} does not exist" in result.detail
     stubs = Stubs(prod)
@@ -850,9 +866,38 @@ def test_the_documented_policy_allows_every_call_the_checks_make(moto_stack: tup
         ("flow-logs", "fail", Result), ("waf-logs", "fail", Result), ("rds-logs", "fail", Result)}, results
     actions = {IAM_ACTIONS.get(call, call) for call in called}
     actions = {f"{IAM_PREFIXES.get(a.split(':')[0], a.split(':')[0])}:{a.split(':')[1]}" for a in actions}
-    assert {"eks:ListAddons", "ce:ListCostAllocationTags", "budgets:ViewBudget", "logs:FilterLogEvents",
+    assert {"eks:ListAddons", "ce:ListCostAllocationTags", "budgets:ViewBudget", "cloudwatch:GetMetricStatistics",
             "wafv2:GetLoggingConfiguration", "ec2:DescribeFlowLogs", "cloudwatch:DescribeAlarms"} <= actions
     assert actions - documented_permissions() == set()
+
+
+def test_log_arrivals_are_read_from_the_metric_in_moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against moto's CloudWatch, the query finds what CloudWatch Logs publishes for a log group (put here by hand:
+    moto publishes no AWS/Logs metric): the newest minute with events in the hour, none from before it or from
+    another group; a group that does not exist is one, not an empty metric."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    session, called = recording_session(REGION)
+    setup, _ = recording_session(REGION)
+    now = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
+    group = f"/envstack-metric-{now:%H%M%S%f}/network/flow-logs"
+    ctx = VerifyContext(config("dev"), session=session, outputs=OUTPUTS, probe=False, now=now)
+    setup.client("logs").create_log_group(logGroupName=group)
+    assert observability.arrival_in_group(ctx, group) is None
+
+    def published(log_group: str, minutes: int, events: float) -> None:
+        setup.client("cloudwatch").put_metric_data(Namespace="AWS/Logs", MetricData=[{
+            "MetricName": "IncomingLogEvents", "Dimensions": [{"Name": "LogGroupName", "Value": log_group}],
+            "Timestamp": now - datetime.timedelta(minutes=minutes), "Value": events, "Unit": "None"}])
+
+    published(group, 75, 9)  # before the hour
+    published(f"{group}-other", 4, 9)
+    assert observability.arrival_in_group(ctx, group) is None
+    published(group, 20, 5)
+    published(group, 3, 0)
+    assert observability.arrival_in_group(ctx, group) == now - datetime.timedelta(minutes=20)
+    with pytest.raises(observability.DestinationMissingError):
+        observability.arrival_in_group(ctx, f"{group}-gone")
+    assert called == {"logs:DescribeLogGroups", "monitoring:GetMetricStatistics"}
 
 
 def test_the_command_explains_itself(capsys: pytest.CaptureFixture[str]) -> None:

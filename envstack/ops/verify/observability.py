@@ -4,14 +4,12 @@ its cost-allocation tag, and the logs (VPC flow logs, WAF logs, PostgreSQL logs)
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
 
 from envstack.ops.preflight.account import stack_tag_status
 from envstack.ops.preflight.core import unless_absent
 
 from .core import LOG_WINDOW, Result, SkipCheck, VerifyContext, ago, check, listed, pages
 
-LOG_PAGES = 5  # FilterLogEvents may answer empty pages while it scans: follow a few before saying "nothing"
 RDS_LOG = "postgresql"  # the export that PostgreSQL writes to all the time (checkpoints, connections, errors)
 
 
@@ -100,10 +98,6 @@ def cost_allocation_tag(ctx: VerifyContext) -> Iterator[Result]:
                      "nothing until the payer account activates it (Billing > Cost allocation tags)")
 
 
-def _millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def _from_millis(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, UTC)
 
@@ -117,21 +111,25 @@ class DestinationMissingError(Exception):
         self.name = name
 
 
-def latest_event(ctx: VerifyContext, group: str) -> datetime | None:
-    """The time of some event of the last hour in `group` (CloudWatch Logs FilterLogEvents), or None."""
-    logs, token = ctx.client("logs"), None
-    for _ in range(LOG_PAGES):
-        kwargs: dict[str, Any] = {"logGroupName": group, "startTime": _millis(ctx.now - LOG_WINDOW), "limit": 1}
-        page = unless_absent(partial(logs.filter_log_events, **kwargs, **({"nextToken": token} if token else {})),
-                             "ResourceNotFoundException")
-        if page is None:
-            raise DestinationMissingError("log group", group)
-        if page.get("events"):
-            return _from_millis(page["events"][0]["timestamp"])
-        token = page.get("nextToken")
-        if not token:
-            return None
-    return None
+def last_arrival(ctx: VerifyContext, group: str) -> datetime | None:
+    """The start of the last minute of the last hour in which log group `group` received events, or None: the
+    AWS/Logs IncomingLogEvents metric (dimension LogGroupName, Sum; CloudWatch GetMetricStatistics), which CloudWatch
+    Logs publishes each minute (CloudWatch Logs User Guide, "Monitoring with CloudWatch metrics"). A count, never an
+    event: the read roles are denied every log event (bootstrap's <env>-<kind>-no-data). Not DescribeLogStreams:
+    its lastEventTimestamp and lastIngestionTime update "on an eventual consistency basis ... typically in less than
+    an hour" (CloudWatch Logs API Reference, LogStream), as late as the whole window looked at."""
+    datapoints = ctx.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Logs", MetricName="IncomingLogEvents", Dimensions=[{"Name": "LogGroupName", "Value": group}],
+        StartTime=ctx.now - LOG_WINDOW, EndTime=ctx.now, Period=60, Statistics=["Sum"])["Datapoints"]
+    return max((point["Timestamp"] for point in datapoints if point.get("Sum", 0) > 0), default=None)
+
+
+def arrival_in_group(ctx: VerifyContext, group: str) -> datetime | None:
+    """`last_arrival` of a log group that must exist (CloudWatch Logs DescribeLogGroups): the metric of a group
+    that does not exist is merely empty."""
+    if _log_group_created(ctx, group) is None:
+        raise DestinationMissingError("log group", group)
+    return last_arrival(ctx, group)
 
 
 def fresh(ctx: VerifyContext, name: str, source: str, created: datetime | None,
@@ -168,7 +166,7 @@ def flow_logs(ctx: VerifyContext) -> Iterator[Result]:
         else:
             group = flow.get("LogGroupName") or str(flow.get("LogDestination", "")).split(":log-group:")[-1]
             yield fresh(ctx, "flow-logs", f"{label} to {group}", flow.get("CreationTime"),
-                        partial(latest_event, ctx, group))
+                        partial(arrival_in_group, ctx, group))
 
 
 def _latest_object(ctx: VerifyContext, destination: str) -> datetime | None:
@@ -213,7 +211,7 @@ def waf_logs(ctx: VerifyContext) -> Iterator[Result]:
         if created is None:
             yield Result("waf-logs", "fail", f"web ACL {acl['Name']} logs to {group}, which does not exist")
         else:
-            yield fresh(ctx, "waf-logs", group, created, partial(latest_event, ctx, group))
+            yield fresh(ctx, "waf-logs", group, created, partial(last_arrival, ctx, group))
 
 
 def _log_group_created(ctx: VerifyContext, group: str) -> datetime | None:
@@ -232,4 +230,4 @@ def rds_logs(ctx: VerifyContext) -> Iterator[Result]:
         yield Result("rds-logs", "fail", f"{identifier} does not export its {RDS_LOG} log to CloudWatch Logs")
         return
     group = f"/aws/rds/instance/{identifier}/{RDS_LOG}"
-    yield fresh(ctx, "rds-logs", group, db.get("InstanceCreateTime"), lambda: latest_event(ctx, group))
+    yield fresh(ctx, "rds-logs", group, db.get("InstanceCreateTime"), partial(arrival_in_group, ctx, group))
