@@ -403,8 +403,8 @@ def state_access(environment: Environment, kind: str, keys: Sequence[str]) -> st
 # `envstack verify --no-probe` (docs/verify.md's policy: tests/test_bootstrap.py) or of `envstack promote`.
 OBJECT_READS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTorrent", "s3:GetObjectVersionTorrent"]
 PARAMETER_VALUES = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"]
-LOG_EVENTS = ["logs:GetLogEvents", "logs:GetLogRecord", "logs:StartQuery", "logs:GetQueryResults",
-              "logs:StartLiveTail"]
+LOG_EVENTS = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:GetLogRecord", "logs:StartQuery",
+              "logs:GetQueryResults", "logs:StartLiveTail"]
 DATA_READS = [
     "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PartiQLSelect",
     "dynamodb:GetRecords", "dax:GetItem", "dax:BatchGetItem", "dax:Query", "dax:Scan", "sqs:ReceiveMessage",
@@ -415,35 +415,24 @@ DATA_READS = [
     "rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile", "es:ESHttpGet", "cassandra:Select",
     "states:DescribeExecution", "states:GetExecutionHistory", "ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot",
     "ssm:GetCommandInvocation", "s3-object-lambda:GetObject", "s3-object-lambda:GetObjectVersion"]
-# The log groups `envstack verify`'s freshness checks read one event of the last hour from (FilterLogEvents, limit 1:
-# envstack/ops/verify/observability.py latest_event): the VPC flow log's (/<prefix>/<component>/flow-logs), the WAF's
-# (aws-waf-logs-<prefix>) and the database's postgresql export, where <prefix> is envstack-<stack>. Only the reader
-# role runs verify (drift-stack.yml); the preview role reads no log event at all.
-VERIFIED_LOG_GROUPS = ("/envstack-*/flow-logs*", "aws-waf-logs-envstack-*", "/aws/rds/instance/envstack-*/postgresql*")
 
 
-def data_denial(environment: Environment, kind: str) -> str:
-    """The read roles describe everything ReadOnlyAccess shows but read no data: object contents (but their state),
-    parameter values (but the stacks' /envstack/* records and AWS's public /aws/service/* parameters), log events
-    (the reader: but those verify checks), items, messages, records, secrets, query results and code. An explicit
-    Deny, so no bucket, secret or queue policy that names the role can grant them either (IAM guide, "Policy
-    evaluation logic")."""
-    log_group = f"arn:{partition}:logs:*:*:log-group:"
-    statements: list[dict[str, Any]] = [
+def data_denial(environment: Environment) -> str:
+    """The read roles (preview and reader alike) describe everything ReadOnlyAccess shows but read no data: object
+    contents (but their state), parameter values (but the stacks' /envstack/* records and AWS's public /aws/service/*
+    parameters), log events (verify's log checks count arrivals with the IncomingLogEvents metric instead), items,
+    messages, records, secrets, query results and code. An explicit Deny, so no bucket, secret or queue policy that
+    names the role can grant them either (IAM guide, "Policy evaluation logic")."""
+    return document(
         {"Sid": "NoObjectsButState", "Effect": "Deny", "Action": OBJECT_READS,
          "NotResource": f"{bucket_arn}/{environment.name}/*"},
         {"Sid": "NoParameterValuesButTheStacks", "Effect": "Deny", "Action": PARAMETER_VALUES,
          "NotResource": [f"arn:{partition}:ssm:*:*:parameter/envstack/*",
                          f"arn:{partition}:ssm:*:*:parameter/aws/service/*"]},
-        {"Sid": "NoLogEvents", "Effect": "Deny", "Resource": "*",
-         "Action": LOG_EVENTS + ([] if kind == "reader" else ["logs:FilterLogEvents"])},
+        {"Sid": "NoLogEvents", "Effect": "Deny", "Action": LOG_EVENTS, "Resource": "*"},
         {"Sid": "NoDataReads", "Effect": "Deny", "Action": DATA_READS, "Resource": "*"},
         {"Sid": "NoApiKeyValues", "Effect": "Deny", "Action": "apigateway:GET",
-         "Resource": [f"arn:{partition}:apigateway:*::/apikeys", f"arn:{partition}:apigateway:*::/apikeys/*"]}]
-    if kind == "reader":
-        statements.append({"Sid": "NoLogEventsButVerifys", "Effect": "Deny", "Action": "logs:FilterLogEvents",
-                           "NotResource": [f"{log_group}{group}" for group in VERIFIED_LOG_GROUPS]})
-    return document(*statements)
+         "Resource": [f"arn:{partition}:apigateway:*::/apikeys", f"arn:{partition}:apigateway:*::/apikeys/*"]})
 
 
 def deployer_iam(account: str) -> str:
@@ -516,7 +505,7 @@ for account in sorted({account_of(e) for e in environments}):
                                    opts=pulumi.ResourceOptions(provider=provider, parent=role))
             else:
                 aws.iam.RolePolicy(f"{environment.name}-{kind}-no-data", role=role.id,
-                                   policy=data_denial(environment, kind),
+                                   policy=data_denial(environment),
                                    opts=pulumi.ResourceOptions(provider=provider, parent=role))
             roles_out.setdefault(environment.name, {})[kind] = role_arn(account, environment.role_name(kind))
 

@@ -483,6 +483,10 @@ OTHER_DATA = [  # what anyone able to open a pull request could read with ReadOn
     ("logs:GetLogEvents", "arn:aws:logs:us-west-2:111111111111:log-group:/envstack-prod/network/flow-logs:*"),
     ("logs:StartQuery", "arn:aws:logs:us-west-2:111111111111:log-group:/aws/eks/envstack-prod/cluster:*"),
     ("logs:FilterLogEvents", "arn:aws:logs:us-west-2:111111111111:log-group:/aws/lambda/payments:*"),
+    # the stacks' own logs too: PostgreSQL's holds query text (verify counts their events with a metric)
+    ("logs:FilterLogEvents", "arn:aws:logs:us-west-2:111111111111:log-group:/aws/rds/instance/envstack-prod-postgres"
+                             "/postgresql:*"),
+    ("logs:FilterLogEvents", "arn:aws:logs:us-west-2:111111111111:log-group:/envstack-prod/network/flow-logs:*"),
     ("ssm:GetParameter", "arn:aws:ssm:us-west-2:111111111111:parameter/payments/db-password"),
     ("ssm:GetParametersByPath", "arn:aws:ssm:us-west-2:111111111111:parameter/payments"),
     ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-west-2:111111111111:secret:rds!db-1"),
@@ -519,7 +523,7 @@ def log_group(name: str) -> str:
 
 
 def verified_log_groups(stack: Synthesis) -> list[str]:
-    """The log groups `envstack verify` reads an event from (envstack/ops/verify/observability.py): the flow log's
+    """The log groups whose arrivals `envstack verify` checks (envstack/ops/verify/observability.py): the flow log's
     group (the one its destination depends on), the web ACL's logging destinations, the database's postgresql
     export (`/aws/rds/instance/<identifier>/postgresql`)."""
     groups = {r.urn: r.inputs["name"] for r in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
@@ -576,9 +580,10 @@ def refresh_reads(stack: Synthesis) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("stack", STACK_NAMES)
 def test_the_denial_leaves_what_refresh_verify_and_promote_read(per_environment, stack):
     """The reader role runs drift's `pulumi refresh --preview-only`, `envstack verify --no-probe` (every action of
-    docs/verify.md's policy, which tests/test_verify.py holds to the checks' calls; its log checks read one recent
-    event of three log groups) and `envstack promote`'s read of `/envstack/<stack>/deployment`; the preview role
-    `pulumi preview`, which reads the state and decrypts it and the stack's secrets. None is denied."""
+    docs/verify.md's policy, which tests/test_verify.py holds to the checks' calls; its log checks describe three
+    log groups and read their IncomingLogEvents metric) and `envstack promote`'s read of
+    `/envstack/<stack>/deployment`; the preview role `pulumi preview`, which reads the state and decrypts it and the
+    stack's secrets. None is denied; neither role reads an event of those log groups."""
     synthesis = synth(stack)
     reader, preview = no_data(per_environment, "prod-reader"), no_data(per_environment, "prod-preview")
     state = f"{STATE_BUCKET}/prod/.pulumi/stacks/envstack/{stack}.json"
@@ -587,13 +592,14 @@ def test_the_denial_leaves_what_refresh_verify_and_promote_read(per_environment,
     assert {"ssm:GetParameter", "s3:ListBucket"} <= {a for a, _ in needed}
     for action, resource in needed:
         assert not denies(reader, action, resource) and not denies(preview, action, resource), (action, resource)
-    groups = verified_log_groups(synthesis)
+    groups = [log_group(g) for g in verified_log_groups(synthesis)]
     assert groups
-    anywhere = "arn:aws:logs:us-west-2:123456789012:log-group:/some/other/group:*"
-    for action in documented_actions(ROOT / "docs" / "verify.md", "**AWS** (all read-only)"):
-        resources = [log_group(g) for g in groups] if action == "logs:FilterLogEvents" else [anywhere]
-        assert not any(denies(reader, action, r) for r in resources), (action, resources)
-    assert all(denies(preview, "logs:FilterLogEvents", log_group(g)) for g in groups)  # previews read no event
+    verify_needs = documented_actions(ROOT / "docs" / "verify.md", "**AWS** (all read-only)")
+    assert {"logs:DescribeLogGroups", "cloudwatch:GetMetricStatistics"} <= verify_needs
+    for action in verify_needs:
+        assert not any(denies(reader, action, r) for r in [*groups, "*"]), action
+    events = ["logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartQuery", "logs:StartLiveTail"]
+    assert all(denies(role, a, g) for role in (reader, preview) for a in events for g in groups)  # no event read
 
 
 def test_each_roles_inline_policies_fit_iams_quota(per_environment):
