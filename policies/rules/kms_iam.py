@@ -77,12 +77,21 @@ def _allows(statement: Mapping[str, Any], action: str) -> bool:
                "otherwise).", [KEY, KEY_POLICY], deployability=True,
                source="KMS API reference, CreateKey / PutKeyPolicy")
 def key_policy_manageable(r: Resource) -> Iterator[str]:
-    if not r.present("policy"):
-        return  # no policy: the default key policy lets the account administer the key
+    if not r.present("policy") or r.true("bypassPolicyLockoutSafetyCheck"):
+        return  # no policy: the default lets the account administer the key; a bypass: KMS accepts it
     if not any("AWS" in as_mapping(s.get("Principal")) and not s.get("Condition") and _allows(s, "kms:PutKeyPolicy")
                for _, s in statements(r.get("policy"))):
         yield ("no statement lets an IAM principal kms:PutKeyPolicy without a condition: KMS refuses a policy that "
                "locks its caller out")
+
+
+@resource_rule("kms-no-lockout-bypass",
+               "KMS keys and key policies must not bypass KMS's lockout safety check: a policy that locks out its "
+               "caller leaves a key only AWS Support can recover.", [KEY, KEY_POLICY], severity=Severity.HIGH,
+               source="KMS API reference, PutKeyPolicy (BypassPolicyLockoutSafetyCheck)")
+def no_lockout_bypass(r: Resource) -> Iterator[str]:
+    if r.true("bypassPolicyLockoutSafetyCheck"):
+        yield "bypassPolicyLockoutSafetyCheck is true: AWS's check that the key stays manageable is skipped"
 
 
 def _service_wide(action: str) -> bool:

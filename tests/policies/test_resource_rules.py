@@ -86,6 +86,8 @@ WILDCARD_IN_ACCOUNT = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": 
 IN_ORGANISATION = WILDCARD_IN_ACCOUNT.replace("kms:CallerAccount", "aws:PrincipalOrgID")
 TRUST_OK = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": '
             '"pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}')
+LOCKOUT = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
+           '"Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}]}')
 KEY_POLICY_OK = ('{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
                  '"Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"Service": '
                  '"logs.amazonaws.com"}, "Action": "kms:Encrypt*", "Resource": "*"}]}')
@@ -262,6 +264,15 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
                                                   '"arn:aws:iam::123456789012:root"}, "Action": "kms:Put*"}]}'},
      {"policy": '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, '
                 '"Action": "kms:*"}]}'}, "kms:PutKeyPolicy"),
+    # KMS accepts a policy that locks its caller out when the check is bypassed: the deployability rule lets it be,
+    # kms-no-lockout-bypass refuses the bypass itself.
+    ("kms-key-policy-manageable", KEY, {"policy": LOCKOUT, "bypassPolicyLockoutSafetyCheck": True},
+     {"bypassPolicyLockoutSafetyCheck": False}, "locks its caller out"),
+    ("kms-no-lockout-bypass", KEY, {"policy": KEY_POLICY_OK},
+     {"bypassPolicyLockoutSafetyCheck": True}, "stays manageable is skipped"),
+    ("kms-no-lockout-bypass", "aws:kms/keyPolicy:KeyPolicy", {"keyId": "k", "policy": KEY_POLICY_OK,
+                                                              "bypassPolicyLockoutSafetyCheck": False},
+     {"bypassPolicyLockoutSafetyCheck": True}, "bypassPolicyLockoutSafetyCheck is true"),
     ("waf-log-destination-name", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
      {"logDestinationConfigs": ["arn:aws:logs:us-west-2:123456789012:log-group:aws-waf-logs-envstack-prod"]},
      {"logDestinationConfigs": ["arn:aws:logs:us-west-2:123456789012:log-group:/envstack-prod/waf"]},
