@@ -128,7 +128,12 @@ def test_long_operands_keep_the_cost_columns_apart(dev_doc):
 
 @pytest.mark.parametrize(("document", "problem"), [
     ([], "a JSON list, not an object"), ({}, "no `stack` name and `resources` list"),
-    ({"stack": "dev", "resources": [{}]}, "resources[0] has no `urn`, `type` and `name`")])
+    ({"stack": "dev", "resources": [{}]}, "resources[0] has no `urn`, `type` and `name`"),
+    ({"stack": "dev", "resources": [], "cost": "broken"}, "cost: input should be a valid dictionary"),
+    ({"stack": "dev", "resources": [], "cost": {"line_items": [{"component": "db"}]}},
+     "cost.line_items[0].resource: field required"),
+    ({"stack": "dev", "resources": [], "policy": {"violations": [{"policy": "p", "level": 1, "message": "m"}]}},
+     "policy.violations[0].level: input should be a valid string")])
 def test_a_json_file_that_is_no_synthesis_is_bad_input(capsys, tmp_path, dev_doc, document, problem):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(dev_doc))

@@ -28,7 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
+
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only from Python 3.12
 
 from envstack.program.config import ConfigError
 
@@ -89,8 +92,48 @@ def _synthesize_at(stack: str, ref: str, root: Path = ROOT) -> dict[str, Any]:
         return loaded
 
 
+class _LineItem(TypedDict):
+    component: str
+    resource: str
+    type: str
+    description: str
+    monthly_usd: float
+    item: NotRequired[str | None]
+
+
+class _Cost(TypedDict, total=False):
+    monthly_usd: float | None
+    by_component: dict[str, float | None]
+    region: str | None
+    complete: bool
+    unpriced_types: list[str]
+    line_items: list[_LineItem]
+
+
+class _Violation(TypedDict):
+    policy: str
+    level: str
+    message: str
+    urn: NotRequired[str | None]
+
+
+class _Policy(TypedDict, total=False):
+    environment: str
+    violations: list[_Violation]
+
+
+class _Sections(TypedDict, total=False):
+    """The parts of docs/synth-json.md's `cost` and `policy` sections a diff reads."""
+    cost: _Cost | None
+    policy: _Policy | None
+
+
+_SECTIONS = TypeAdapter(_Sections)
+
+
 def _not_a_synthesis(document: Any) -> str | None:
-    """What keeps `document` from being read as `envstack synth --json`'s output: its stack and resources."""
+    """What keeps `document` from being read as `envstack synth --json`'s output: its stack and resources, and the
+    shape of the cost and policy sections where it has them."""
     if not isinstance(document, dict):
         return f"a JSON {type(document).__name__}, not an object"
     if not isinstance(document.get("stack"), str) or not isinstance(document.get("resources"), list):
@@ -98,6 +141,12 @@ def _not_a_synthesis(document: Any) -> str | None:
     for i, resource in enumerate(document["resources"]):
         if not isinstance(resource, dict) or not all(isinstance(resource.get(k), str) for k in ("urn", "type", "name")):
             return f"resources[{i}] has no `urn`, `type` and `name`"
+    try:
+        _SECTIONS.validate_python({k: document[k] for k in ("cost", "policy") if k in document}, strict=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        return f"{where}: {first['msg'].lower()}"
     return None
 
 
