@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from envstack.program.config.placeholders import placeholders
 from envstack.program.zones import EKS_UNSUPPORTED_ZONE_IDS
 
-from .core import Context, Result, SkipCheck, check, error_code, unless_absent
+from .core import Context, Result, SkipCheck, check, error_code, pages, unless_absent
 
 CERTIFICATE_MIN_DAYS = 30  # an ACM certificate expiring sooner is worth a warning before a deploy
 # Cost Explorer has one endpoint, in us-east-1 (Cost Explorer API reference, "Endpoints").
@@ -198,8 +198,7 @@ def _access_entries(ctx: Context) -> list[str] | None:
     eks = ctx.client("eks")
     if unless_absent(partial(eks.describe_cluster, name=ctx.cfg.name_prefix), "ResourceNotFoundException") is None:
         return None
-    pages = eks.get_paginator("list_access_entries").paginate(clusterName=ctx.cfg.name_prefix)
-    return [arn for page in pages for arn in page.get("accessEntries", [])]
+    return list(pages(eks, "list_access_entries", "accessEntries", clusterName=ctx.cfg.name_prefix))
 
 
 def _is(caller: str, principal: str) -> bool:

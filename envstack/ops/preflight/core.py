@@ -3,7 +3,7 @@ stack's AZs), the registry, and how an unanswered call becomes `skipped` instead
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -135,6 +135,12 @@ def unless_absent(call: Callable[[], T], *absent: str) -> T | None:
         if error_code(error) not in absent:
             raise
         return None
+
+
+def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    """Every item under `key` of every page of a paginated call."""
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
 
 
 PERMISSIONS = "docs/preflight.md: the read-only permissions it needs"

@@ -9,7 +9,7 @@ from typing import Any
 
 from policies.facts import POSTGRES_LOG_EXPORTS
 
-from .core import Context, Result, SkipCheck, check
+from .core import Context, Result, SkipCheck, check, pages
 
 # A Kubernetes version whose standard support ends sooner is worth a warning before a deploy.
 SUPPORT_ENDING_DAYS = 60
@@ -30,12 +30,10 @@ def instance_types(ctx: Context) -> Iterator[Result]:
     zones = ctx.zones()
     wanted = sorted({t for group in ctx.cfg.cluster.node_groups.values() for t in group.instance_types})
     offered: dict[str, set[str]] = {t: set() for t in wanted}
-    pages = ctx.client("ec2").get_paginator("describe_instance_type_offerings").paginate(
-        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": wanted},
-                                                   {"Name": "location", "Values": zones}])
-    for page in pages:
-        for offer in page["InstanceTypeOfferings"]:
-            offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+    for offer in pages(ctx.client("ec2"), "describe_instance_type_offerings", "InstanceTypeOfferings",
+                       LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": wanted},
+                                                                  {"Name": "location", "Values": zones}]):
+        offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
     for name, group in ctx.cfg.cluster.node_groups.items():
         for itype in group.instance_types:
             missing = [z for z in zones if z not in offered[itype]]
@@ -112,15 +110,13 @@ def _addon_versions(eks: Any, addon: str, version: str) -> tuple[set[str], str |
     version's compatibilities list every cluster version, each with its own defaultVersion flag)."""
     offered: set[str] = set()
     default = None
-    pages = eks.get_paginator("describe_addon_versions").paginate(addonName=addon, kubernetesVersion=version)
-    for page in pages:
-        for entry in page.get("addons", []):
-            for candidate in entry.get("addonVersions", []):
-                mine = [c for c in candidate.get("compatibilities", []) if c.get("clusterVersion") == version]
-                if mine:
-                    offered.add(candidate["addonVersion"])
-                if any(c.get("defaultVersion") for c in mine):
-                    default = candidate["addonVersion"]
+    for entry in pages(eks, "describe_addon_versions", "addons", addonName=addon, kubernetesVersion=version):
+        for candidate in entry.get("addonVersions", []):
+            mine = [c for c in candidate.get("compatibilities", []) if c.get("clusterVersion") == version]
+            if mine:
+                offered.add(candidate["addonVersion"])
+            if any(c.get("defaultVersion") for c in mine):
+                default = candidate["addonVersion"]
     return offered, default
 
 
@@ -135,8 +131,7 @@ def database_class(ctx: Context) -> Iterator[Result]:
     major = db.engine_version.split(".")[0]
     query = {"Engine": "postgres", "DBInstanceClass": db.instance_class,
              **({"EngineVersion": db.engine_version} if exact else {})}
-    options = [o for page in rds.get_paginator("describe_orderable_db_instance_options").paginate(**query)
-               for o in page["OrderableDBInstanceOptions"]
+    options = [o for o in pages(rds, "describe_orderable_db_instance_options", "OrderableDBInstanceOptions", **query)
                if exact or o.get("EngineVersion", "").split(".")[0] == major]
     where = f"envstack:database.instanceClass: {db.instance_class} (PostgreSQL {db.engine_version})"
     if not options:
@@ -161,9 +156,8 @@ def database_log_exports(ctx: Context) -> Iterator[Result]:
     one, or every version of its major (RDS picks one of them)."""
     db = ctx.cfg.database
     major, exact = db.engine_version.split(".")[0], "." in db.engine_version
-    pages = ctx.client("rds").get_paginator("describe_db_engine_versions").paginate(Engine="postgres")
-    versions = {v["EngineVersion"]: set(v.get("ExportableLogTypes") or ()) for page in pages
-                for v in page.get("DBEngineVersions", [])
+    versions = {v["EngineVersion"]: set(v.get("ExportableLogTypes") or ())
+                for v in pages(ctx.client("rds"), "describe_db_engine_versions", "DBEngineVersions", Engine="postgres")
                 if (v.get("EngineVersion") == db.engine_version if exact
                     else v.get("EngineVersion", "").split(".")[0] == major)}
     where = f"envstack:database.engineVersion: PostgreSQL {db.engine_version}"
@@ -237,8 +231,8 @@ def cache_engine_version(ctx: Context) -> Iterator[Result]:
     """The pinned engine version is one ElastiCache offers in the region (ElastiCache DescribeCacheEngineVersions,
     which lists 'major.minor' versions, older ones with a patch: '8.0', '7.1', '6.2.6')."""
     cache = ctx.cfg.cache
-    pages = ctx.client("elasticache").get_paginator("describe_cache_engine_versions").paginate(Engine=cache.engine)
-    versions = {v["EngineVersion"] for page in pages for v in page.get("CacheEngineVersions", [])}
+    versions = {v["EngineVersion"] for v in pages(ctx.client("elasticache"), "describe_cache_engine_versions",
+                                                  "CacheEngineVersions", Engine=cache.engine)}
     where = f"envstack:cache.engineVersion: {cache.engine} {cache.engine_version}"
     if not versions:
         raise SkipCheck(f"the endpoint lists no {cache.engine} version at all (an emulator?): it cannot tell")

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .core import Context, Result, SkipCheck, check, error_code
+from .core import Context, Result, SkipCheck, check, error_code, pages
 
 # Service Quotas codes (Amazon VPC guide, "Amazon VPC quotas"; Service Quotas console): (service, code, name). The
 # vpc ones are in moto's copy of the Service Quotas list (moto/servicequotas/resources/default_quotas/vpc.py,
@@ -57,7 +57,7 @@ def _stack_exists(ctx: Context) -> bool:
 
 @check("quota-vpcs")
 def quota_vpcs(ctx: Context) -> Iterator[Result]:
-    used = sum(len(page["Vpcs"]) for page in ctx.client("ec2").get_paginator("describe_vpcs").paginate())
+    used = sum(1 for _ in pages(ctx.client("ec2"), "describe_vpcs", "Vpcs"))
     yield _room("quota-vpcs", VPCS_PER_REGION[2], used, 0 if _stack_exists(ctx) else 1, _quota(ctx, VPCS_PER_REGION))
 
 
@@ -84,9 +84,8 @@ def quota_nat_gateways(ctx: Context) -> Iterator[Result]:
 
 def _nat_gateways_per_zone(ec2: Any) -> Counter[str]:
     """NAT gateways counting toward the quota (pending, available, deleting), per AZ of their subnet."""
-    pages = ec2.get_paginator("describe_nat_gateways").paginate(
-        Filters=[{"Name": "state", "Values": ["pending", "available", "deleting"]}])
-    subnets = [g["SubnetId"] for page in pages for g in page["NatGateways"]]
+    counted = [{"Name": "state", "Values": ["pending", "available", "deleting"]}]
+    subnets = [g["SubnetId"] for g in pages(ec2, "describe_nat_gateways", "NatGateways", Filters=counted)]
     if not subnets:
         return Counter()
     zone_of = {s["SubnetId"]: s["AvailabilityZone"]

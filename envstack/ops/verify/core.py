@@ -2,16 +2,16 @@
 the registry, and how a check that could not be answered becomes `skipped` and counted as such (exit 2), apart from
 one skipped by design (a stack without WAF logging has no WAF logs to look at)."""
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from envstack.ops.preflight.core import Context, Result, SkipCheck, unless_absent
+from envstack.ops.preflight.core import Context, Result, SkipCheck, pages, unless_absent
 from envstack.ops.preflight.core import run_check as preflight_run_check
 
 PERMISSIONS = "docs/verify.md: the permissions verify needs"
-__all__ = ["Result", "SkipCheck", "Unanswered", "UnansweredError", "VerifyContext", "check", "run_check"]
+__all__ = ["Result", "SkipCheck", "Unanswered", "UnansweredError", "VerifyContext", "check", "pages", "run_check"]
 # Logs are expected within this window once their source is older than it.
 LOG_WINDOW = timedelta(hours=1)
 
@@ -80,12 +80,6 @@ def run_check(name: str, function: Check, ctx: VerifyContext) -> list[Result]:
     design."""
     return preflight_run_check(name, function, ctx, unanswered_as=Unanswered, cannot_answer=(UnansweredError,),
                                permissions=PERMISSIONS)
-
-
-def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    """Every item under `key` of every page of a paginated call."""
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
 
 
 def listed(client: Any, operation: str, key: str, *absent: str, **kwargs: Any) -> list[Any] | None:
