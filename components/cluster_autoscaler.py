@@ -51,6 +51,7 @@ from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, RoleRefArgs, SubjectArgs
 
 from .base import Component, policy_document
+from .partition import Where
 from .workload_identity import pod_identity_trust
 
 IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
@@ -96,7 +97,7 @@ WRITES = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAuto
 CAPACITY_TYPE = "eks.amazonaws.com/capacityType"  # the label EKS puts on managed nodes
 
 
-def autoscaler_policy(partition: str, region: str, account: str, cluster: str) -> str:
+def autoscaler_policy(where: Where, cluster: str) -> str:
     """The documented policy, narrowed: DescribeNodegroup on this cluster's node groups only; the two writes on
     EKS's node group Auto Scaling groups (named eks-...) that carry this cluster's discovery tags, which EC2 Auto
     Scaling evaluates as aws:ResourceTag conditions on those actions (EC2 Auto Scaling user guide, "Control access
@@ -105,9 +106,9 @@ def autoscaler_policy(partition: str, region: str, account: str, cluster: str) -
     return policy_document(
         {"Sid": "Discover", "Effect": "Allow", "Action": list(READS), "Resource": "*"},
         {"Sid": "DescribeNodeGroups", "Effect": "Allow", "Action": "eks:DescribeNodegroup",
-         "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/*/*"},
+         "Resource": where.arn("eks", f"nodegroup/{cluster}/*/*")},
         {"Sid": "ScaleThisClustersNodeGroups", "Effect": "Allow", "Action": list(WRITES),
-         "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/eks-*",
+         "Resource": where.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/eks-*"),
          "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned",
                                         "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true"}}})
 
@@ -163,10 +164,9 @@ class ClusterAutoscaler(Component):
             assume_role_policy=pulumi.Output.from_input(a.cluster_arn).apply(
                 lambda arn: pod_identity_trust(arn, a.namespace, a.service_account)),
             permissions_boundary=self.permissions_boundary, opts=self.child())
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         policy = aws.iam.RolePolicy(
-            self.label, role=role.id, policy=pulumi.Output.all(partition, self.region, self.account_id).apply(
-                lambda ids: autoscaler_policy(ids[0], ids[1], ids[2], a.cluster_name)), opts=self.child())
+            self.label, role=role.id, policy=self.where.apply(lambda where: autoscaler_policy(where, a.cluster_name)),
+            opts=self.child())
         return role, policy
 
     def _k8s(self, **kwargs: Any) -> pulumi.ResourceOptions:
