@@ -235,13 +235,12 @@ class Cluster(Component):
         self.node_group_asgs: dict[str, pulumi.Output[str]] = {
             spec.name: group.node_group.apply(lambda g: g.resources).apply(lambda rs: rs[0].autoscaling_groups[0].name)
             for spec, group in zip(args.node_groups, self.node_groups, strict=True)}
-        self.autoscaling_group_names = list(self.node_group_asgs.values())
         self.connections = Connections(owner=self, label="cluster-nodes", security_group_id=cluster_security_group_id,
                                        restricts_egress=False)
         self.register_outputs({
             "cluster_name": self.cluster_name, "endpoint": self.endpoint,
             "oidc_provider_arn": self.oidc_provider_arn, "node_role_arns": self.node_role_arns,
-            "autoscaling_group_names": self.autoscaling_group_names,
+            "node_group_asgs": self.node_group_asgs,
         })
 
     def _control_plane_log_group(self) -> aws.cloudwatch.LogGroup:

@@ -418,8 +418,8 @@ def test_connections_name_the_eks_cluster_security_group_and_node_groups_expose_
     assert cluster.connections.owner is cluster
     security_group = _resolve(cluster.connections.security_group_id)
     assert _resolve(cluster.eks.eks_cluster.vpc_config.cluster_security_group_id) == security_group
-    names = [_resolve(n) for n in cluster.autoscaling_group_names]
-    assert len(names) == 2 and len(set(names)) == 2  # each node group's own Auto Scaling group
+    assert list(cluster.node_group_asgs) == ["main", "spot"]  # keyed by node group name
+    assert len({_resolve(asg) for asg in cluster.node_group_asgs.values()}) == 2  # each group's own
     assert cluster.name == "unit"
 
 
