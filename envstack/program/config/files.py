@@ -279,7 +279,7 @@ def by_line(problems: list[Reported]) -> list[Reported]:
 
 def shown(value: Any) -> Any:
     """A configuration value as a problem line shows it: a `secure:` value as [secret]."""
-    return SECRET if isinstance(value, dict) and set(value) == {"secure"} else value
+    return SECRET if _is_secure(value) else value
 
 
 def key_problems(config: dict[str, Any], document: YamlFile | None = None) -> list[Problem]:
