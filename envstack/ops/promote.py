@@ -3,7 +3,7 @@
 Paths are between environments (each stack file's envstack:environment), so `staging -> prod-eu` is a promotion like
 `staging -> prod`. The commit comes from SOURCE's deployment record (SSM `/envstack/<stack>/deployment`, in the region
 of SOURCE's stack file). Refused: a path between environments its profiles do not declare (`promotion.from`,
-`promotion.rollbackFrom`: envstack/program/config/environments.py), a dirty working tree or a checkout
+`promotion.rollbackFrom`: envstack/program/config/profiles.py), a dirty working tree or a checkout
 that is not that commit (the program `pulumi up` runs is the checkout), and a target that would move backwards (the
 commit is not a descendant of the one TARGET's record names) unless the move is a rollback.
 

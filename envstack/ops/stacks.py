@@ -24,7 +24,7 @@ from envstack.tools.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 # The deploy workflow's jobs, one per wave of the promotion order (.github/workflows/deploy.yml: GitHub Actions has
 # no dynamic jobs): a merge deploys every stack of the first wave's environments, then of the second's, then of the
-# third's. Which environments a wave holds comes from the profiles (envstack/program/config/environments.py): a `qa`
+# third's. Which environments a wave holds comes from the profiles (envstack/program/config/profiles.py): a `qa`
 # promoted from dev deploys in the second job, beside staging.
 WAVE_JOBS = ("dev", "staging", "prod")
 

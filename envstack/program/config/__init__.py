@@ -12,7 +12,7 @@ __all__ = ["ConfigError", "Problem", "StackConfig", "environments", "load_profil
 
 def __getattr__(name: str) -> Any:
     """`ENVIRONMENTS`: the environments the profile files define, in promotion order (read when asked: a profile
-    file is an environment, envstack/program/config/environments.py)."""
+    file is an environment, envstack/program/config/profiles.py)."""
     if name == "ENVIRONMENTS":
         return environments()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

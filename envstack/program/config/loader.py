@@ -24,7 +24,7 @@ class Profile(BaseModel):
 
     settings: dict[str, Any]
     guardrails: Guardrails
-    promotion: Promotion = Promotion()  # where it stands in the promotion order (environments.py)
+    promotion: Promotion = Promotion()  # where it stands in the promotion order (profiles.py)
     policy: PolicySource = PolicySource()  # the policy configuration it starts from without a file of its own
 
 
