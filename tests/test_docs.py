@@ -76,6 +76,14 @@ def test_a_deployability_rule_without_its_source_is_refused():
     assert "made-up-rule" not in {p.name for p in REGISTRY}
 
 
+def test_a_source_on_a_rule_that_is_not_a_deployability_rule_is_refused():
+    """The reference shows a source only for deployability rules: one given elsewhere would be dropped unseen."""
+    declare = resource_rule("made-up-rule", "A rule.", ["aws:s3/bucket:Bucket"], source="somewhere")
+    with pytest.raises(ValueError, match="made-up-rule names a source"):
+        declare(lambda r: iter(()))
+    assert "made-up-rule" not in {p.name for p in REGISTRY}
+
+
 def test_the_reference_shows_each_environments_enforcement():
     """Each rule a configuration file names by level reads that level in the file's column."""
     environments = list(reference.known_environments())

@@ -223,6 +223,9 @@ def _registered(kind: type[P], validate: Callable[[Any, ReportViolation], None],
         raise ValueError(f"deployability rule {policy.name} must be mandatory")
     if deployability and not source:
         raise ValueError(f"deployability rule {policy.name} must name its source: where AWS documents the refusal")
+    if source and not deployability:
+        raise ValueError(f"rule {policy.name} names a source, which only a deployability rule shows (the reference's "
+                         "source column): put it in a comment, or mark the rule deployability=True")
     REGISTRY.append(policy)
     CHECKOV[policy.name] = checkov
     if deployability:

@@ -85,10 +85,10 @@ def key_policy_manageable(r: Resource) -> Iterator[str]:
                "locks its caller out")
 
 
+# KMS API reference, PutKeyPolicy (BypassPolicyLockoutSafetyCheck): KMS accepts the policy unchecked.
 @resource_rule("kms-no-lockout-bypass",
                "KMS keys and key policies must not bypass KMS's lockout safety check: a policy that locks out its "
-               "caller leaves a key only AWS Support can recover.", [KEY, KEY_POLICY], severity=Severity.HIGH,
-               source="KMS API reference, PutKeyPolicy (BypassPolicyLockoutSafetyCheck)")
+               "caller leaves a key only AWS Support can recover.", [KEY, KEY_POLICY], severity=Severity.HIGH)
 def no_lockout_bypass(r: Resource) -> Iterator[str]:
     if r.true("bypassPolicyLockoutSafetyCheck"):
         yield "bypassPolicyLockoutSafetyCheck is true: AWS's check that the key stays manageable is skipped"
