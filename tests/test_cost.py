@@ -436,6 +436,13 @@ def test_a_bucket_of_unknown_contents_is_unpriced():
     assert not estimate.complete and "no usage figure for what bucket extra holds" in estimate.unpriced[0].reason
 
 
+def test_an_endpoint_of_a_type_the_table_lacks_is_unpriced_not_an_interface_one():
+    endpoint = record("aws:ec2/vpcEndpoint:VpcEndpoint", name="gwlb", vpcEndpointType="GatewayLoadBalancer",
+                      subnetIds=["subnet-a"])
+    estimate = cost.estimate(synthesis(endpoint))
+    assert not estimate.complete and "not GatewayLoadBalancer ones" in estimate.unpriced[0].reason
+
+
 def test_each_stacks_budget_covers_its_estimate_below_the_forecast_alert(stack):
     """A budget under its estimate would alert every month (dev's seed $100 against ~$240): each profile's budget
     covers its estimate, below the budget's FORECASTED alert threshold."""

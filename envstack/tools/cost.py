@@ -323,8 +323,12 @@ def _transit_gateway_attachment(r: ResourceRecord, c: Context) -> list[Charge]:
 
 
 def _vpc_endpoint(r: ResourceRecord, c: Context) -> list[Charge]:
-    if r.inputs.get("vpcEndpointType", "Gateway") == "Gateway":
+    kind = r.inputs.get("vpcEndpointType", "Gateway")
+    if kind == "Gateway":
         return []  # S3 and DynamoDB gateway endpoints are free
+    if kind != "Interface":  # GatewayLoadBalancer, Resource, ServiceNetwork: other prices, not in the table
+        return [Charge("vpc_interface_endpoint", f"{kind} endpoint",
+                       missing=f"{PRICES_NAME} prices Interface endpoints, not {kind} ones")]
     azs = len(r.inputs.get("subnetIds") or [])
     interface = [e for e in c.synthesis.of_type(VPC_ENDPOINT) if e.inputs.get("vpcEndpointType") == "Interface"]
     gb = c.usage.interface_endpoint_gb / len(interface)
