@@ -76,7 +76,7 @@ def synth(args: argparse.Namespace) -> int:
     from .tools.synth import synthesize
 
     try:  # the stack's policy tightening too, before the program runs
-        effective_config(args.stack, checked.config.environment, checked.config.policy)
+        effective_config(checked.config.environment, checked.config.policy)
     except PolicyConfigError as error:
         print(f"stack {args.stack}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -65,8 +65,8 @@ def environment_hints(environment: str) -> dict[str, str]:
     return fix_hints(load_profile(environment).guardrails)
 
 
-def effective_config(stack: str, environment: str, overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """What the pack runs with for `stack`: its environment's policies/<environment>.json, tightened by the stack
+def effective_config(environment: str, overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """What the pack runs with for a stack: its environment's policies/<environment>.json, tightened by the stack
     file's envstack:policy (PolicyConfigError, naming the stack's key, where that would relax it)."""
     base = environment_policy_config(environment)
     return tighten(base, overlay, where="envstack:policy") if overlay else base
@@ -76,7 +76,7 @@ def check(synthesis: Synthesis, environment: str | None = None) -> PolicyReport:
     """Evaluate the pack with the stack's effective policy configuration, or with another environment's file as it
     stands (`--enforce ENV`: would this stack pass that gate?)."""
     if environment is None or environment == synthesis.environment:
-        config = effective_config(synthesis.stack, synthesis.environment, synthesis.policy)
+        config = effective_config(synthesis.environment, synthesis.policy)
     else:
         config = environment_policy_config(environment)
     return evaluate([asdict(r) for r in synthesis.resources], config)
@@ -120,7 +120,7 @@ def policy_config_command(args: argparse.Namespace) -> int:
     `pulumi preview/up --policy-pack-config` (CI writes it to a file and passes that)."""
     try:
         checked = load(args.stack, args.root)
-        config = effective_config(args.stack, checked.config.environment, checked.config.policy)
+        config = effective_config(checked.config.environment, checked.config.policy)
     except (ConfigError, FileNotFoundError) as error:
         return report_error(error, args.stack)
     except PolicyConfigError as error:
