@@ -21,7 +21,7 @@ The image's AWS SDK for Go v2 (v1.40 in the 1.35 branch's go.mod) reads EKS Pod 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -128,11 +128,11 @@ class ClusterAutoscalerArgs:
     cluster_arn: pulumi.Input[str]
     region: str
     version: str  # the release for the cluster's Kubernetes minor, e.g. v1.35.2
+    # Started once there are nodes to run it on (and stopped before they go): the cluster's node groups.
+    node_groups: Sequence[pulumi.Resource]
+    permissions_boundary: str | None  # carried by its role, as by every role of the stack
     namespace: str = "kube-system"
     service_account: str = NAME
-    # Started once there are nodes to run it on (and stopped before they go): the cluster's node groups.
-    node_groups: Sequence[pulumi.Resource] = field(default_factory=list)
-    permissions_boundary: str | None = None
 
 
 def _rules(rules: Sequence[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]]) \

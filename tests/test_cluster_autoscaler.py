@@ -55,7 +55,8 @@ def test_its_pods_run_as_the_service_account_the_association_names():
     def build() -> None:
         ClusterAutoscaler("autoscaler", ClusterAutoscalerArgs(
             cluster_name="unit", cluster_arn="arn:aws:eks:us-west-2:123456789012:cluster/unit", region="us-west-2",
-            version="v1.35.2", service_account="scaler"), k8s.Provider("k8s", kubeconfig="{}"))
+            version="v1.35.2", node_groups=(), permissions_boundary=None, service_account="scaler"),
+            k8s.Provider("k8s", kubeconfig="{}"))
 
     records = run_program(build)
     [association] = [r.inputs for r in records if r.type == ASSOCIATION]
