@@ -8,7 +8,7 @@ answers the diff's question for one changed input path of a synthesis (`kmsKeyId
 
 from typing import Any
 
-from .state_snapshot import STATEFUL, _lower
+from .state_snapshot import STATEFUL, is_downgrade
 
 
 def _within(path: str, inputs: tuple[str, ...]) -> str | None:
@@ -25,6 +25,6 @@ def effect(resource_type: str, path: str, before: Any, after: Any) -> str | None
     if _within(path, watched.replaced_by):
         return "replace"
     downgraded = _within(path, watched.replaced_on_downgrade)
-    if downgraded and before is not None and after is not None and _lower(downgraded, after, before):
+    if downgraded and before is not None and after is not None and is_downgrade(downgraded, after, before):
         return "replace"
     return None

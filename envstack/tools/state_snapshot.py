@@ -26,6 +26,7 @@ from typing import Any
 from envstack.program.stack_names import present
 
 from . import synth
+from .nested import at
 from .synth import ROOT, Synthesis
 
 SNAPSHOTS = "state-snapshots"
@@ -68,15 +69,8 @@ STATEFUL: Mapping[str, Watched] = {
 ENGINE_ORDER = {"redis": 0, "valkey": 1}  # Redis OSS moves to Valkey in place; back is a downgrade
 
 
-def _value(inputs: Mapping[str, Any], path: str) -> Any:
-    value: Any = inputs
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
 def _present(inputs: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
-    return {path: value for path in paths if (value := _value(inputs, path)) is not None}
+    return {path: value for path in paths if (value := at(inputs, *path.split("."))) is not None}
 
 
 def snapshot(synthesis: Synthesis) -> dict[str, Any]:
@@ -90,7 +84,8 @@ def snapshot(synthesis: Synthesis) -> dict[str, Any]:
     return {"stack": synthesis.stack, "resources": resources}
 
 
-def _lower(key: str, new: Any, old: Any) -> bool:
+def is_downgrade(key: str, new: Any, old: Any) -> bool:
+    """Is `new` below `old`: an engine further back in ENGINE_ORDER, or a lower version (compared number by number)?"""
     if key == "engine":
         return ENGINE_ORDER.get(str(new), 0) < ENGINE_ORDER.get(str(old), 0)
     numbers = [tuple(int(n) for n in re.findall(r"\d+", str(v))) for v in (new, old)]
@@ -136,7 +131,7 @@ def compare(recorded: Mapping[str, Any], synthesis: Synthesis) -> Report:
                 report.replaced.append(f"{entry['urn']}: {key} (unset) -> {new!r}")
         for key, old in entry.get("replacedOnDowngrade", {}).items():
             new = now.get("replacedOnDowngrade", {}).get(key)
-            if new is not None and _lower(key, new, old):
+            if new is not None and is_downgrade(key, new, old):
                 report.replaced.append(f"{entry['urn']}: {key} {old!r} -> {new!r} (a downgrade)")
     report.added = sorted(set(current) - seen)
     return report
