@@ -40,11 +40,10 @@ def lazy(target: str) -> Command:
 
 def environment(name: str) -> str:
     """An environment named on the command line: one with a profile (envstack/program/profiles/<name>.yaml)."""
-    from .program.config.profiles import environments
+    from .program.config.profiles import environments, expected_environment
 
     if name not in environments():
-        raise argparse.ArgumentTypeError(f"{name!r}: expected one of {', '.join(environments())} (an environment is "
-                                         "a profile: envstack/program/profiles/<environment>.yaml)")
+        raise argparse.ArgumentTypeError(f"{name!r}: {expected_environment()}")
     return name
 
 

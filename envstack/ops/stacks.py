@@ -71,7 +71,10 @@ class StackInfo:
 def describe(stack: str, root: Path = ROOT) -> StackInfo:
     from envstack.program.config.errors import ConfigError
     from envstack.program.config.files import read_stack_config  # the CLI's reader
-    from envstack.program.config.profiles import environments  # imported here so listing stacks stays light
+    from envstack.program.config.profiles import (  # imported here so listing stacks stays light
+        environments,
+        expected_environment,
+    )
 
     try:
         config = read_stack_config(stack, root)
@@ -79,9 +82,7 @@ def describe(stack: str, root: Path = ROOT) -> StackInfo:
         raise StackFileError("\n".join(problem.line(stack) for problem in error.problems)) from None
     environment, region = config.get("envstack:environment"), config.get("aws:region")
     if environment not in environments():
-        raise StackFileError(f"stack {stack}: envstack:environment = {environment!r}: expected one of "
-                             f"{', '.join(environments())} (an environment is a profile: "
-                             "envstack/program/profiles/<environment>.yaml)")
+        raise StackFileError(f"stack {stack}: envstack:environment = {environment!r}: {expected_environment()}")
     if not isinstance(region, str) or not region:
         raise StackFileError(f"stack {stack}: aws:region = {region!r}: expected an AWS region such as us-west-2")
     return StackInfo(stack=stack, environment=environment, region=region)

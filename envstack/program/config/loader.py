@@ -13,7 +13,15 @@ from .base import deep_merge
 from .errors import MISSING, NAMESPACE, SECRET, ConfigError, FileProblem, Problem
 from .guardrails import Guardrails, rules
 from .overlap import Neighbour, overlaps
-from .profiles import COMMON, PolicySource, Promotion, environments, profile_where, read_profile
+from .profiles import (
+    COMMON,
+    PolicySource,
+    Promotion,
+    environments,
+    expected_environment,
+    profile_where,
+    read_profile,
+)
 from .stack import StackConfig
 
 REGION_KEY = "aws:region"
@@ -60,11 +68,8 @@ def load_stack_config(stack: str, raw: Mapping[str, Any], region: str | None,
     """Validate everything; raise ConfigError listing every problem, or return the typed configuration.
     `others`: the checkout's other stacks, whose VPC ranges this one must keep apart from."""
     environment = raw.get("environment", MISSING)
-    known = environments()
-    if not isinstance(environment, str) or environment not in known:
-        raise ConfigError(stack, [Problem(f"{NAMESPACE}:environment", environment,
-                                          f"expected one of {', '.join(known)} (an environment is a profile: "
-                                          "envstack/program/profiles/<environment>.yaml)")])
+    if not isinstance(environment, str) or environment not in environments():
+        raise ConfigError(stack, [Problem(f"{NAMESPACE}:environment", environment, expected_environment())])
     profile = _profile(stack, environment)
     document = deep_merge(profile.settings, raw)
     problems = [Problem(f"{NAMESPACE}:{k}", raw[k], "the stack name and project are not configurable")

@@ -115,6 +115,12 @@ def environments() -> tuple[str, ...]:
     return tuple(name for wave in waves() for name in wave)
 
 
+def expected_environment() -> str:
+    """What an environment is expected to be, for an error naming a value that is none."""
+    return (f"expected one of {', '.join(environments())} (an environment is a profile: "
+            "envstack/program/profiles/<environment>.yaml)")
+
+
 def promoted_from(environment: str) -> str | None:
     return promotions()[environment].from_
 

@@ -14,7 +14,7 @@ from .errors import MISSING, Problem
 from .load_balancer import LoadBalancerConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
-from .profiles import environments
+from .profiles import environments, expected_environment
 from .regions import check_region, partition_of
 from .usage import UsageConfig
 
@@ -92,10 +92,8 @@ class StackConfig(Model):
     @field_validator("environment")
     @classmethod
     def _environment_has_a_profile(cls, environment: str) -> str:
-        known = environments()
-        if environment not in known:
-            raise ValueError(f"expected one of {', '.join(known)} (an environment is a profile: "
-                             "envstack/program/profiles/<environment>.yaml)")
+        if environment not in environments():
+            raise ValueError(expected_environment())
         return environment
 
     @field_validator("region")
