@@ -103,6 +103,14 @@ def test_without_a_policy_configuration_qa_says_what_to_add(with_qa, capsys, tmp
         "levels, qa's guardrail thresholds)")
 
 
+def test_a_policy_base_leading_back_to_itself_is_refused_naming_the_chain(with_qa, capsys):
+    with_qa(promotion={"from": "dev"}, policy={"base": "qa"})
+    code, _, err = run(capsys, "policy-config", "qa")
+    assert code == 2
+    assert err.strip() == ("stack qa: environment qa's policy.base leads back to itself (qa -> qa): the chain must end "
+                           "at an environment with a policies/<environment>.json")
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     ({"promotion": {"from": "stagng"}}, "promotion.from = 'stagng': expected another environment (a profile: dev, "
                                         "prod, staging)"),

@@ -61,12 +61,13 @@ def policy_config_path(environment: str) -> Path:
     return POLICY_DIR / f"{environment}.json"
 
 
-def environment_policy_config(environment: str) -> dict[str, Any]:
+def environment_policy_config(environment: str, via: tuple[str, ...] = ()) -> dict[str, Any]:
     """What the pack runs with in `environment`: policies/<environment>.json, or, for an environment added by its
     profile alone, the file of the environment its profile names (`policy: {base: ...}`) with this one's guardrail
     thresholds. PolicyConfigError saying what to add when there is neither, or naming what the file gets wrong (an
     unknown rule or option, a deployability rule it would relax): refused before any command hands it to the engine
-    (`envstack policy-config` writes what CI passes to `pulumi --policy-pack-config`)."""
+    (`envstack policy-config` writes what CI passes to `pulumi --policy-pack-config`). `via`: the environments whose
+    base led here."""
     path = policy_config_path(environment)
     if path.exists():
         config = load_config(path)
@@ -78,7 +79,11 @@ def environment_policy_config(environment: str) -> dict[str, Any]:
             f"environment {environment} has no policy configuration: add policies/{environment}.json, or name the "
             f"environment whose configuration it starts from in envstack/program/profiles/{environment}.yaml "
             f"(policy: {{base: staging}}: that file's levels, {environment}'s guardrail thresholds)")
-    return with_thresholds(environment_policy_config(base), load_profile(environment).guardrails)
+    if base in (*via, environment):  # profiles refuse an unknown base, not one that leads back: no file ends it
+        chain = " -> ".join((*via, environment, base))
+        raise PolicyConfigError(f"environment {environment}'s policy.base leads back to itself ({chain}): the chain "
+                                "must end at an environment with a policies/<environment>.json")
+    return with_thresholds(environment_policy_config(base, (*via, environment)), load_profile(environment).guardrails)
 
 
 def thresholds(guardrails: Guardrails) -> dict[tuple[str, str], Any]:
