@@ -12,6 +12,7 @@ from envstack.ops import review
 
 NOW = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
 PROVIDER = "awskms://alias/envstack-review?region=us-west-2"
+WRITE = review.write_review_stack_file  # the real one (the backend fixture replaces it)
 
 
 def test_a_new_review_stack_is_admitted_under_the_cap_and_refused_at_it():
@@ -49,7 +50,8 @@ def backend(monkeypatch):
                         lambda argv, cwd, check: ran.append(argv) or subprocess.CompletedProcess(argv, 0))
     monkeypatch.setattr(review, "datetime", type("FrozenDatetime", (datetime,), {"now": staticmethod(lambda tz: NOW)}))
     monkeypatch.setattr(review, "write_review_stack_file",
-                        lambda number, provider, deployer_role_arn: ran.append(["write", number, deployer_role_arn]))
+                        lambda number, provider, root, deployer_role_arn: ran.append(["write", number,
+                                                                                      deployer_role_arn]))
     monkeypatch.setenv("ENVSTACK_DEPLOYER_ROLE_ARN", "arn:aws:iam::1:role/review")
     return ran
 
@@ -106,3 +108,19 @@ def test_a_dev_stack_file_the_cli_cannot_read_makes_no_review_stack(capsys, chec
     err = capsys.readouterr().err
     assert code == 2 and problem in err and "Traceback" not in err
     assert not (checkout / "Pulumi.pr-7.yaml").exists()
+
+
+@pytest.mark.parametrize(("dev_file", "problem"), [
+    (None, "stack dev: no stack file Pulumi.dev.yaml"),
+    ("config: [1]\n", "stack dev: Pulumi.dev.yaml:1: `config:` must be a mapping"),
+])
+def test_clean_up_reports_a_dev_stack_file_it_cannot_read(capsys, checkout, backend, monkeypatch, dev_file, problem):
+    """`pulumi destroy` needs the review stack's file, made from dev's: without it, a failure per stack, destroying
+    nothing, not a traceback."""
+    monkeypatch.setattr(review, "write_review_stack_file", WRITE)
+    dev = checkout / "Pulumi.dev.yaml"
+    dev.unlink() if dev_file is None else dev.write_text(dev_file)
+    assert cli.main(["review-stacks", "clean-up", "--destroy", "--secrets-provider", PROVIDER]) == 1
+    err = capsys.readouterr().err
+    assert f"pr-3: dev's stack file cannot be read: {problem}" in err and "Traceback" not in err
+    assert not [argv for argv in backend if argv[0] == "pulumi"]

@@ -84,10 +84,8 @@ def review_stack_file(args: argparse.Namespace) -> int:
         path = write_review_stack_file(args.number, args.secrets_provider, args.root,
                                        deployer_role_arn=args.deployer_role_arn)
     except (ConfigError, FileNotFoundError) as error:
-        text = "\n".join(p.line(SOURCE_STACK) for p in error.problems) if isinstance(error, ConfigError) else \
-            f"stack {SOURCE_STACK}: {error}"
-        print(f"envstack review-stack-file: the review stack is made from {SOURCE_STACK}'s stack file:\n{text}",
-              file=sys.stderr)
+        print(f"envstack review-stack-file: the review stack is made from {SOURCE_STACK}'s stack file:\n"
+              f"{source_problems(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"wrote {path.name}")
     return EXIT_OK
@@ -150,14 +148,20 @@ def admit(stack: str, existing: list[str], maximum: int) -> str:
     return f"{stack} is review stack {len(existing) + 1} of at most {maximum}"
 
 
-def destroy(stack: str, secrets_provider: str, pull_request_open: bool, reason: str) -> None:
+def source_problems(error: ConfigError | FileNotFoundError) -> str:
+    """Why SOURCE_STACK's stack file, which a review stack's is made from, cannot be read: a line per problem."""
+    if isinstance(error, ConfigError):
+        return "\n".join(problem.line(SOURCE_STACK) for problem in error.problems)
+    return f"stack {SOURCE_STACK}: {error}"
+
+
+def destroy(stack: str, secrets_provider: str, pull_request_open: bool, reason: str, root: Path = ROOT) -> None:
     number = int(stack[3:])
     role = os.environ.get("ENVSTACK_DEPLOYER_ROLE_ARN")
     try:
-        write_review_stack_file(number, secrets_provider, deployer_role_arn=role)
-    except ConfigError as error:  # `pulumi destroy` needs the stack file; it is made from dev's
-        problem = error.problems[0].line(SOURCE_STACK)
-        raise CommandError(f"{stack}: {SOURCE_STACK}'s stack file cannot be read: {problem}") from None
+        write_review_stack_file(number, secrets_provider, root, deployer_role_arn=role)
+    except (ConfigError, FileNotFoundError) as error:  # `pulumi destroy` needs the stack file; it is made from dev's
+        raise CommandError(f"{stack}: {SOURCE_STACK}'s stack file cannot be read: {source_problems(error)}") from None
     for argv in (["pulumi", "destroy", "--stack", stack, "--yes", "--remove", "--non-interactive"],
                  *([["gh", "pr", "edit", str(number), "--remove-label", LABEL],
                     ["gh", "pr", "comment", str(number), "--body",
@@ -190,7 +194,7 @@ def review_stacks(args: argparse.Namespace) -> int:
         print(f"  {stack}: {reason}")
         if args.destroy:
             try:
-                destroy(stack, args.secrets_provider, int(stack[3:]) in open_prs, reason)
+                destroy(stack, args.secrets_provider, int(stack[3:]) in open_prs, reason, args.root)
             except CommandError as error:
                 print(f"envstack review-stacks: {error}", file=sys.stderr)
                 failed += 1
