@@ -31,6 +31,7 @@ credentials asks for; sts.amazonaws.com.cn in China).
 """
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,14 @@ for environment in environments:
             f"envstack-bootstrap:environments.{environment.name}.account = {environment.account!r}: not in "
             f"envstack-bootstrap:accounts (expected accounts.\"{environment.account}\".roleArn: a role there that "
             "bootstrap assumes to create the account's OIDC provider, boundary and roles)")
+for account, settings in accounts.items():
+    # The provider assumes it with allowed_account_ids=[account] (provider_for): a role of another account would
+    # stop the preview with the provider's account mismatch; a missing one with a KeyError.
+    assumed = settings.get("roleArn") if isinstance(settings, dict) else None
+    if not (isinstance(assumed, str) and re.fullmatch(rf"arn:[a-z-]+:iam::{re.escape(account)}:role/\S+", assumed)):
+        raise BootstrapConfigError(
+            f"envstack-bootstrap:accounts.\"{account}\".roleArn = {assumed!r}: expected the ARN of a role in "
+            f"account {account} that bootstrap may assume (arn:<partition>:iam::{account}:role/<name>)")
 
 for name in unlisted(environments):
     pulumi.log.warn(f"envstack-bootstrap:environments has no {name}: its stacks get no state prefix, secrets key or "

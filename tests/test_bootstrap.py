@@ -400,6 +400,13 @@ def test_outputs_map_to_the_github_variables_and_stack_settings(per_environment)
     ({"repository": REPOSITORY, "environments": {"prod": {"account": 111111111111}}},
      "environments.prod.account = 111111111111: expected a 12-digit AWS account id as a quoted string"),
     ({"repository": "envstack", "environments": {"dev": {}}}, "repository = 'envstack': expected the GitHub"),
+    ({"repository": REPOSITORY, "environments": {"prod": {"account": PROD_ACCOUNT}},
+      "accounts": {PROD_ACCOUNT: {"role": "OrganizationAccountAccessRole"}}},
+     f'accounts."{PROD_ACCOUNT}".roleArn = None: expected the ARN of a role in account {PROD_ACCOUNT}'),
+    ({"repository": REPOSITORY, "environments": {"prod": {"account": PROD_ACCOUNT}},
+      "accounts": {PROD_ACCOUNT: {"roleArn": "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole"}}},
+     f"accounts.\"{PROD_ACCOUNT}\".roleArn = 'arn:aws:iam::222222222222:role/OrganizationAccountAccessRole': "
+     f"expected the ARN of a role in account {PROD_ACCOUNT}"),
     ({"repository": REPOSITORY, "environments": {"dev": {"previewRoleArns": []}}},
      "environments.dev.previewRoleArns: unknown key"),
 ])
