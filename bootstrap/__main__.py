@@ -99,7 +99,11 @@ def read_environments(raw: Mapping[str, Any]) -> list[Environment]:
         if account is not None and not (isinstance(account, str) and len(account) == 12 and account.isdigit()):
             raise BootstrapConfigError(f"envstack-bootstrap:environments.{name}.account = {account!r}: expected a "
                                        "12-digit AWS account id as a quoted string")
-        found.append(Environment(name, account, bool(settings.get("previews", name != REVIEW))))
+        previews = settings.get("previews", name != REVIEW)
+        if not isinstance(previews, bool):
+            raise BootstrapConfigError(f"envstack-bootstrap:environments.{name}.previews = {previews!r}: expected "
+                                       "true or false (unquoted)")
+        found.append(Environment(name, account, previews))
     return found
 
 

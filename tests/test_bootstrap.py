@@ -407,6 +407,8 @@ def test_outputs_map_to_the_github_variables_and_stack_settings(per_environment)
       "accounts": {PROD_ACCOUNT: {"roleArn": "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole"}}},
      f"accounts.\"{PROD_ACCOUNT}\".roleArn = 'arn:aws:iam::222222222222:role/OrganizationAccountAccessRole': "
      f"expected the ARN of a role in account {PROD_ACCOUNT}"),
+    ({"repository": REPOSITORY, "environments": {"dev": {"previews": "false"}}},
+     "environments.dev.previews = 'false': expected true or false (unquoted)"),
     ({"repository": REPOSITORY, "environments": {"dev": {"previewRoleArns": []}}},
      "environments.dev.previewRoleArns: unknown key"),
 ])
