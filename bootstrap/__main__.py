@@ -534,7 +534,7 @@ pulumi.export("kmsKeyArn", state_key.arn)
 backend_urls = {e.name: f"s3://{bucket_name}/{e.name}?region={region}" for e in environments}
 
 
-def secrets_provider(environment: Environment) -> str:
+def secrets_provider_of(environment: Environment) -> str:
     """The environment's key by alias; from another account by the alias's ARN (KMS resolves an alias name in the
     caller's account: "to specify a KMS key in a different AWS account, you must use its key ARN or alias ARN", KMS
     API reference, Encrypt/Decrypt KeyId). gocloud's awskms URL takes an ARN as `awskms:///<ARN>` (gocloud.dev
@@ -545,7 +545,7 @@ def secrets_provider(environment: Environment) -> str:
     return f"awskms:///arn:{partition}:kms:{region}:{state_account}:{alias}?region={region}"
 
 
-secrets_providers = {e.name: secrets_provider(e) for e in environments}
+secrets_providers = {e.name: secrets_provider_of(e) for e in environments}
 pulumi.export("backendUrls", backend_urls)
 pulumi.export("secretsProviders", secrets_providers)
 pulumi.export("roles", roles_out)
